@@ -1,0 +1,357 @@
+//! The error taxonomy (`error_type`, `layer`) and the catalog of stable message codes.
+//!
+//! Every event and every relay log line carries a `code`: a kebab-case name that never changes
+//! once released (scripts, support macros and dashboards match on it). The catalog below is the
+//! only place codes are defined; `docs/codes.md` is generated from it (`cargo xtask codegen`) and
+//! a test fails when the file is stale. A test also lists every code verbatim, so renaming one
+//! breaks the build on purpose.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! catalog {
+    ($( $variant:ident => $code:literal, $doc:literal; )*) => {
+        /// A stable message code. See the module docs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            /// Every code, in catalog order.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The kebab-case wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $code, )* }
+            }
+
+            /// One sentence: "`code` indicates that …" without the code itself.
+            pub fn doc(self) -> &'static str {
+                match self { $( Code::$variant => $doc, )* }
+            }
+
+            /// The code with this wire name, if it is one of ours.
+            pub fn from_wire(name: &str) -> Option<Code> {
+                match name { $( $code => Some(Code::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+catalog! {
+    // Session progress (the probe).
+    ConnectInitiating => "connect-initiating", "a diagnosis started and is about to open its transport";
+    ConnectEstablished => "connect-established", "the transport to the target is up (direct TCP, or the relay's TCP connection)";
+    ProxyWsOpen => "proxy-ws-open", "the WebSocket to the relay opened";
+    ProxyResolved => "proxy-resolved", "the relay (or the CLI, for direct TCP) resolved the target host name";
+    ProxyTcpConnected => "proxy-tcp-connected", "a TCP connection to the target was established";
+    ProxyClosed => "proxy-closed", "the relay reported that the relayed connection closed, with byte counts";
+    VersionReceived => "version-received", "the SSH identification banners were exchanged";
+    KexProposals => "kex-proposals", "both sides' KEXINIT algorithm proposals were read";
+    KexNegotiated => "kex-negotiated", "key exchange completed and the negotiated algorithms are known";
+    HostkeyTrusted => "hostkey-trusted", "the server's host key matches the key trusted for this host";
+    HostkeyNew => "hostkey-new", "the server's host key was not known before and was not stored";
+    HostkeyAcceptedNew => "hostkey-accepted-new", "the server's host key was not known before and was stored as trusted (accept-new)";
+    HostkeyUnchecked => "hostkey-unchecked", "host key checking was turned off, so the server's key was not verified";
+    AuthAttempt => "auth-attempt", "an authentication method is being tried";
+    AuthSuccess => "auth-success", "the server accepted authentication";
+    AuthRejected => "auth-rejected", "the server rejected one authentication attempt";
+    AuthPartial => "auth-partial", "the server accepted a method but requires further methods (partial success)";
+    AuthMethodsListed => "auth-methods-listed", "a `none` probe learned which authentication methods the server accepts";
+    ChannelOpened => "channel-opened", "the server opened a session channel";
+    ExecFinished => "exec-finished", "a remote command ran and finished (any exit status)";
+    ForwardEstablishing => "forward-establishing", "a forward or forward probe is being opened";
+    ForwardEstablished => "forward-established", "the server connected a forward or forward probe to its target";
+    ForwardClosed => "forward-closed", "a forward or forward probe was closed";
+    KeepaliveOk => "keepalive-ok", "a keepalive round trip completed";
+    KeepaliveMissed => "keepalive-missed", "a keepalive got no answer in time";
+    StateChange => "state-change", "the supervisor moved from one state to another";
+    DisconnectNormal => "disconnect-normal", "the session ended as planned";
+    DisconnectUnexpected => "disconnect-unexpected", "the session ended before the diagnosis finished";
+    VerdictOk => "verdict-ok", "the diagnosis finished and every step succeeded";
+    VerdictFailed => "verdict-failed", "the diagnosis finished with a failure; its layer, type and hints follow";
+    AuditFinding => "audit-finding", "the algorithm audit graded one of the server's algorithms as weak or broken";
+
+    // Failures (one per error type, plus finer codes where they serve).
+    ProxyUnreachable => "proxy-unreachable", "the WebSocket to the relay could not be opened (wrong URL, relay down, Origin refused)";
+    ProxyDenied => "proxy-denied", "the relay refused the target because no allow rule matches it";
+    ProxyDeniedPrivateAddress => "proxy-denied-private-address", "the relay refused the target because it resolves to a loopback, private, link-local or otherwise internal address";
+    ProxyDeniedTokenInvalid => "proxy-denied-token-invalid", "the relay requires a token and the one sent was missing, malformed, tampered with or for another target";
+    ProxyDeniedTokenExpired => "proxy-denied-token-expired", "the relay requires a token and the one sent has expired";
+    ProxyLimit => "proxy-limit", "the relay refused or ended the connection because a limit was reached (connections, per-IP, frame size, idle, session length)";
+    DnsFailure => "dns-failure", "the target host name did not resolve";
+    ConnectionRefused => "connection-refused", "the target port answered the TCP connection with a reset (nothing listening, or a firewall rejecting)";
+    ConnectionTimeout => "connection-timeout", "the target did not answer the TCP connection within the connect timeout (packets dropped)";
+    HostUnreachable => "host-unreachable", "there is no route to the target host (ICMP unreachable)";
+    NotSsh => "not-ssh", "the target answered, but with something other than an SSH banner";
+    BannerTimeout => "banner-timeout", "TCP connected but no SSH banner arrived in time";
+    NoMutualKex => "no-mutual-kex", "client and server share no algorithm in one negotiation category";
+    KexFailed => "kex-failed", "key exchange failed for a reason other than a missing common algorithm";
+    HostKeyMismatch => "host-key-mismatch", "the server's host key differs from the key trusted for this host";
+    HostKeyUnknown => "host-key-unknown", "strict host key checking is on and no key is trusted for this host";
+    KeyLoadError => "key-load-error", "the private key could not be used: unreadable, not a key, wrong passphrase or unsupported type";
+    AuthFailed => "auth-failed", "every authentication method tried was rejected";
+    AgentError => "agent-error", "the SSH agent was not available or failed";
+    ChannelOpenFailed => "channel-open-failed", "the server refused to open a session channel";
+    ExecFailed => "exec-failed", "the server refused the exec request";
+    ForwardFailed => "forward-failed", "the server refused a forward or could not connect it to its target";
+    Disconnected => "disconnected", "the connection ended unexpectedly (server disconnect, relay close or TCP reset)";
+    KeepaliveTimeout => "keepalive-timeout", "keepalives went unanswered and the connection was given up";
+    Timeout => "timeout", "the overall time limit of the diagnosis ran out";
+    Internal => "internal", "sshdiag hit a bug; please report it with the evidence bundle";
+    InvalidInput => "invalid-input", "an option, key file or other input given to sshdiag was malformed";
+
+    // The relay's own log lines.
+    RelayStarted => "relay-started", "the relay is listening; the line lists its policy";
+    RelayWsAccepted => "relay-ws-accepted", "a WebSocket upgrade was accepted";
+    RelayOriginRefused => "relay-origin-refused", "a WebSocket upgrade was refused because its Origin is not allowed";
+    RelayConnectRequest => "relay-connect-request", "a client asked the relay to connect to a target";
+    RelayResolved => "relay-resolved", "the relay resolved a target host name";
+    RelayTcpConnected => "relay-tcp-connected", "the relay connected to the target";
+    RelayDenied => "relay-denied", "the relay refused a target by policy or token";
+    RelayDnsFailed => "relay-dns-failed", "the relay could not resolve the target";
+    RelayTcpFailed => "relay-tcp-failed", "the relay could not connect to the target (refused, timeout, unreachable)";
+    RelayLimit => "relay-limit", "a relay limit was reached";
+    RelayBadFrame => "relay-bad-frame", "a client sent a frame the relay does not accept (malformed, oversized, wrong type)";
+    RelayHandshakeTimeout => "relay-handshake-timeout", "a client did not send its connect frame before the deadline";
+    RelayClosed => "relay-closed", "a relayed connection ended; the line has byte counts and who closed";
+    RelayShutdown => "relay-shutdown", "the relay is shutting down and draining sessions";
+    DemoServerStarted => "demo-server-started", "the built-in demo SSH server is listening";
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in the stack something happened, from the outside in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Relay,
+    Dns,
+    Tcp,
+    Banner,
+    Kex,
+    Hostkey,
+    Client,
+    Auth,
+    Channel,
+    Exec,
+    Forward,
+    Transport,
+    Any,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Relay => "relay",
+            Layer::Dns => "dns",
+            Layer::Tcp => "tcp",
+            Layer::Banner => "banner",
+            Layer::Kex => "kex",
+            Layer::Hostkey => "hostkey",
+            Layer::Client => "client",
+            Layer::Auth => "auth",
+            Layer::Channel => "channel",
+            Layer::Exec => "exec",
+            Layer::Forward => "forward",
+            Layer::Transport => "transport",
+            Layer::Any => "any",
+        }
+    }
+}
+
+/// The phases of a session, in order; each has a duration in `VERDICT.data.phases`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Relay,
+    Dns,
+    Tcp,
+    Banner,
+    Kex,
+    Hostkey,
+    Auth,
+    Channel,
+    Exec,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 9] = [
+        Phase::Relay,
+        Phase::Dns,
+        Phase::Tcp,
+        Phase::Banner,
+        Phase::Kex,
+        Phase::Hostkey,
+        Phase::Auth,
+        Phase::Channel,
+        Phase::Exec,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Relay => "relay",
+            Phase::Dns => "dns",
+            Phase::Tcp => "tcp",
+            Phase::Banner => "banner",
+            Phase::Kex => "kex",
+            Phase::Hostkey => "hostkey",
+            Phase::Auth => "auth",
+            Phase::Channel => "channel",
+            Phase::Exec => "exec",
+        }
+    }
+}
+
+/// The kind of failure, with the seed's names kept (PascalCase on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorType {
+    ProxyUnreachable,
+    ProxyDenied,
+    DnsFailure,
+    ConnectionRefused,
+    ConnectionTimeout,
+    HostUnreachable,
+    NotSsh,
+    BannerTimeout,
+    NoMutualKex,
+    KexFailed,
+    HostKeyMismatch,
+    HostKeyUnknown,
+    KeyLoadError,
+    AuthFailed,
+    AgentError,
+    ChannelOpenFailed,
+    ExecFailed,
+    ForwardFailed,
+    Disconnected,
+    KeepaliveTimeout,
+    Timeout,
+    Internal,
+    InvalidInput,
+}
+
+impl ErrorType {
+    pub const ALL: &'static [ErrorType] = &[
+        ErrorType::ProxyUnreachable,
+        ErrorType::ProxyDenied,
+        ErrorType::DnsFailure,
+        ErrorType::ConnectionRefused,
+        ErrorType::ConnectionTimeout,
+        ErrorType::HostUnreachable,
+        ErrorType::NotSsh,
+        ErrorType::BannerTimeout,
+        ErrorType::NoMutualKex,
+        ErrorType::KexFailed,
+        ErrorType::HostKeyMismatch,
+        ErrorType::HostKeyUnknown,
+        ErrorType::KeyLoadError,
+        ErrorType::AuthFailed,
+        ErrorType::AgentError,
+        ErrorType::ChannelOpenFailed,
+        ErrorType::ExecFailed,
+        ErrorType::ForwardFailed,
+        ErrorType::Disconnected,
+        ErrorType::KeepaliveTimeout,
+        ErrorType::Timeout,
+        ErrorType::Internal,
+        ErrorType::InvalidInput,
+    ];
+
+    /// The PascalCase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::ProxyUnreachable => "ProxyUnreachable",
+            ErrorType::ProxyDenied => "ProxyDenied",
+            ErrorType::DnsFailure => "DnsFailure",
+            ErrorType::ConnectionRefused => "ConnectionRefused",
+            ErrorType::ConnectionTimeout => "ConnectionTimeout",
+            ErrorType::HostUnreachable => "HostUnreachable",
+            ErrorType::NotSsh => "NotSsh",
+            ErrorType::BannerTimeout => "BannerTimeout",
+            ErrorType::NoMutualKex => "NoMutualKex",
+            ErrorType::KexFailed => "KexFailed",
+            ErrorType::HostKeyMismatch => "HostKeyMismatch",
+            ErrorType::HostKeyUnknown => "HostKeyUnknown",
+            ErrorType::KeyLoadError => "KeyLoadError",
+            ErrorType::AuthFailed => "AuthFailed",
+            ErrorType::AgentError => "AgentError",
+            ErrorType::ChannelOpenFailed => "ChannelOpenFailed",
+            ErrorType::ExecFailed => "ExecFailed",
+            ErrorType::ForwardFailed => "ForwardFailed",
+            ErrorType::Disconnected => "Disconnected",
+            ErrorType::KeepaliveTimeout => "KeepaliveTimeout",
+            ErrorType::Timeout => "Timeout",
+            ErrorType::Internal => "Internal",
+            ErrorType::InvalidInput => "InvalidInput",
+        }
+    }
+
+    /// The code used when no finer code applies.
+    pub fn code(self) -> Code {
+        match self {
+            ErrorType::ProxyUnreachable => Code::ProxyUnreachable,
+            ErrorType::ProxyDenied => Code::ProxyDenied,
+            ErrorType::DnsFailure => Code::DnsFailure,
+            ErrorType::ConnectionRefused => Code::ConnectionRefused,
+            ErrorType::ConnectionTimeout => Code::ConnectionTimeout,
+            ErrorType::HostUnreachable => Code::HostUnreachable,
+            ErrorType::NotSsh => Code::NotSsh,
+            ErrorType::BannerTimeout => Code::BannerTimeout,
+            ErrorType::NoMutualKex => Code::NoMutualKex,
+            ErrorType::KexFailed => Code::KexFailed,
+            ErrorType::HostKeyMismatch => Code::HostKeyMismatch,
+            ErrorType::HostKeyUnknown => Code::HostKeyUnknown,
+            ErrorType::KeyLoadError => Code::KeyLoadError,
+            ErrorType::AuthFailed => Code::AuthFailed,
+            ErrorType::AgentError => Code::AgentError,
+            ErrorType::ChannelOpenFailed => Code::ChannelOpenFailed,
+            ErrorType::ExecFailed => Code::ExecFailed,
+            ErrorType::ForwardFailed => Code::ForwardFailed,
+            ErrorType::Disconnected => Code::Disconnected,
+            ErrorType::KeepaliveTimeout => Code::KeepaliveTimeout,
+            ErrorType::Timeout => Code::Timeout,
+            ErrorType::Internal => Code::Internal,
+            ErrorType::InvalidInput => Code::InvalidInput,
+        }
+    }
+
+    /// The layer this kind of failure belongs to (`Timeout` and `Internal` say `any`; the
+    /// event then names the phase it happened in).
+    pub fn layer(self) -> Layer {
+        match self {
+            ErrorType::ProxyUnreachable | ErrorType::ProxyDenied => Layer::Relay,
+            ErrorType::DnsFailure => Layer::Dns,
+            ErrorType::ConnectionRefused
+            | ErrorType::ConnectionTimeout
+            | ErrorType::HostUnreachable => Layer::Tcp,
+            ErrorType::NotSsh | ErrorType::BannerTimeout => Layer::Banner,
+            ErrorType::NoMutualKex | ErrorType::KexFailed => Layer::Kex,
+            ErrorType::HostKeyMismatch | ErrorType::HostKeyUnknown => Layer::Hostkey,
+            ErrorType::KeyLoadError | ErrorType::AgentError | ErrorType::InvalidInput => {
+                Layer::Client
+            }
+            ErrorType::AuthFailed => Layer::Auth,
+            ErrorType::ChannelOpenFailed => Layer::Channel,
+            ErrorType::ExecFailed => Layer::Exec,
+            ErrorType::ForwardFailed => Layer::Forward,
+            ErrorType::Disconnected | ErrorType::KeepaliveTimeout => Layer::Transport,
+            ErrorType::Timeout | ErrorType::Internal => Layer::Any,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
