@@ -1,0 +1,133 @@
+//! Where the real programs the tests use live, and which Debian package brings each.
+//!
+//! This is the one table of external tools: the harness uses it to fail with one clear line
+//! when a tool is missing, and `xtask` compiles this very file (`#[path]` include) to install
+//! the packages before a test run. So it must stay dependency-free: `std` and `anyhow` only.
+//!
+//! It must never skip silently: a missing tool is an error naming the package to install.
+
+use std::path::{Path, PathBuf};
+
+/// An external program and the Debian package that provides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tool {
+    /// The program's file name, searched on `PATH`.
+    pub name: &'static str,
+    /// Absolute paths tried when the program is not on `PATH` (sshd lives in /usr/sbin, which
+    /// is not on every user's `PATH`).
+    pub fallbacks: &'static [&'static str],
+    /// The Debian package that installs it.
+    pub debian_package: &'static str,
+}
+
+/// The OpenSSH server; the harness runs it by absolute path because sshd re-executes itself.
+pub const SSHD: Tool = Tool {
+    name: "sshd",
+    fallbacks: &["/usr/sbin/sshd"],
+    debian_package: "openssh-server",
+};
+
+/// Generates host and client keys for the sshd fixture and prints fingerprints.
+pub const SSH_KEYGEN: Tool = Tool {
+    name: "ssh-keygen",
+    fallbacks: &["/usr/bin/ssh-keygen"],
+    debian_package: "openssh-client",
+};
+
+/// The OpenSSH client, used to check the fixture the way a user would.
+pub const SSH: Tool = Tool {
+    name: "ssh",
+    fallbacks: &["/usr/bin/ssh"],
+    debian_package: "openssh-client",
+};
+
+/// The browser the wasm tests and page tests run in.
+pub const CHROMIUM: Tool = Tool {
+    name: "chromium",
+    fallbacks: &["/usr/bin/chromium"],
+    debian_package: "chromium",
+};
+
+/// The WebDriver server `wasm-bindgen-test-runner` and page tests talk to.
+pub const CHROMEDRIVER: Tool = Tool {
+    name: "chromedriver",
+    fallbacks: &["/usr/bin/chromedriver"],
+    debian_package: "chromium-driver",
+};
+
+/// Builds `ring`'s C and assembly for wasm32.
+pub const CLANG: Tool = Tool {
+    name: "clang",
+    fallbacks: &["/usr/bin/clang"],
+    debian_package: "clang",
+};
+
+/// Used by shell-level checks of JSON output.
+pub const JQ: Tool = Tool {
+    name: "jq",
+    fallbacks: &["/usr/bin/jq"],
+    debian_package: "jq",
+};
+
+/// Every tool a full `cargo xtask test` run needs, in install order.
+pub const ALL: &[Tool] = &[SSHD, SSH_KEYGEN, SSH, CHROMIUM, CHROMEDRIVER, CLANG, JQ];
+
+impl Tool {
+    /// The program's absolute path, if it is installed.
+    pub fn find(&self) -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&path) {
+                let candidate = dir.join(self.name);
+                if is_executable(&candidate) {
+                    return Some(candidate);
+                }
+            }
+        }
+        self.fallbacks
+            .iter()
+            .map(PathBuf::from)
+            .find(|candidate| is_executable(candidate))
+    }
+
+    /// The program's absolute path, or an error that names the package to install.
+    pub fn require(&self) -> anyhow::Result<PathBuf> {
+        self.find().ok_or_else(|| {
+            anyhow::anyhow!(
+                "`{}` not found: install the Debian package `{}` (apt-get install -y {}), or run `cargo xtask test` as root to have it installed",
+                self.name,
+                self.debian_package,
+                self.debian_package
+            )
+        })
+    }
+}
+
+/// The tools from `tools` that are not installed.
+pub fn missing(tools: &[Tool]) -> Vec<Tool> {
+    tools
+        .iter()
+        .copied()
+        .filter(|t| t.find().is_none())
+        .collect()
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => meta.is_file() && meta.permissions().mode() & 0o111 != 0,
+        Err(_) => false,
+    }
+}
+
+/// Whether this process runs as root (effective uid 0), read from `/proc/self/status` so
+/// this module needs no `libc`.
+pub fn is_root() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .is_some_and(|euid| euid == "0")
+}
