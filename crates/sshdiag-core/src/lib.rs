@@ -1,1 +1,24 @@
-//! The probe.
+//! `sshdiag-core` is the probe: it speaks real SSH (russh) over whatever transport the caller
+//! gives it, turns every step into an event of `sshdiag-events`, and ends with a verdict that
+//! names the failing layer and gives hints drawn from the evidence of the run.
+//!
+//! Architecture invariant: the core is runtime-neutral. It never uses `tokio::net` and never
+//! calls `tokio::time`; transport ([`transport::Connector`]), clock and sleep
+//! ([`runtime::Env`]) and host-key trust ([`hostkey::TrustStore`]) come from the caller. The
+//! same code runs natively (CLI, tests) and in the browser (wasm32).
+//!
+//! Architecture invariant: secrets ([`options::Secret`]) are handed only to russh; no event,
+//! error message or hint ever contains one.
+
+pub mod algorithms;
+pub mod hints;
+pub mod hostkey;
+pub mod options;
+pub mod probe;
+pub mod runtime;
+pub mod tap;
+pub mod transport;
+
+pub use options::{AuthPlan, Credential, ProbeOptions, Secret};
+pub use probe::{CommandResult, ProbeReport, run};
+pub use runtime::Env;

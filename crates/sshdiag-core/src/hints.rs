@@ -1,0 +1,340 @@
+//! Plain-language summaries and hints. Each function takes the evidence of this run (what the
+//! server offered, which methods it accepts, what it printed) and says what to do next; a hint
+//! that would be true of every failure is not worth printing.
+
+use russh::{AlgorithmKind, ChannelOpenFailure};
+use sshdiag_events::codes::Phase;
+use sshdiag_events::{AuthMethod, ErrorType};
+
+use crate::probe::Failure;
+use crate::transport::ConnectFailure;
+
+pub fn category_name(kind: &AlgorithmKind) -> &'static str {
+    match kind {
+        AlgorithmKind::Kex => "kex",
+        AlgorithmKind::Key => "host_key",
+        AlgorithmKind::Cipher => "cipher",
+        AlgorithmKind::Compression => "compression",
+        AlgorithmKind::Mac => "mac",
+    }
+}
+
+pub fn category_human(kind: &AlgorithmKind) -> &'static str {
+    match kind {
+        AlgorithmKind::Kex => "key exchange",
+        AlgorithmKind::Key => "host key",
+        AlgorithmKind::Cipher => "cipher",
+        AlgorithmKind::Compression => "compression",
+        AlgorithmKind::Mac => "MAC",
+    }
+}
+
+fn option_name(kind: &AlgorithmKind) -> &'static str {
+    match kind {
+        AlgorithmKind::Kex => "KexAlgorithms",
+        AlgorithmKind::Key => "HostKeyAlgorithms",
+        AlgorithmKind::Cipher => "Ciphers",
+        AlgorithmKind::Compression => "Compression",
+        AlgorithmKind::Mac => "MACs",
+    }
+}
+
+/// `NoMutualKex`: name both offers and the exact option on either side that fixes it.
+pub fn no_mutual(kind: &AlgorithmKind, ours: &[String], theirs: &[String]) -> Vec<String> {
+    let opt = option_name(kind);
+    let is_ext = |s: &&String| s.starts_with("ext-info") || s.starts_with("kex-strict");
+    let ours: Vec<&String> = ours.iter().filter(|s| !is_ext(s)).collect();
+    let theirs: Vec<&String> = theirs.iter().filter(|s| !is_ext(s)).collect();
+    let supported: Vec<&str> = match kind {
+        AlgorithmKind::Kex => crate::algorithms::supported_kex(),
+        AlgorithmKind::Key => crate::algorithms::supported_host_key(),
+        AlgorithmKind::Cipher => crate::algorithms::supported_ciphers(),
+        AlgorithmKind::Mac => crate::algorithms::supported_macs(),
+        AlgorithmKind::Compression => vec!["none"],
+    };
+    let join = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let mut hints = vec![format!(
+        "No {} algorithm is on both lists. The server offers: {}. sshdiag offered: {}.",
+        category_human(kind),
+        join(&theirs),
+        join(&ours)
+    )];
+    if let Some(alg) = theirs.iter().find(|t| supported.contains(&t.as_str())) {
+        hints.push(format!(
+            "Client side: allow the server's algorithm with -o{opt}=+{alg} (the server offers nothing better that sshdiag also speaks; prefer upgrading the server)."
+        ));
+    }
+    if let Some(alg) = ours.first() {
+        hints.push(format!("Server side: add to sshd_config `{opt} +{alg}` and reload sshd (recommended: the client's algorithm is the modern one)."));
+    }
+    hints
+}
+
+pub fn connect_hints(
+    f: &ConnectFailure,
+    host: &str,
+    port: u16,
+    proxy: Option<&str>,
+) -> Vec<String> {
+    let relay = proxy.unwrap_or("the relay");
+    let target = format!("{host}:{port}");
+    match (f.error_type, f.relay_code.as_deref()) {
+        (ErrorType::ProxyUnreachable, _) => vec![
+            format!("The relay at {relay} did not accept the WebSocket: check the URL, that sshdiag-proxy is running, and (in a browser) that the page's origin is allowed with --origin."),
+            "This is not a problem with the SSH server: the connection never left this machine.".into(),
+        ],
+        (ErrorType::ProxyDenied, Some("denied-private-address")) => vec![
+            format!("The relay refused {target} because it resolves to a private, loopback or link-local address; the relay operator can allow it with --allow <CIDR>:{port} or --allow-private."),
+            "The SSH server was never contacted: this says nothing about whether it works.".into(),
+        ],
+        (ErrorType::ProxyDenied, Some("token-expired")) => vec!["The relay token has expired; ask the support portal for a new link.".into()],
+        (ErrorType::ProxyDenied, Some("token-invalid")) => vec![
+            format!("The relay requires a token for {target} and the one given is missing or not for this target; ask the support portal for a link for this host."),
+        ],
+        (ErrorType::ProxyDenied, Some("limit")) => vec!["The relay is at its connection limit; try again in a minute, or ask its operator to raise --max-connections / --max-per-ip.".into()],
+        (ErrorType::ProxyDenied, _) => vec![
+            format!("The relay's policy does not allow {target}; its operator can add --allow {target}."),
+            "The SSH server was never contacted: this is the relay's decision, not a refused connection.".into(),
+        ],
+        (ErrorType::DnsFailure, _) => vec![
+            format!("The name {host} does not resolve{}: check the spelling, or use the IP address.", if proxy.is_some() { " from the relay" } else { "" }),
+            format!("Check with: getent hosts {host}  (or dig {host})"),
+        ],
+        (ErrorType::ConnectionRefused, _) => vec![
+            format!("{host} answered, but nothing accepts connections on port {port}: is sshd running, and on this port? (systemctl status ssh; ss -tlnp | grep :{port})"),
+            "A firewall that rejects (rather than drops) gives the same answer.".into(),
+        ],
+        (ErrorType::ConnectionTimeout, _) => vec![
+            format!("No answer from {target}: packets are being dropped (firewall, security group) or the host is down."),
+            format!("Check with: nc -zv -w 5 {host} {port}"),
+        ],
+        (ErrorType::HostUnreachable, _) => vec![
+            format!("There is no route to {host}: check the address and the network path (ip route get <address>; traceroute {host})."),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+pub fn banner_timeout(host: &str, port: u16) -> Vec<String> {
+    vec![
+        format!(
+            "Something accepted TCP on {host}:{port} but never said anything: a load balancer or firewall holding the connection, an overloaded sshd (MaxStartups), or a service that waits for the client to speak first."
+        ),
+        format!(
+            "Check with: nc {host} {port}  — an SSH server prints a line starting with SSH-2.0 at once."
+        ),
+    ]
+}
+
+pub fn not_ssh(first_line: &str, port: u16) -> Vec<String> {
+    let what = if first_line.starts_with("HTTP/") {
+        "an HTTP server"
+    } else if first_line.starts_with("220") {
+        "an SMTP or FTP server"
+    } else {
+        "some other service"
+    };
+    vec![format!(
+        "Port {port} is served by {what}, not by sshd: use the port sshd listens on (often 22), or check the port forwarding in front of it."
+    )]
+}
+
+pub fn closed_before_banner() -> Vec<String> {
+    vec![
+        "The server accepted TCP and closed it without a banner: sshd refusing this client (tcp_wrappers, MaxStartups, a fail2ban/DenyUsers rule) or a proxy in front that could not reach it.".into(),
+        "The server's log (journalctl -u ssh) says which.".into(),
+    ]
+}
+
+pub fn kex_failed(msg: &str) -> Vec<String> {
+    vec![format!(
+        "Key exchange failed ({msg}): if it repeats, the server's log says why; a middlebox that alters traffic can also cause it."
+    )]
+}
+
+pub fn host_key_unknown(fp: &str) -> Vec<String> {
+    vec![format!(
+        "No key is trusted for this host. Compare {fp} with the server's own (on the server: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then trust it (accept-new)."
+    )]
+}
+
+pub fn host_key_mismatch(host: &str, port: u16, expected: &str, presented: &str) -> Vec<String> {
+    let name = crate::hostkey::known_hosts_name(host, port);
+    vec![
+        format!(
+            "The server now presents {presented}, but {expected} was trusted. If the server was reinstalled or its keys rotated, that is expected; otherwise someone may be intercepting the connection."
+        ),
+        format!(
+            "Verify on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub); only then remove the old key: ssh-keygen -R '{name}'."
+        ),
+    ]
+}
+
+pub fn key_load_failure(label: &str, e: &russh::keys::Error, had_passphrase: bool) -> Failure {
+    use russh::keys::Error as K;
+    let (msg, hint) = match e {
+        K::KeyIsEncrypted if !had_passphrase => (
+            format!("{label} is encrypted and no passphrase was given"),
+            "Give the key's passphrase.".to_string(),
+        ),
+        K::KeyIsEncrypted | K::KeyIsCorrupt if had_passphrase => (
+            format!("{label} could not be decrypted: the passphrase is wrong or the key is damaged"),
+            format!("Check the passphrase (ssh-keygen -yf {label} asks for it and prints the public key)."),
+        ),
+        K::UnsupportedKeyType { key_type_string, .. } => (
+            format!("{label} is a {key_type_string} key, which sshdiag does not support"),
+            "Use an ed25519, ecdsa or rsa key.".to_string(),
+        ),
+        _ => (
+            format!("{label} is not a private key sshdiag can read ({e})"),
+            "Give the private key file (OpenSSH 'BEGIN OPENSSH PRIVATE KEY', PEM or PKCS#8), not the .pub file.".to_string(),
+        ),
+    };
+    Failure::new(ErrorType::KeyLoadError, msg)
+        .hint(hint)
+        .ctx("key", serde_json::json!(label))
+}
+
+pub fn auth_rejected_message(method: AuthMethod, user: &str) -> String {
+    match method {
+        AuthMethod::Password => format!("password rejected for {user}"),
+        AuthMethod::PrivateKey => format!("key not accepted for {user}"),
+        AuthMethod::KeyboardInteractive => {
+            format!("keyboard-interactive answers rejected for {user}")
+        }
+        AuthMethod::SshAgent => format!("no agent key accepted for {user}"),
+        AuthMethod::None => format!("{user} needs authentication"),
+    }
+}
+
+fn accepts(available: &[String], name: &str) -> bool {
+    available.iter().any(|m| m == name)
+}
+
+pub fn auth_failed(
+    tried: &[String],
+    available: &[String],
+    user: &str,
+    partial: bool,
+) -> Vec<String> {
+    let list = if available.is_empty() {
+        "nothing".to_string()
+    } else {
+        available.join(", ")
+    };
+    let mut h = Vec::new();
+    for m in tried {
+        match m.as_str() {
+            "password" if !accepts(available, "password") => h.push(format!(
+                "The server does not accept passwords for this user; it accepts: {list}."
+            )),
+            "password" => h.push(format!(
+                "The password was rejected for {user}: check it, and the user name (a wrong user name looks the same from outside)."
+            )),
+            "private_key" if !accepts(available, "publickey") => h.push(format!(
+                "The server does not accept keys for this user; it accepts: {list}."
+            )),
+            "private_key" => h.push(format!(
+                "The key is not authorised for {user}: add its public key to ~{user}/.ssh/authorized_keys on the server (check that file's permissions: 600, and the .ssh directory 700)."
+            )),
+            "keyboard_interactive" if !accepts(available, "keyboard-interactive") => h.push(format!(
+                "The server does not offer keyboard-interactive for this user; it accepts: {list}."
+            )),
+            "keyboard_interactive" => h.push("The keyboard-interactive answers were rejected: check the password or one-time code.".into()),
+            _ => {}
+        }
+    }
+    if partial {
+        h.push(format!("The server accepted a first method but wants another as well (AuthenticationMethods); it can continue with: {list}."));
+    }
+    if h.is_empty() {
+        h.push(format!("The server accepts: {list}."));
+    }
+    h.dedup();
+    h
+}
+
+pub fn disconnected(who: &str, phase: Option<Phase>) -> Vec<String> {
+    let when = phase.map(Phase::as_str).unwrap_or("session");
+    match who {
+        "server" => vec![format!(
+            "The server ended the session during {when}; its log (journalctl -u ssh) says why."
+        )],
+        "relay" => vec![format!(
+            "The relay closed the connection during {when} (a relay limit, idle timeout or restart); its log, searched by connection_id, says which."
+        )],
+        _ => vec![format!(
+            "The connection dropped during {when} without an SSH goodbye: sshd or the host went down, or something on the path reset it."
+        )],
+    }
+}
+
+pub fn channel_failure(reason: &ChannelOpenFailure) -> (u32, String) {
+    match reason {
+        ChannelOpenFailure::AdministrativelyProhibited => (1, "administratively prohibited".into()),
+        ChannelOpenFailure::ConnectFailed => (2, "connect failed".into()),
+        ChannelOpenFailure::UnknownChannelType => (3, "unknown channel type".into()),
+        ChannelOpenFailure::ResourceShortage => (4, "resource shortage".into()),
+        ChannelOpenFailure::Other { code, reason } => (*code, reason.chars().take(200).collect()),
+    }
+}
+
+pub fn channel_open_failed(code: u32) -> Vec<String> {
+    match code {
+        1 => vec!["The server forbids sessions for this user (e.g. a ForceCommand/Match block, or `restrict` in authorized_keys).".into()],
+        4 => vec!["The server is out of sessions (MaxSessions) or resources.".into()],
+        _ => vec!["The server refused the session channel; its log says why.".into()],
+    }
+}
+
+pub fn exec_failed() -> Vec<String> {
+    vec!["Authentication worked but the server will not run commands for this user (a subsystem-only account such as SFTP-only, or ForceCommand).".into()]
+}
+
+pub fn summary_failed(f: &Failure, host: &str, port: u16) -> String {
+    let target = format!("{host}:{port}");
+    match f.error_type {
+        ErrorType::ProxyUnreachable => {
+            "The relay could not be reached, so the SSH server was never tried.".into()
+        }
+        ErrorType::ProxyDenied => {
+            format!("The relay refused to connect to {target} ({}).", f.message)
+        }
+        ErrorType::DnsFailure => format!("The host name {host} does not resolve."),
+        ErrorType::ConnectionRefused => {
+            format!("{target} refused the connection: nothing is listening there.")
+        }
+        ErrorType::ConnectionTimeout => {
+            format!("{target} did not answer: the connection timed out.")
+        }
+        ErrorType::HostUnreachable => format!("There is no route to {host}."),
+        ErrorType::NotSsh => format!("Something answers on {target}, but it is not an SSH server."),
+        ErrorType::BannerTimeout => {
+            format!("{target} accepted the connection but never sent an SSH banner.")
+        }
+        ErrorType::NoMutualKex => format!(
+            "sshdiag and {target} have no {} in common.",
+            f.message.trim_start_matches("no common ")
+        ),
+        ErrorType::KexFailed => format!("Key exchange with {target} failed."),
+        ErrorType::HostKeyMismatch => {
+            format!("{target} presented a different host key than the one trusted.")
+        }
+        ErrorType::HostKeyUnknown => {
+            format!("No host key is trusted for {target} and strict checking is on.")
+        }
+        ErrorType::KeyLoadError => format!("The private key could not be used: {}.", f.message),
+        ErrorType::AuthFailed => format!("{target} works, but rejected the login: {}.", f.message),
+        ErrorType::ChannelOpenFailed => {
+            "Logged in, but the server refused to open a session.".into()
+        }
+        ErrorType::ExecFailed => "Logged in, but the server refused to run the command.".into(),
+        ErrorType::Disconnected => format!(
+            "The connection to {target} ended unexpectedly: {}.",
+            f.message
+        ),
+        ErrorType::Timeout => format!("The diagnosis ran out of time: {}.", f.message),
+        ErrorType::InvalidInput => format!("The input is not usable: {}.", f.message),
+        _ => f.message.clone(),
+    }
+}

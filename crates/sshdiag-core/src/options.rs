@@ -1,0 +1,101 @@
+//! What a diagnosis is asked to do. Secrets live only in [`Secret`], whose `Debug` prints
+//! nothing and which is never serialised: they cannot reach an event, a log or a bundle by
+//! accident.
+
+use sshdiag_events::HostKeyPolicy;
+
+use crate::algorithms::AlgorithmPrefs;
+
+/// A password, passphrase, private key text or keyboard-interactive answer.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is handed to the SSH library.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// One way to authenticate, tried in the order given.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Password(Secret),
+    /// A private key in OpenSSH, PEM or PKCS#8 form; `label` (a file name) is for messages.
+    PrivateKey {
+        key_text: Secret,
+        passphrase: Option<Secret>,
+        label: Option<String>,
+    },
+    /// Answers to keyboard-interactive prompts, in order.
+    KeyboardInteractive {
+        answers: Vec<Secret>,
+    },
+}
+
+/// How to authenticate.
+#[derive(Debug, Clone)]
+pub enum AuthPlan {
+    /// Send only `none` and report which methods the server accepts; no secret needed.
+    Probe,
+    /// Try these credentials in order (a partial success moves on to the next one).
+    Credentials(Vec<Credential>),
+}
+
+/// Everything a diagnosis needs.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub auth: AuthPlan,
+    pub commands: Vec<String>,
+    /// Transport (relay + DNS + TCP) and banner deadline.
+    pub connect_timeout_ms: u64,
+    /// The whole run; `None` for no limit.
+    pub timeout_ms: Option<u64>,
+    pub host_key_policy: HostKeyPolicy,
+    pub algorithms: AlgorithmPrefs,
+    /// Output kept per command and stream in the transcript.
+    pub transcript_cap: usize,
+    /// Set by the caller to correlate with relay logs; random when `None`.
+    pub connection_id: Option<String>,
+}
+
+impl ProbeOptions {
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        username: impl Into<String>,
+        auth: AuthPlan,
+    ) -> Self {
+        ProbeOptions {
+            host: host.into(),
+            port,
+            username: username.into(),
+            auth,
+            commands: Vec::new(),
+            connect_timeout_ms: 10_000,
+            timeout_ms: Some(120_000),
+            host_key_policy: HostKeyPolicy::AcceptNew,
+            algorithms: AlgorithmPrefs::default(),
+            transcript_cap: 64 * 1024,
+            connection_id: None,
+        }
+    }
+}
+
+/// The version string sshdiag sends.
+pub const CLIENT_VERSION: &str = concat!("SSH-2.0-sshdiag_", env!("CARGO_PKG_VERSION"));

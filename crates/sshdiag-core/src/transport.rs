@@ -1,0 +1,225 @@
+//! How the probe reaches the target: a [`Connector`] turns host and port into a byte stream and
+//! reports what it saw on the way (relay WebSocket open, DNS, TCP), or classifies why it failed.
+//!
+//! Two connectors exist natively (direct TCP, and the relay over tokio-tungstenite, both in the
+//! CLI crate) and one in the browser (the relay over a browser WebSocket, in the web crate). The
+//! relay protocol's meaning — which control frame is which step, which error code is which
+//! failure — is decided once, here, in [`interpret_control_frame`].
+
+use std::future::Future;
+
+use sshdiag_events::relay::{ClosedBy, ControlFrame, RelayErrorCode};
+use sshdiag_events::{Code, ErrorType};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// One step of establishing the transport, reported as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectStep {
+    /// The WebSocket to the relay is open.
+    WsOpen { ms: f64 },
+    /// The host name resolved (by the relay or locally).
+    Resolved { addrs: Vec<String>, ms: f64 },
+    /// TCP to the target is up.
+    TcpConnected { peer: String, ms: f64 },
+    /// The relay reported the end of the relayed connection.
+    Closed {
+        by: String,
+        reason: String,
+        bytes_up: u64,
+        bytes_down: u64,
+    },
+}
+
+/// Why the transport could not be established.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectFailure {
+    pub error_type: ErrorType,
+    pub code: Code,
+    /// Plain words; never contains a secret (no token, no password).
+    pub message: String,
+    /// The relay's own error code, when the relay said it.
+    pub relay_code: Option<String>,
+}
+
+impl ConnectFailure {
+    pub fn new(error_type: ErrorType, message: impl Into<String>) -> Self {
+        ConnectFailure {
+            error_type,
+            code: error_type.code(),
+            message: message.into(),
+            relay_code: None,
+        }
+    }
+}
+
+/// What a connector hands back: the byte stream to the SSH server.
+pub struct Connected<S> {
+    pub stream: S,
+    /// `websocket` or `tcp`.
+    pub transport: sshdiag_events::Transport,
+}
+
+/// Establishes the transport. Implementations send [`ConnectStep`]s on `progress` as they
+/// happen and return the stream, or a classified failure.
+pub trait Connector {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    fn connect(
+        &mut self,
+        host: &str,
+        port: u16,
+        connection_id: &str,
+        progress: UnboundedSender<ConnectStep>,
+    ) -> impl Future<Output = Result<Connected<Self::Stream>, ConnectFailure>>;
+
+    /// The relay URL (without credentials), when this connector uses one.
+    fn proxy_url(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What one relay text frame means to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayEvent {
+    Step(ConnectStep),
+    Failed(ConnectFailure),
+    /// Not a frame of `sshdiag.v1`.
+    Malformed(String),
+}
+
+/// Interpret one control frame of the relay protocol (see `shared/spec/proxy.md`).
+pub fn interpret_control_frame(text: &str) -> RelayEvent {
+    let frame: ControlFrame = match serde_json::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            return RelayEvent::Malformed(format!("relay sent an unknown control frame: {e}"));
+        }
+    };
+    match frame {
+        ControlFrame::Resolved { addrs, ms } => {
+            RelayEvent::Step(ConnectStep::Resolved { addrs, ms })
+        }
+        ControlFrame::Connected { peer, ms } => {
+            RelayEvent::Step(ConnectStep::TcpConnected { peer, ms })
+        }
+        ControlFrame::Closed {
+            by,
+            reason,
+            bytes_up,
+            bytes_down,
+        } => {
+            let by = match by {
+                ClosedBy::Target => "target",
+                ClosedBy::Client => "client",
+                ClosedBy::Relay => "relay",
+            };
+            RelayEvent::Step(ConnectStep::Closed {
+                by: by.into(),
+                reason,
+                bytes_up,
+                bytes_down,
+            })
+        }
+        ControlFrame::Error { code, message } => {
+            let (error_type, our_code, wire) = match code {
+                RelayErrorCode::Denied => (ErrorType::ProxyDenied, Code::ProxyDenied, "denied"),
+                RelayErrorCode::DeniedPrivateAddress => (
+                    ErrorType::ProxyDenied,
+                    Code::ProxyDeniedPrivateAddress,
+                    "denied-private-address",
+                ),
+                RelayErrorCode::TokenInvalid => (
+                    ErrorType::ProxyDenied,
+                    Code::ProxyDeniedTokenInvalid,
+                    "token-invalid",
+                ),
+                RelayErrorCode::TokenExpired => (
+                    ErrorType::ProxyDenied,
+                    Code::ProxyDeniedTokenExpired,
+                    "token-expired",
+                ),
+                RelayErrorCode::Limit => (ErrorType::ProxyDenied, Code::ProxyLimit, "limit"),
+                RelayErrorCode::DnsFailed => {
+                    (ErrorType::DnsFailure, Code::DnsFailure, "dns-failed")
+                }
+                RelayErrorCode::TcpRefused => (
+                    ErrorType::ConnectionRefused,
+                    Code::ConnectionRefused,
+                    "tcp-refused",
+                ),
+                RelayErrorCode::TcpTimeout => (
+                    ErrorType::ConnectionTimeout,
+                    Code::ConnectionTimeout,
+                    "tcp-timeout",
+                ),
+                RelayErrorCode::HostUnreachable => (
+                    ErrorType::HostUnreachable,
+                    Code::HostUnreachable,
+                    "host-unreachable",
+                ),
+            };
+            RelayEvent::Failed(ConnectFailure {
+                error_type,
+                code: our_code,
+                message,
+                relay_code: Some(wire.to_string()),
+            })
+        }
+    }
+}
+
+/// Strip user info, query and fragment from a relay URL before it goes into an event.
+pub fn redact_url_credentials(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    match scheme {
+        Some(s) => format!("{s}://{authority}{path}"),
+        None => format!("{authority}{path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_denials_keep_their_finer_codes() {
+        let e = interpret_control_frame(
+            r#"{"type":"error","code":"denied-private-address","message":"x"}"#,
+        );
+        match e {
+            RelayEvent::Failed(f) => {
+                assert_eq!(f.error_type, ErrorType::ProxyDenied);
+                assert_eq!(f.code, Code::ProxyDeniedPrivateAddress);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = interpret_control_frame(r#"{"type":"error","code":"tcp-refused","message":"x"}"#);
+        assert!(matches!(e, RelayEvent::Failed(f) if f.error_type == ErrorType::ConnectionRefused));
+        assert!(matches!(
+            interpret_control_frame("{"),
+            RelayEvent::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn urls_lose_credentials_and_queries() {
+        assert_eq!(
+            redact_url_credentials("wss://u:p@relay.example/ws?token=abc"),
+            "wss://relay.example/ws"
+        );
+        assert_eq!(
+            redact_url_credentials("ws://127.0.0.1:8022/ws"),
+            "ws://127.0.0.1:8022/ws"
+        );
+    }
+}
