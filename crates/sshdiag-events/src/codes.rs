@@ -9,35 +9,44 @@
 use serde::{Deserialize, Serialize};
 
 macro_rules! catalog {
-    ($( $variant:ident => $code:literal, $doc:literal; )*) => {
+    ($( group $group:literal, $intro:literal { $( $variant:ident => $code:literal, $doc:literal; )* } )*) => {
         /// A stable message code. See the module docs.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Code { $( $variant, )* }
+        pub enum Code { $( $( $variant, )* )* }
 
         impl Code {
             /// Every code, in catalog order.
-            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+            pub const ALL: &'static [Code] = &[ $( $( Code::$variant, )* )* ];
+
+            /// The catalog's groups in order: heading, one-sentence introduction, codes.
+            pub const GROUPS: &'static [(&'static str, &'static str, &'static [Code])] =
+                &[ $( ($group, $intro, &[ $( Code::$variant, )* ]), )* ];
 
             /// The kebab-case wire name.
             pub fn as_str(self) -> &'static str {
-                match self { $( Code::$variant => $code, )* }
+                match self { $( $( Code::$variant => $code, )* )* }
             }
 
             /// One sentence: "`code` indicates that …" without the code itself.
             pub fn doc(self) -> &'static str {
-                match self { $( Code::$variant => $doc, )* }
+                match self { $( $( Code::$variant => $doc, )* )* }
+            }
+
+            /// The heading of the catalog group this code belongs to.
+            pub fn group(self) -> &'static str {
+                match self { $( $( Code::$variant => $group, )* )* }
             }
 
             /// The code with this wire name, if it is one of ours.
             pub fn from_wire(name: &str) -> Option<Code> {
-                match name { $( $code => Some(Code::$variant), )* _ => None }
+                match name { $( $( $code => Some(Code::$variant), )* )* _ => None }
             }
         }
     };
 }
 
 catalog! {
-    // Session progress (the probe).
+    group "Session progress", "What the probe writes as a diagnosis moves through its phases." {
     ConnectInitiating => "connect-initiating", "a diagnosis started and is about to open its transport";
     ConnectEstablished => "connect-established", "the transport to the target is up (direct TCP, or the relay's TCP connection)";
     ProxyWsOpen => "proxy-ws-open", "the WebSocket to the relay opened";
@@ -69,8 +78,9 @@ catalog! {
     VerdictOk => "verdict-ok", "the diagnosis finished and every step succeeded";
     VerdictFailed => "verdict-failed", "the diagnosis finished with a failure; its layer, type and hints follow";
     AuditFinding => "audit-finding", "the algorithm audit graded one of the server's algorithms as weak or broken";
+    }
 
-    // Failures (one per error type, plus finer codes where they serve).
+    group "Failures", "One code per error type, plus finer codes where they serve; each ends a diagnosis with an `ERROR` event and a failed `VERDICT`." {
     ProxyUnreachable => "proxy-unreachable", "the WebSocket to the relay could not be opened (wrong URL, relay down, Origin refused)";
     ProxyDenied => "proxy-denied", "the relay refused the target because no allow rule matches it";
     ProxyDeniedPrivateAddress => "proxy-denied-private-address", "the relay refused the target because it resolves to a loopback, private, link-local or otherwise internal address";
@@ -98,8 +108,9 @@ catalog! {
     Timeout => "timeout", "the overall time limit of the diagnosis ran out";
     Internal => "internal", "sshdiag hit a bug; please report it with the evidence bundle";
     InvalidInput => "invalid-input", "an option, key file or other input given to sshdiag was malformed";
+    }
 
-    // The relay's own log lines.
+    group "Relay log lines", "What `sshdiag-proxy` writes to its own log, one code per kind of line." {
     RelayStarted => "relay-started", "the relay is listening; the line lists its policy";
     RelayWsAccepted => "relay-ws-accepted", "a WebSocket upgrade was accepted";
     RelayOriginRefused => "relay-origin-refused", "a WebSocket upgrade was refused because its Origin is not allowed";
@@ -115,11 +126,20 @@ catalog! {
     RelayClosed => "relay-closed", "a relayed connection ended; the line has byte counts and who closed";
     RelayShutdown => "relay-shutdown", "the relay is shutting down and draining sessions";
     DemoServerStarted => "demo-server-started", "the built-in demo SSH server is listening";
+    }
 }
 
 impl Serialize for Code {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Code::from_wire(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown message code `{name}`")))
     }
 }
 
@@ -267,6 +287,11 @@ impl ErrorType {
         ErrorType::InvalidInput,
     ];
 
+    /// The error type with this PascalCase wire name, if it is one of ours.
+    pub fn from_wire(name: &str) -> Option<ErrorType> {
+        ErrorType::ALL.iter().copied().find(|t| t.as_str() == name)
+    }
+
     /// The PascalCase wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -354,4 +379,49 @@ impl std::fmt::Display for ErrorType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Renders the code catalog as Markdown: the exact contents of `docs/codes.md`.
+///
+/// `cargo xtask codegen` writes this to the file, and a test fails when the file is stale. The
+/// output depends only on the catalog above, so it is the same on every machine.
+pub fn codes_markdown() -> String {
+    let mut out = String::new();
+    out.push_str("# Message codes\n\n");
+    out.push_str(
+        "<!-- Generated from crates/sshdiag-events/src/codes.rs by `cargo xtask codegen`. \
+         Do not edit by hand. -->\n\n",
+    );
+    out.push_str(
+        "Every event sshdiag writes and every line its relay logs carries a `code`: a stable \
+         kebab-case name that scripts, support macros and dashboards can match on. A code is \
+         never renamed once released; new codes may be added. Failures also carry an \
+         `error_type`; those are listed at the end with their layer.\n",
+    );
+    for (group, intro, codes) in Code::GROUPS {
+        out.push_str(&format!("\n## {group}\n\n{intro}\n\n"));
+        for code in *codes {
+            out.push_str(&format!(
+                "- `{}` indicates that {}.\n",
+                code.as_str(),
+                code.doc()
+            ));
+        }
+    }
+    out.push_str("\n## Error types\n\n");
+    out.push_str(
+        "Every failure ends in exactly one `ERROR` event whose `error_type` is one of these. \
+         The code is the one used when no finer code applies; the layer is where in the stack \
+         the failure happened (`any` means the event names the phase instead).\n\n",
+    );
+    out.push_str("| error_type | layer | code |\n|---|---|---|\n");
+    for error_type in ErrorType::ALL {
+        out.push_str(&format!(
+            "| `{}` | `{}` | `{}` |\n",
+            error_type.as_str(),
+            error_type.layer().as_str(),
+            error_type.code().as_str()
+        ));
+    }
+    out
 }
