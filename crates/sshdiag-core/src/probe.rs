@@ -285,6 +285,7 @@ struct Probe<'a> {
     commands: Vec<CommandResult>,
     tap: Option<TapHandle>,
     relay_closed: Option<ConnectStep>,
+    later_steps: Option<tokio::sync::mpsc::UnboundedReceiver<ConnectStep>>,
     proxy: Option<String>,
     transport: Transport,
     handle: Option<client::Handle<ProbeHandler>>,
@@ -338,6 +339,7 @@ pub async fn run<C: Connector>(
         commands: Vec::new(),
         tap: None,
         relay_closed: None,
+        later_steps: None,
         proxy: proxy.clone(),
         transport,
         handle: None,
@@ -517,6 +519,7 @@ impl Probe<'_> {
         match result {
             Some(Ok(c)) => {
                 self.reached = Layer::Tcp;
+                self.later_steps = c.later_steps;
                 self.rec.emit(
                     Level::Info,
                     Code::ConnectEstablished,
@@ -875,6 +878,7 @@ impl Probe<'_> {
     }
 
     fn classify_handshake_error(&mut self, e: russh::Error) -> Failure {
+        self.drain_later_steps();
         let phase = self.fail_phase();
         let mut f = match (&e, &self.hostkey) {
             (russh::Error::NoCommonAlgo { kind, ours, theirs }, _) => {
@@ -952,6 +956,19 @@ impl Probe<'_> {
         };
         f.phase = phase;
         f
+    }
+
+    /// Read what the relay reported after the stream was handed over.
+    fn drain_later_steps(&mut self) {
+        let mut steps = Vec::new();
+        if let Some(rx) = self.later_steps.as_mut() {
+            while let Ok(step) = rx.try_recv() {
+                steps.push(step);
+            }
+        }
+        for step in steps {
+            self.on_connect_step(step);
+        }
     }
 
     fn closed_by(&self) -> &'static str {
@@ -1192,6 +1209,7 @@ impl Probe<'_> {
 
     /// A russh error after key exchange: the connection went away.
     fn transport_failure(&mut self, e: russh::Error) -> Failure {
+        self.drain_later_steps();
         let phase = self.fail_phase();
         let (code, desc) = self.server_disconnect.clone().unzip();
         let who = self.closed_by();
@@ -1380,6 +1398,7 @@ impl Probe<'_> {
         if let Some(tap) = &self.tap {
             tap.abort();
         }
+        self.drain_later_steps();
         let reason = failure
             .as_ref()
             .map(|f| f.disconnect)

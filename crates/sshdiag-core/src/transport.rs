@@ -58,6 +58,9 @@ pub struct Connected<S> {
     pub stream: S,
     /// `websocket` or `tcp`.
     pub transport: sshdiag_events::Transport,
+    /// Steps reported after the stream was handed over (the relay's `closed` frame): the
+    /// probe reads them when the session ends, to say who closed it.
+    pub later_steps: Option<tokio::sync::mpsc::UnboundedReceiver<ConnectStep>>,
 }
 
 /// Establishes the transport. Implementations send [`ConnectStep`]s on `progress` as they

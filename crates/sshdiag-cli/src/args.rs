@@ -1,0 +1,278 @@
+//! Command-line arguments, as `shared/spec/cli.md` fixes them: OpenSSH's flags where OpenSSH
+//! has one. Parsing turns them into [`ProbeOptions`] and a transport choice; every bad input
+//! (unknown option, unreadable key file, malformed `-o`) is one clear line, before any
+//! connection is made.
+
+use clap::Parser;
+use sshdiag_core::algorithms::AlgorithmPrefs;
+use sshdiag_core::{AuthPlan, Credential, ProbeOptions, Secret};
+use sshdiag_events::HostKeyPolicy;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sshdiag",
+    version,
+    about = "Diagnose an SSH connection: every step as an event, a verdict, an evidence bundle.",
+    after_help = "Exit status: the remote command's status when it ran; 255 when sshdiag failed; \
+                  with no command, 0 when authentication succeeded."
+)]
+pub struct Args {
+    /// [USER@]HOST
+    pub destination: String,
+    /// Command to run (joined with spaces, as ssh does).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    #[arg(short = 'l', long = "user")]
+    pub user: Option<String>,
+    /// Private key file (OpenSSH, PEM, PKCS#8; encrypted ones too).
+    #[arg(short = 'i', long = "identity")]
+    pub identity: Vec<std::path::PathBuf>,
+    /// Environment variable holding the key's passphrase.
+    #[arg(long = "passphrase-env", value_name = "VAR")]
+    pub passphrase_env: Option<String>,
+    /// Environment variable holding the password.
+    #[arg(long = "password-env", value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// Read the password from standard input (first line).
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Answer keyboard-interactive prompts with the password.
+    #[arg(long = "keyboard-interactive")]
+    pub keyboard_interactive: bool,
+    /// Send `none` auth only and report which methods the server accepts.
+    #[arg(long = "probe-auth")]
+    pub probe_auth: bool,
+    /// Go through an sshdiag relay (ws:// or wss://) instead of direct TCP.
+    #[arg(long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Environment variable holding the relay token.
+    #[arg(long = "token-env", value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// Stream JSONL events to stderr as they happen.
+    #[arg(long = "events")]
+    pub events: bool,
+    /// Stream JSONL events to this file.
+    #[arg(long = "events-file", value_name = "PATH")]
+    pub events_file: Option<std::path::PathBuf>,
+    /// Write the evidence bundle, redacted.
+    #[arg(long = "bundle", value_name = "PATH")]
+    pub bundle: Option<std::path::PathBuf>,
+    /// Write the evidence bundle unredacted (secrets are still never included).
+    #[arg(long = "bundle-raw", value_name = "PATH")]
+    pub bundle_raw: Option<std::path::PathBuf>,
+    /// Trusted host keys, OpenSSH format (default ~/.ssh/known_hosts).
+    #[arg(long = "known-hosts", value_name = "FILE")]
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// yes | accept-new | no
+    #[arg(
+        long = "strict-host-key-checking",
+        value_name = "POLICY",
+        default_value = "accept-new"
+    )]
+    pub strict_host_key_checking: String,
+    /// OpenSSH-style option Name=Value (KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs,
+    /// ConnectTimeout, ServerAliveInterval, ServerAliveCountMax).
+    #[arg(short = 'o', value_name = "Name=Value")]
+    pub options: Vec<String>,
+    #[arg(long = "connect-timeout", value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
+    /// Time limit for the whole run.
+    #[arg(long = "timeout", value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Open a direct-tcpip channel from the server to HOST:PORT and report whether it connects.
+    #[arg(long = "probe-forward", value_name = "HOST:PORT")]
+    pub probe_forward: Option<String>,
+    /// Retry transient failures with backoff.
+    #[arg(long = "retries", value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// No human summary.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+}
+
+/// What the CLI will do, with secrets already read.
+#[derive(Debug)]
+pub struct Plan {
+    pub options: ProbeOptions,
+    pub proxy: Option<String>,
+    pub token: Option<String>,
+    pub known_hosts: Option<std::path::PathBuf>,
+}
+
+fn env_secret(var: &str, what: &str) -> Result<Secret, String> {
+    match std::env::var(var) {
+        Ok(v) => Ok(Secret::new(v)),
+        Err(_) => Err(format!("{what}: environment variable {var} is not set")),
+    }
+}
+
+fn secs_to_ms(s: f64, what: &str) -> Result<u64, String> {
+    if s.is_finite() && s > 0.0 && s < 86_400.0 {
+        Ok((s * 1000.0) as u64)
+    } else {
+        Err(format!(
+            "{what}: expected a number of seconds between 0 and 86400, got {s}"
+        ))
+    }
+}
+
+impl Args {
+    /// Turn arguments into a plan; `read_stdin` supplies `--password-stdin`.
+    pub fn plan(
+        &self,
+        read_stdin: impl FnOnce() -> Result<String, String>,
+    ) -> Result<Plan, String> {
+        let (user_at, host) = match self.destination.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h.to_string()),
+            None => (None, self.destination.clone()),
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        if host.is_empty() {
+            return Err("no host given: usage sshdiag [USER@]HOST [COMMAND...]".into());
+        }
+        let user = self
+            .user
+            .clone()
+            .or(user_at)
+            .or_else(|| std::env::var("USER").ok())
+            .ok_or("no user given: use USER@HOST or -l USER")?;
+        let mut algorithms = AlgorithmPrefs::default();
+        let mut connect_timeout_ms = 10_000;
+        for o in &self.options {
+            let (name, value) = o
+                .split_once('=')
+                .or_else(|| o.split_once(' '))
+                .ok_or_else(|| format!("-o {o}: expected Name=Value"))?;
+            match name.to_ascii_lowercase().as_str() {
+                "kexalgorithms" => algorithms.kex = Some(value.to_string()),
+                "hostkeyalgorithms" => algorithms.host_key = Some(value.to_string()),
+                "ciphers" => algorithms.ciphers = Some(value.to_string()),
+                "macs" => algorithms.macs = Some(value.to_string()),
+                "connecttimeout" => {
+                    let v: f64 = value
+                        .parse()
+                        .map_err(|_| format!("-o {o}: ConnectTimeout takes seconds"))?;
+                    connect_timeout_ms = secs_to_ms(v, "ConnectTimeout")?;
+                }
+                "serveraliveinterval" | "serveralivecountmax" => {
+                    value
+                        .parse::<u32>()
+                        .map_err(|_| format!("-o {o}: expected a whole number"))?;
+                }
+                "stricthostkeychecking" => {}
+                _ => {
+                    return Err(format!(
+                        "-o {o}: unsupported option {name} (supported: KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs, ConnectTimeout, ServerAliveInterval, ServerAliveCountMax)"
+                    ));
+                }
+            }
+        }
+        algorithms.resolve()?;
+        if let Some(s) = self.connect_timeout {
+            connect_timeout_ms = secs_to_ms(s, "--connect-timeout")?;
+        }
+        let policy = match self.strict_host_key_checking.to_ascii_lowercase().as_str() {
+            "yes" => HostKeyPolicy::Yes,
+            "accept-new" => HostKeyPolicy::AcceptNew,
+            "no" | "off" => HostKeyPolicy::No,
+            other => {
+                return Err(format!(
+                    "--strict-host-key-checking {other}: expected yes, accept-new or no"
+                ));
+            }
+        };
+        let password = match (&self.password_env, self.password_stdin) {
+            (Some(_), true) => {
+                return Err("use either --password-env or --password-stdin, not both".into());
+            }
+            (Some(var), false) => Some(env_secret(var, "--password-env")?),
+            (None, true) => Some(Secret::new(read_stdin()?)),
+            (None, false) => None,
+        };
+        let passphrase = match &self.passphrase_env {
+            Some(var) => Some(env_secret(var, "--passphrase-env")?),
+            None => None,
+        };
+        let auth = if self.probe_auth {
+            AuthPlan::Probe
+        } else {
+            let mut creds = Vec::new();
+            for path in &self.identity {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("-i {}: cannot read the key file: {e}", path.display()))?;
+                creds.push(Credential::PrivateKey {
+                    key_text: Secret::new(text),
+                    passphrase: passphrase.clone(),
+                    label: Some(path.display().to_string()),
+                });
+            }
+            if let Some(pw) = &password {
+                if self.keyboard_interactive {
+                    creds.push(Credential::KeyboardInteractive {
+                        answers: vec![pw.clone()],
+                    });
+                } else {
+                    creds.push(Credential::Password(pw.clone()));
+                }
+            } else if self.keyboard_interactive {
+                return Err(
+                    "--keyboard-interactive needs a password (--password-env or --password-stdin)"
+                        .into(),
+                );
+            }
+            if creds.is_empty() {
+                return Err("no credential: give -i KEY, --password-env VAR, --password-stdin, or use --probe-auth".into());
+            }
+            AuthPlan::Credentials(creds)
+        };
+        if let Some(p) = &self.proxy
+            && !(p.starts_with("ws://") || p.starts_with("wss://"))
+        {
+            return Err(format!("--proxy {p}: expected a ws:// or wss:// URL"));
+        }
+        if self.probe_forward.is_some() {
+            return Err(
+                "--probe-forward is not built yet (it is planned with the supervisor work)".into(),
+            );
+        }
+        if self.retries > 0 {
+            return Err(
+                "--retries is not built yet (it is planned with the supervisor work)".into(),
+            );
+        }
+        let token = match &self.token_env {
+            Some(var) => Some(env_secret(var, "--token-env")?.expose().to_string()),
+            None => None,
+        };
+        let mut options = ProbeOptions::new(host, self.port.unwrap_or(22), user, auth);
+        options.commands = if self.command.is_empty() {
+            Vec::new()
+        } else {
+            vec![self.command.join(" ")]
+        };
+        options.connect_timeout_ms = connect_timeout_ms;
+        options.timeout_ms = match self.timeout {
+            Some(s) => Some(secs_to_ms(s, "--timeout")?),
+            None => Some(300_000),
+        };
+        options.host_key_policy = policy;
+        options.algorithms = algorithms;
+        let known_hosts = match &self.known_hosts {
+            Some(p) => Some(p.clone()),
+            None => {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".ssh/known_hosts"))
+            }
+        };
+        Ok(Plan {
+            options,
+            proxy: self.proxy.clone(),
+            token,
+            known_hosts,
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! The native side of the probe: a tokio clock, a direct-TCP connector that does its own DNS
+//! and TCP (and classifies their failures), and a relay connector over tokio-tungstenite that
+//! speaks `sshdiag.v1` like the browser does. The tests use these too.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use futures::{SinkExt, StreamExt};
+use sshdiag_core::runtime::{Env, LocalBoxFuture};
+use sshdiag_core::transport::{
+    ConnectFailure, ConnectStep, Connected, Connector, RelayEvent, interpret_control_frame,
+    redact_url_credentials,
+};
+use sshdiag_events::relay::{ClientFrame, SUBPROTOCOL};
+use sshdiag_events::{ErrorType, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Clock and timer on tokio.
+pub struct NativeEnv {
+    start: Instant,
+}
+
+impl NativeEnv {
+    pub fn new() -> Arc<dyn Env> {
+        Arc::new(NativeEnv {
+            start: Instant::now(),
+        })
+    }
+}
+
+impl Env for NativeEnv {
+    fn now_unix_ms(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    }
+    fn monotonic_ms(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1000.0
+    }
+    fn sleep(&self, ms: u64) -> LocalBoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms)))
+    }
+    fn runtime_name(&self) -> &'static str {
+        "native"
+    }
+    fn random_bytes(&self, buf: &mut [u8]) {
+        // Connection ids need uniqueness, not secrecy; the OS generator is there anyway.
+        if getrandom::fill(buf).is_err() {
+            let n = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (n >> (i * 8)) as u8;
+            }
+        }
+    }
+}
+
+/// Direct TCP: the CLI resolves and connects itself.
+#[derive(Debug, Default)]
+pub struct TcpConnector;
+
+fn classify_io(e: &std::io::Error, host: &str, port: u16) -> ConnectFailure {
+    use std::io::ErrorKind as K;
+    let et = match e.kind() {
+        K::ConnectionRefused => ErrorType::ConnectionRefused,
+        K::TimedOut => ErrorType::ConnectionTimeout,
+        K::HostUnreachable | K::NetworkUnreachable => ErrorType::HostUnreachable,
+        _ => ErrorType::ConnectionRefused,
+    };
+    ConnectFailure::new(et, format!("TCP connection to {host}:{port} failed: {e}"))
+}
+
+impl Connector for TcpConnector {
+    type Stream = TcpStream;
+
+    async fn connect(
+        &mut self,
+        host: &str,
+        port: u16,
+        _connection_id: &str,
+        progress: UnboundedSender<ConnectStep>,
+    ) -> Result<Connected<TcpStream>, ConnectFailure> {
+        let t = Instant::now();
+        let addrs: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host, port)).await {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                return Err(ConnectFailure::new(
+                    ErrorType::DnsFailure,
+                    format!("{host} did not resolve: {e}"),
+                ));
+            }
+        };
+        if addrs.is_empty() {
+            return Err(ConnectFailure::new(
+                ErrorType::DnsFailure,
+                format!("{host} resolved to no address"),
+            ));
+        }
+        let _ = progress.send(ConnectStep::Resolved {
+            addrs: addrs.iter().map(|a| a.ip().to_string()).collect(),
+            ms: ms_since(t),
+        });
+        let mut last = None;
+        for addr in &addrs {
+            let t = Instant::now();
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let _ = progress.send(ConnectStep::TcpConnected {
+                        peer: addr.to_string(),
+                        ms: ms_since(t),
+                    });
+                    return Ok(Connected {
+                        stream: s,
+                        transport: Transport::Tcp,
+                        later_steps: None,
+                    });
+                }
+                Err(e) => last = Some(classify_io(&e, host, port)),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            ConnectFailure::new(
+                ErrorType::ConnectionRefused,
+                "no address could be connected",
+            )
+        }))
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Through an sshdiag relay, natively.
+pub struct WsRelayConnector {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl Connector for WsRelayConnector {
+    type Stream = DuplexStream;
+
+    fn proxy_url(&self) -> Option<String> {
+        Some(redact_url_credentials(&self.url))
+    }
+
+    async fn connect(
+        &mut self,
+        host: &str,
+        port: u16,
+        connection_id: &str,
+        progress: UnboundedSender<ConnectStep>,
+    ) -> Result<Connected<DuplexStream>, ConnectFailure> {
+        let shown = redact_url_credentials(&self.url);
+        let unreachable = |m: String| ConnectFailure::new(ErrorType::ProxyUnreachable, m);
+        let mut request = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| unreachable(format!("the relay URL {shown} is not usable: {e}")))?;
+        let proto = SUBPROTOCOL
+            .parse()
+            .map_err(|_| unreachable("internal: subprotocol header".into()))?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", proto);
+        let t = Instant::now();
+        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| unreachable(format!("could not open the WebSocket to {shown}: {e}")))?;
+        let _ = progress.send(ConnectStep::WsOpen { ms: ms_since(t) });
+        let hello = ClientFrame::Connect {
+            host: host.to_string(),
+            port,
+            connection_id: connection_id.to_string(),
+            token: self.token.clone(),
+        };
+        let text = serde_json::to_string(&hello).map_err(|e| unreachable(e.to_string()))?;
+        ws.send(Message::Text(text.into()))
+            .await
+            .map_err(|e| unreachable(format!("the relay closed the WebSocket: {e}")))?;
+        // Control frames until `connected`.
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => match interpret_control_frame(&t) {
+                    RelayEvent::Step(step) => {
+                        let done = matches!(step, ConnectStep::TcpConnected { .. });
+                        let _ = progress.send(step);
+                        if done {
+                            break;
+                        }
+                    }
+                    RelayEvent::Failed(f) => return Err(f),
+                    RelayEvent::Malformed(m) => return Err(unreachable(m)),
+                },
+                Some(Ok(Message::Close(_))) | None => {
+                    return Err(unreachable(
+                        "the relay closed the WebSocket before connecting".into(),
+                    ));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(unreachable(format!("WebSocket error: {e}"))),
+            }
+        }
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (later_tx, later_rx) = unbounded_channel();
+        tokio::spawn(pump(ws, theirs, later_tx));
+        Ok(Connected {
+            stream: ours,
+            transport: Transport::Websocket,
+            later_steps: Some(later_rx),
+        })
+    }
+}
+
+/// Move bytes between the WebSocket and the duplex pipe the probe reads; control frames that
+/// arrive later become steps. Backpressure: each side waits for the other to accept.
+async fn pump<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    pipe: DuplexStream,
+    later: UnboundedSender<ConnectStep>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut ws_tx, mut ws_rx) = ws.split();
+    let (mut pipe_rx, mut pipe_tx) = tokio::io::split(pipe);
+    let up = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match pipe_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if ws_tx
+                        .send(Message::Binary(buf[..n].to_vec().into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = ws_tx.send(Message::Close(None)).await;
+    };
+    let down = async {
+        while let Some(msg) = ws_rx.next().await {
+            match msg {
+                Ok(Message::Binary(b)) => {
+                    if pipe_tx.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Message::Text(t)) => {
+                    if let RelayEvent::Step(step) = interpret_control_frame(&t) {
+                        let _ = later.send(step);
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = pipe_tx.shutdown().await;
+    };
+    tokio::select! {
+        _ = up => {},
+        _ = down => {},
+    }
+}

@@ -1,0 +1,36 @@
+//! The human summary printed to stderr at the end of a run (unless `-q`).
+
+use sshdiag_core::ProbeReport;
+
+pub fn human_summary(report: &ProbeReport, notes: &[String]) -> String {
+    let v = &report.verdict;
+    let mut out = String::new();
+    let mark = if v.ok { "OK" } else { "FAILED" };
+    let layer = v.layer.map(|l| l.as_str()).unwrap_or("?");
+    match &v.error_type {
+        Some(et) => out.push_str(&format!(
+            "sshdiag: {mark} at {layer} ({et}, {}): {}\n",
+            v.code, v.summary
+        )),
+        None => out.push_str(&format!(
+            "sshdiag: {mark} (reached {layer}): {}\n",
+            v.summary
+        )),
+    }
+    for h in &v.hints {
+        out.push_str(&format!("  hint: {h}\n"));
+    }
+    let phases: Vec<String> = v
+        .phases
+        .iter()
+        .map(|(p, ms)| format!("{}={ms:.1}ms", p.as_str()))
+        .collect();
+    if !phases.is_empty() {
+        out.push_str(&format!("  phases: {}\n", phases.join(" ")));
+    }
+    out.push_str(&format!("  connection_id: {}\n", report.connection_id));
+    for n in notes {
+        out.push_str(&format!("  {n}\n"));
+    }
+    out.trim_end().to_string()
+}

@@ -1,0 +1,36 @@
+//! From a finished [`ProbeReport`] to the evidence bundle, the one place both front ends (CLI
+//! and browser) make bundles.
+
+use sshdiag_events::bundle::{Bundle, SessionInfo, ToolInfo, TranscriptEntry};
+
+use crate::ProbeReport;
+use crate::options::ProbeOptions;
+use crate::runtime::Env;
+
+pub fn bundle(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env) -> Bundle {
+    let info = SessionInfo {
+        connection_id: report.connection_id.clone(),
+        created_ms: env.now_unix_ms() as u64,
+        tool: ToolInfo {
+            name: "sshdiag".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            runtime: env.runtime_name().into(),
+            user_agent: env.user_agent(),
+        },
+        host: opts.host.clone(),
+        port: opts.port,
+        username: opts.username.clone(),
+        proxy: report.proxy.clone(),
+    };
+    let transcript = report
+        .commands
+        .iter()
+        .map(|c| TranscriptEntry::new(c.command.clone(), c.exit_code, c.exit_signal.clone(), &c.stdout, &c.stderr, c.stdout_len, c.stderr_len, c.truncated))
+        .collect();
+    Bundle::from_session(info, report.events.clone(), transcript)
+}
+
+/// The bundle as JSON, redacted or raw.
+pub fn bundle_json(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env, redact: bool) -> String {
+    bundle(report, opts, env).to_json(redact)
+}

@@ -1,0 +1,257 @@
+//! The browser's way to the target: a WebSocket to the relay (`sshdiag.v1`), bridged to the
+//! core as a plain byte stream.
+//!
+//! russh needs a `Send` stream and a browser WebSocket is not one, so the socket stays on this
+//! thread's event loop: its callbacks feed a channel, one local task pumps bytes between the
+//! socket and one end of a `tokio::io::duplex` pipe, and russh gets the other end. The pump
+//! never buffers without bound: it reads from the pipe only while the socket's
+//! `bufferedAmount` is below a ceiling, and the pipe itself is bounded.
+
+use sshdiag_core::transport::{
+    ConnectFailure, ConnectStep, Connected, Connector, RelayEvent, interpret_control_frame,
+    redact_url_credentials,
+};
+use sshdiag_events::relay::{ClientFrame, SUBPROTOCOL};
+use sshdiag_events::{ErrorType, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+use crate::env::sleep_ms;
+
+/// Stop reading from the probe while this much is queued in the browser's socket.
+const MAX_BUFFERED: u32 = 1 << 20;
+/// Size of the pipe between the pump and russh.
+const PIPE: usize = 64 * 1024;
+
+enum WsEvent {
+    Open,
+    Text(String),
+    Binary(Vec<u8>),
+    Error,
+    Close { code: u16, reason: String },
+}
+
+/// Keeps the socket's callbacks alive as long as the socket is used.
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onerror(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close();
+    }
+}
+
+fn open_socket(url: &str) -> Result<(Socket, UnboundedReceiver<WsEvent>), String> {
+    let protocols = js_sys::Array::of1(&JsValue::from_str(SUBPROTOCOL));
+    let ws = WebSocket::new_with_str_sequence(url, &protocols).map_err(|e| {
+        e.as_string()
+            .or_else(|| {
+                js_sys::Reflect::get(&e, &"message".into())
+                    .ok()
+                    .and_then(|m| m.as_string())
+            })
+            .unwrap_or_else(|| "the browser refused the URL".into())
+    })?;
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let (tx, rx) = unbounded_channel();
+    let t = tx.clone();
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        let _ = t.send(WsEvent::Open);
+    });
+    let t = tx.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let data = e.data();
+        if let Some(s) = data.as_string() {
+            let _ = t.send(WsEvent::Text(s));
+        } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
+            let _ = t.send(WsEvent::Binary(js_sys::Uint8Array::new(&buf).to_vec()));
+        }
+    });
+    let t = tx.clone();
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        let _ = t.send(WsEvent::Error);
+    });
+    let t = tx;
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+        let _ = t.send(WsEvent::Close {
+            code: e.code(),
+            reason: e.reason(),
+        });
+    });
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    Ok((
+        Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_error: on_error,
+            _on_close: on_close,
+        },
+        rx,
+    ))
+}
+
+/// Through an sshdiag relay, from the browser.
+pub struct BrowserRelayConnector {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl Connector for BrowserRelayConnector {
+    type Stream = DuplexStream;
+
+    fn proxy_url(&self) -> Option<String> {
+        Some(redact_url_credentials(&self.url))
+    }
+
+    async fn connect(
+        &mut self,
+        host: &str,
+        port: u16,
+        connection_id: &str,
+        progress: UnboundedSender<ConnectStep>,
+    ) -> Result<Connected<DuplexStream>, ConnectFailure> {
+        let shown = redact_url_credentials(&self.url);
+        let unreachable = |m: String| ConnectFailure::new(ErrorType::ProxyUnreachable, m);
+        let t = js_sys::Date::now();
+        let (socket, mut rx) = open_socket(&self.url)
+            .map_err(|e| unreachable(format!("could not open a WebSocket to {shown}: {e}")))?;
+        match rx.recv().await {
+            Some(WsEvent::Open) => {}
+            Some(WsEvent::Close { code, .. }) => {
+                return Err(unreachable(format!(
+                    "the relay at {shown} did not accept the WebSocket (close code {code}): wrong URL, relay down, or this page's origin is not allowed"
+                )));
+            }
+            _ => {
+                return Err(unreachable(format!(
+                    "the relay at {shown} did not accept the WebSocket: wrong URL, relay down, or this page's origin is not allowed"
+                )));
+            }
+        }
+        let _ = progress.send(ConnectStep::WsOpen {
+            ms: ((js_sys::Date::now() - t) * 1000.0).round() / 1000.0,
+        });
+        let hello = ClientFrame::Connect {
+            host: host.to_string(),
+            port,
+            connection_id: connection_id.to_string(),
+            token: self.token.clone(),
+        };
+        let text = serde_json::to_string(&hello).map_err(|e| unreachable(e.to_string()))?;
+        socket
+            .ws
+            .send_with_str(&text)
+            .map_err(|_| unreachable("the relay closed the WebSocket".into()))?;
+        loop {
+            match rx.recv().await {
+                Some(WsEvent::Text(t)) => match interpret_control_frame(&t) {
+                    RelayEvent::Step(step) => {
+                        let done = matches!(step, ConnectStep::TcpConnected { .. });
+                        let _ = progress.send(step);
+                        if done {
+                            break;
+                        }
+                    }
+                    RelayEvent::Failed(f) => return Err(f),
+                    RelayEvent::Malformed(m) => return Err(unreachable(m)),
+                },
+                Some(WsEvent::Binary(_)) => {
+                    return Err(unreachable("the relay sent data before connecting".into()));
+                }
+                Some(WsEvent::Open) => {}
+                Some(WsEvent::Error) | Some(WsEvent::Close { .. }) | None => {
+                    return Err(unreachable(
+                        "the relay closed the WebSocket before connecting".into(),
+                    ));
+                }
+            }
+        }
+        let (ours, theirs) = tokio::io::duplex(PIPE);
+        let (later_tx, later_rx) = unbounded_channel();
+        wasm_bindgen_futures::spawn_local(pump(socket, rx, theirs, later_tx));
+        Ok(Connected {
+            stream: ours,
+            transport: Transport::Websocket,
+            later_steps: Some(later_rx),
+        })
+    }
+}
+
+/// Bytes both ways until either side ends; the socket is closed when the pump ends.
+async fn pump(
+    socket: Socket,
+    mut rx: UnboundedReceiver<WsEvent>,
+    pipe: DuplexStream,
+    later: UnboundedSender<ConnectStep>,
+) {
+    let (mut pipe_rx, mut pipe_tx) = tokio::io::split(pipe);
+    let ws = socket.ws.clone();
+    let up = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            while ws.buffered_amount() > MAX_BUFFERED {
+                sleep_ms(2).await;
+            }
+            match pipe_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if ws.ready_state() != WebSocket::OPEN
+                        || ws.send_with_u8_array(&buf[..n]).is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let down = async {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                WsEvent::Binary(b) => {
+                    if pipe_tx.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                WsEvent::Text(t) => {
+                    if let RelayEvent::Step(step) = interpret_control_frame(&t) {
+                        let _ = later.send(step);
+                    }
+                }
+                WsEvent::Close { code, reason } => {
+                    if code != 1000 && code != 1005 {
+                        log_close(code, &reason);
+                    }
+                    break;
+                }
+                WsEvent::Error => break,
+                WsEvent::Open => {}
+            }
+        }
+        let _ = pipe_tx.shutdown().await;
+    };
+    futures::pin_mut!(up, down);
+    futures::future::select(up, down).await;
+    drop(socket);
+}
+
+fn log_close(code: u16, reason: &str) {
+    web_sys::console::debug_1(&JsValue::from_str(&format!(
+        "sshdiag: relay WebSocket closed ({code}) {reason}"
+    )));
+}

@@ -1,0 +1,54 @@
+//! Host keys trusted by this browser: the first key seen for each host:port is kept in
+//! `localStorage` under `sshdiag.hostkey.<host>:<port>`; a later different key is a mismatch
+//! until the user deliberately trusts the new one ([`forget`]).
+
+use sshdiag_core::hostkey::{HostKeyInfo, TrustStore};
+
+const PREFIX: &str = "sshdiag.hostkey.";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+fn key(host: &str, port: u16) -> String {
+    format!("{PREFIX}{host}:{port}")
+}
+
+#[derive(Default)]
+pub struct LocalStorageTrust;
+
+impl TrustStore for LocalStorageTrust {
+    fn lookup(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+        let Some(s) = storage() else {
+            return Vec::new();
+        };
+        let Ok(Some(v)) = s.get_item(&key(host, port)) else {
+            return Vec::new();
+        };
+        let Ok(j) = serde_json::from_str::<serde_json::Value>(&v) else {
+            return Vec::new();
+        };
+        match (j["algorithm"].as_str(), j["fingerprint_sha256"].as_str()) {
+            (Some(a), Some(f)) => vec![HostKeyInfo {
+                algorithm: a.into(),
+                fingerprint_sha256: f.into(),
+                openssh: None,
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    fn remember(&mut self, host: &str, port: u16, k: &HostKeyInfo) -> Result<(), String> {
+        let s = storage().ok_or("localStorage is not available")?;
+        let v = serde_json::json!({"algorithm": k.algorithm, "fingerprint_sha256": k.fingerprint_sha256});
+        s.set_item(&key(host, port), &v.to_string())
+            .map_err(|_| "localStorage refused the write".to_string())
+    }
+}
+
+/// Forget the trusted key of host:port (the page's "trust the new key" action).
+pub fn forget(host: &str, port: u16) {
+    if let Some(s) = storage() {
+        let _ = s.remove_item(&key(host, port));
+    }
+}
