@@ -1,0 +1,115 @@
+//! The built-in demo SSH server, driven by a real russh client.
+
+use sshdiag_proxy::DemoServer;
+use tokio::net::TcpStream;
+
+use crate::ssh::exec_over;
+use crate::util::{TestRelay, expect_connected};
+
+async fn demo() -> DemoServer {
+    DemoServer::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("demo server starts")
+}
+
+#[tokio::test]
+async fn demo_login_and_echo() {
+    let server = demo().await;
+    let stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let run = exec_over(stream, "demo", "demo", "echo hi")
+        .await
+        .expect("ssh works")
+        .expect("demo/demo is accepted");
+    assert_eq!(run.stdout, b"hi\n");
+    assert_eq!(run.exit, Some(0));
+    assert_eq!(run.host_key.as_deref(), Some(server.host_key_fingerprint()));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn demo_rejects_a_wrong_password() {
+    let server = demo().await;
+    let stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let run = exec_over(stream, "demo", "wrong", "echo hi")
+        .await
+        .expect("ssh works");
+    assert!(run.is_none(), "a wrong password must be rejected");
+    let stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let run = exec_over(stream, "root", "demo", "echo hi")
+        .await
+        .expect("ssh works");
+    assert!(run.is_none(), "another user must be rejected");
+}
+
+#[tokio::test]
+async fn demo_commands_exit_codes_and_stderr() {
+    let server = demo().await;
+    for (command, stdout, exit) in [
+        ("whoami", &b"demo\n"[..], 0),
+        ("false", b"", 1),
+        ("exit 42", b"", 42),
+        ("cat /demo/blob", &sshdiag_proxy::demo::blob()[..], 0),
+    ] {
+        let stream = TcpStream::connect(server.local_addr())
+            .await
+            .expect("connect");
+        let run = exec_over(stream, "demo", "demo", command)
+            .await
+            .expect("ssh")
+            .expect("auth");
+        assert_eq!(run.stdout, stdout, "{command}");
+        assert_eq!(run.exit, Some(exit), "{command}");
+    }
+    let stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let run = exec_over(stream, "demo", "demo", "nosuch --flag")
+        .await
+        .expect("ssh")
+        .expect("auth");
+    assert_eq!(run.exit, Some(127));
+    assert_eq!(run.stderr, b"sshdiag-demo: nosuch: command not found\n");
+    let stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let run = exec_over(stream, "demo", "demo", "uname -a")
+        .await
+        .expect("ssh")
+        .expect("auth");
+    assert!(
+        run.stdout.starts_with(b"sshdiag-demo 0.1.0"),
+        "{:?}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+}
+
+/// The whole product path: `--demo` allows the demo target and nothing else, and SSH works
+/// end to end through the relay.
+#[tokio::test]
+async fn ssh_through_the_relay_to_the_demo_server() {
+    let relay = TestRelay::start(&["--demo", "--demo-listen", "127.0.0.1:0"]).await;
+    let demo = relay.relay.demo_addr().expect("demo address");
+    let mut ws = relay.open("127.0.0.1", demo.port(), "demo-e2e", None).await;
+    assert_eq!(expect_connected(&mut ws).await, demo.to_string());
+    let run = exec_over(
+        crate::ssh::ws_stream(ws),
+        "demo",
+        "demo",
+        "echo through the relay",
+    )
+    .await
+    .expect("ssh over the relay")
+    .expect("auth");
+    assert_eq!(run.stdout, b"through the relay\n");
+    assert_eq!(run.exit, Some(0));
+    let closed = relay.wait_line("demo-e2e", "relay-closed").await;
+    assert!(closed["bytes_up"].as_u64().unwrap_or(0) > 0);
+    assert!(closed["bytes_down"].as_u64().unwrap_or(0) > 0);
+    relay.relay.shutdown().await;
+}
