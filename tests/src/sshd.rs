@@ -27,7 +27,7 @@ use anyhow::{Context, bail};
 use crate::tools;
 
 /// The account tests log in as.
-pub const TEST_USER: &str = "sshdiag-test";
+pub use crate::tools::TEST_USER;
 /// [`TEST_USER`]'s password (password auth, and keyboard-interactive when `UsePAM yes`).
 pub const TEST_PASSWORD: &str = "sshdiag-test-pw-7Qz";
 /// The passphrase of the encrypted client key [`ClientKeys::rsa_enc`].
@@ -424,19 +424,9 @@ pub fn ensure_test_user() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
 }
 
-fn user_exists(name: &str) -> bool {
-    fs::read_to_string("/etc/passwd")
-        .map(|passwd| {
-            passwd
-                .lines()
-                .any(|line| line.split(':').next() == Some(name))
-        })
-        .unwrap_or(false)
-}
-
 fn create_test_user() -> anyhow::Result<()> {
     if !tools::is_root() {
-        if user_exists(TEST_USER) {
+        if tools::user_exists(TEST_USER) {
             return Ok(());
         }
         bail!(
@@ -447,14 +437,14 @@ fn create_test_user() -> anyhow::Result<()> {
     }
     // Other test processes may create it at the same moment: retry while /etc/passwd is locked.
     for attempt in 0..50 {
-        if !user_exists(TEST_USER) {
+        if !tools::user_exists(TEST_USER) {
             let _ = Command::new("useradd")
                 .args(["-m", "-s", "/bin/sh", TEST_USER])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
         }
-        if user_exists(TEST_USER) {
+        if tools::user_exists(TEST_USER) {
             let mut chpasswd = Command::new("chpasswd")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())

@@ -69,6 +69,13 @@ pub const JQ: Tool = Tool {
     debian_package: "jq",
 };
 
+/// Shrinks the release wasm module; optional (`cargo xtask build-web` skips it when absent).
+pub const WASM_OPT: Tool = Tool {
+    name: "wasm-opt",
+    fallbacks: &["/usr/bin/wasm-opt"],
+    debian_package: "binaryen",
+};
+
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[SSHD, SSH_KEYGEN, SSH, CHROMIUM, CHROMEDRIVER, CLANG, JQ];
 
@@ -117,6 +124,21 @@ fn is_executable(path: &Path) -> bool {
         Ok(meta) => meta.is_file() && meta.permissions().mode() & 0o111 != 0,
         Err(_) => false,
     }
+}
+
+/// The account the sshd fixture's clients log in as. It lives here, beside the tools, so
+/// `xtask` can check for it before a run without building the harness.
+pub const TEST_USER: &str = "sshdiag-test";
+
+/// Whether a local account with this name exists (read from `/etc/passwd`).
+pub fn user_exists(name: &str) -> bool {
+    std::fs::read_to_string("/etc/passwd")
+        .map(|passwd| {
+            passwd
+                .lines()
+                .any(|line| line.split(':').next() == Some(name))
+        })
+        .unwrap_or(false)
 }
 
 /// Whether this process runs as root (effective uid 0), read from `/proc/self/status` so

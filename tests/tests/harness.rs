@@ -100,3 +100,49 @@ fn sshd_fixture_lets_the_authorised_key_in_and_keeps_the_other_out() -> anyhow::
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Permission denied"));
     Ok(())
 }
+
+/// The relay fixture relays a WebSocket to the sshd fixture: `connected`, then the server's
+/// banner arrives as binary bytes (the `sshdiag.v1` protocol, proxy.md).
+#[tokio::test]
+async fn relay_fixture_reaches_the_sshd_fixture() -> anyhow::Result<()> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let sshd = tokio::task::spawn_blocking(|| SshdFixture::start(SshdOptions::default())).await??;
+    let relay =
+        sshdiag_tests::RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())]).await?;
+    assert!(relay.addr().ip().is_loopback());
+
+    let mut request = relay.ws_url().into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "sshdiag.v1".parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let connect = serde_json::json!({
+        "type": "connect", "host": sshd.host(), "port": sshd.port(), "connection_id": "harness01",
+    });
+    socket.send(Message::text(connect.to_string())).await?;
+
+    let mut connected = false;
+    let mut bytes = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !bytes.windows(8).any(|w| w == b"SSH-2.0-") {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await?
+            .expect("relay closed early")?;
+        match message {
+            Message::Text(text) => {
+                let frame: serde_json::Value = serde_json::from_str(&text)?;
+                assert_ne!(frame["type"], "error", "relay said {frame}");
+                connected |= frame["type"] == "connected";
+            }
+            Message::Binary(data) => bytes.extend_from_slice(&data),
+            _ => {}
+        }
+    }
+    assert!(connected, "binary bytes before `connected`");
+    assert!(String::from_utf8_lossy(&bytes).contains("OpenSSH"));
+    relay.shutdown().await;
+    Ok(())
+}
