@@ -1,1 +1,67 @@
-fn main() {}
+//! `cargo xtask`: every multi-step job of the project, in Rust, so it runs the same on a
+//! developer's machine and in CI (`.ci/run` calls `cargo xtask test` and nothing else).
+//!
+//! - `build-web`: the wasm module → (wasm-opt) → wasm-bindgen (the pinned library) → `web/pkg/`.
+//! - `demo`: build-web, then the relay with its built-in demo SSH server; prints the URL.
+//! - `test`: installs what is missing (root on Debian) or says in one line what to install,
+//!   then runs the native tiers and the browser tier, and prints one summary line.
+//! - `codegen`: writes generated docs (`docs/codes.md`).
+//! - `bench`: not built yet.
+//!
+//! xtask depends on no crate of the product except `sshdiag-events` (for codegen), so it keeps
+//! building while the product does not.
+
+mod build_web;
+mod codegen;
+mod demo;
+mod test;
+mod util;
+
+/// The external tools table, shared with the test harness (one place for which Debian package
+/// brings which program). Compiled here from its file so xtask need not build the harness.
+#[allow(dead_code)]
+#[path = "../../tests/src/tools.rs"]
+mod tools;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "sshdiag's build, demo and test tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the wasm module and its JS glue into web/pkg/ and print its size.
+    BuildWeb,
+    /// Build the page, start the relay with its demo SSH server and print the URL.
+    Demo(demo::DemoArgs),
+    /// Run every test tier (installs missing Debian packages when root).
+    Test(test::TestArgs),
+    /// Regenerate generated files (docs/codes.md).
+    Codegen(codegen::CodegenArgs),
+    /// Benchmarks (not built yet).
+    Bench,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::BuildWeb => build_web::build_web().map(|_| ()),
+        Task::Demo(args) => demo::demo(args),
+        Task::Test(args) => test::test(args),
+        Task::Codegen(args) => codegen::codegen(args),
+        Task::Bench => Err(anyhow::anyhow!(
+            "`cargo xtask bench` is not built yet (it has its own issue)"
+        )),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! `cargo xtask test`: the one command that runs every test, locally and in CI.
+//!
+//! 1. Prerequisites: Debian packages (installed with apt-get when root, otherwise one line
+//!    saying what to install), the wasm32 target.
+//! 2. Native tier: `cargo test --workspace --exclude sshdiag-web` (unit tests and the
+//!    end-to-end tests against OpenSSH and the relay).
+//! 3. Browser tier: starts `sshdiag-fixtures` (a real sshd and relay), exports every key of
+//!    its JSON line as `SSHDIAG_TEST_<KEY>`, and runs `cargo test -p sshdiag-web --target
+//!    wasm32-unknown-unknown` in headless Chromium through the pinned wasm-bindgen test runner.
+//! 4. One summary line, `summary: N passed, N failed, N skipped`; non-zero exit when any tier
+//!    failed.
+//!
+//! Cleanup: xtask makes itself a child subreaper, so whatever the tiers leave behind (a
+//! Chromium orphaned by a timed-out runner, an sshd a crashed test forgot) is re-parented to
+//! it; after each tier it kills its remaining descendants — only processes this run started.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::tools::{self, Tool};
+use crate::util::{TestCounts, cargo, cargo_build, find_artifact, project_root, run_counting};
+
+/// How long the browser tests may run before the runner gives up (its default is 20 s).
+const BROWSER_TEST_TIMEOUT_SECS: &str = "120";
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// Skip the browser tier.
+    #[arg(long, conflicts_with = "only")]
+    no_browser: bool,
+    /// Run one tier only.
+    #[arg(long, value_enum)]
+    only: Option<Tier>,
+    /// Extra arguments for every `cargo test` (after `--`), for example a test name filter.
+    #[arg(last = true)]
+    cargo_test_args: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Tier {
+    Native,
+    Browser,
+}
+
+impl Tier {
+    fn name(self) -> &'static str {
+        match self {
+            Tier::Native => "native",
+            Tier::Browser => "browser",
+        }
+    }
+}
+
+pub fn test(args: TestArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let tiers: Vec<Tier> = match (args.only, args.no_browser) {
+        (Some(tier), _) => vec![tier],
+        (None, true) => vec![Tier::Native],
+        (None, false) => vec![Tier::Native, Tier::Browser],
+    };
+    become_subreaper();
+    prerequisites(&tiers)?;
+
+    let mut total = TestCounts::default();
+    let mut reports = Vec::new();
+    let mut all_ok = true;
+    for &tier in &tiers {
+        let tier_started = Instant::now();
+        let result = match tier {
+            Tier::Native => native_tier(&args.cargo_test_args),
+            Tier::Browser => browser_tier(&args.cargo_test_args),
+        };
+        reap_leftovers(tier.name());
+        let (ok, counts) = result.unwrap_or_else(|error| {
+            eprintln!("xtask test: {} tier: {error:#}", tier.name());
+            (false, TestCounts::default())
+        });
+        // A tier that ran no test binary at all is broken, not green.
+        let ok = ok && counts.suites > 0;
+        all_ok &= ok;
+        total.add(counts);
+        reports.push(format!(
+            "{} {} ({} passed, {} failed, {:.0} s)",
+            tier.name(),
+            if ok { "ok" } else { "FAILED" },
+            counts.passed,
+            counts.failed,
+            tier_started.elapsed().as_secs_f64()
+        ));
+    }
+    println!();
+    println!(
+        "xtask test: {} in {:.0} s",
+        reports.join("; "),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "summary: {} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.ignored
+    );
+    if !all_ok {
+        bail!("a test tier failed (see above)");
+    }
+    Ok(())
+}
+
+/// Debian packages and the wasm32 target; installs when it can, else one line saying what to do.
+fn prerequisites(tiers: &[Tier]) -> anyhow::Result<()> {
+    let mut needed: Vec<Tool> = vec![tools::SSHD, tools::SSH_KEYGEN, tools::SSH, tools::JQ];
+    if tiers.contains(&Tier::Browser) {
+        needed.extend([tools::CHROMIUM, tools::CHROMEDRIVER, tools::CLANG]);
+    }
+    let missing = tools::missing(&needed);
+    if !missing.is_empty() {
+        let mut packages: Vec<&str> = missing.iter().map(|t| t.debian_package).collect();
+        packages.dedup();
+        let apt = Path::new("/usr/bin/apt-get").exists();
+        if !tools::is_root() || !apt {
+            bail!(
+                "missing {}: install them with `sudo apt-get install -y {}`{}",
+                missing
+                    .iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                packages.join(" "),
+                if apt {
+                    " (or run `cargo xtask test` as root)"
+                } else {
+                    ""
+                }
+            );
+        }
+        eprintln!("xtask test: installing {}", packages.join(" "));
+        apt_get(&["update", "-q"])?;
+        let mut install = vec!["install", "-y", "-q"];
+        install.extend(&packages);
+        apt_get(&install)?;
+        let still = tools::missing(&needed);
+        if !still.is_empty() {
+            bail!(
+                "still missing after apt-get install: {}",
+                still.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    if !tools::is_root() && !tools::user_exists(tools::TEST_USER) {
+        bail!(
+            "the sshd fixture needs the test user `{}`, which only root can create: run `cargo xtask test` as root once",
+            tools::TEST_USER
+        );
+    }
+    if tiers.contains(&Tier::Browser) {
+        ensure_wasm_target()?;
+    }
+    Ok(())
+}
+
+fn apt_get(args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null())
+        .status()
+        .context("running apt-get")?;
+    if !status.success() {
+        bail!("apt-get {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    const TARGET: &str = "wasm32-unknown-unknown";
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => {
+            eprintln!("xtask test: adding the {TARGET} target");
+            let status = Command::new("rustup")
+                .args(["target", "add", TARGET])
+                .status()
+                .context("running rustup")?;
+            if !status.success() {
+                bail!("`rustup target add {TARGET}` failed; install the target and retry");
+            }
+            Ok(())
+        }
+        // No rustup: trust the toolchain; cargo will say if the target is missing.
+        Err(_) => Ok(()),
+    }
+}
+
+/// `cargo test --workspace --exclude sshdiag-web`.
+fn native_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
+    eprintln!("xtask test: native tier");
+    let mut command = cargo();
+    command
+        .args(["test", "--workspace", "--exclude", "sshdiag-web"])
+        .args(extra);
+    let (status, counts) = run_counting(&mut command)?;
+    Ok((status.success(), counts))
+}
+
+/// The wasm tests in headless Chromium against a real sshd behind the real relay.
+fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
+    eprintln!("xtask test: browser tier");
+    let root = project_root();
+    let runner = find_artifact(
+        &cargo_build(&["-p", "xtask", "--bin", "wasm-bindgen-test-runner"])?,
+        "wasm-bindgen-test-runner",
+    )?;
+    let fixtures_bin = find_artifact(
+        &cargo_build(&["-p", "sshdiag-tests", "--bin", "sshdiag-fixtures"])?,
+        "sshdiag-fixtures",
+    )?;
+    let chromedriver = tools::CHROMEDRIVER.require()?;
+
+    // Chromium and the runner write here (profile, crash dumps, temp files); removed after.
+    let scratch = tempfile::Builder::new()
+        .prefix("sshdiag-browser-tier-")
+        .tempdir()
+        .context("creating the browser tier's temp dir")?;
+    let tmp = scratch.path().join("tmp");
+    let config = scratch.path().join("config");
+    let cache = scratch.path().join("cache");
+    for dir in [&tmp, &config, &cache] {
+        std::fs::create_dir_all(dir)?;
+    }
+
+    let mut fixtures = Fixtures::start(&fixtures_bin, &scratch.path().join("fixtures.log"))?;
+    let mut command = cargo();
+    command
+        .args([
+            "test",
+            "-p",
+            "sshdiag-web",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .args(extra)
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
+        .env("CHROMEDRIVER", &chromedriver)
+        .env(
+            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+            root.join("crates/sshdiag-web/webdriver.json"),
+        )
+        .env("WASM_BINDGEN_TEST_TIMEOUT", BROWSER_TEST_TIMEOUT_SECS)
+        .env("TMPDIR", &tmp)
+        .env("XDG_CONFIG_HOME", &config)
+        .env("XDG_CACHE_HOME", &cache);
+    for (key, value) in &fixtures.facts {
+        command.env(key, value);
+    }
+    let result = run_counting(&mut command);
+    let fixtures_ok = fixtures.stop();
+    let (status, counts) = result?;
+    if !status.success() || !fixtures_ok {
+        fixtures.print_log_tail();
+    }
+    Ok((status.success(), counts))
+}
+
+/// The `sshdiag-fixtures` process: a real sshd and relay, held until its stdin closes.
+struct Fixtures {
+    child: Child,
+    facts: BTreeMap<String, String>,
+    log: PathBuf,
+}
+
+impl Fixtures {
+    fn start(binary: &Path, log: &Path) -> anyhow::Result<Fixtures> {
+        let log_file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let mut child = Command::new(binary)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("fixtures stdout")?;
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let mut fixtures = Fixtures {
+            child,
+            facts: BTreeMap::new(),
+            log: log.to_path_buf(),
+        };
+        let line = match receiver.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if !line.trim().is_empty() => line,
+            _ => {
+                fixtures.stop();
+                fixtures.print_log_tail();
+                bail!("sshdiag-fixtures did not print its JSON line");
+            }
+        };
+        let parsed: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(value) => value,
+            Err(error) => {
+                fixtures.stop();
+                bail!("sshdiag-fixtures printed no JSON ({error})");
+            }
+        };
+        let Some(object) = parsed.as_object() else {
+            fixtures.stop();
+            bail!("sshdiag-fixtures printed JSON that is not an object");
+        };
+        for (key, value) in object {
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            fixtures
+                .facts
+                .insert(format!("SSHDIAG_TEST_{}", key.to_uppercase()), value);
+        }
+        Ok(fixtures)
+    }
+
+    /// Closes its stdin and waits for it to clean up; kills it after 15 s. True when it exited
+    /// by itself with success.
+    fn stop(&mut self) -> bool {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn print_log_tail(&self) {
+        if let Ok(log) = std::fs::read_to_string(&self.log) {
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("--- sshdiag-fixtures log (last lines) ---");
+            for line in &lines[lines.len().saturating_sub(30)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for Fixtures {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
+}
+
+/// Orphans of this run's processes are re-parented to us instead of init, so we can find and
+/// end them (Linux `PR_SET_CHILD_SUBREAPER`).
+fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag; no memory is shared.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Kills every process still descending from xtask (only ones this run started), then reaps.
+fn reap_leftovers(tier: &str) {
+    let me = std::process::id();
+    let leftovers = descendants(me);
+    if leftovers.is_empty() {
+        return;
+    }
+    let names: Vec<String> = leftovers.iter().map(|&pid| process_name(pid)).collect();
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        for &pid in &leftovers {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(pid, signal);
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && !descendants(me).is_empty() {
+            reap_children();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reap_children();
+        if descendants(me).is_empty() {
+            break;
+        }
+    }
+    let mut summary: BTreeMap<String, usize> = BTreeMap::new();
+    for name in names {
+        *summary.entry(name).or_default() += 1;
+    }
+    eprintln!(
+        "xtask test: {tier} tier left processes behind; ended them: {}",
+        summary
+            .iter()
+            .map(|(name, n)| format!("{name} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// Collects exit statuses of any dead children (re-parented orphans included).
+fn reap_children() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`, a valid local.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+    }
+}
+
+fn descendants(root: u32) -> Vec<u32> {
+    let mut links = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some((ppid, state)) = stat(pid) {
+                // Zombies are dead already; reaping takes care of them.
+                if state != 'Z' {
+                    links.push((pid, ppid));
+                }
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut index = 0;
+    while index < found.len() {
+        let parent = found[index];
+        for &(pid, ppid) in &links {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+            }
+        }
+        index += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// (parent pid, state) from /proc/PID/stat.
+fn stat(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+fn process_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| format!("pid {pid}"))
+}
