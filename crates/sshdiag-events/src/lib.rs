@@ -1,14 +1,26 @@
 //! `sshdiag-events` defines everything sshdiag puts on a wire or into a file: the JSONL event
-//! stream ([`event`]), the error taxonomy and message-code catalog ([`codes`]), the relay's
-//! control frames ([`relay`]), the evidence bundle ([`bundle`]) and its redaction ([`redact`]).
+//! stream ([`event`], written and read by [`jsonl`]), the error taxonomy and message-code
+//! catalog ([`codes`]), the relay's control frames ([`relay`]), the evidence bundle
+//! ([`bundle`]) and its redaction ([`redact`]).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of SSH libraries, sockets or
 //! browsers. It compiles for native targets and for `wasm32-unknown-unknown` alike, so the page,
-//! the CLI, the relay and the tests all read and write through the very same types.
+//! the CLI, the relay, the viewer and the tests all read and write through the very same types
+//! (every wire type is `serde`, so the web crate can hand them to JavaScript as they are).
+//!
+//! API boundary: only this crate decides what a line, a frame or a bundle looks like. Other
+//! crates build events with [`jsonl::EventCollector`] (or [`Event`] directly), hand them to
+//! [`Bundle::from_session`], and write what [`jsonl::to_line`] and [`Bundle::to_json`] give.
 
+pub mod bundle;
 pub mod codes;
 pub mod event;
+pub mod jsonl;
+pub mod redact;
 pub mod relay;
 
+pub use bundle::{Bundle, BundleError, IntegrityStatus, SessionInfo, ToolInfo, TranscriptEntry};
 pub use codes::{Code, ErrorType, Layer};
 pub use event::*;
+pub use jsonl::{EventBuilder, EventCollector, JsonlRead, LineError, read_jsonl, to_line};
+pub use redact::scrub_secrets;
