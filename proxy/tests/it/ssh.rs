@@ -110,14 +110,13 @@ pub fn ws_stream(ws: Ws) -> DuplexStream {
         };
         let down = async move {
             while let Some(Ok(message)) = ws_rx.next().await {
-                match message {
-                    Message::Binary(data) => {
-                        if far_tx.write_all(&data).await.is_err() {
-                            break;
-                        }
-                    }
-                    Message::Close(_) => break,
-                    _ => {}
+                let stop = match message {
+                    Message::Binary(data) => far_tx.write_all(&data).await.is_err(),
+                    Message::Close(_) => true,
+                    _ => false,
+                };
+                if stop {
+                    break;
                 }
             }
             let _ = far_tx.shutdown().await;
