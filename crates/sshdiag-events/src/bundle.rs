@@ -163,7 +163,8 @@ impl TranscriptEntry {
     }
 
     /// Keeps at most `cap` bytes of each stream (cut at a character boundary), marking the
-    /// entry truncated; the recorded lengths never shrink below what was kept.
+    /// entry truncated when less is kept than was written. A length left at 0 beside kept
+    /// output is taken from the output.
     pub fn cap_output(&mut self, cap: usize) {
         for (stream, len) in [
             (&mut self.stdout, &mut self.stdout_len),
@@ -172,13 +173,16 @@ impl TranscriptEntry {
             let Some(text) = stream.as_mut() else {
                 continue;
             };
-            *len = (*len).max(text.len() as u64);
+            if *len == 0 {
+                *len = text.len() as u64;
+            }
             if text.len() > cap {
                 let mut cut = cap;
                 while !text.is_char_boundary(cut) {
                     cut -= 1;
                 }
                 text.truncate(cut);
+                self.truncated = true;
             }
             if (text.len() as u64) < *len {
                 self.truncated = true;

@@ -102,14 +102,32 @@ fn char_at(text: &str, at: usize) -> Option<char> {
     text[at..].chars().next()
 }
 
-/// Replaces the given byte ranges (sorted, not overlapping) with `replacement`.
+/// Replaces the given byte ranges with `replacement`. Overlapping or touching ranges become
+/// one replacement, so no pass can cut text apart twice.
 fn splice(text: &str, ranges: &[(usize, usize)], replacement: &str) -> String {
+    let mut ranges = ranges.to_vec();
+    ranges.sort_unstable();
     let mut out = String::with_capacity(text.len());
     let mut cursor = 0;
-    for &(start, end) in ranges {
+    let mut replaced_up_to = None;
+    for (start, end) in ranges {
+        let end = end.min(text.len());
+        match replaced_up_to {
+            Some(previous_end) if start <= previous_end => {
+                // Extends the replacement just made.
+                cursor = cursor.max(end);
+                replaced_up_to = Some(cursor);
+                continue;
+            }
+            _ => {}
+        }
+        if start >= end {
+            continue;
+        }
         out.push_str(&text[cursor..start]);
         out.push_str(replacement);
         cursor = end;
+        replaced_up_to = Some(end);
     }
     out.push_str(&text[cursor..]);
     out
@@ -271,7 +289,11 @@ fn scrub_bearer(text: &str, count: &mut u64) -> String {
                 !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '+' | '/' | '=' | '-'))
             })
             .map_or(text.len(), |i| start + i);
-        if end > start {
+        // A token is long, and `=` can only pad its end (so `bearer password_file=/x`, as in
+        // `token_type=bearer …`, is prose, not a token).
+        let token = &text[start..end];
+        let padded_only = !token.trim_end_matches('=').contains('=');
+        if token.len() >= 8 && padded_only {
             ranges.push((start, end));
             *count += 1;
             search = end;
@@ -281,7 +303,9 @@ fn scrub_bearer(text: &str, count: &mut u64) -> String {
 }
 
 /// Whether a key or flag name names a secret: `password`, `DB_PASSWORD`, `--api-key`,
-/// `client_secret`, `GITHUB_TOKEN`, `MYSQL_PWD`, `pass` …
+/// `client_secret`, `GITHUB_TOKEN`, `MYSQL_PWD`, `pass` … Names that only talk *about* a
+/// secret are not: `PasswordAuthentication`, `PermitEmptyPasswords`, `password_file`,
+/// `--password-stdin`, `token_type`.
 pub fn is_secret_key(key: &str) -> bool {
     const CONTAINED: [&str; 11] = [
         "password",
@@ -297,8 +321,30 @@ pub fn is_secret_key(key: &str) -> bool {
         "authkey",
     ];
     const WHOLE_PART: [&str; 4] = ["pass", "pwd", "pw", "auth"];
+    const ABOUT_A_SECRET: [&str; 14] = [
+        "authentication",
+        "passwords",
+        "file",
+        "path",
+        "dir",
+        "prompt",
+        "stdin",
+        "env",
+        "length",
+        "policy",
+        "type",
+        "expiry",
+        "expires",
+        "method",
+    ];
     let lower = key.to_ascii_lowercase();
     let compact: String = lower.chars().filter(char::is_ascii_alphanumeric).collect();
+    if ABOUT_A_SECRET
+        .iter()
+        .any(|suffix| compact.ends_with(suffix))
+    {
+        return false;
+    }
     CONTAINED.iter().any(|word| compact.contains(word))
         || lower
             .split(|c: char| !c.is_ascii_alphanumeric())
@@ -424,11 +470,7 @@ fn scrub_flags(text: &str, count: &mut u64) -> String {
             }
         } else if token.starts_with('-') && !token.contains('=') {
             let name = token.trim_start_matches('-');
-            let lower = name.to_ascii_lowercase();
-            let reads_elsewhere = ["stdin", "file", "prompt", "env"]
-                .iter()
-                .any(|s| lower.ends_with(s));
-            if !name.is_empty() && is_secret_key(name) && !reads_elsewhere {
+            if !name.is_empty() && is_secret_key(name) {
                 redact_next(&mut ranges, count);
             }
         }

@@ -1,0 +1,9 @@
+//! The integration tests of `sshdiag-events`, one binary (ripgrep's layout): shared fixtures
+//! in `util`, one module per concern.
+
+mod bundle;
+mod codes;
+mod jsonl;
+mod redact;
+mod robustness;
+mod util;
