@@ -19,7 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -329,7 +329,8 @@ impl SshdFixture {
             .open(&self.log_path)
             .with_context(|| format!("opening {}", self.log_path.display()))?;
         let log_len_before = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut child = Command::new(&self.sshd)
+        let mut command = Command::new(&self.sshd);
+        command
             .arg("-D")
             .arg("-e")
             .arg("-f")
@@ -338,8 +339,8 @@ impl SshdFixture {
             .stdout(Stdio::null())
             .stderr(log)
             // Its own process group, so a Ctrl-C aimed at the test run does not race our kill.
-            .process_group(0)
-            .spawn()
+            .process_group(0);
+        let mut child = spawn_dying_with_this_process(command)
             .with_context(|| format!("starting {}", self.sshd.display()))?;
 
         let listening = format!("Server listening on {LOOPBACK} port {}", self.port);
@@ -385,6 +386,58 @@ impl SshdFixture {
 impl Drop for SshdFixture {
     fn drop(&mut self) {
         let _ = self.kill();
+    }
+}
+
+/// Spawns `command` so that the kernel kills it (SIGKILL) when this process dies, even by
+/// SIGKILL or a test harness timeout, when no Drop runs.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the process, and
+/// test threads and tokio's blocking threads come and go. So every fixture process is forked
+/// by one spawner thread that lives as long as the process.
+pub fn spawn_dying_with_this_process(mut command: Command) -> std::io::Result<Child> {
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("sshdiag-fixture-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in receiver {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|error| eprintln!("sshdiag-tests: no spawner thread: {error}"));
+        Mutex::new(sender)
+    });
+
+    let parent = std::process::id();
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
+    // (prctl, getppid).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                return Err(std::io::Error::other("parent died during spawn"));
+            }
+            Ok(())
+        });
+    }
+    let (reply, response) = mpsc::channel();
+    let sent = spawner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .send((command, reply));
+    match sent {
+        Ok(()) => response
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread is gone"))),
+        // No spawner thread: spawn here, still with the death signal (tied to this thread).
+        Err(mpsc::SendError((mut command, _))) => command.spawn(),
     }
 }
 

@@ -241,7 +241,13 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
         std::fs::create_dir_all(dir)?;
     }
 
-    let mut fixtures = Fixtures::start(&fixtures_bin, &scratch.path().join("fixtures.log"))?;
+    // The runner serves the test page on this address; the relay must accept it as Origin.
+    let page_addr = format!("127.0.0.1:{}", free_loopback_port()?);
+    let mut fixtures = Fixtures::start(
+        &fixtures_bin,
+        &["--relay-origin", &format!("http://{page_addr}")],
+        &scratch.path().join("fixtures.log"),
+    )?;
     let mut command = cargo();
     command
         .args([
@@ -259,6 +265,7 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
             root.join("crates/sshdiag-web/webdriver.json"),
         )
         .env("WASM_BINDGEN_TEST_TIMEOUT", BROWSER_TEST_TIMEOUT_SECS)
+        .env("WASM_BINDGEN_TEST_ADDRESS", &page_addr)
         .env("TMPDIR", &tmp)
         .env("XDG_CONFIG_HOME", &config)
         .env("XDG_CACHE_HOME", &cache);
@@ -282,10 +289,11 @@ struct Fixtures {
 }
 
 impl Fixtures {
-    fn start(binary: &Path, log: &Path) -> anyhow::Result<Fixtures> {
+    fn start(binary: &Path, args: &[&str], log: &Path) -> anyhow::Result<Fixtures> {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut child = Command::new(binary)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -371,6 +379,12 @@ impl Drop for Fixtures {
             self.stop();
         }
     }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_loopback_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// Orphans of this run's processes are re-parented to us instead of init, so we can find and

@@ -6,7 +6,11 @@
 //! them at compile time with `option_env!`. A new fact for the browser tests is a new key here
 //! and nothing else.
 //!
-//! Usage: `sshdiag-fixtures [--sshd-config LINE]...`
+//! Usage: `sshdiag-fixtures [--sshd-config LINE]... [--relay-origin ORIGIN]...`
+//!
+//! `--relay-origin` is passed to the relay as `--origin`: the wasm tests run on the test
+//! runner's page, a different origin from the relay, exactly like a support portal embedding
+//! the tester.
 //! Logs go to stderr; stdout carries only the JSON line.
 
 use anyhow::Context;
@@ -18,14 +22,21 @@ use tokio::signal::unix::{SignalKind, signal};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut options = SshdOptions::default();
+    let mut relay_args = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--sshd-config" => options
                 .extra_config
                 .push(args.next().context("--sshd-config needs a LINE")?),
+            "--relay-origin" => {
+                relay_args.push("--origin".to_string());
+                relay_args.push(args.next().context("--relay-origin needs an ORIGIN")?);
+            }
             "-h" | "--help" => {
-                println!("usage: sshdiag-fixtures [--sshd-config LINE]...");
+                println!(
+                    "usage: sshdiag-fixtures [--sshd-config LINE]... [--relay-origin ORIGIN]..."
+                );
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument {other:?} (try --help)"),
@@ -39,7 +50,9 @@ async fn main() -> anyhow::Result<()> {
     let sshd = tokio::task::spawn_blocking(move || SshdFixture::start(options))
         .await
         .context("sshd fixture task")??;
-    let relay = RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())]).await?;
+    relay_args.push("--allow".to_string());
+    relay_args.push(format!("127.0.0.1/32:{}", sshd.port()));
+    let relay = RelayFixture::start_with_args(relay_args).await?;
 
     let keys = sshd.client_keys();
     let mut facts = json!({
