@@ -14,17 +14,18 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::tools;
 use crate::util::{cargo_build, find_artifact, project_root};
+use crate::{prereq, tools};
 
 /// Builds `web/pkg/` and returns the path of the final `sshdiag_web_bg.wasm`.
 pub fn build_web() -> anyhow::Result<PathBuf> {
-    tools::CLANG.require()?;
+    prereq::ensure_tools("build-web", &[tools::CLANG])?;
+    prereq::ensure_wasm_target()?;
     let files = cargo_build(&[
         "-p",
         "sshdiag-web",
         "--target",
-        "wasm32-unknown-unknown",
+        prereq::WASM_TARGET,
         "--release",
     ])?;
     let wasm = find_artifact(&files, "sshdiag_web.wasm")?;

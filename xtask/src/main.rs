@@ -14,6 +14,7 @@
 mod build_web;
 mod codegen;
 mod demo;
+mod prereq;
 mod test;
 mod util;
 

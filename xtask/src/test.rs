@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::prereq;
 use crate::tools::{self, Tool};
 use crate::util::{TestCounts, cargo, cargo_build, find_artifact, project_root, run_counting};
 
@@ -110,46 +111,13 @@ pub fn test(args: TestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Debian packages and the wasm32 target; installs when it can, else one line saying what to do.
+/// Debian packages, the test user and the wasm32 target for these tiers.
 fn prerequisites(tiers: &[Tier]) -> anyhow::Result<()> {
     let mut needed: Vec<Tool> = vec![tools::SSHD, tools::SSH_KEYGEN, tools::SSH, tools::JQ];
     if tiers.contains(&Tier::Browser) {
         needed.extend([tools::CHROMIUM, tools::CHROMEDRIVER, tools::CLANG]);
     }
-    let missing = tools::missing(&needed);
-    if !missing.is_empty() {
-        let mut packages: Vec<&str> = missing.iter().map(|t| t.debian_package).collect();
-        packages.dedup();
-        let apt = Path::new("/usr/bin/apt-get").exists();
-        if !tools::is_root() || !apt {
-            bail!(
-                "missing {}: install them with `sudo apt-get install -y {}`{}",
-                missing
-                    .iter()
-                    .map(|t| t.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                packages.join(" "),
-                if apt {
-                    " (or run `cargo xtask test` as root)"
-                } else {
-                    ""
-                }
-            );
-        }
-        eprintln!("xtask test: installing {}", packages.join(" "));
-        apt_get(&["update", "-q"])?;
-        let mut install = vec!["install", "-y", "-q"];
-        install.extend(&packages);
-        apt_get(&install)?;
-        let still = tools::missing(&needed);
-        if !still.is_empty() {
-            bail!(
-                "still missing after apt-get install: {}",
-                still.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
-            );
-        }
-    }
+    prereq::ensure_tools("test", &needed)?;
     if !tools::is_root() && !tools::user_exists(tools::TEST_USER) {
         bail!(
             "the sshd fixture needs the test user `{}`, which only root can create: run `cargo xtask test` as root once",
@@ -157,51 +125,9 @@ fn prerequisites(tiers: &[Tier]) -> anyhow::Result<()> {
         );
     }
     if tiers.contains(&Tier::Browser) {
-        ensure_wasm_target()?;
+        prereq::ensure_wasm_target()?;
     }
     Ok(())
-}
-
-fn apt_get(args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .status()
-        .context("running apt-get")?;
-    if !status.success() {
-        bail!("apt-get {} failed ({status})", args.join(" "));
-    }
-    Ok(())
-}
-
-fn ensure_wasm_target() -> anyhow::Result<()> {
-    const TARGET: &str = "wasm32-unknown-unknown";
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
-    match installed {
-        Ok(out)
-            if String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim() == TARGET) =>
-        {
-            Ok(())
-        }
-        Ok(_) => {
-            eprintln!("xtask test: adding the {TARGET} target");
-            let status = Command::new("rustup")
-                .args(["target", "add", TARGET])
-                .status()
-                .context("running rustup")?;
-            if !status.success() {
-                bail!("`rustup target add {TARGET}` failed; install the target and retry");
-            }
-            Ok(())
-        }
-        // No rustup: trust the toolchain; cargo will say if the target is missing.
-        Err(_) => Ok(()),
-    }
 }
 
 /// `cargo test --workspace --exclude sshdiag-web`.
@@ -250,13 +176,7 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     )?;
     let mut command = cargo();
     command
-        .args([
-            "test",
-            "-p",
-            "sshdiag-web",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
+        .args(["test", "-p", "sshdiag-web", "--target", prereq::WASM_TARGET])
         .args(extra)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
         .env("CHROMEDRIVER", &chromedriver)
