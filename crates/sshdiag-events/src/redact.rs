@@ -68,6 +68,22 @@ pub fn scrub_secrets(text: &str) -> String {
 
 /// [`scrub_secrets`], also saying how many secrets it replaced.
 pub fn scrub_secrets_counted(text: &str) -> (String, u64) {
+    // One rule's replacement can complete another rule's pattern, so run the rules until
+    // nothing changes (in practice at most twice); that makes scrubbing idempotent, which
+    // writing a bundle again relies on.
+    let (mut text, mut count) = scrub_once(text);
+    for _ in 0..4 {
+        let (again, more) = scrub_once(&text);
+        if more == 0 || again == text {
+            break;
+        }
+        text = again;
+        count += more;
+    }
+    (text, count)
+}
+
+fn scrub_once(text: &str) -> (String, u64) {
     let mut count = 0;
     let text = scrub_pem(text, &mut count);
     let text = scrub_url_passwords(&text, &mut count);
@@ -211,7 +227,7 @@ fn scrub_url_passwords(text: &str, count: &mut u64) -> String {
                 *count += 1;
             }
         }
-        search = authority_end.max(authority_start);
+        search = authority_start;
     }
     splice(text, &ranges, REDACTED)
 }
@@ -256,13 +272,16 @@ fn scrub_authorization(text: &str, count: &mut u64) -> String {
         let first = &text[at..first_end];
         let is_scheme =
             first.len() <= 24 && first.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        let (start, end) = if is_scheme && char_at(text, first_end) == Some(' ') {
-            let second = skip_blanks(text, first_end);
-            (second, token_end(text, second))
-        } else {
-            (at, first_end)
-        };
-        if end > start && !text[start..end].starts_with(REDACTED) {
+        // `Bearer xyz` keeps its scheme; a lone token is the credential itself.
+        let second = skip_blanks(text, first_end);
+        let second_end = token_end(text, second);
+        let (start, end) =
+            if is_scheme && char_at(text, first_end) == Some(' ') && second_end > second {
+                (second, second_end)
+            } else {
+                (at, first_end)
+            };
+        if end > start && !text[start..end].contains(REDACTED) {
             ranges.push((start, end));
             *count += 1;
             search = end;
@@ -293,7 +312,8 @@ fn scrub_bearer(text: &str, count: &mut u64) -> String {
         // `token_type=bearer …`, is prose, not a token).
         let token = &text[start..end];
         let padded_only = !token.trim_end_matches('=').contains('=');
-        if token.len() >= 8 && padded_only {
+        let glued_to_marker = text[end..].starts_with("[REDACTED");
+        if token.len() >= 8 && padded_only && !glued_to_marker {
             ranges.push((start, end));
             *count += 1;
             search = end;
