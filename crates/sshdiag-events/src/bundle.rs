@@ -162,6 +162,33 @@ impl TranscriptEntry {
         }
     }
 
+    /// An entry from what a front end recorded: the output it kept (raw bytes, decoded with
+    /// U+FFFD for what is not UTF-8), the lengths the command really wrote, and whether the
+    /// front end already dropped output. A length of 0 beside kept output is taken from it.
+    // The arguments mirror a recorded command one to one; a struct for them would only be
+    // this struct again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: impl Into<String>,
+        exit_code: Option<i64>,
+        exit_signal: Option<String>,
+        stdout: &[u8],
+        stderr: &[u8],
+        stdout_len: u64,
+        stderr_len: u64,
+        truncated: bool,
+    ) -> TranscriptEntry {
+        let mut entry = TranscriptEntry::from_output(command, exit_code, stdout, stderr);
+        entry.exit_signal = exit_signal;
+        let real_len = |given: u64, kept: &[u8]| if given == 0 { kept.len() as u64 } else { given };
+        entry.stdout_len = real_len(stdout_len, stdout);
+        entry.stderr_len = real_len(stderr_len, stderr);
+        entry.truncated = truncated
+            || entry.stdout_len > stdout.len() as u64
+            || entry.stderr_len > stderr.len() as u64;
+        entry
+    }
+
     /// Keeps at most `cap` bytes of each stream (cut at a character boundary), marking the
     /// entry truncated when less is kept than was written. A length left at 0 beside kept
     /// output is taken from the output.

@@ -295,6 +295,26 @@ fn transcript_output_is_capped_per_command_keeping_real_lengths() {
     assert_eq!(small.transcript[0].stdout.as_deref(), Some("ééééé"));
     assert_eq!(small.transcript[0].stderr.as_deref(), Some("short"));
 
+    // As the core records a command: it kept 4 of 10 bytes, and says so.
+    let recorded = TranscriptEntry::new(
+        "yes",
+        None,
+        Some("PIPE".into()),
+        b"y\ny\n",
+        b"",
+        10,
+        0,
+        true,
+    );
+    assert_eq!(
+        (recorded.stdout_len, recorded.stderr_len, recorded.truncated),
+        (10, 0, true)
+    );
+    assert_eq!(recorded.exit_signal.as_deref(), Some("PIPE"));
+    let unmarked = TranscriptEntry::new("yes", Some(0), None, b"y\n", b"e", 9, 0, false);
+    assert!(unmarked.truncated, "kept less than written");
+    assert_eq!(unmarked.stderr_len, 1);
+
     let fine = TranscriptEntry::from_output("true", Some(0), b"ok\n", b"\xff");
     let b = Bundle::from_session(util::session_info(&id), vec![], vec![fine]);
     assert!(!b.transcript[0].truncated);
