@@ -6,6 +6,13 @@
 //!
 //! `data` is typed per event type ([`EventData`]); a reader ignores unknown keys, and an
 //! event type it does not know is kept as [`EventData::Other`] rather than rejected.
+//!
+//! Every envelope key is required when deserialising an [`Event`]; there are deliberately no
+//! serde defaults, so a damaged sshdiag line is reported rather than silently given `seq: 0`.
+//! nbs-ssh's lines (which lack `connection_id`, `seq`, `level` and `code`) load through the
+//! opt-in nbs-ssh mode of [`crate::jsonl`], which fills those in. Writing and reading lines,
+//! and assigning `seq`, is [`crate::jsonl`]'s job; this module only defines the types and
+//! must never do I/O.
 
 use std::collections::BTreeMap;
 
@@ -111,7 +118,8 @@ impl Event {
     }
 }
 
-/// Round a Unix time in milliseconds to the envelope's seconds-with-3-decimals.
+/// Rounds a Unix time in milliseconds to the envelope's seconds with three decimals (see also
+/// [`crate::jsonl::round_timestamp`] for seconds).
 pub fn timestamp_from_unix_ms(ms: f64) -> f64 {
     (ms.round()) / 1000.0
 }

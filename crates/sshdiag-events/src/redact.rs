@@ -770,6 +770,27 @@ fn parse_v4_at(bytes: &[u8], start: usize) -> Option<(usize, Ipv4Addr)> {
     Some((at, Ipv4Addr::from(octets)))
 }
 
+/// Byte ranges of fingerprints (`SHA256:…`, `MD5:…:…`) in `text`.
+fn fingerprint_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    for prefix in ["SHA256:", "SHA512:", "SHA384:", "SHA1:", "MD5:"] {
+        let mut search = 0;
+        while let Some(found) = find_ci(text, prefix, search) {
+            let start = found;
+            let mut end = found + prefix.len();
+            while end < text.len()
+                && (text.as_bytes()[end].is_ascii_alphanumeric()
+                    || matches!(text.as_bytes()[end], b'+' | b'/' | b'=' | b':'))
+            {
+                end += 1;
+            }
+            spans.push((start, end));
+            search = end;
+        }
+    }
+    spans
+}
+
 // ---- walking a bundle ---------------------------------------------------------------------
 
 /// What each kind of string in a bundle gets. One traversal, three uses: collecting
@@ -1239,6 +1260,14 @@ impl Pseudonymizer<'_> {
                 from = start + hay[start..].chars().next().map_or(1, char::len_utf8);
             }
         }
+        // A fingerprint quoted in a message is kept whole, even where a short name happens to
+        // stand between its `+` and `/`.
+        let fingerprints = fingerprint_spans(text);
+        matches.retain(|(start, end, _, _)| {
+            !fingerprints
+                .iter()
+                .any(|&(fs, fe)| *start < fe && fs < *end)
+        });
         if matches.is_empty() {
             return text.to_string();
         }

@@ -207,6 +207,25 @@ fn a_redacted_bundle_hides_identities_everywhere_and_keeps_the_diagnosis() {
             b"",
         )],
     );
+    let quoted = "SHA256:abc+al/ice+x/alice/yz0123456789ABCDEFGHIJKLMNOPQRSTUVW";
+    let mut bundle = bundle;
+    bundle
+        .verdict
+        .hints
+        .push(format!("The key {quoted} of alice was offered."));
+    let redacted = bundle.redacted_with(&mut Redactor::with_key([1; 32]));
+    assert!(
+        redacted
+            .verdict
+            .hints
+            .iter()
+            .any(|h| h.starts_with(&format!("The key {quoted} of user-")))
+    );
+    let bundle = {
+        let mut b = bundle;
+        b.verdict.hints.pop();
+        b
+    };
     let redacted = bundle.redacted_with(&mut Redactor::with_key([1; 32]));
     let json = redacted.to_json(false);
     for needle in [
