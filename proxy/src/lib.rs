@@ -50,6 +50,9 @@ use crate::log::{Level, LogLine, Logger};
 use crate::metrics::Metrics;
 use crate::policy::{AllowRule, Policy};
 
+/// The WebSocket read buffer each connection allocates up front.
+const WS_READ_BUFFER: usize = 16 * 1024;
+
 /// State every request and session shares.
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -157,16 +160,14 @@ impl RunningRelay {
     /// (`--drain-timeout`), then close what is left (`closed` by `relay`) and stop.
     pub async fn shutdown(mut self) {
         let active = self.shared.active();
-        let mut line = LogLine::new(
+        self.shared.log(LogLine::new(
             Level::Info,
             Code::RelayShutdown,
             format!(
                 "shutting down: no new connections; {active} session(s) may run up to {:?}",
                 self.shared.config.drain_timeout
             ),
-        );
-        line.ms = Some(0.0);
-        self.shared.log(line);
+        ));
         if let Some(stop) = self.stop_accepting.take() {
             let _ = stop.send(());
         }
@@ -284,7 +285,9 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
 
     let web_root = config.web_root.clone().or_else(|| {
         let default = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web"));
-        default.is_dir().then_some(default)
+        default
+            .is_dir()
+            .then(|| default.canonicalize().unwrap_or(default))
     });
 
     let (draining_tx, draining_rx) = watch::channel(false);
@@ -478,6 +481,9 @@ async fn ws_handler(
         .max(64 * 1024);
     ws.max_message_size(wire_limit)
         .max_frame_size(wire_limit)
+        // tungstenite allocates its read buffer eagerly (128 KiB by default); a small one keeps
+        // idle WebSockets cheap, and larger frames still grow it as needed.
+        .read_buffer_size(WS_READ_BUFFER)
         .on_upgrade(move |socket| session::run(shared, socket, client, slot))
 }
 

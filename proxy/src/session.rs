@@ -30,7 +30,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use sshdiag_events::Code;
 use sshdiag_events::relay::{ClientFrame, ClosedBy, ControlFrame, RelayErrorCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::log::{Level, LogLine};
@@ -655,7 +655,7 @@ async fn pump(ctx: &Ctx, socket: WebSocket, tcp: TcpStream) {
     let config = &shared.config;
     let (ws_tx, mut ws_rx) = socket.split();
     let ws_tx = tokio::sync::Mutex::new(ws_tx);
-    let (mut tcp_rx, mut tcp_tx) = tcp.into_split();
+    let (tcp_rx, mut tcp_tx) = tcp.into_split();
     let base = Instant::now();
     let last_activity = AtomicU64::new(0);
     let touch = || last_activity.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -704,20 +704,31 @@ async fn pump(ctx: &Ctx, socket: WebSocket, tcp: TcpStream) {
     };
 
     let down = async {
-        let mut buf = vec![0u8; READ_CHUNK];
         loop {
-            match tcp_rx.read(&mut buf).await {
+            // Wait for bytes before taking a buffer, so an idle session holds none; each read
+            // gets its own buffer, handed to the WebSocket without a copy.
+            if let Err(error) = tcp_rx.readable().await {
+                return End::TargetError(format!("reading from the target failed: {error}"));
+            }
+            let mut buf = Vec::with_capacity(READ_CHUNK);
+            match tcp_rx.try_read_buf(&mut buf) {
                 Ok(0) => return End::TargetEof,
                 Ok(n) => {
                     touch();
-                    let frame = Message::Binary(Bytes::copy_from_slice(&buf[..n]));
-                    if ws_tx.lock().await.send(frame).await.is_err() {
+                    if ws_tx
+                        .lock()
+                        .await
+                        .send(Message::Binary(Bytes::from(buf)))
+                        .await
+                        .is_err()
+                    {
                         return End::ClientClosed("client went away".into());
                     }
                     bytes_down.fetch_add(n as u64, Ordering::Relaxed);
                     shared.metrics.bytes_down(n as u64);
                     touch();
                 }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(error) => {
                     return End::TargetError(format!("reading from the target failed: {error}"));
                 }

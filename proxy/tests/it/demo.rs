@@ -113,3 +113,43 @@ async fn ssh_through_the_relay_to_the_demo_server() {
     assert!(closed["bytes_down"].as_u64().unwrap_or(0) > 0);
     relay.relay.shutdown().await;
 }
+
+/// Keyboard-interactive: one `Password: ` prompt; `demo` passes, anything else fails.
+#[tokio::test]
+async fn demo_keyboard_interactive() {
+    use russh::client::KeyboardInteractiveAuthResponse as Kbd;
+    let server = demo().await;
+    for (answer, accepted) in [("demo", true), ("nope", false)] {
+        let stream = TcpStream::connect(server.local_addr())
+            .await
+            .expect("connect");
+        let config = std::sync::Arc::new(russh::client::Config::default());
+        let handler = crate::ssh::AcceptAny {
+            seen: Default::default(),
+        };
+        let mut session = russh::client::connect_stream(config, stream, handler)
+            .await
+            .expect("ssh");
+        let start = session
+            .authenticate_keyboard_interactive_start("demo", None)
+            .await
+            .expect("kbd start");
+        let prompts = match start {
+            Kbd::InfoRequest { prompts, .. } => prompts,
+            other => panic!("expected a prompt, got {other:?}"),
+        };
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(prompts[0].prompt, "Password: ");
+        assert!(!prompts[0].echo);
+        let reply = session
+            .authenticate_keyboard_interactive_respond(vec![answer.to_string()])
+            .await
+            .expect("kbd respond");
+        assert_eq!(
+            matches!(reply, Kbd::Success),
+            accepted,
+            "{answer}: {reply:?}"
+        );
+    }
+    server.shutdown().await;
+}

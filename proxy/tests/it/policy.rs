@@ -210,3 +210,69 @@ async fn a_closed_port_is_tcp_refused() {
     relay.wait_line("refused", "relay-tcp-failed").await;
     relay.relay.shutdown().await;
 }
+
+/// IPv6 rules end to end, when this machine has `::1`.
+#[tokio::test]
+async fn an_ipv6_cidr_rule_opens_ipv6_loopback() {
+    let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    };
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let port = addr.port();
+    let relay = TestRelay::start(&["--allow", &format!("[::1/128]:{port}")]).await;
+    for (i, host) in ["[::1]", "::1", "0:0:0:0:0:0:0:1"].iter().enumerate() {
+        let mut ws = relay.open(host, port, &format!("v6-{i}"), None).await;
+        assert_eq!(expect_connected(&mut ws).await, addr.to_string(), "{host}");
+    }
+    // The v6 rule does not open the IPv4-mapped form of 127.0.0.1.
+    let mut ws = relay
+        .open("::ffff:127.0.0.1", port, "v6-mapped", None)
+        .await;
+    assert_eq!(expect_error(&mut ws).await.0, RelayErrorCode::Denied);
+    relay.relay.shutdown().await;
+}
+
+/// A target that never answers the SYN: a loopback listener whose accept queue is full (Linux
+/// then drops new SYNs), so the connect times out without leaving the machine.
+#[tokio::test]
+async fn an_unanswered_connect_is_tcp_timeout() {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let _listener = socket.listen(0).expect("listen");
+    // Fill the accept queue (never accepted).
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(stream);
+        }
+    }
+    let relay = TestRelay::start(&[
+        "--allow",
+        &format!("127.0.0.1:{}", addr.port()),
+        "--connect-timeout",
+        "500ms",
+    ])
+    .await;
+    let mut ws = relay.open("127.0.0.1", addr.port(), "timeout", None).await;
+    let (code, message) = expect_error(&mut ws).await;
+    assert_eq!(code, RelayErrorCode::TcpTimeout, "{message}");
+    relay.wait_line("timeout", "relay-tcp-failed").await;
+    relay.relay.shutdown().await;
+}

@@ -31,6 +31,9 @@ impl TestRelay {
     /// A relay on 127.0.0.1:0 with these extra flags.
     pub async fn start(args: &[&str]) -> TestRelay {
         let mut argv = vec!["sshdiag-proxy", "--listen", "127.0.0.1:0"];
+        if !args.contains(&"--drain-timeout") {
+            argv.extend_from_slice(&["--drain-timeout", "500ms"]);
+        }
         argv.extend_from_slice(args);
         let config = Config::try_parse_from(argv).expect("valid test flags");
         let log = MemoryLog::new();
