@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) origins: Vec<String>,
     pub(crate) logger: Logger,
     pub(crate) metrics: Metrics,
+    /// The demo server's address and host key fingerprint, with `--demo`.
+    demo: Option<(SocketAddr, String)>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     total: AtomicUsize,
     /// Becomes true when shutdown starts: new upgrades are refused.
@@ -74,8 +76,16 @@ impl Shared {
         self.logger.emit(line);
     }
 
-    /// Takes a connection slot for `ip`, or names the limit that refuses it.
+    /// Takes a connection slot for `ip`, or names the limit that refuses it. IPv6 clients are
+    /// counted per /64 (one site's usual allocation), so rotating addresses inside it does not
+    /// escape `--max-per-ip`.
     fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
+        let ip = match policy::canonical(ip) {
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+            v4 => v4,
+        };
         let mut per_ip = match self.per_ip.lock() {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
@@ -339,6 +349,9 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         origins,
         logger,
         metrics: Metrics::default(),
+        demo: demo
+            .as_ref()
+            .map(|d| (d.local_addr(), d.host_key_fingerprint().to_string())),
         per_ip: Mutex::new(HashMap::new()),
         total: AtomicUsize::new(0),
         draining: draining_rx,
@@ -348,7 +361,8 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
     let mut app = Router::new()
         .route("/ws", get(ws_handler))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_handler));
+        .route("/metrics", get(metrics_handler))
+        .route("/relay.json", get(relay_info));
     app = match web_root {
         Some(root) => app.fallback_service(tower_http::services::ServeDir::new(root)),
         None => app.fallback(no_page),
@@ -442,6 +456,8 @@ async fn ws_handler(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; log and count them as IPv4.
+    let client = SocketAddr::new(policy::canonical(client.ip()), client.port());
     if let Err(why) = origin_check(&shared.origins, &headers) {
         let mut line = LogLine::new(
             Level::Warn,
@@ -485,6 +501,36 @@ async fn ws_handler(
         // idle WebSockets cheap, and larger frames still grow it as needed.
         .read_buffer_size(WS_READ_BUFFER)
         .on_upgrade(move |socket| session::run(shared, socket, client, slot))
+}
+
+/// `GET /relay.json`: what the page needs to know about this relay, so it can pre-fill the form
+/// for the demo server and ask for a token only when one is needed. Publishes no policy.
+///
+/// ```json
+/// {"subprotocol":"sshdiag.v1","version":"0.1.0","token_required":false,
+///  "demo":{"host":"127.0.0.1","port":2222,"username":"demo","password":"demo",
+///          "host_key_fingerprint":"SHA256:…","commands":["uname -a","whoami","cat /demo/blob"]}}
+/// ```
+///
+/// `demo` is `null` without `--demo`.
+async fn relay_info(State(shared): State<Arc<Shared>>) -> Response {
+    let demo = shared.demo.as_ref().map(|(addr, fingerprint)| {
+        serde_json::json!({
+            "host": addr.ip().to_string(),
+            "port": addr.port(),
+            "username": demo::USER,
+            "password": demo::PASSWORD,
+            "host_key_fingerprint": fingerprint,
+            "commands": ["uname -a", "whoami", "cat /demo/blob"],
+        })
+    });
+    axum::Json(serde_json::json!({
+        "subprotocol": SUBPROTOCOL,
+        "version": env!("CARGO_PKG_VERSION"),
+        "token_required": shared.secret.is_some(),
+        "demo": demo,
+    }))
+    .into_response()
 }
 
 async fn healthz() -> &'static str {

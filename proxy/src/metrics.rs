@@ -4,12 +4,13 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `sshdiag_proxy_connections_total` | counter | `result`: `connected`, or the error code that ended the attempt (`denied`, `denied-private-address`, `token-invalid`, `token-expired`, `dns-failed`, `tcp-refused`, `tcp-timeout`, `host-unreachable`, `limit`, `bad-frame`, `handshake-timeout`, `client-gone`) |
+//! | `sshdiag_proxy_connections_total` | counter | `result`: `connected`, or the error code that ended the attempt (`denied`, `denied-private-address`, `token-invalid`, `token-expired`, `dns-failed`, `tcp-refused`, `tcp-timeout`, `host-unreachable`, `limit`, `bad-frame`, `handshake-timeout`, `client-gone` (closed before connecting), `shutdown`) |
 //! | `sshdiag_proxy_active_connections` | gauge | |
 //! | `sshdiag_proxy_bytes_total` | counter | `direction`: `up` (client→target), `down` (target→client) |
 //! | `sshdiag_proxy_connect_seconds` | histogram | |
 //! | `sshdiag_proxy_denied_total` | counter | `reason`: `denied`, `denied-private-address`, `token-invalid`, `token-expired`, `origin` |
 //! | `sshdiag_proxy_limit_total` | counter | `limit`: `max-connections`, `max-per-ip`, `frame-size`, `idle-timeout`, `max-session`, `handshake-timeout` |
+//! | `sshdiag_proxy_bad_frames_total` | counter | |
 //!
 //! Architecture invariant: label values come from fixed lists in code, never from client
 //! input, so a client cannot blow up the number of series.
@@ -31,6 +32,7 @@ pub struct Metrics {
     connections: Mutex<BTreeMap<&'static str, u64>>,
     denied: Mutex<BTreeMap<&'static str, u64>>,
     limits: Mutex<BTreeMap<&'static str, u64>>,
+    bad_frames: AtomicU64,
     active: AtomicI64,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
@@ -66,6 +68,10 @@ impl Metrics {
 
     pub fn limit(&self, limit: &'static str) {
         bump(&self.limits, limit);
+    }
+
+    pub fn bad_frame(&self) {
+        self.bad_frames.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn session_started(&self) {
@@ -136,6 +142,16 @@ impl Metrics {
             "Bytes relayed; up is client to target, down is target to client.",
             "direction",
             bytes,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sshdiag_proxy_bad_frames_total Frames refused as malformed or out of protocol."
+        );
+        let _ = writeln!(out, "# TYPE sshdiag_proxy_bad_frames_total counter");
+        let _ = writeln!(
+            out,
+            "sshdiag_proxy_bad_frames_total {}",
+            self.bad_frames.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -251,6 +251,7 @@ async fn end_before_connect(ctx: &Ctx, socket: &mut WebSocket, refusal: Refusal)
         }
         Refusal::BadFrame(message) => {
             ctx.shared.metrics.connection("bad-frame");
+            ctx.shared.metrics.bad_frame();
             ctx.log(Level::Warn, Code::RelayBadFrame, message.clone());
             send_control(
                 socket,
@@ -792,7 +793,7 @@ async fn pump(ctx: &Ctx, socket: WebSocket, tcp: TcpStream) {
         End::TargetError(reason) => (ClosedBy::Target, reason, Level::Info, Some(CLOSE_NORMAL)),
         End::ClientClosed(reason) => (ClosedBy::Client, reason, Level::Info, None),
         End::BadFrame(message) => {
-            shared.metrics.limit("bad-frame");
+            shared.metrics.bad_frame();
             ctx.log(Level::Warn, Code::RelayBadFrame, message.clone());
             (
                 ClosedBy::Relay,

@@ -365,6 +365,10 @@ async fn hostile_frames_end_the_session_cleanly() {
     assert_eq!(by, ClosedBy::Relay);
     assert!(reason.contains("text frame"), "{reason}");
     relay.wait_line("text-after", "relay-bad-frame").await;
+    assert_eq!(
+        metric(&relay.metrics().await, "sshdiag_proxy_bad_frames_total"),
+        7.0
+    );
 
     // Still serving, nothing stuck.
     assert_eq!(relay.get("/healthz").await.0, 200);

@@ -221,3 +221,29 @@ async fn shutdown_drains_then_closes_sessions() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn relay_json_tells_the_page_about_the_demo_and_tokens() {
+    let relay = TestRelay::start(&["--demo", "--demo-listen", "127.0.0.1:0"]).await;
+    let demo = relay.relay.demo().expect("demo");
+    let (status, body) = relay.get("/relay.json").await;
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(info["subprotocol"], "sshdiag.v1");
+    assert_eq!(info["token_required"], false);
+    assert_eq!(info["demo"]["host"], "127.0.0.1");
+    assert_eq!(info["demo"]["port"], demo.local_addr().port());
+    assert_eq!(info["demo"]["username"], "demo");
+    assert_eq!(info["demo"]["password"], "demo");
+    assert_eq!(
+        info["demo"]["host_key_fingerprint"],
+        demo.host_key_fingerprint()
+    );
+    relay.relay.shutdown().await;
+
+    let relay = TestRelay::start(&[]).await;
+    let info: serde_json::Value =
+        serde_json::from_str(&relay.get("/relay.json").await.1).expect("json");
+    assert!(info["demo"].is_null());
+    relay.relay.shutdown().await;
+}
