@@ -408,7 +408,15 @@ fn normalise_origin(origin: &str) -> String {
 /// as the `Host` the request was sent to. A request without `Origin` is allowed: browsers always
 /// send one on WebSocket upgrades, so only non-browser clients (the CLI, tests) omit it, and
 /// those are not subject to cross-site attacks.
-fn origin_check(origins: &[String], headers: &HeaderMap) -> Result<(), String> {
+///
+/// DNS rebinding: a hostile page can make its own name resolve to the relay, so that Origin and
+/// Host agree. When the relay listens on loopback (`loopback_only`) and relies on same-origin,
+/// the browser's Host must therefore itself be loopback (`localhost`, `127.x.x.x`, `[::1]`).
+fn origin_check(
+    origins: &[String],
+    headers: &HeaderMap,
+    loopback_only: bool,
+) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -441,6 +449,11 @@ fn origin_check(origins: &[String], headers: &HeaderMap) -> Result<(), String> {
         _ => return Err(format!("Origin {origin} is not same-origin")),
     };
     let strip = |h: &str| h.strip_suffix(default_port).unwrap_or(h).to_string();
+    if loopback_only && !is_loopback_host(&host) {
+        return Err(format!(
+            "Host {host} is not a loopback name, but this relay listens on loopback (DNS rebinding?)"
+        ));
+    }
     if strip(origin_host) == strip(&host) {
         Ok(())
     } else {
@@ -448,6 +461,17 @@ fn origin_check(origins: &[String], headers: &HeaderMap) -> Result<(), String> {
             "Origin {origin} is not the same origin as host {host}"
         ))
     }
+}
+
+/// `localhost`, `127.0.0.1:8022`, `[::1]:8022`…
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn ws_handler(
@@ -458,7 +482,8 @@ async fn ws_handler(
 ) -> Response {
     // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; log and count them as IPv4.
     let client = SocketAddr::new(policy::canonical(client.ip()), client.port());
-    if let Err(why) = origin_check(&shared.origins, &headers) {
+    let loopback_only = shared.config.listen.ip().is_loopback();
+    if let Err(why) = origin_check(&shared.origins, &headers, loopback_only) {
         let mut line = LogLine::new(
             Level::Warn,
             Code::RelayOriginRefused,
@@ -574,26 +599,40 @@ mod tests {
             ("origin", "http://relay.example:8022"),
             ("host", "relay.example:8022"),
         ]);
-        assert!(origin_check(&[], &same).is_ok());
+        assert!(origin_check(&[], &same, false).is_ok());
         let https = headers(&[
             ("origin", "https://relay.example"),
             ("host", "relay.example:443"),
         ]);
-        assert!(origin_check(&[], &https).is_ok());
+        assert!(origin_check(&[], &https, false).is_ok());
         let cross = headers(&[
             ("origin", "http://evil.example"),
             ("host", "relay.example:8022"),
         ]);
-        assert!(origin_check(&[], &cross).is_err());
+        assert!(origin_check(&[], &cross, false).is_err());
         let null = headers(&[("origin", "null"), ("host", "relay.example")]);
-        assert!(origin_check(&[], &null).is_err());
-        assert!(origin_check(&[], &headers(&[("host", "x")])).is_ok());
+        assert!(origin_check(&[], &null, false).is_err());
+        assert!(origin_check(&[], &headers(&[("host", "x")]), false).is_ok());
+        // Listening on loopback: a rebinding name is refused even when Origin and Host agree.
+        let rebinding = headers(&[
+            ("origin", "http://evil.example:8022"),
+            ("host", "evil.example:8022"),
+        ]);
+        assert!(origin_check(&[], &rebinding, false).is_ok());
+        assert!(origin_check(&[], &rebinding, true).is_err());
+        let local = headers(&[
+            ("origin", "http://localhost:8022"),
+            ("host", "localhost:8022"),
+        ]);
+        assert!(origin_check(&[], &local, true).is_ok());
+        let v6 = headers(&[("origin", "http://[::1]:8022"), ("host", "[::1]:8022")]);
+        assert!(origin_check(&[], &v6, true).is_ok());
         let listed = vec!["https://portal.example".to_string()];
         let portal = headers(&[
             ("origin", "https://Portal.example/"),
             ("host", "relay.example"),
         ]);
-        assert!(origin_check(&listed, &portal).is_ok());
-        assert!(origin_check(&listed, &same).is_err());
+        assert!(origin_check(&listed, &portal, false).is_ok());
+        assert!(origin_check(&listed, &same, false).is_err());
     }
 }

@@ -110,12 +110,26 @@ impl LogLine {
         ];
         for (key, value) in fields {
             if let Some(value) = value {
-                let _ = write!(line, " {key}={value}");
+                let _ = write!(line, " {key}={}", printable(&value));
             }
         }
-        let _ = write!(line, " — {}", self.message);
+        let _ = write!(line, " — {}", printable(&self.message));
         line
     }
+}
+
+/// Escapes control characters, so text that came from a client cannot start a new log line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// Where log lines go: stdout (the default) or memory (tests).
@@ -238,6 +252,19 @@ mod tests {
         assert_eq!(civil_from_unix(0), (1970, 1, 1, 0, 0, 0));
         assert_eq!(civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
         assert_eq!(civil_from_unix(1_763_704_980), (2025, 11, 21, 6, 3, 0));
+    }
+
+    #[test]
+    fn text_lines_cannot_be_split_by_client_text() {
+        let memory = MemoryLog::new();
+        let logger = Logger::new(LogSink::Memory(memory.clone()), LogFormat::Text);
+        let mut line = LogLine::new(Level::Warn, Code::RelayDenied, "bad host `a\nFAKE`");
+        line.target = Some("x\r\ny:22".into());
+        logger.emit(line);
+        let lines = memory.lines();
+        assert_eq!(lines.len(), 1);
+        assert!(!lines[0].contains('\n') && !lines[0].contains('\r'));
+        assert!(lines[0].contains("a\\nFAKE"));
     }
 
     #[test]
