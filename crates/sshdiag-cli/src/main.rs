@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     };
     let stream_events = args.events;
     let on_event = Box::new(move |event: &sshdiag_events::Event| {
-        let line = format!("{}\n", serde_json::to_string(event).unwrap_or_default());
+        let line = sshdiag_events::to_line(event);
         if stream_events {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
@@ -103,7 +103,8 @@ fn main() -> ExitCode {
     let mut notes = Vec::new();
     for (path, redact) in [(&args.bundle, true), (&args.bundle_raw, false)] {
         if let Some(path) = path {
-            let json = bundle_json(&report, &plan.options, env.as_ref(), redact);
+            let json =
+                sshdiag_core::report::bundle_json(&report, &plan.options, env.as_ref(), redact);
             match std::fs::write(path, json) {
                 Ok(()) => notes.push(format!(
                     "{} bundle: {}",
@@ -131,15 +132,4 @@ fn main() -> ExitCode {
         None if !plan.options.commands.is_empty() => ExitCode::from(FAILED),
         None => ExitCode::SUCCESS,
     }
-}
-
-// BUNDLE-PENDING: replaced by sshdiag_core::report::bundle_json once the events crate's
-// bundle lands (same session).
-fn bundle_json(
-    report: &ProbeReport,
-    _: &sshdiag_core::ProbeOptions,
-    _: &dyn sshdiag_core::Env,
-    _redact: bool,
-) -> String {
-    serde_json::to_string_pretty(&report.events).unwrap_or_default()
 }

@@ -127,7 +127,11 @@ pub fn banner_timeout(host: &str, port: u16) -> Vec<String> {
 }
 
 pub fn not_ssh(first_line: &str, port: u16) -> Vec<String> {
-    let what = if first_line.starts_with("HTTP/") {
+    let lower = first_line.to_ascii_lowercase();
+    let what = if first_line.starts_with("HTTP/")
+        || lower.contains("<!doctype html")
+        || lower.contains("<html")
+    {
         "an HTTP server"
     } else if first_line.starts_with("220") {
         "an SMTP or FTP server"
@@ -170,9 +174,18 @@ pub fn host_key_mismatch(host: &str, port: u16, expected: &str, presented: &str)
     ]
 }
 
-pub fn key_load_failure(label: &str, e: &russh::keys::Error, had_passphrase: bool) -> Failure {
+pub fn key_load_failure(
+    label: &str,
+    e: &russh::keys::Error,
+    had_passphrase: bool,
+    encrypted: bool,
+) -> Failure {
     use russh::keys::Error as K;
     let (msg, hint) = match e {
+        _ if encrypted && had_passphrase => (
+            format!("{label} could not be decrypted: the passphrase is wrong"),
+            format!("Check the passphrase (ssh-keygen -yf {label} asks for it and prints the public key)."),
+        ),
         K::KeyIsEncrypted if !had_passphrase => (
             format!("{label} is encrypted and no passphrase was given"),
             "Give the key's passphrase.".to_string(),

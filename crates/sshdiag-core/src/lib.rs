@@ -15,6 +15,7 @@ pub mod hints;
 pub mod hostkey;
 pub mod options;
 pub mod probe;
+pub mod report;
 pub mod runtime;
 pub mod tap;
 pub mod transport;

@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Disconnect};
@@ -360,16 +359,16 @@ pub async fn run<C: Connector>(
 
     let timeout = p.opts.timeout_ms;
     let result = {
-        let steps = p.steps(connector).fuse();
+        let steps = p.steps(connector);
         let timer = match timeout {
             Some(ms) => env.sleep(ms),
             None => Box::pin(futures::future::pending::<()>()),
-        }
-        .fuse();
-        futures::pin_mut!(steps, timer);
-        futures::select_biased! {
-            r = steps => Some(r),
-            _ = timer => None,
+        };
+        tokio::pin!(steps, timer);
+        tokio::select! {
+            biased;
+            r = &mut steps => Some(r),
+            _ = &mut timer => None,
         }
     };
     let result = match result {
@@ -501,14 +500,20 @@ impl Probe<'_> {
         let port = self.opts.port;
         let cid = self.rec.connection_id.clone();
         let result = {
-            let fut = connector.connect(&host, port, &cid, tx).fuse();
-            let deadline = self.env.sleep(self.opts.connect_timeout_ms).fuse();
-            futures::pin_mut!(fut, deadline);
+            let fut = connector.connect(&host, port, &cid, tx);
+            let deadline = self.env.sleep(self.opts.connect_timeout_ms);
+            tokio::pin!(fut, deadline);
+            let mut progress_open = true;
+            // A closed channel is always ready: the guards keep it from starving the others.
             loop {
-                futures::select_biased! {
-                    step = rx.recv().fuse() => if let Some(step) = step { self.on_connect_step(step) },
-                    r = fut => break Some(r),
-                    _ = deadline => break None,
+                tokio::select! {
+                    biased;
+                    step = rx.recv(), if progress_open => match step {
+                        Some(step) => self.on_connect_step(step),
+                        None => progress_open = false,
+                    },
+                    r = &mut fut => break Some(r),
+                    _ = &mut deadline => break None,
                 }
             }
         };
@@ -689,17 +694,36 @@ impl Probe<'_> {
         };
         let banner_start = self.now();
         let result = {
-            let fut = client::connect_stream(Arc::new(config), tap, handler).fuse();
-            let banner_deadline = self.env.sleep(self.opts.connect_timeout_ms).fuse();
-            futures::pin_mut!(fut, banner_deadline);
+            let fut = client::connect_stream(Arc::new(config), tap, handler);
+            let banner_deadline = self.env.sleep(self.opts.connect_timeout_ms);
+            tokio::pin!(fut, banner_deadline);
+            let (mut tap_open, mut notes_open, mut deadline_armed) = (true, true, true);
+            // A closed channel is always ready: the guards keep it from starving the others.
             loop {
-                futures::select_biased! {
-                    n = tap_rx.recv().fuse() => if let Some(n) = n {
-                        if let Some(f) = self.on_note(Note::Tap(n), banner_start) { tap_handle.abort(); return Err(f); }
+                tokio::select! {
+                    biased;
+                    n = tap_rx.recv(), if tap_open => match n {
+                        Some(n) => {
+                            if let Some(f) = self.on_note(Note::Tap(n), banner_start) {
+                                tap_handle.abort();
+                                return Err(f);
+                            }
+                        }
+                        None => tap_open = false,
                     },
-                    n = notes_rx.recv().fuse() => if let Some(n) = n { let _ = self.on_note(n, banner_start); },
-                    r = fut => break Ok(r),
-                    _ = banner_deadline => if !self.banner_seen { break Err(()) },
+                    n = notes_rx.recv(), if notes_open => match n {
+                        Some(n) => {
+                            let _ = self.on_note(n, banner_start);
+                        }
+                        None => notes_open = false,
+                    },
+                    r = &mut fut => break Ok(r),
+                    _ = &mut banner_deadline, if deadline_armed => {
+                        deadline_armed = false;
+                        if !self.banner_seen {
+                            break Err(());
+                        }
+                    }
                 }
             }
         };
@@ -1532,5 +1556,6 @@ fn round3(x: f64) -> f64 {
 
 /// Library error texts can quote what they were given; pass them through the scrubber.
 fn scrub(s: &str) -> String {
-    s.chars().take(500).collect()
+    let short: String = s.chars().take(500).collect();
+    sshdiag_events::scrub_secrets(&short)
 }

@@ -25,12 +25,28 @@ pub fn bundle(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env) -> Bundl
     let transcript = report
         .commands
         .iter()
-        .map(|c| TranscriptEntry::new(c.command.clone(), c.exit_code, c.exit_signal.clone(), &c.stdout, &c.stderr, c.stdout_len, c.stderr_len, c.truncated))
+        .map(|c| {
+            TranscriptEntry::new(
+                c.command.clone(),
+                c.exit_code,
+                c.exit_signal.clone(),
+                &c.stdout,
+                &c.stderr,
+                c.stdout_len,
+                c.stderr_len,
+                c.truncated,
+            )
+        })
         .collect();
     Bundle::from_session(info, report.events.clone(), transcript)
 }
 
 /// The bundle as JSON, redacted or raw.
-pub fn bundle_json(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env, redact: bool) -> String {
+pub fn bundle_json(
+    report: &ProbeReport,
+    opts: &ProbeOptions,
+    env: &dyn Env,
+    redact: bool,
+) -> String {
     bundle(report, opts, env).to_json(redact)
 }
