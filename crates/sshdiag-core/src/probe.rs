@@ -449,10 +449,17 @@ impl Probe<'_> {
                         ) {
                             Ok(k) => Some(Arc::new(k)),
                             Err(e) => {
+                                // Whether the key is encrypted at all tells a wrong passphrase
+                                // apart from a damaged file.
+                                let encrypted = matches!(
+                                    russh::keys::decode_secret_key(key_text.expose(), None),
+                                    Err(russh::keys::Error::KeyIsEncrypted)
+                                );
                                 return Err(hints::key_load_failure(
                                     &label,
                                     &e,
                                     passphrase.is_some(),
+                                    encrypted,
                                 ));
                             }
                         }
