@@ -46,11 +46,11 @@ pub fn build_web() -> anyhow::Result<PathBuf> {
     };
 
     let used_optimised = match &optimised {
-        Some(module) => match bindgen(module, &out_dir) {
+        Some(module) => match bindgen(module, &out_dir).and_then(|()| validate(&out_dir)) {
             Ok(()) => true,
             Err(error) => {
                 eprintln!(
-                    "build-web: wasm-bindgen rejected the wasm-opt output ({error:#}); using the unoptimised module"
+                    "build-web: the wasm-opt output did not survive ({error:#}); using the unoptimised module"
                 );
                 false
             }
@@ -126,6 +126,25 @@ fn bindgen(wasm: &Path, out_dir: &Path) -> anyhow::Result<()> {
         bail!("wasm-bindgen wrote no sshdiag_web_bg.wasm");
     }
     Ok(())
+}
+
+/// When Node.js is installed, `WebAssembly.validate` the final module: the engine's own check,
+/// which catches a module an optimiser broke. Without Node, wasm-bindgen's acceptance is the
+/// check.
+fn validate(out_dir: &Path) -> anyhow::Result<()> {
+    let module = out_dir.join("sshdiag_web_bg.wasm");
+    let script = "const b = require('fs').readFileSync(process.argv[1]); \
+                  process.exit(WebAssembly.validate(b) ? 0 : 1)";
+    match Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(&module)
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(_) => bail!("WebAssembly.validate rejects {}", module.display()),
+        Err(_) => Ok(()),
+    }
 }
 
 fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {

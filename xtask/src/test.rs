@@ -135,7 +135,13 @@ fn native_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     eprintln!("xtask test: native tier");
     let mut command = cargo();
     command
-        .args(["test", "--workspace", "--exclude", "sshdiag-web"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "sshdiag-web",
+            "--no-fail-fast",
+        ])
         .args(extra);
     let (status, counts) = run_counting(&mut command)?;
     Ok((status.success(), counts))
@@ -177,6 +183,7 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     let mut command = cargo();
     command
         .args(["test", "-p", "sshdiag-web", "--target", prereq::WASM_TARGET])
+        .arg("--no-fail-fast")
         .args(extra)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
         .env("CHROMEDRIVER", &chromedriver)
