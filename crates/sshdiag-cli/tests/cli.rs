@@ -1,0 +1,173 @@
+//! The `sshdiag` binary as a user runs it, against a real OpenSSH sshd: exit statuses, the
+//! JSONL stream, the bundle files, and bad input refused before any connection.
+
+use std::process::{Command, Output};
+
+use sshdiag_events::{Bundle, EventData, IntegrityStatus, read_jsonl};
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
+
+fn sshdiag(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args(args)
+        .env("SSHDIAG_PW", TEST_PASSWORD)
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .expect("run sshdiag")
+}
+
+fn dest() -> String {
+    format!("{TEST_USER}@127.0.0.1")
+}
+
+#[test]
+fn remote_exit_status_is_the_cli_exit_status_and_events_stream_to_a_file() {
+    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let kh = dir.path().join("known_hosts");
+    let port = sshd.port().to_string();
+    let out = sshdiag(&[
+        "-p",
+        &port,
+        "--password-env",
+        "SSHDIAG_PW",
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--events-file",
+        events.to_str().unwrap(),
+        &dest(),
+        "echo",
+        "out;",
+        "exit",
+        "3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let read = read_jsonl(&text);
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    assert!(matches!(read.events.last().map(|e| &e.data), Some(EventData::Verdict(v)) if v.ok));
+    assert!(!text.contains(TEST_PASSWORD));
+    // accept-new wrote the host key where OpenSSH would look for it.
+    let known = std::fs::read_to_string(&kh).unwrap();
+    assert!(
+        known.starts_with(&format!("[127.0.0.1]:{port} ssh-ed25519 ")),
+        "{known}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exited 3"), "{stderr}");
+}
+
+#[test]
+fn failure_exits_255_and_the_redacted_bundle_names_the_cause_without_identities() {
+    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let red = dir.path().join("bundle.json");
+    let raw = dir.path().join("bundle-raw.json");
+    let port = sshd.port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args([
+            "-p",
+            &port,
+            "--password-env",
+            "BAD_PW",
+            "--strict-host-key-checking",
+            "no",
+        ])
+        .args([
+            "--bundle",
+            red.to_str().unwrap(),
+            "--bundle-raw",
+            raw.to_str().unwrap(),
+            "--events",
+            &dest(),
+        ])
+        .env("BAD_PW", "wrong-canary-pw")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AuthFailed"), "{stderr}");
+    assert!(
+        stderr.contains("\"event_type\":\"VERDICT\""),
+        "--events did not stream JSONL to stderr"
+    );
+    let red_text = std::fs::read_to_string(&red).unwrap();
+    let bundle = Bundle::from_json(&red_text).unwrap();
+    assert_eq!(bundle.verify_integrity(), IntegrityStatus::Valid);
+    assert_eq!(bundle.verdict.error_type, Some(sshdiag_events::ErrorType::AuthFailed));
+    for secret_or_identity in ["wrong-canary-pw", TEST_USER, "127.0.0.1"] {
+        assert!(
+            !red_text.contains(secret_or_identity),
+            "{secret_or_identity} leaked into the redacted bundle"
+        );
+    }
+    let raw_text = std::fs::read_to_string(&raw).unwrap();
+    assert!(raw_text.contains(TEST_USER) && !raw_text.contains("wrong-canary-pw"));
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_255_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_key = dir.path().join("id_bogus");
+    std::fs::write(&not_a_key, "this is not a key\n").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--no-such-flag".into(), "h".into()], "--no-such-flag"),
+        (
+            vec![
+                "-o".into(),
+                "KexAlgorithms=bogus-kex".into(),
+                "--probe-auth".into(),
+                "u@h".into(),
+            ],
+            "bogus-kex",
+        ),
+        (
+            vec![
+                "-o".into(),
+                "NoSuchOption=1".into(),
+                "--probe-auth".into(),
+                "u@h".into(),
+            ],
+            "NoSuchOption",
+        ),
+        (
+            vec!["-i".into(), "/nonexistent/key".into(), "u@h".into()],
+            "/nonexistent/key",
+        ),
+        (vec!["u@h".into()], "no credential"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    // A file that is not a key is a KeyLoadError from the probe, still before any connection
+    // (the host does not exist; a connection attempt would say DnsFailure instead).
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args([
+            "-q",
+            "--events",
+            "-i",
+            not_a_key.to_str().unwrap(),
+            "u@no-such-host.invalid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"KeyLoadError\"") && !stderr.contains("DnsFailure"),
+        "{stderr}"
+    );
+}
