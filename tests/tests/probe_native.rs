@@ -32,7 +32,7 @@ async fn run_direct(opts: ProbeOptions, trust: &mut dyn TrustStore) -> ProbeRepo
     let report = sshdiag_core::run(
         opts,
         &mut TcpConnector,
-        NativeEnv::new(),
+        NativeEnv::shared(),
         trust,
         Box::new(move |e| {
             if std::env::var_os("SSHDIAG_TEST_TRACE").is_some() {
@@ -477,7 +477,7 @@ async fn server_killed_mid_command_is_disconnected_during_exec() {
     let probe = sshdiag_core::run(
         opts,
         &mut connector,
-        NativeEnv::new(),
+        NativeEnv::shared(),
         &mut store,
         Box::new(|_| {}),
     );
@@ -512,7 +512,7 @@ async fn through_the_relay_the_same_login_works_and_denials_are_the_relays() {
     let r = sshdiag_core::run(
         options(sshd.port(), password(), &["echo hello"]),
         &mut c,
-        NativeEnv::new(),
+        NativeEnv::shared(),
         &mut NoTrustStore,
         Box::new(|_| {}),
     )
@@ -533,7 +533,7 @@ async fn through_the_relay_the_same_login_works_and_denials_are_the_relays() {
     let r = sshdiag_core::run(
         options(sshd.port().wrapping_add(1), password(), &[]),
         &mut c,
-        NativeEnv::new(),
+        NativeEnv::shared(),
         &mut NoTrustStore,
         Box::new(|_| {}),
     )

@@ -77,7 +77,7 @@ fn main() -> ExitCode {
         }
     });
     let mut trust = FileTrustStore::open(plan.known_hosts.clone());
-    let env = NativeEnv::new();
+    let env = NativeEnv::shared();
     let options = plan.options.clone();
     let report: ProbeReport = runtime.block_on(async {
         match &plan.proxy {

@@ -25,7 +25,7 @@ pub struct NativeEnv {
 }
 
 impl NativeEnv {
-    pub fn new() -> Arc<dyn Env> {
+    pub fn shared() -> Arc<dyn Env> {
         Arc::new(NativeEnv {
             start: Instant::now(),
         })

@@ -100,7 +100,10 @@ fn failure_exits_255_and_the_redacted_bundle_names_the_cause_without_identities(
     let red_text = std::fs::read_to_string(&red).unwrap();
     let bundle = Bundle::from_json(&red_text).unwrap();
     assert_eq!(bundle.verify_integrity(), IntegrityStatus::Valid);
-    assert_eq!(bundle.verdict.error_type, Some(sshdiag_events::ErrorType::AuthFailed));
+    assert_eq!(
+        bundle.verdict.error_type,
+        Some(sshdiag_events::ErrorType::AuthFailed)
+    );
     for secret_or_identity in ["wrong-canary-pw", TEST_USER, "127.0.0.1"] {
         assert!(
             !red_text.contains(secret_or_identity),
