@@ -541,3 +541,110 @@ async fn through_the_relay_the_same_login_works_and_denials_are_the_relays() {
     check_stream_invariants(&r);
     assert_failed(&r, ErrorType::ProxyDenied, Layer::Relay);
 }
+
+fn audit_grade(r: &ProbeReport, alg: &str) -> Option<String> {
+    r.audit
+        .iter()
+        .find(|f| f.algorithm == alg)
+        .map(|f| f.grade.clone())
+}
+
+#[tokio::test]
+async fn audit_grades_what_a_weak_server_offers() {
+    let sshd = SshdFixture::start(SshdOptions::with_config([
+        "KexAlgorithms +diffie-hellman-group1-sha1,diffie-hellman-group14-sha1",
+        "Ciphers +aes128-cbc,3des-cbc",
+        "MACs +hmac-sha1",
+        "HostKeyAlgorithms +ssh-rsa",
+    ]))
+    .unwrap();
+    let r = run_direct(
+        options(sshd.port(), AuthPlan::Probe, &[]),
+        &mut NoTrustStore,
+    )
+    .await;
+    assert!(r.verdict.ok, "{:#?}", r.verdict);
+    assert_eq!(
+        audit_grade(&r, "diffie-hellman-group1-sha1").as_deref(),
+        Some("broken")
+    );
+    assert_eq!(
+        audit_grade(&r, "diffie-hellman-group14-sha1").as_deref(),
+        Some("weak")
+    );
+    assert_eq!(audit_grade(&r, "3des-cbc").as_deref(), Some("broken"));
+    assert_eq!(audit_grade(&r, "aes128-cbc").as_deref(), Some("weak"));
+    assert_eq!(audit_grade(&r, "hmac-sha1").as_deref(), Some("weak"));
+    assert_eq!(audit_grade(&r, "ssh-rsa").as_deref(), Some("weak"));
+    // The findings are events too, so they reach the bundle and the page.
+    let audit_events = r
+        .events
+        .iter()
+        .filter(|e| e.event_type_name() == "AUDIT")
+        .count();
+    assert_eq!(audit_events, r.audit.len());
+}
+
+#[tokio::test]
+async fn audit_finds_nothing_weak_in_a_strong_offer() {
+    let sshd = SshdFixture::start(SshdOptions::with_config([
+        "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256",
+        "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com",
+        "MACs hmac-sha2-512-etm@openssh.com",
+        "HostKeyAlgorithms ssh-ed25519",
+    ]))
+    .unwrap();
+    let r = run_direct(
+        options(sshd.port(), AuthPlan::Probe, &[]),
+        &mut NoTrustStore,
+    )
+    .await;
+    assert!(r.verdict.ok, "{:#?}", r.verdict);
+    let bad: Vec<_> = r
+        .audit
+        .iter()
+        .filter(|f| f.grade == "broken" || f.grade == "weak")
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(
+        audit_grade(&r, "kex-strict-s-v00@openssh.com").as_deref(),
+        Some("good")
+    );
+    assert_eq!(
+        audit_grade(&r, "sntrup761x25519-sha512@openssh.com").as_deref(),
+        Some("good")
+    );
+}
+
+async fn forward_probe(sshd: &SshdFixture, port: u16) -> ProbeReport {
+    let mut o = options(sshd.port(), password(), &[]);
+    o.forward_probe = Some(("127.0.0.1".into(), port));
+    run_direct(o, &mut NoTrustStore).await
+}
+
+#[tokio::test]
+async fn forward_probe_tells_reachable_unreachable_and_forbidden_apart() {
+    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let r = forward_probe(&sshd, open).await;
+    assert!(r.verdict.ok, "{:#?}", r.events);
+    assert!(r.events.iter().any(|e| matches!(&e.data, EventData::Forward(f)
+        if f.status == Some(sshdiag_events::ForwardStatus::Established) && f.forward_type == "probe")));
+
+    let closed = sshdiag_tests::sshd::free_loopback_port().unwrap();
+    let r = forward_probe(&sshd, closed).await;
+    assert_failed(&r, ErrorType::ForwardFailed, Layer::Forward);
+    assert!(hints(&r).contains("could not reach"), "{}", hints(&r));
+
+    let forbidden =
+        SshdFixture::start(SshdOptions::with_config(["AllowTcpForwarding no"])).unwrap();
+    let r = forward_probe(&forbidden, open).await;
+    assert_failed(&r, ErrorType::ForwardFailed, Layer::Forward);
+    assert!(
+        hints(&r).contains("forbids TCP forwarding"),
+        "{}",
+        hints(&r)
+    );
+    drop(listener);
+}

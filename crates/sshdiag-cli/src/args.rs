@@ -235,11 +235,22 @@ impl Args {
         {
             return Err(format!("--proxy {p}: expected a ws:// or wss:// URL"));
         }
-        if self.probe_forward.is_some() {
-            return Err(
-                "--probe-forward is not built yet (it is planned with the supervisor work)".into(),
-            );
-        }
+        let forward_probe = match &self.probe_forward {
+            Some(spec) => {
+                let (h, p) = spec
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("--probe-forward {spec}: expected HOST:PORT"))?;
+                let port: u16 = p
+                    .parse()
+                    .map_err(|_| format!("--probe-forward {spec}: the port must be 1-65535"))?;
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                if h.is_empty() || port == 0 {
+                    return Err(format!("--probe-forward {spec}: expected HOST:PORT"));
+                }
+                Some((h.to_string(), port))
+            }
+            None => None,
+        };
         if self.retries > 0 {
             return Err(
                 "--retries is not built yet (it is planned with the supervisor work)".into(),
@@ -261,6 +272,7 @@ impl Args {
             None => Some(300_000),
         };
         options.host_key_policy = policy;
+        options.forward_probe = forward_probe;
         options.algorithms = algorithms;
         let known_hosts = match &self.known_hosts {
             Some(p) => Some(p.clone()),

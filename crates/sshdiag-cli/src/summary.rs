@@ -28,6 +28,27 @@ pub fn human_summary(report: &ProbeReport, notes: &[String]) -> String {
     if !phases.is_empty() {
         out.push_str(&format!("  phases: {}\n", phases.join(" ")));
     }
+    if !report.audit.is_empty() {
+        out.push_str(&format!(
+            "  {}\n",
+            sshdiag_core::audit::summary(&report.audit)
+        ));
+        for f in report
+            .audit
+            .iter()
+            .filter(|f| f.grade == "broken" || f.grade == "weak")
+        {
+            let fix = f
+                .fix
+                .as_deref()
+                .map(|x| format!(" — fix: {x}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "    {} {} {}: {}{fix}\n",
+                f.grade, f.category, f.algorithm, f.reason
+            ));
+        }
+    }
     out.push_str(&format!("  connection_id: {}\n", report.connection_id));
     for n in notes {
         out.push_str(&format!("  {n}\n"));

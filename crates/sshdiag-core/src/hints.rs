@@ -342,6 +342,10 @@ pub fn summary_failed(f: &Failure, host: &str, port: u16) -> String {
             "Logged in, but the server refused to open a session.".into()
         }
         ErrorType::ExecFailed => "Logged in, but the server refused to run the command.".into(),
+        ErrorType::ForwardFailed => format!(
+            "SSH to {target} works, but the forward probe failed: {}.",
+            f.message
+        ),
         ErrorType::Disconnected => format!(
             "The connection to {target} ended unexpectedly: {}.",
             f.message
@@ -349,5 +353,19 @@ pub fn summary_failed(f: &Failure, host: &str, port: u16) -> String {
         ErrorType::Timeout => format!("The diagnosis ran out of time: {}.", f.message),
         ErrorType::InvalidInput => format!("The input is not usable: {}.", f.message),
         _ => f.message.clone(),
+    }
+}
+
+pub fn forward_failed(code: u32, host: &str, port: u16) -> Vec<String> {
+    match code {
+        1 => vec![
+            "The server forbids TCP forwarding for this user (AllowTcpForwarding no, PermitOpen, or `restrict`/`permitopen` in authorized_keys).".into(),
+            "SSH itself works; only forwarding is refused.".into(),
+        ],
+        2 => vec![
+            format!("The server accepted the forward but could not reach {host}:{port} from where it is: the target is down, filtered, or not resolvable from the server."),
+            format!("Check from the server: nc -zv {host} {port}"),
+        ],
+        _ => vec![format!("The server refused the forward to {host}:{port} (code {code}); its log says why.")],
     }
 }

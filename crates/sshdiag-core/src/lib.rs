@@ -11,6 +11,7 @@
 //! error message or hint ever contains one.
 
 pub mod algorithms;
+pub mod audit;
 pub mod hints;
 pub mod hostkey;
 pub mod options;

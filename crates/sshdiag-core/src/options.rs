@@ -72,6 +72,9 @@ pub struct ProbeOptions {
     pub transcript_cap: usize,
     /// Set by the caller to correlate with relay logs; random when `None`.
     pub connection_id: Option<String>,
+    /// After the commands, ask the server to open a `direct-tcpip` channel to this host and
+    /// port and report whether it connects (can the server reach the database behind it?).
+    pub forward_probe: Option<(String, u16)>,
 }
 
 impl ProbeOptions {
@@ -93,6 +96,7 @@ impl ProbeOptions {
             algorithms: AlgorithmPrefs::default(),
             transcript_cap: 64 * 1024,
             connection_id: None,
+            forward_probe: None,
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct ProbeReport {
     pub commands: Vec<CommandResult>,
     /// The proxy URL used, without credentials.
     pub proxy: Option<String>,
+    /// The algorithm audit of the server's offer, when its KEXINIT was seen.
+    pub audit: Vec<AuditData>,
 }
 
 impl ProbeReport {
@@ -282,6 +284,7 @@ struct Probe<'a> {
     methods_tried: Vec<String>,
     auth_method: Option<AuthMethod>,
     commands: Vec<CommandResult>,
+    audit: Vec<AuditData>,
     tap: Option<TapHandle>,
     relay_closed: Option<ConnectStep>,
     later_steps: Option<tokio::sync::mpsc::UnboundedReceiver<ConnectStep>>,
@@ -336,6 +339,7 @@ pub async fn run<C: Connector>(
         methods_tried: Vec::new(),
         auth_method: None,
         commands: Vec::new(),
+        audit: Vec::new(),
         tap: None,
         relay_closed: None,
         later_steps: None,
@@ -395,6 +399,7 @@ pub async fn run<C: Connector>(
         verdict,
         commands: std::mem::take(&mut p.commands),
         proxy,
+        audit: std::mem::take(&mut p.audit),
     }
 }
 
@@ -484,6 +489,9 @@ impl Probe<'_> {
         let commands = self.opts.commands.clone();
         for command in commands {
             self.exec(&command).await?;
+        }
+        if let Some((host, port)) = self.opts.forward_probe.clone() {
+            self.forward_probe(&host, port).await?;
         }
         Ok(())
     }
@@ -905,6 +913,17 @@ impl Probe<'_> {
             };
             self.rec
                 .emit(Level::Info, Code::KexProposals, EventData::Kex(data));
+            let findings = crate::audit::audit(s);
+            for f in &findings {
+                let level = if f.grade == "broken" || f.grade == "weak" {
+                    Level::Warn
+                } else {
+                    Level::Info
+                };
+                self.rec
+                    .emit(level, Code::AuditFinding, EventData::Audit(f.clone()));
+            }
+            self.audit = findings;
         }
     }
 
@@ -1395,6 +1414,73 @@ impl Probe<'_> {
         );
         self.commands.push(result);
         Ok(())
+    }
+
+    /// Ask the server to connect a `direct-tcpip` channel and report what it said.
+    async fn forward_probe(&mut self, host: &str, port: u16) -> Result<(), Failure> {
+        self.end_phase();
+        self.reached = Layer::Forward;
+        let Some(handle) = self.handle.take() else {
+            return Err(Failure::new(
+                ErrorType::Internal,
+                "no session for the forward probe",
+            ));
+        };
+        let data = |status, reason: Option<String>, duration_ms| ForwardData {
+            status: Some(status),
+            forward_type: "probe".into(),
+            local_host: None,
+            local_port: None,
+            remote_host: host.to_string(),
+            remote_port: port,
+            duration_ms,
+            reason,
+        };
+        self.rec.emit(
+            Level::Info,
+            Code::ForwardEstablishing,
+            EventData::Forward(data(ForwardStatus::Establishing, None, None)),
+        );
+        let t = self.now();
+        let r = handle
+            .channel_open_direct_tcpip(host, port as u32, "127.0.0.1", 0)
+            .await;
+        let d = Some(round3(self.now() - t));
+        let result = match r {
+            Ok(channel) => {
+                self.rec.emit(
+                    Level::Info,
+                    Code::ForwardEstablished,
+                    EventData::Forward(data(ForwardStatus::Established, None, d)),
+                );
+                let _ = channel.close().await;
+                self.rec.emit(
+                    Level::Info,
+                    Code::ForwardClosed,
+                    EventData::Forward(data(ForwardStatus::Closed, None, None)),
+                );
+                Ok(())
+            }
+            Err(russh::Error::ChannelOpenFailure(reason)) => {
+                let (code, text) = hints::channel_failure(&reason);
+                self.rec.emit(
+                    Level::Error,
+                    Code::ForwardFailed,
+                    EventData::Forward(data(ForwardStatus::Failed, Some(text.clone()), d)),
+                );
+                Err(Failure::new(
+                    ErrorType::ForwardFailed,
+                    format!("the server could not open a forward to {host}:{port}: {text}"),
+                )
+                .ctx("reason_code", json!(code))
+                .ctx("target", json!(format!("{host}:{port}")))
+                .hints(hints::forward_failed(code, host, port))
+                .disconnect(DisconnectReason::Normal))
+            }
+            Err(e) => Err(self.transport_failure(e)),
+        };
+        self.handle = Some(handle);
+        result
     }
 
     async fn finish(&mut self, result: Result<(), Failure>) {

@@ -1,0 +1,314 @@
+//! The algorithm audit: grade what the server *offers* (its KEXINIT), not just what this run
+//! negotiated, because an attacker picks from the offer. Each finding has a one-line reason and
+//! the `sshd_config` line that fixes it.
+//!
+//! Grades: `broken` (practical attacks), `weak` (deprecated, or a missing protection), `ok` (a
+//! check that passed without being notable), `good` (a protection worth showing: strict kex,
+//! post-quantum key exchange). Algorithms that are merely fine produce no finding.
+
+use sshdiag_events::{AuditData, Proposal};
+
+struct Rule {
+    pattern: &'static str,
+    grade: &'static str,
+    reason: &'static str,
+}
+
+const KEX_RULES: &[Rule] = &[
+    Rule {
+        pattern: "diffie-hellman-group1-sha1",
+        grade: "broken",
+        reason: "1024-bit Diffie-Hellman group (Logjam-class) with SHA-1",
+    },
+    Rule {
+        pattern: "diffie-hellman-group14-sha1",
+        grade: "weak",
+        reason: "SHA-1 hash in the key exchange",
+    },
+    Rule {
+        pattern: "diffie-hellman-group-exchange-sha1",
+        grade: "weak",
+        reason: "SHA-1 hash, and the server may pick small groups",
+    },
+    Rule {
+        pattern: "gss-*",
+        grade: "weak",
+        reason: "GSSAPI key exchange variants often use SHA-1 or small groups",
+    },
+];
+
+const HOST_KEY_RULES: &[Rule] = &[
+    Rule {
+        pattern: "ssh-dss",
+        grade: "broken",
+        reason: "DSA host keys are 1024-bit and signed with SHA-1",
+    },
+    Rule {
+        pattern: "ssh-rsa",
+        grade: "weak",
+        reason: "RSA signatures with SHA-1 (rsa-sha2-256/512 use the same key safely)",
+    },
+    Rule {
+        pattern: "ssh-rsa-cert-v01@openssh.com",
+        grade: "weak",
+        reason: "RSA certificate signatures with SHA-1",
+    },
+];
+
+const CIPHER_RULES: &[Rule] = &[
+    Rule {
+        pattern: "3des-cbc",
+        grade: "broken",
+        reason: "64-bit block cipher (Sweet32) in CBC mode",
+    },
+    Rule {
+        pattern: "blowfish-cbc",
+        grade: "broken",
+        reason: "64-bit block cipher in CBC mode",
+    },
+    Rule {
+        pattern: "cast128-cbc",
+        grade: "broken",
+        reason: "64-bit block cipher in CBC mode",
+    },
+    Rule {
+        pattern: "arcfour*",
+        grade: "broken",
+        reason: "RC4 keystream biases",
+    },
+    Rule {
+        pattern: "none",
+        grade: "broken",
+        reason: "no encryption at all",
+    },
+    Rule {
+        pattern: "*-cbc",
+        grade: "weak",
+        reason: "CBC mode in SSH is open to plaintext-recovery attacks (CVE-2008-5161)",
+    },
+];
+
+const MAC_RULES: &[Rule] = &[
+    Rule {
+        pattern: "hmac-md5*",
+        grade: "broken",
+        reason: "MD5-based MAC",
+    },
+    Rule {
+        pattern: "none",
+        grade: "broken",
+        reason: "no integrity protection",
+    },
+    Rule {
+        pattern: "hmac-sha1-96*",
+        grade: "weak",
+        reason: "SHA-1 MAC truncated to 96 bits",
+    },
+    Rule {
+        pattern: "hmac-sha1*",
+        grade: "weak",
+        reason: "SHA-1-based MAC",
+    },
+    Rule {
+        pattern: "umac-64*",
+        grade: "weak",
+        reason: "64-bit tag",
+    },
+    Rule {
+        pattern: "hmac-ripemd160*",
+        grade: "weak",
+        reason: "RIPEMD-160 MAC, deprecated",
+    },
+];
+
+const PQ_KEX: &[&str] = &[
+    "mlkem768x25519-sha256",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
+];
+
+fn glob(p: &[u8], n: &[u8]) -> bool {
+    match (p.first(), n.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&p[1..], n) || (!n.is_empty() && glob(p, &n[1..])),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &n[1..]),
+        _ => false,
+    }
+}
+
+fn grade(
+    category: &str,
+    option: &str,
+    offered: &[String],
+    rules: &[Rule],
+    out: &mut Vec<AuditData>,
+) {
+    let mut seen = std::collections::HashSet::new();
+    for alg in offered {
+        if !seen.insert(alg.as_str()) {
+            continue;
+        }
+        if let Some(rule) = rules
+            .iter()
+            .find(|r| glob(r.pattern.as_bytes(), alg.as_bytes()))
+        {
+            out.push(AuditData {
+                category: category.to_string(),
+                algorithm: alg.clone(),
+                grade: rule.grade.to_string(),
+                reason: rule.reason.to_string(),
+                fix: Some(format!("{option} -{alg}")),
+            });
+        }
+    }
+}
+
+/// Grade the server's proposal.
+pub fn audit(server: &Proposal) -> Vec<AuditData> {
+    let mut out = Vec::new();
+    let kex: Vec<String> = server
+        .kex
+        .iter()
+        .filter(|k| !k.starts_with("ext-info") && !k.starts_with("kex-strict"))
+        .cloned()
+        .collect();
+    grade("kex", "KexAlgorithms", &kex, KEX_RULES, &mut out);
+    grade(
+        "host_key",
+        "HostKeyAlgorithms",
+        &server.host_key,
+        HOST_KEY_RULES,
+        &mut out,
+    );
+    let mut ciphers = server.cipher_cs.clone();
+    ciphers.extend(server.cipher_sc.iter().cloned());
+    grade("cipher", "Ciphers", &ciphers, CIPHER_RULES, &mut out);
+    let mut macs = server.mac_cs.clone();
+    macs.extend(server.mac_sc.iter().cloned());
+    grade("mac", "MACs", &macs, MAC_RULES, &mut out);
+
+    let strict = server
+        .kex
+        .iter()
+        .any(|k| k == "kex-strict-s-v00@openssh.com");
+    let terrapin_prone = ciphers.iter().any(|c| c == "chacha20-poly1305@openssh.com")
+        || (macs.iter().any(|m| m.ends_with("-etm@openssh.com"))
+            && ciphers.iter().any(|c| c.ends_with("-cbc")));
+    out.push(if strict {
+        AuditData {
+            category: "strict_kex".into(),
+            algorithm: "kex-strict-s-v00@openssh.com".into(),
+            grade: "good".into(),
+            reason: "strict key exchange is offered: the Terrapin prefix-truncation attack (CVE-2023-48795) is blocked".into(),
+            fix: None,
+        }
+    } else {
+        AuditData {
+            category: "strict_kex".into(),
+            algorithm: "kex-strict-s-v00@openssh.com".into(),
+            grade: if terrapin_prone { "weak".into() } else { "ok".into() },
+            reason: if terrapin_prone {
+                "no strict key exchange while chacha20-poly1305 or CBC+EtM is offered: open to Terrapin (CVE-2023-48795)".into()
+            } else {
+                "no strict key exchange (Terrapin countermeasure); the offered ciphers are not affected".into()
+            },
+            fix: Some("upgrade to OpenSSH 9.6 or later (or remove chacha20-poly1305@openssh.com and *-etm MACs with CBC)".into()),
+        }
+    });
+    let pq: Vec<&String> = kex
+        .iter()
+        .filter(|k| PQ_KEX.contains(&k.as_str()))
+        .collect();
+    out.push(if pq.is_empty() {
+        AuditData {
+            category: "post_quantum".into(),
+            algorithm: "mlkem768x25519-sha256".into(),
+            grade: "weak".into(),
+            reason: "no post-quantum key exchange is offered: recorded sessions could be decrypted by a future quantum computer".into(),
+            fix: Some("KexAlgorithms ^mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com (OpenSSH 9.0+ for sntrup, 9.9+ for mlkem)".into()),
+        }
+    } else {
+        AuditData {
+            category: "post_quantum".into(),
+            algorithm: pq[0].clone(),
+            grade: "good".into(),
+            reason: "a post-quantum hybrid key exchange is offered".into(),
+            fix: None,
+        }
+    });
+    out
+}
+
+/// One line for a summary: counts by grade.
+pub fn summary(findings: &[AuditData]) -> String {
+    let count = |g: &str| findings.iter().filter(|f| f.grade == g).count();
+    format!(
+        "algorithm audit: {} broken, {} weak, {} good",
+        count("broken"),
+        count("weak"),
+        count("good")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split(',').map(String::from).collect()
+    }
+
+    #[test]
+    fn weak_offer_is_graded_and_strong_one_is_not() {
+        let weak = Proposal {
+            kex: v("curve25519-sha256,diffie-hellman-group1-sha1,diffie-hellman-group14-sha1"),
+            host_key: v("ssh-ed25519,ssh-rsa"),
+            cipher_cs: v("aes128-ctr,aes128-cbc,3des-cbc"),
+            cipher_sc: v("aes128-ctr,aes128-cbc,3des-cbc"),
+            mac_cs: v("hmac-sha2-256,hmac-sha1"),
+            mac_sc: v("hmac-sha2-256,hmac-sha1"),
+            ..Default::default()
+        };
+        let f = audit(&weak);
+        let g = |alg: &str| {
+            f.iter()
+                .find(|x| x.algorithm == alg)
+                .map(|x| x.grade.as_str())
+        };
+        assert_eq!(g("diffie-hellman-group1-sha1"), Some("broken"));
+        assert_eq!(g("diffie-hellman-group14-sha1"), Some("weak"));
+        assert_eq!(g("ssh-rsa"), Some("weak"));
+        assert_eq!(g("aes128-cbc"), Some("weak"));
+        assert_eq!(g("3des-cbc"), Some("broken"));
+        assert_eq!(g("hmac-sha1"), Some("weak"));
+        assert_eq!(g("curve25519-sha256"), None);
+        assert_eq!(
+            f.iter().filter(|x| x.algorithm == "3des-cbc").count(),
+            1,
+            "listed once for both directions"
+        );
+        let fix = f
+            .iter()
+            .find(|x| x.algorithm == "diffie-hellman-group1-sha1")
+            .unwrap()
+            .fix
+            .clone();
+        assert_eq!(
+            fix.as_deref(),
+            Some("KexAlgorithms -diffie-hellman-group1-sha1")
+        );
+
+        let strong = Proposal {
+            kex: v("mlkem768x25519-sha256,curve25519-sha256,kex-strict-s-v00@openssh.com"),
+            host_key: v("ssh-ed25519"),
+            cipher_cs: v("chacha20-poly1305@openssh.com"),
+            cipher_sc: v("chacha20-poly1305@openssh.com"),
+            mac_cs: v("hmac-sha2-256-etm@openssh.com"),
+            mac_sc: v("hmac-sha2-256-etm@openssh.com"),
+            ..Default::default()
+        };
+        let f = audit(&strong);
+        assert!(f.iter().all(|x| x.grade == "good"), "{f:?}");
+        assert_eq!(summary(&f), "algorithm audit: 0 broken, 0 weak, 2 good");
+    }
+}
