@@ -7,6 +7,8 @@
 //! here is compiled for wasm32 only; on other targets the crate is empty.
 
 #[cfg(target_arch = "wasm32")]
+pub mod api;
+#[cfg(target_arch = "wasm32")]
 pub mod env;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;
