@@ -246,6 +246,8 @@ function summarize(e) {
       return `${d.error_type}: ${d.message}`;
     case "DISCONNECT":
       return `Disconnected: ${d.reason}${d.description ? ` (${d.description})` : ""}`;
+    case "AUDIT":
+      return `${d.grade}: ${d.category} ${d.algorithm}${d.reason ? ` — ${d.reason}` : ""}${d.fix ? ` Fix: ${d.fix}` : ""}`;
     case "VERDICT":
       return `${d.ok ? "OK" : "FAILED"}: ${d.summary}`;
     default: {
@@ -457,30 +459,50 @@ function renderServer() {
     return;
   }
   out.push(facts);
-  if (withProposals || negotiated) {
+  if (negotiated) {
+    const chosen = el("table", { class: "algos chosen" },
+      el("caption", { text: "Negotiated algorithms" }),
+      el("tbody", {}, ...PROPOSAL_ROWS.filter(([key]) => negotiated[key] !== undefined).map(([key, name]) =>
+        el("tr", {}, el("th", { scope: "row", text: name }), el("td", { class: "mono", text: negotiated[key] })))));
+    out.push(el("div", { class: "table-wrap" }, chosen));
+  }
+  if (withProposals) {
     const table = el("table", { class: "algos" },
-      el("caption", { text: "Algorithms: what was chosen, and what each side offered (chosen one in bold)" }),
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Category" }), el("th", { scope: "col", text: "Chosen" }),
+      el("caption", { text: "What each side offered, in preference order (the chosen one in bold)" }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Category" }),
         el("th", { scope: "col", text: "Client offered" }), el("th", { scope: "col", text: "Server offered" }))));
     const tbody = el("tbody");
     for (const [key, name, propKey] of PROPOSAL_ROWS) {
-      const chosen = negotiated ? negotiated[key] : undefined;
+      const pick = negotiated ? negotiated[key] : undefined;
       const list = (p) => {
         const items = p && Array.isArray(p[propKey]) ? p[propKey] : [];
         const cell = el("td", { class: "mono small" });
         items.forEach((a, i) => {
           if (i) cell.append(", ");
-          cell.append(a === chosen ? el("strong", { text: a }) : a);
+          cell.append(a === pick ? el("strong", { text: a }) : a);
         });
         if (!items.length) cell.append("—");
         return cell;
       };
       tbody.append(el("tr", {}, el("th", { scope: "row", text: name }),
-        el("td", { class: "mono", text: chosen ?? "—" }),
-        list(withProposals && withProposals.client_proposal), list(withProposals && withProposals.server_proposal)));
+        list(withProposals.client_proposal), list(withProposals.server_proposal)));
     }
     table.append(tbody);
-    out.push(el("div", { class: "table-wrap" }, table));
+    const failedKex = kexAll.some((k) => k.status === "failed");
+    out.push(el("details", { class: "proposals", open: failedKex || !negotiated },
+      el("summary", { text: "Both proposals (client and server offers)" }),
+      el("div", { class: "table-wrap" }, table)));
+  }
+  const findings = find("AUDIT");
+  if (findings.length) {
+    const order = { broken: 0, weak: 1, ok: 2, good: 3 };
+    findings.sort((a, b) => (order[a.grade] ?? 9) - (order[b.grade] ?? 9));
+    out.push(el("h3", { text: "Algorithm audit of the server's offer" }),
+      el("ul", { class: "audit" }, ...findings.map((f) => el("li", { class: `grade-${f.grade}` },
+        el("span", { class: "grade", text: f.grade }), " ",
+        el("span", { class: "mono", text: `${f.category} ${f.algorithm}` }),
+        f.reason ? ` — ${f.reason}` : "",
+        f.fix ? el("div", { class: "mono small fix", text: f.fix }) : ""))));
   }
   $("server").replaceChildren(...out);
 }
