@@ -378,9 +378,11 @@ function renderVerdict(v) {
 
 function failedPhase(v) {
   if (v.ok) return null;
+  // The layer names the phase for most failures; a timeout or a disconnect (layer `any`,
+  // `transport`) says in its ERROR event which phase it happened in.
+  if (PHASES.includes(v.layer)) return v.layer;
   const error = last("ERROR");
   if (error && PHASES.includes(error.phase)) return error.phase;
-  if (PHASES.includes(v.layer)) return v.layer;
   return null;
 }
 
@@ -590,7 +592,7 @@ $("redacted-preview-box").addEventListener("toggle", () => {
   if (!$("redacted-preview-box").open || !current) return;
   try {
     previewed = current.bundle({ redact: true });
-    $("redacted-preview").textContent = JSON.stringify(JSON.parse(previewed), null, 2);
+    $("redacted-preview").textContent = previewed;
   } catch (e) {
     $("redacted-preview").textContent = messageOf(e);
   }
