@@ -5,6 +5,7 @@
 
 use clap::Parser;
 use sshdiag_core::algorithms::AlgorithmPrefs;
+use sshdiag_core::options::{KeepaliveConfig, RetryPolicy};
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, Secret};
 use sshdiag_events::HostKeyPolicy;
 
@@ -84,6 +85,10 @@ pub struct Args {
     /// Open a direct-tcpip channel from the server to HOST:PORT and report whether it connects.
     #[arg(long = "probe-forward", value_name = "HOST:PORT")]
     pub probe_forward: Option<String>,
+    /// Stay connected this many seconds after the commands, with keepalives (an addition to
+    /// the spec: watch a flaky path; keepalives every ServerAliveInterval, default 15 s).
+    #[arg(long = "hold", value_name = "SECS")]
+    pub hold: Option<f64>,
     /// Retry transient failures with backoff.
     #[arg(long = "retries", value_name = "N", default_value_t = 0)]
     pub retries: u32,
@@ -143,6 +148,8 @@ impl Args {
             .ok_or("no user given: use USER@HOST or -l USER")?;
         let mut algorithms = AlgorithmPrefs::default();
         let mut connect_timeout_ms = 10_000;
+        let mut alive_interval: Option<u32> = None;
+        let mut alive_count: u32 = 3;
         for o in &self.options {
             let (name, value) = o
                 .split_once('=')
@@ -159,8 +166,15 @@ impl Args {
                         .map_err(|_| format!("-o {o}: ConnectTimeout takes seconds"))?;
                     connect_timeout_ms = secs_to_ms(v, "ConnectTimeout")?;
                 }
-                "serveraliveinterval" | "serveralivecountmax" => {
-                    value
+                "serveraliveinterval" => {
+                    alive_interval = Some(
+                        value
+                            .parse::<u32>()
+                            .map_err(|_| format!("-o {o}: expected a whole number of seconds"))?,
+                    );
+                }
+                "serveralivecountmax" => {
+                    alive_count = value
                         .parse::<u32>()
                         .map_err(|_| format!("-o {o}: expected a whole number"))?;
                 }
@@ -251,11 +265,6 @@ impl Args {
             }
             None => None,
         };
-        if self.retries > 0 {
-            return Err(
-                "--retries is not built yet (it is planned with the supervisor work)".into(),
-            );
-        }
         let token = match &self.token_env {
             Some(var) => Some(env_secret(var, "--token-env")?.expose().to_string()),
             None => None,
@@ -273,6 +282,21 @@ impl Args {
         };
         options.host_key_policy = policy;
         options.forward_probe = forward_probe;
+        // ServerAliveInterval 0 means off, as in OpenSSH.
+        options.keepalive = alive_interval.filter(|s| *s > 0).map(|s| KeepaliveConfig {
+            interval_ms: s as u64 * 1000,
+            max_missed: alive_count.max(1),
+        });
+        if self.retries > 0 {
+            options.retry = Some(RetryPolicy {
+                max_retries: self.retries,
+                ..RetryPolicy::default()
+            });
+        }
+        if let Some(h) = self.hold {
+            options.hold_ms = secs_to_ms(h, "--hold")?;
+            options.timeout_ms = options.timeout_ms.map(|t| t + options.hold_ms);
+        }
         options.algorithms = algorithms;
         let known_hosts = match &self.known_hosts {
             Some(p) => Some(p.clone()),

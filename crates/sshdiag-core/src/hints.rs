@@ -369,3 +369,15 @@ pub fn forward_failed(code: u32, host: &str, port: u16) -> Vec<String> {
         _ => vec![format!("The server refused the forward to {host}:{port} (code {code}); its log says why.")],
     }
 }
+
+/// Where to look when keepalives go unanswered; through a relay the relay is a suspect too.
+pub fn keepalive_timeout(via_relay: bool) -> Vec<String> {
+    let mut h = vec![
+        "The connection went silent: nothing answered the SSH keepalives. A NAT or firewall dropping idle connections, a network outage, or a frozen server.".to_string(),
+    ];
+    if via_relay {
+        h.push("This run went through the relay: if the relay's own connection is healthy (its /healthz, its log for this connection_id), the silence is between the relay and the server; otherwise the relay stopped forwarding.".into());
+    }
+    h.push("Keepalives every 15-30 s (ServerAliveInterval) keep most NATs from dropping an idle session.".into());
+    h
+}

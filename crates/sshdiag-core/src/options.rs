@@ -75,6 +75,58 @@ pub struct ProbeOptions {
     /// After the commands, ask the server to open a `direct-tcpip` channel to this host and
     /// port and report whether it connects (can the server reach the database behind it?).
     pub forward_probe: Option<(String, u16)>,
+    /// Keepalives while commands run and while holding the session (OpenSSH's
+    /// `ServerAliveInterval` / `ServerAliveCountMax`).
+    pub keepalive: Option<KeepaliveConfig>,
+    /// Stay connected this long after the commands, watching keepalives (0: leave at once).
+    pub hold_ms: u64,
+    /// Retry transient failures (never authentication or host-key failures).
+    pub retry: Option<RetryPolicy>,
+}
+
+/// Keepalive settings: a round trip every `interval_ms`; `max_missed` unanswered in a row end
+/// the session with `KeepaliveTimeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveConfig {
+    pub interval_ms: u64,
+    pub max_missed: u32,
+}
+
+/// Exponential backoff with jitter: attempt n waits `min(base * 2^(n-1), max)`, scaled by a
+/// random factor in [0.5, 1.0] when `jitter` is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            base_delay_ms: 1_000,
+            max_delay_ms: 30_000,
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `n` (1-based); `unit` in [0, 1) supplies the jitter.
+    pub fn delay_ms(&self, n: u32, unit: f64) -> u64 {
+        let exp = self
+            .base_delay_ms
+            .saturating_mul(1u64 << (n.saturating_sub(1)).min(20));
+        let capped = exp.min(self.max_delay_ms) as f64;
+        let factor = if self.jitter {
+            0.5 + 0.5 * unit.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        (capped * factor) as u64
+    }
 }
 
 impl ProbeOptions {
@@ -97,6 +149,9 @@ impl ProbeOptions {
             transcript_cap: 64 * 1024,
             connection_id: None,
             forward_probe: None,
+            keepalive: None,
+            hold_ms: 0,
+            retry: None,
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use crate::algorithms::AlgorithmLists;
 use crate::hints;
 use crate::hostkey::{HostKeyDecision, HostKeyInfo, TrustStore, decide};
-use crate::options::{AuthPlan, CLIENT_VERSION, Credential, ProbeOptions};
+use crate::options::{AuthPlan, CLIENT_VERSION, Credential, KeepaliveConfig, ProbeOptions};
 use crate::runtime::Env;
 use crate::tap::{Tap, TapHandle, TapNote};
 use crate::transport::{ConnectFailure, ConnectStep, Connector};
@@ -285,6 +285,10 @@ struct Probe<'a> {
     auth_method: Option<AuthMethod>,
     commands: Vec<CommandResult>,
     audit: Vec<AuditData>,
+    // Supervisor state (STATE_CHANGE events only when retries or keepalives are on).
+    supervised: bool,
+    state: &'static str,
+    reconnections: u32,
     tap: Option<TapHandle>,
     relay_closed: Option<ConnectStep>,
     later_steps: Option<tokio::sync::mpsc::UnboundedReceiver<ConnectStep>>,
@@ -340,6 +344,9 @@ pub async fn run<C: Connector>(
         auth_method: None,
         commands: Vec::new(),
         audit: Vec::new(),
+        supervised: false,
+        state: "disconnected",
+        reconnections: 0,
         tap: None,
         relay_closed: None,
         later_steps: None,
@@ -363,7 +370,8 @@ pub async fn run<C: Connector>(
 
     let timeout = p.opts.timeout_ms;
     let result = {
-        let steps = p.steps(connector);
+        p.supervised = p.opts.retry.is_some() || p.opts.keepalive.is_some();
+        let steps = p.supervise(connector);
         let timer = match timeout {
             Some(ms) => env.sleep(ms),
             None => Box::pin(futures::future::pending::<()>()),
@@ -481,6 +489,181 @@ impl Probe<'_> {
         Ok(())
     }
 
+    fn set_state(&mut self, to: &'static str, reason: Option<String>) {
+        if !self.supervised || self.state == to {
+            return;
+        }
+        let from = std::mem::replace(&mut self.state, to);
+        self.rec.emit(
+            if to == "failed" || to == "reconnecting" {
+                Level::Warn
+            } else {
+                Level::Info
+            },
+            Code::StateChange,
+            EventData::StateChange(StateChangeData {
+                from_state: from.to_string(),
+                to_state: to.to_string(),
+                reconnection_count: self.reconnections,
+                reason,
+            }),
+        );
+    }
+
+    /// The seed's supervisor: `disconnected → connecting → connected`, and on a transient
+    /// failure `→ reconnecting` with backoff, until the retries run out (`→ failed`).
+    async fn supervise<C: Connector>(&mut self, connector: &mut C) -> Result<(), Failure> {
+        self.set_state("connecting", None);
+        loop {
+            let failure = match self.steps(connector).await {
+                Ok(()) => return Ok(()),
+                Err(f) => f,
+            };
+            let Some(policy) = self.opts.retry else {
+                return Err(failure);
+            };
+            if !is_transient(failure.error_type) || self.reconnections >= policy.max_retries {
+                return Err(failure);
+            }
+            self.reconnections += 1;
+            let reason = format!("{}: {}", failure.error_type, scrub(&failure.message));
+            self.set_state("reconnecting", Some(reason));
+            self.drop_connection().await;
+            let mut b = [0u8; 2];
+            self.env.random_bytes(&mut b);
+            let unit = u16::from_le_bytes(b) as f64 / 65536.0;
+            self.env
+                .sleep(policy.delay_ms(self.reconnections, unit))
+                .await;
+            self.reset_for_retry();
+        }
+    }
+
+    async fn drop_connection(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = handle
+                .disconnect(Disconnect::ByApplication, "sshdiag retrying", "en")
+                .await;
+        }
+        if let Some(tap) = self.tap.take() {
+            tap.abort();
+        }
+    }
+
+    /// Forget what the failed attempt learned; the events it produced stay in the stream.
+    fn reset_for_retry(&mut self) {
+        self.phases.clear();
+        self.phase = None;
+        self.reached = Layer::Client;
+        self.server_software = None;
+        self.banner_seen = false;
+        self.client_proposal = None;
+        self.server_proposal = None;
+        self.proposals_emitted = false;
+        self.negotiated = None;
+        self.hostkey = None;
+        self.server_disconnect = None;
+        self.methods_available = None;
+        self.methods_tried.clear();
+        self.auth_method = None;
+        self.commands.clear();
+        self.audit.clear();
+        self.relay_closed = None;
+        self.later_steps = None;
+    }
+
+    /// One keepalive round trip on the SSH connection; counts misses and fails after too many.
+    async fn keepalive_round(
+        &mut self,
+        handle: &client::Handle<ProbeHandler>,
+        ka: KeepaliveConfig,
+        missed: &mut u32,
+    ) -> Result<(), Failure> {
+        let t = self.now();
+        let answered = {
+            let ping = handle.send_ping();
+            let timer = self.env.sleep(ka.interval_ms.max(1));
+            tokio::pin!(ping, timer);
+            tokio::select! {
+                biased;
+                r = &mut ping => Some(r),
+                _ = &mut timer => None,
+            }
+        };
+        match answered {
+            // russh answers a ping on a dead session at once: check the session is alive.
+            Some(Ok(())) if !handle.is_closed() => {
+                *missed = 0;
+                self.rec.emit(
+                    Level::Debug,
+                    Code::KeepaliveOk,
+                    EventData::Keepalive(KeepaliveData {
+                        rtt_ms: Some(round3(self.now() - t)),
+                        missed: 0,
+                        path: Some("target".into()),
+                    }),
+                );
+                Ok(())
+            }
+            Some(Ok(())) => Err(self.transport_failure(russh::Error::HUP)),
+            Some(Err(e)) => Err(self.transport_failure(e)),
+            None => {
+                *missed += 1;
+                self.rec.emit(
+                    Level::Warn,
+                    Code::KeepaliveMissed,
+                    EventData::Keepalive(KeepaliveData {
+                        rtt_ms: None,
+                        missed: *missed,
+                        path: Some("target".into()),
+                    }),
+                );
+                if *missed >= ka.max_missed {
+                    let secs = ka.interval_ms as f64 / 1000.0;
+                    let via_relay = self.transport == Transport::Websocket;
+                    let mut f = Failure::new(
+                        ErrorType::KeepaliveTimeout,
+                        format!("{missed} keepalives in a row got no answer (one every {secs} s)"),
+                    )
+                    .ctx("missed", json!(*missed))
+                    .ctx("interval_ms", json!(ka.interval_ms))
+                    .hints(hints::keepalive_timeout(via_relay))
+                    .disconnect(DisconnectReason::KeepaliveTimeout);
+                    f.phase = self.fail_phase();
+                    return Err(f);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Stay connected for `hold_ms`, with a keepalive round trip every interval.
+    async fn hold(&mut self) -> Result<(), Failure> {
+        let ka = self.opts.keepalive.unwrap_or(KeepaliveConfig {
+            interval_ms: 15_000,
+            max_missed: 3,
+        });
+        let Some(handle) = self.handle.take() else {
+            return Err(Failure::new(ErrorType::Internal, "no session to hold"));
+        };
+        let end = self.now() + self.opts.hold_ms as f64;
+        let mut missed = 0;
+        let mut result = Ok(());
+        while self.now() < end {
+            let wait = (end - self.now()).max(0.0).min(ka.interval_ms as f64) as u64;
+            self.env.sleep(wait).await;
+            if self.now() >= end {
+                break;
+            }
+            if let Err(f) = self.keepalive_round(&handle, ka, &mut missed).await {
+                result = Err(f);
+                break;
+            }
+        }
+        self.handle = Some(handle);
+        result
+    }
+
     async fn steps<C: Connector>(&mut self, connector: &mut C) -> Result<(), Failure> {
         self.precheck()?;
         let stream = self.connect_transport(connector).await?;
@@ -492,6 +675,9 @@ impl Probe<'_> {
         }
         if let Some((host, port)) = self.opts.forward_probe.clone() {
             self.forward_probe(&host, port).await?;
+        }
+        if self.opts.hold_ms > 0 {
+            self.hold().await?;
         }
         Ok(())
     }
@@ -1044,6 +1230,9 @@ impl Probe<'_> {
         let result = self.authenticate_with(&mut handle, &user).await;
         self.handle = Some(handle);
         self.end_phase();
+        if result.is_ok() {
+            self.set_state("connected", None);
+        }
         result
     }
 
@@ -1350,7 +1539,26 @@ impl Probe<'_> {
             ..Default::default()
         };
         let mut closed = false;
-        while let Some(msg) = channel.wait().await {
+        let keepalive = self.opts.keepalive;
+        let mut missed = 0;
+        loop {
+            // Keepalives run while the command is silent, as OpenSSH's ServerAliveInterval.
+            let msg = match keepalive {
+                Some(ka) => {
+                    let tick = self.env.sleep(ka.interval_ms.max(1));
+                    tokio::pin!(tick);
+                    tokio::select! {
+                        biased;
+                        m = channel.wait() => m,
+                        _ = &mut tick => {
+                            self.keepalive_round(handle, ka, &mut missed).await?;
+                            continue;
+                        }
+                    }
+                }
+                None => channel.wait().await,
+            };
+            let Some(msg) = msg else { break };
             match msg {
                 ChannelMsg::Failure => {
                     return Err(Failure::new(
@@ -1516,6 +1724,13 @@ impl Probe<'_> {
             tap.abort();
         }
         self.drain_later_steps();
+        match &failure {
+            Some(f) => self.set_state(
+                "failed",
+                Some(format!("{}: {}", f.error_type, scrub(&f.message))),
+            ),
+            None => self.set_state("disconnected", None),
+        }
         let reason = failure
             .as_ref()
             .map(|f| f.disconnect)
@@ -1651,4 +1866,20 @@ fn round3(x: f64) -> f64 {
 fn scrub(s: &str) -> String {
     let short: String = s.chars().take(500).collect();
     sshdiag_events::scrub_secrets(&short)
+}
+
+/// Failures worth a retry: the network or the server may come back. Never authentication,
+/// host keys, keys, algorithms, policy or input: retrying those only repeats the answer.
+fn is_transient(e: ErrorType) -> bool {
+    matches!(
+        e,
+        ErrorType::ConnectionRefused
+            | ErrorType::ConnectionTimeout
+            | ErrorType::HostUnreachable
+            | ErrorType::DnsFailure
+            | ErrorType::BannerTimeout
+            | ErrorType::Disconnected
+            | ErrorType::KeepaliveTimeout
+            | ErrorType::ProxyUnreachable
+    )
 }

@@ -534,6 +534,9 @@ pub struct StateChangeData {
     pub to_state: String,
     #[serde(default)]
     pub reconnection_count: u32,
+    /// Why the state moved (the failure that caused a reconnect), in plain words.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -1010,7 +1010,8 @@ fn walk_event(v: &mut impl Visitor, event: &mut Event) {
             from_state: _,
             to_state: _,
             reconnection_count: _,
-        }) => {}
+            reason,
+        }) => opt(reason, |r| v.text(r)),
         EventData::Error(error) => walk_error(v, error),
         EventData::Disconnect(DisconnectData {
             reason: _,
