@@ -51,6 +51,7 @@ function setMode(mode) {
   $("run-panel").hidden = !run;
   $("view-panel").hidden = run;
   $("results").hidden = true;
+  $("intro").hidden = false;
 }
 
 $("mode-run").addEventListener("click", () => { setMode("run"); $("f-host").focus(); });
@@ -322,6 +323,7 @@ function resetResults(mode) {
   events = [];
   rawLines = [];
   $("results").hidden = false;
+  $("intro").hidden = true;
   $("events").tBodies[0].replaceChildren();
   $("raw-jsonl").textContent = "";
   const sel = $("filter-type");
@@ -637,6 +639,7 @@ async function openFile(file) {
   $("bundle-file").textContent = `${file.name} (${file.size} bytes)`;
   if (file.size > MAX_BUNDLE_BYTES) {
     $("results").hidden = true;
+    $("intro").hidden = false;
     showBundleError(`${file.name}: this file is ${file.size} bytes, over the 20 MiB limit for an evidence bundle.`);
     return;
   }
@@ -646,6 +649,7 @@ async function openFile(file) {
     opened = Diagnostics.openBundle(bytes);
   } catch (e) {
     $("results").hidden = true;
+    $("intro").hidden = false;
     showBundleError(`${file.name}: ${messageOf(e)}`);
     return;
   }
