@@ -6,11 +6,12 @@
 //! - `test`: installs what is missing (root on Debian) or says in one line what to install,
 //!   then runs the native tiers and the browser tier, and prints one summary line.
 //! - `codegen`: writes generated docs (`docs/codes.md`).
-//! - `bench`: not built yet.
+//! - `bench`: side-by-side benchmarks (browser, CLI, OpenSSH, relays), written to BENCHMARKS.md.
 //!
 //! xtask depends on no crate of the product except `sshdiag-events` (for codegen), so it keeps
 //! building while the product does not.
 
+mod bench;
 mod build_web;
 mod codegen;
 mod demo;
@@ -43,8 +44,8 @@ enum Task {
     Test(test::TestArgs),
     /// Regenerate generated files (docs/codes.md).
     Codegen(codegen::CodegenArgs),
-    /// Benchmarks (not built yet).
-    Bench,
+    /// Benchmarks side by side in one run; writes BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,9 +55,7 @@ fn main() -> std::process::ExitCode {
         Task::Demo(args) => demo::demo(args),
         Task::Test(args) => test::test(args),
         Task::Codegen(args) => codegen::codegen(args),
-        Task::Bench => Err(anyhow::anyhow!(
-            "`cargo xtask bench` is not built yet (it has its own issue)"
-        )),
+        Task::Bench(args) => bench::bench(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
