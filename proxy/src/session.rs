@@ -365,7 +365,12 @@ async fn handshake(ctx: &mut Ctx, socket: &mut WebSocket) -> Result<TcpStream, R
         port,
         connection_id,
         token,
-    } = first;
+    } = first
+    else {
+        return Err(Refusal::BadFrame(
+            "the first frame's `type` is not `connect`".into(),
+        ));
+    };
     let id = sanitise_id(&connection_id);
     ctx.connection_id = Some(if id.is_empty() { "-".into() } else { id });
     let parsed = TargetHost::parse(&host);
@@ -693,8 +698,30 @@ async fn pump(ctx: &Ctx, socket: WebSocket, tcp: TcpStream) {
                     shared.metrics.bytes_up(data.len() as u64);
                     touch();
                 }
-                Some(Ok(Message::Text(_))) => {
-                    return End::BadFrame("a text frame arrived after the connect frame".into());
+                Some(Ok(Message::Text(text))) => {
+                    // The one text frame allowed after connect: a ping, answered at once so the
+                    // client can tell its latency to the relay from the server's.
+                    match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                        Ok(ClientFrame::Ping { id }) => {
+                            let pong = serde_json::to_string(&ControlFrame::Pong { id })
+                                .unwrap_or_default();
+                            if ws_tx
+                                .lock()
+                                .await
+                                .send(Message::Text(pong.into()))
+                                .await
+                                .is_err()
+                            {
+                                return End::ClientClosed("client went away".into());
+                            }
+                        }
+                        _ => {
+                            return End::BadFrame(
+                                "a text frame other than ping arrived after the connect frame"
+                                    .into(),
+                            );
+                        }
+                    }
                 }
                 Some(Ok(Message::Close(_))) => {
                     return End::ClientClosed("client closed the WebSocket".into());

@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use futures::{SinkExt, StreamExt};
 use sshdiag_core::runtime::{Env, LocalBoxFuture};
 use sshdiag_core::transport::{
-    ConnectFailure, ConnectStep, Connected, Connector, RelayEvent, interpret_control_frame,
-    redact_url_credentials,
+    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEvent,
+    RelayPinger, interpret_control_frame, redact_url_credentials,
 };
 use sshdiag_events::relay::{ClientFrame, SUBPROTOCOL};
 use sshdiag_events::{ErrorType, Transport};
@@ -199,6 +199,7 @@ impl Connector for WsRelayConnector {
                         }
                     }
                     RelayEvent::Failed(f) => return Err(f),
+                    RelayEvent::Pong(_) => {}
                     RelayEvent::Malformed(m) => return Err(unreachable(m)),
                 },
                 Some(Ok(Message::Close(_))) | None => {
@@ -222,7 +223,8 @@ impl Connector for WsRelayConnector {
 }
 
 /// Move bytes between the WebSocket and the duplex pipe the probe reads; control frames that
-/// arrive later become steps. Backpressure: each side waits for the other to accept.
+/// arrive later become steps, and a ping every second measures the round trip to the relay.
+/// Backpressure: each side waits for the other to accept.
 async fn pump<S>(
     ws: tokio_tungstenite::WebSocketStream<S>,
     pipe: DuplexStream,
@@ -232,17 +234,27 @@ async fn pump<S>(
 {
     let (mut ws_tx, mut ws_rx) = ws.split();
     let (mut pipe_rx, mut pipe_tx) = tokio::io::split(pipe);
+    let start = Instant::now();
+    let now_ms = move || start.elapsed().as_secs_f64() * 1000.0;
+    let pinger = std::sync::Mutex::new(RelayPinger::default());
     let up = async {
         let mut buf = vec![0u8; 32 * 1024];
+        let mut tick =
+            tokio::time::interval(std::time::Duration::from_millis(RELAY_PING_INTERVAL_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match pipe_rx.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if ws_tx
-                        .send(Message::Binary(buf[..n].to_vec().into()))
-                        .await
-                        .is_err()
-                    {
+            tokio::select! {
+                r = pipe_rx.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                _ = tick.tick() => {
+                    let frame = pinger.lock().map(|mut p| p.ping(now_ms())).unwrap_or_default();
+                    if ws_tx.send(Message::Text(frame.into())).await.is_err() {
                         break;
                     }
                 }
@@ -258,11 +270,19 @@ async fn pump<S>(
                         break;
                     }
                 }
-                Ok(Message::Text(t)) => {
-                    if let RelayEvent::Step(step) = interpret_control_frame(&t) {
+                Ok(Message::Text(t)) => match interpret_control_frame(&t) {
+                    RelayEvent::Step(step) => {
                         let _ = later.send(step);
                     }
-                }
+                    RelayEvent::Pong(id) => {
+                        if let Some(step) =
+                            pinger.lock().ok().and_then(|mut p| p.pong(id, now_ms()))
+                        {
+                            let _ = later.send(step);
+                        }
+                    }
+                    _ => {}
+                },
                 Ok(Message::Close(_)) | Err(_) => break,
                 Ok(_) => {}
             }

@@ -371,12 +371,15 @@ pub fn forward_failed(code: u32, host: &str, port: u16) -> Vec<String> {
 }
 
 /// Where to look when keepalives go unanswered; through a relay the relay is a suspect too.
-pub fn keepalive_timeout(via_relay: bool) -> Vec<String> {
+pub fn keepalive_timeout(via_relay: bool, relay_alive: Option<bool>) -> Vec<String> {
     let mut h = vec![
         "The connection went silent: nothing answered the SSH keepalives. A NAT or firewall dropping idle connections, a network outage, or a frozen server.".to_string(),
     ];
-    if via_relay {
-        h.push("This run went through the relay: if the relay's own connection is healthy (its /healthz, its log for this connection_id), the silence is between the relay and the server; otherwise the relay stopped forwarding.".into());
+    match (via_relay, relay_alive) {
+        (true, Some(true)) => h.push("The relay kept answering its pings while the server did not: the silence is between the relay and the server (the server, or the network behind the relay).".into()),
+        (true, Some(false)) => h.push("The relay stopped answering its pings too: the relay itself (or the path to it) stopped forwarding; its log, searched by connection_id, says more.".into()),
+        (true, None) => h.push("This run went through the relay: check the relay's /healthz and its log for this connection_id to tell a stuck relay from a silent server.".into()),
+        (false, _) => {}
     }
     h.push("Keepalives every 15-30 s (ServerAliveInterval) keep most NATs from dropping an idle session.".into());
     h

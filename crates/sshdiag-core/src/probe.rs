@@ -287,6 +287,9 @@ struct Probe<'a> {
     audit: Vec<AuditData>,
     // Supervisor state (STATE_CHANGE events only when retries or keepalives are on).
     supervised: bool,
+    /// When the relay last answered a ping, and the target a keepalive (monotonic ms).
+    last_relay_rtt_at: Option<f64>,
+    last_target_rtt_at: Option<f64>,
     state: &'static str,
     reconnections: u32,
     tap: Option<TapHandle>,
@@ -345,6 +348,8 @@ pub async fn run<C: Connector>(
         commands: Vec::new(),
         audit: Vec::new(),
         supervised: false,
+        last_relay_rtt_at: None,
+        last_target_rtt_at: None,
         state: "disconnected",
         reconnections: 0,
         tap: None,
@@ -579,6 +584,7 @@ impl Probe<'_> {
         ka: KeepaliveConfig,
         missed: &mut u32,
     ) -> Result<(), Failure> {
+        self.drain_later_steps();
         let t = self.now();
         let answered = {
             let ping = handle.send_ping();
@@ -594,6 +600,7 @@ impl Probe<'_> {
             // russh answers a ping on a dead session at once: check the session is alive.
             Some(Ok(())) if !handle.is_closed() => {
                 *missed = 0;
+                self.last_target_rtt_at = Some(self.now());
                 self.rec.emit(
                     Level::Debug,
                     Code::KeepaliveOk,
@@ -627,7 +634,10 @@ impl Probe<'_> {
                     )
                     .ctx("missed", json!(*missed))
                     .ctx("interval_ms", json!(ka.interval_ms))
-                    .hints(hints::keepalive_timeout(via_relay))
+                    .hints(hints::keepalive_timeout(
+                        via_relay,
+                        self.relay_answers_while_target_silent(),
+                    ))
                     .disconnect(DisconnectReason::KeepaliveTimeout);
                     f.phase = self.fail_phase();
                     return Err(f);
@@ -635,6 +645,14 @@ impl Probe<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Through a relay: did the relay keep answering pings after the server went quiet?
+    /// `Some(true)`: the silence is behind the relay; `Some(false)`: the relay went quiet too;
+    /// `None`: no relay pings to judge by.
+    fn relay_answers_while_target_silent(&self) -> Option<bool> {
+        let relay = self.last_relay_rtt_at?;
+        Some(relay > self.last_target_rtt_at.unwrap_or(0.0) + 1.0)
     }
 
     /// Stay connected for `hold_ms`, with a keepalive round trip every interval.
@@ -764,6 +782,19 @@ impl Probe<'_> {
     }
 
     fn on_connect_step(&mut self, step: ConnectStep) {
+        if let ConnectStep::RelayRtt { ms } = step {
+            self.last_relay_rtt_at = Some(self.now());
+            self.rec.emit(
+                Level::Debug,
+                Code::KeepaliveOk,
+                EventData::Keepalive(KeepaliveData {
+                    rtt_ms: Some(ms),
+                    missed: 0,
+                    path: Some("relay".into()),
+                }),
+            );
+            return;
+        }
         let (code, data) = match &step {
             ConnectStep::WsOpen { ms } => {
                 self.set_phase_ms(Phase::Relay, *ms);
@@ -821,6 +852,7 @@ impl Probe<'_> {
                     },
                 )
             }
+            ConnectStep::RelayRtt { .. } => return,
         };
         // Direct TCP has no relay: its DNS and TCP steps are kept as phases, and reported as
         // PROXY events only when a relay produced them.

@@ -29,6 +29,41 @@ pub enum ConnectStep {
         bytes_up: u64,
         bytes_down: u64,
     },
+    /// A round trip to the relay (ping/pong frames), measured by the connector's pump.
+    RelayRtt { ms: f64 },
+}
+
+/// How often a relay connector's pump pings the relay once connected.
+pub const RELAY_PING_INTERVAL_MS: u64 = 1_000;
+
+/// Matches relay pings to pongs: the pump sends [`RelayPinger::ping`]'s frame and hands each
+/// pong id to [`RelayPinger::pong`], which gives the round trip in milliseconds.
+#[derive(Debug, Default)]
+pub struct RelayPinger {
+    next_id: u64,
+    outstanding: Vec<(u64, f64)>,
+}
+
+impl RelayPinger {
+    /// The text frame to send now (`now_ms` from any monotonic clock).
+    pub fn ping(&mut self, now_ms: f64) -> String {
+        self.next_id += 1;
+        self.outstanding.push((self.next_id, now_ms));
+        if self.outstanding.len() > 16 {
+            self.outstanding.remove(0);
+        }
+        serde_json::to_string(&sshdiag_events::relay::ClientFrame::Ping { id: self.next_id })
+            .unwrap_or_default()
+    }
+
+    /// The round trip of the ping with this id, if it is one of ours.
+    pub fn pong(&mut self, id: u64, now_ms: f64) -> Option<ConnectStep> {
+        let i = self.outstanding.iter().position(|(x, _)| *x == id)?;
+        let (_, sent) = self.outstanding.remove(i);
+        Some(ConnectStep::RelayRtt {
+            ms: ((now_ms - sent) * 1000.0).round() / 1000.0,
+        })
+    }
 }
 
 /// Why the transport could not be established.
@@ -87,6 +122,8 @@ pub trait Connector {
 pub enum RelayEvent {
     Step(ConnectStep),
     Failed(ConnectFailure),
+    /// The answer to a ping the connector sent.
+    Pong(u64),
     /// Not a frame of `sshdiag.v1`.
     Malformed(String),
 }
@@ -124,6 +161,7 @@ pub fn interpret_control_frame(text: &str) -> RelayEvent {
                 bytes_down,
             })
         }
+        ControlFrame::Pong { id } => RelayEvent::Pong(id),
         ControlFrame::Error { code, message } => {
             let (error_type, our_code, wire) = match code {
                 RelayErrorCode::Denied => (ErrorType::ProxyDenied, Code::ProxyDenied, "denied"),

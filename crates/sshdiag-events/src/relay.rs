@@ -18,6 +18,10 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    /// After `connected`, a text frame the relay answers at once with [`ControlFrame::Pong`]:
+    /// the client's round trip to the relay, told apart from the round trip to the server
+    /// (an addition to spec/proxy.md; browsers cannot send WebSocket pings themselves).
+    Ping { id: u64 },
 }
 
 /// Relay → client control (text) frames.
@@ -41,6 +45,10 @@ pub enum ControlFrame {
         reason: String,
         bytes_up: u64,
         bytes_down: u64,
+    },
+    /// The answer to [`ClientFrame::Ping`], with its id.
+    Pong {
+        id: u64,
     },
 }
 

@@ -8,8 +8,8 @@
 //! `bufferedAmount` is below a ceiling, and the pipe itself is bounded.
 
 use sshdiag_core::transport::{
-    ConnectFailure, ConnectStep, Connected, Connector, RelayEvent, interpret_control_frame,
-    redact_url_credentials,
+    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEvent,
+    RelayPinger, interpret_control_frame, redact_url_credentials,
 };
 use sshdiag_events::relay::{ClientFrame, SUBPROTOCOL};
 use sshdiag_events::{ErrorType, Transport};
@@ -169,6 +169,7 @@ impl Connector for BrowserRelayConnector {
                         }
                     }
                     RelayEvent::Failed(f) => return Err(f),
+                    RelayEvent::Pong(_) => {}
                     RelayEvent::Malformed(m) => return Err(unreachable(m)),
                 },
                 Some(WsEvent::Binary(_)) => {
@@ -202,6 +203,21 @@ async fn pump(
 ) {
     let (mut pipe_rx, mut pipe_tx) = tokio::io::split(pipe);
     let ws = socket.ws.clone();
+    let pinger = std::cell::RefCell::new(RelayPinger::default());
+    let now_ms = js_sys::Date::now;
+    // A ping to the relay every second: its round trip, told apart from the server's.
+    let ping = async {
+        loop {
+            sleep_ms(RELAY_PING_INTERVAL_MS).await;
+            if ws.ready_state() != WebSocket::OPEN {
+                break;
+            }
+            let frame = pinger.borrow_mut().ping(now_ms());
+            if ws.send_with_str(&frame).is_err() {
+                break;
+            }
+        }
+    };
     let up = async {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -228,11 +244,17 @@ async fn pump(
                         break;
                     }
                 }
-                WsEvent::Text(t) => {
-                    if let RelayEvent::Step(step) = interpret_control_frame(&t) {
+                WsEvent::Text(t) => match interpret_control_frame(&t) {
+                    RelayEvent::Step(step) => {
                         let _ = later.send(step);
                     }
-                }
+                    RelayEvent::Pong(id) => {
+                        if let Some(step) = pinger.borrow_mut().pong(id, now_ms()) {
+                            let _ = later.send(step);
+                        }
+                    }
+                    _ => {}
+                },
                 WsEvent::Close { code, reason } => {
                     if code != 1000 && code != 1005 {
                         log_close(code, &reason);
@@ -245,8 +267,8 @@ async fn pump(
         }
         let _ = pipe_tx.shutdown().await;
     };
-    futures::pin_mut!(up, down);
-    futures::future::select(up, down).await;
+    futures::pin_mut!(up, down, ping);
+    futures::future::select(futures::future::select(up, down), ping).await;
     drop(socket);
 }
 

@@ -404,3 +404,32 @@ async fn ping_before_connect_is_fine() {
     }
     relay.relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_app_ping_after_connect_gets_its_pong_and_data_still_flows() {
+    let echo = echo_server().await;
+    let port = echo.port();
+    let relay = TestRelay::start(&["--allow", &format!("127.0.0.1:{port}")]).await;
+    let mut ws = relay.open("127.0.0.1", port, "app-ping", None).await;
+    expect_connected(&mut ws).await;
+    ws.send(Message::text(r#"{"type":"ping","id":7}"#))
+        .await
+        .expect("send");
+    assert!(matches!(
+        next(&mut ws).await,
+        Got::Control(ControlFrame::Pong { id: 7 })
+    ));
+    ws.send(Message::binary(b"after".to_vec()))
+        .await
+        .expect("send");
+    assert!(matches!(next(&mut ws).await, Got::Data(d) if d == b"after"));
+    // A ping is no connect frame: as the first frame it is refused.
+    let mut ws = relay.ws().await;
+    ws.send(Message::text(r#"{"type":"ping","id":1}"#))
+        .await
+        .expect("send");
+    let (by, reason, _, _) = expect_closed(&mut ws).await;
+    assert_eq!(by, ClosedBy::Relay);
+    assert!(reason.starts_with("bad-frame"), "{reason}");
+    relay.relay.shutdown().await;
+}
