@@ -9,9 +9,9 @@ use futures::{SinkExt, StreamExt};
 use sshdiag_core::runtime::{Env, LocalBoxFuture};
 use sshdiag_core::transport::{
     ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEvent,
-    RelayPinger, interpret_control_frame, redact_url_credentials,
+    RelayPinger, connect_frame, handshake_frame, interpret_control_frame, redact_url_credentials,
 };
-use sshdiag_events::relay::{ClientFrame, SUBPROTOCOL};
+use sshdiag_events::relay::SUBPROTOCOL;
 use sshdiag_events::{ErrorType, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
@@ -177,31 +177,18 @@ impl Connector for WsRelayConnector {
             .await
             .map_err(|e| unreachable(format!("could not open the WebSocket to {shown}: {e}")))?;
         let _ = progress.send(ConnectStep::WsOpen { ms: ms_since(t) });
-        let hello = ClientFrame::Connect {
-            host: host.to_string(),
-            port,
-            connection_id: connection_id.to_string(),
-            token: self.token.clone(),
-        };
-        let text = serde_json::to_string(&hello).map_err(|e| unreachable(e.to_string()))?;
+        let text = connect_frame(host, port, connection_id, self.token.as_deref());
         ws.send(Message::Text(text.into()))
             .await
             .map_err(|e| unreachable(format!("the relay closed the WebSocket: {e}")))?;
         // Control frames until `connected`.
         loop {
             match ws.next().await {
-                Some(Ok(Message::Text(t))) => match interpret_control_frame(&t) {
-                    RelayEvent::Step(step) => {
-                        let done = matches!(step, ConnectStep::TcpConnected { .. });
-                        let _ = progress.send(step);
-                        if done {
-                            break;
-                        }
+                Some(Ok(Message::Text(t))) => {
+                    if handshake_frame(&t, &progress)? {
+                        break;
                     }
-                    RelayEvent::Failed(f) => return Err(f),
-                    RelayEvent::Pong(_) => {}
-                    RelayEvent::Malformed(m) => return Err(unreachable(m)),
-                },
+                }
                 Some(Ok(Message::Close(_))) | None => {
                     return Err(unreachable(
                         "the relay closed the WebSocket before connecting".into(),

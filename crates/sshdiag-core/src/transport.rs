@@ -210,6 +210,36 @@ pub fn interpret_control_frame(text: &str) -> RelayEvent {
     }
 }
 
+/// The client's first frame: connect to host:port, tagged with the connection id.
+pub fn connect_frame(host: &str, port: u16, connection_id: &str, token: Option<&str>) -> String {
+    let hello = sshdiag_events::relay::ClientFrame::Connect {
+        host: host.to_string(),
+        port,
+        connection_id: connection_id.to_string(),
+        token: token.map(str::to_string),
+    };
+    serde_json::to_string(&hello).unwrap_or_default()
+}
+
+/// One text frame while waiting for `connected`: report steps as they come; `Ok(true)` once
+/// connected, `Ok(false)` to keep waiting, `Err` when the relay refused or spoke nonsense.
+/// Both relay connectors (native and browser) use this, so they cannot disagree.
+pub fn handshake_frame(
+    text: &str,
+    progress: &UnboundedSender<ConnectStep>,
+) -> Result<bool, ConnectFailure> {
+    match interpret_control_frame(text) {
+        RelayEvent::Step(step) => {
+            let done = matches!(step, ConnectStep::TcpConnected { .. });
+            let _ = progress.send(step);
+            Ok(done)
+        }
+        RelayEvent::Failed(f) => Err(f),
+        RelayEvent::Pong(_) => Ok(false),
+        RelayEvent::Malformed(m) => Err(ConnectFailure::new(ErrorType::ProxyUnreachable, m)),
+    }
+}
+
 /// Strip user info, query and fragment from a relay URL before it goes into an event.
 pub fn redact_url_credentials(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {

@@ -9,9 +9,9 @@
 
 use sshdiag_core::transport::{
     ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEvent,
-    RelayPinger, interpret_control_frame, redact_url_credentials,
+    RelayPinger, connect_frame, handshake_frame, interpret_control_frame, redact_url_credentials,
 };
-use sshdiag_events::relay::{ClientFrame, SUBPROTOCOL};
+use sshdiag_events::relay::SUBPROTOCOL;
 use sshdiag_events::{ErrorType, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -147,31 +147,18 @@ impl Connector for BrowserRelayConnector {
         let _ = progress.send(ConnectStep::WsOpen {
             ms: ((js_sys::Date::now() - t) * 1000.0).round() / 1000.0,
         });
-        let hello = ClientFrame::Connect {
-            host: host.to_string(),
-            port,
-            connection_id: connection_id.to_string(),
-            token: self.token.clone(),
-        };
-        let text = serde_json::to_string(&hello).map_err(|e| unreachable(e.to_string()))?;
+        let text = connect_frame(host, port, connection_id, self.token.as_deref());
         socket
             .ws
             .send_with_str(&text)
             .map_err(|_| unreachable("the relay closed the WebSocket".into()))?;
         loop {
             match rx.recv().await {
-                Some(WsEvent::Text(t)) => match interpret_control_frame(&t) {
-                    RelayEvent::Step(step) => {
-                        let done = matches!(step, ConnectStep::TcpConnected { .. });
-                        let _ = progress.send(step);
-                        if done {
-                            break;
-                        }
+                Some(WsEvent::Text(t)) => {
+                    if handshake_frame(&t, &progress)? {
+                        break;
                     }
-                    RelayEvent::Failed(f) => return Err(f),
-                    RelayEvent::Pong(_) => {}
-                    RelayEvent::Malformed(m) => return Err(unreachable(m)),
-                },
+                }
                 Some(WsEvent::Binary(_)) => {
                     return Err(unreachable("the relay sent data before connecting".into()));
                 }
