@@ -644,20 +644,53 @@ async function openFile(file) {
     return;
   }
   let opened;
+  let log;
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    opened = Diagnostics.openBundle(bytes);
+    try {
+      opened = Diagnostics.openBundle(bytes);
+    } catch (e) {
+      // An events.jsonl is not a bundle, but the viewer can show it too.
+      if (!(e && e.kind === "looks-like-jsonl")) throw e;
+      log = Diagnostics.openEventLog(bytes);
+    }
   } catch (e) {
     $("results").hidden = true;
     $("intro").hidden = false;
     showBundleError(`${file.name}: ${messageOf(e)}`);
     return;
   }
-  showBundle(opened, file.name);
+  if (log) showEventLog(log, file.name);
+  else showBundle(opened, file.name);
+}
+
+function showEventLog(log, name) {
+  current = null;
+  currentTarget = null;
+  resetResults("bundle");
+  for (const e of log.events) addEvent(e, JSON.stringify(e));
+  const verdict = last("VERDICT") || {
+    ok: false, layer: null, code: "", hints: [], phases: {},
+    summary: "This event log has no VERDICT event: the session it records did not finish (or the log was cut).",
+  };
+  renderAll(verdict, [], "bundle");
+  $("integrity-title").textContent = "Event log";
+  const parts = [el("p", { class: "integrity warn", text: "An event log (JSON Lines), not a bundle: it carries no integrity digest, so edits cannot be detected." })];
+  const facts = el("dl", { class: "facts" },
+    el("dt", { text: "File" }), el("dd", { text: name }),
+    el("dt", { text: "Events" }), el("dd", { text: String(log.events.length) }));
+  parts.push(facts);
+  if (log.errors.length) {
+    parts.push(el("p", { class: "integrity bad", text: `${log.errors.length} line${log.errors.length === 1 ? "" : "s"} could not be read; the rest is shown:` }),
+      el("ul", {}, ...log.errors.slice(0, 20).map((err) => el("li", { class: "mono small", text: `line ${err.line}: ${err.message}` }))));
+  }
+  $("integrity-body").replaceChildren(...parts);
+  $("verdict").focus();
 }
 
 function showBundle(opened, name) {
   const b = opened.bundle;
+  $("integrity-title").textContent = "Bundle";
   current = null;
   currentTarget = null;
   resetResults("bundle");

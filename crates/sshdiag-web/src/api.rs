@@ -11,6 +11,7 @@
 //! d.eventsJsonl();                // JSON Lines, one event per line
 //! d.bundle({ redact: true });     // the bundle JSON (redacted unless redact: false)
 //! Diagnostics.openBundle(text);   // { bundle, integrity, integrityDetail } or throws
+//! Diagnostics.openEventLog(text);  // { events, errors } from an events.jsonl
 //! Diagnostics.forgetHostKey("example.com", 22);
 //! ```
 //!
@@ -33,6 +34,9 @@
 //!   `{ bundle, integrity, integrityDetail }`: `bundle` the parsed bundle object (bundle.md),
 //!   `integrity` one of `"valid"`, `"mismatch"` (edited after it was written) or `"missing"`
 //!   (no `integrity` key), `integrityDetail` `{ expected, actual }` on a mismatch, else `null`.
+//! - An Error thrown by `openBundle` has a `kind` (`"not-json"`, `"wrong-format"`,
+//!   `"newer-version"`, `"looks-like-jsonl"`, …) beside its message. `openEventLog(input)`
+//!   reads an `events.jsonl` (or nbs-ssh) log as `{ events, errors: [{ line, message }] }`.
 //! - `onEvent(cb)` replaces any earlier callback; `onEvent(null)` removes it. A callback that
 //!   throws does not stop the run.
 
@@ -44,7 +48,8 @@ use serde_json::{Map, Value};
 use sshdiag_core::algorithms::AlgorithmPrefs;
 use sshdiag_core::report::bundle_json;
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
-use sshdiag_events::{Bundle, HostKeyPolicy, IntegrityStatus, to_line};
+use sshdiag_events::jsonl::{ReadOptions, read_jsonl_with};
+use sshdiag_events::{Bundle, BundleError, HostKeyPolicy, IntegrityStatus, to_line};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -394,6 +399,50 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
     })
 }
 
+/// The largest file the viewer reads (bundle.md's limit, also used for event logs).
+const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
+
+enum FileInput {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// A file handed over from JS: its text, or its bytes (`Uint8Array` or `ArrayBuffer`).
+fn file_input(input: &JsValue, what: &str) -> Result<FileInput, JsValue> {
+    if let Some(text) = input.as_string() {
+        Ok(FileInput::Text(text))
+    } else if let Some(buf) = input.dyn_ref::<js_sys::ArrayBuffer>() {
+        Ok(FileInput::Bytes(js_sys::Uint8Array::new(buf).to_vec()))
+    } else if let Some(bytes) = input.dyn_ref::<js_sys::Uint8Array>() {
+        Ok(FileInput::Bytes(bytes.to_vec()))
+    } else {
+        Err(js_error(format!(
+            "{what} takes the file's text (a string) or its bytes (Uint8Array or ArrayBuffer)"
+        )))
+    }
+}
+
+/// An Error with the bundle's plain message and a `kind` a program can branch on
+/// (`"looks-like-jsonl"`: open it with `openEventLog` instead).
+fn bundle_error(e: &BundleError) -> JsValue {
+    let kind = match e {
+        BundleError::TooLarge { .. } => "too-large",
+        BundleError::NotUtf8 { .. } => "not-utf8",
+        BundleError::NotJson { .. } => "not-json",
+        BundleError::LooksLikeJsonl => "looks-like-jsonl",
+        BundleError::NotAnObject { .. } => "not-an-object",
+        BundleError::WrongFormat { .. } => "wrong-format",
+        BundleError::NewerVersion { .. } => "newer-version",
+        BundleError::UnsupportedVersion { .. } => "unsupported-version",
+        BundleError::BadEvent { .. } => "bad-event",
+        BundleError::BadField { .. } => "bad-field",
+        _ => "internal",
+    };
+    let error = js_sys::Error::new(&e.to_string());
+    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("kind"), &JsValue::from_str(kind));
+    error.into()
+}
+
 #[wasm_bindgen]
 impl Diagnostics {
     /// Checks the options (see the module docs); throws an Error naming a bad option.
@@ -540,18 +589,11 @@ impl Diagnostics {
     /// Throws an Error with a plain message when the file is not a bundle sshdiag can read.
     #[wasm_bindgen(js_name = openBundle)]
     pub fn open_bundle(input: JsValue) -> Result<JsValue, JsValue> {
-        let parsed = if let Some(text) = input.as_string() {
-            Bundle::from_json(&text)
-        } else if let Some(buf) = input.dyn_ref::<js_sys::ArrayBuffer>() {
-            Bundle::from_json_bytes(&js_sys::Uint8Array::new(buf).to_vec())
-        } else if let Some(bytes) = input.dyn_ref::<js_sys::Uint8Array>() {
-            Bundle::from_json_bytes(&bytes.to_vec())
-        } else {
-            return Err(js_error(
-                "openBundle takes the file's text (a string) or its bytes (Uint8Array or ArrayBuffer)",
-            ));
+        let parsed = match file_input(&input, "openBundle")? {
+            FileInput::Text(text) => Bundle::from_json(&text),
+            FileInput::Bytes(bytes) => Bundle::from_json_bytes(&bytes),
         };
-        let bundle = parsed.map_err(|e| js_error(e.to_string()))?;
+        let bundle = parsed.map_err(|e| bundle_error(&e))?;
         let (integrity, detail) = match bundle.verify_integrity() {
             IntegrityStatus::Valid => ("valid", Value::Null),
             IntegrityStatus::Missing => ("missing", Value::Null),
@@ -568,6 +610,49 @@ impl Diagnostics {
             "integrityDetail": detail,
         });
         json_to_js(&out.to_string())
+    }
+
+    /// Reads an event log (`events.jsonl`, or an nbs-ssh log) as `{ events, errors }`: every
+    /// line that loads, in order, and `{ line, message }` for each line that does not (the
+    /// rest still loads). Throws when nothing loads at all.
+    #[wasm_bindgen(js_name = openEventLog)]
+    pub fn open_event_log(input: JsValue) -> Result<JsValue, JsValue> {
+        let text = match file_input(&input, "openEventLog")? {
+            FileInput::Text(text) => text,
+            FileInput::Bytes(bytes) => {
+                if bytes.len() > MAX_FILE_BYTES {
+                    return Err(js_error(format!(
+                        "this file is {} bytes, over the {MAX_FILE_BYTES}-byte (20 MiB) limit",
+                        bytes.len()
+                    )));
+                }
+                String::from_utf8(bytes).map_err(|e| {
+                    js_error(format!(
+                        "this file is not text (invalid UTF-8 at byte {}), so it is not an event log",
+                        e.utf8_error().valid_up_to()
+                    ))
+                })?
+            }
+        };
+        if text.len() > MAX_FILE_BYTES {
+            return Err(js_error(format!(
+                "this file is {} bytes, over the {MAX_FILE_BYTES}-byte (20 MiB) limit",
+                text.len()
+            )));
+        }
+        let read = read_jsonl_with(&text, ReadOptions::nbs_ssh());
+        if read.events.is_empty() {
+            return Err(js_error(match read.errors.first() {
+                Some(first) => format!(
+                    "no event in this file could be read ({} bad lines; {first})",
+                    read.errors.len()
+                ),
+                None => "this file is empty: it holds no event".to_string(),
+            }));
+        }
+        let out = serde_json::to_string(&read)
+            .map_err(|e| js_error(format!("could not show the events (a bug): {e}")))?;
+        json_to_js(&out)
     }
 
     /// Forgets the host key this browser trusts for host:port, so the next run with
