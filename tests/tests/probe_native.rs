@@ -648,3 +648,33 @@ async fn forward_probe_tells_reachable_unreachable_and_forbidden_apart() {
     );
     drop(listener);
 }
+
+#[tokio::test]
+async fn a_partial_success_chain_goes_on_to_the_next_method() {
+    // The server wants a key AND the password.
+    let sshd = SshdFixture::start(SshdOptions::with_config([
+        "AuthenticationMethods publickey,password",
+    ]))
+    .unwrap();
+    let key = Credential::PrivateKey {
+        key_text: Secret::new(sshd.client_keys().ed25519.private_key.clone()),
+        passphrase: None,
+        label: None,
+    };
+    let both = AuthPlan::Credentials(vec![
+        key.clone(),
+        Credential::Password(Secret::new(TEST_PASSWORD)),
+    ]);
+    let r = run_direct(options(sshd.port(), both, &["true"]), &mut NoTrustStore).await;
+    assert!(r.verdict.ok, "{:#?}", r.events);
+    assert!(r.events.iter().any(|e| matches!(&e.data, EventData::Auth(a)
+        if a.status == Some(sshdiag_events::AuthStatus::Partial))));
+    // The key alone is not enough: the verdict says the server wants another method.
+    let r = run_direct(
+        options(sshd.port(), AuthPlan::Credentials(vec![key]), &[]),
+        &mut NoTrustStore,
+    )
+    .await;
+    assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
+    assert!(hints(&r).contains("wants another as well"), "{}", hints(&r));
+}

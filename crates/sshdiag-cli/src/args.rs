@@ -104,6 +104,8 @@ pub struct Plan {
     pub proxy: Option<String>,
     pub token: Option<String>,
     pub known_hosts: Option<std::path::PathBuf>,
+    /// No credential was given but `SSH_AUTH_SOCK` is set: authenticate with the agent.
+    pub agent: bool,
 }
 
 fn env_secret(var: &str, what: &str) -> Result<Secret, String> {
@@ -239,8 +241,10 @@ impl Args {
                         .into(),
                 );
             }
-            if creds.is_empty() {
-                return Err("no credential: give -i KEY, --password-env VAR, --password-stdin, or use --probe-auth".into());
+            // As OpenSSH: with no key or password given, the agent's keys are used; the
+            // caller connects to it (see `Plan::agent`).
+            if creds.is_empty() && std::env::var_os("SSH_AUTH_SOCK").is_none() {
+                return Err("no credential: give -i KEY, --password-env VAR, --password-stdin, use an SSH agent (SSH_AUTH_SOCK), or use --probe-auth".into());
             }
             AuthPlan::Credentials(creds)
         };
@@ -304,11 +308,13 @@ impl Args {
                 std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".ssh/known_hosts"))
             }
         };
+        let agent = matches!(&options.auth, AuthPlan::Credentials(c) if c.is_empty());
         Ok(Plan {
             options,
             proxy: self.proxy.clone(),
             token,
             known_hosts,
+            agent,
         })
     }
 }

@@ -78,8 +78,13 @@ fn main() -> ExitCode {
     });
     let mut trust = FileTrustStore::open(plan.known_hosts.clone());
     let env = NativeEnv::shared();
-    let options = plan.options.clone();
+    let mut options = plan.options.clone();
     let report: ProbeReport = runtime.block_on(async {
+        if plan.agent
+            && let sshdiag_core::AuthPlan::Credentials(creds) = &mut options.auth
+        {
+            creds.push(sshdiag_cli::native::agent_credential().await);
+        }
         match &plan.proxy {
             Some(url) => {
                 let mut c = WsRelayConnector {

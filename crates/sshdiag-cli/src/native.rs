@@ -281,3 +281,16 @@ async fn pump<S>(
         _ = down => {},
     }
 }
+
+/// The SSH agent at `SSH_AUTH_SOCK` as a credential, or why it cannot be used (the probe then
+/// reports `AgentError` before connecting).
+pub async fn agent_credential() -> sshdiag_core::Credential {
+    use sshdiag_core::options::AgentSource;
+    let source = match russh::keys::agent::client::AgentClient::connect_env().await {
+        Ok(client) => AgentSource::Connected(Arc::new(tokio::sync::Mutex::new(client.dynamic()))),
+        Err(e) => {
+            AgentSource::Unavailable(format!("cannot reach the SSH agent at $SSH_AUTH_SOCK: {e}"))
+        }
+    };
+    sshdiag_core::Credential::Agent(source)
+}

@@ -174,3 +174,74 @@ fn bad_input_is_one_clear_line_and_255_before_connecting() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_agents_key_logs_in_and_a_missing_agent_is_agent_error() {
+    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    // A real OpenSSH agent (Debian's openssh-client), holding the fixture's ed25519 key.
+    let mut agent = Command::new("ssh-agent")
+        .args(["-D", "-a", sock.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent is needed (Debian package openssh-client)");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(&sshd.client_keys().ed25519.path)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("ssh-add is needed (Debian package openssh-client)");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let port = sshd.port().to_string();
+    let run = |sock: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+            .args([
+                "-q",
+                "--events",
+                "-p",
+                &port,
+                "--strict-host-key-checking",
+                "no",
+                &dest(),
+                "true",
+            ])
+            .env("SSH_AUTH_SOCK", sock)
+            .env_remove("USER")
+            .output()
+            .unwrap()
+    };
+    let out = run(&sock);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let jsonl: String = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let agent_success = read_jsonl(&jsonl).events.iter().any(|e| {
+        matches!(&e.data, EventData::Auth(a)
+            if a.method == Some(sshdiag_events::AuthMethod::SshAgent)
+                && a.status == Some(sshdiag_events::AuthStatus::Success))
+    });
+    assert!(agent_success, "{stderr}");
+    let out = run(&dir.path().join("no-such.sock"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(stderr.contains(r#""error_type":"AgentError""#), "{stderr}");
+    assert!(
+        !stderr.contains(r#""event_type":"VERSION""#),
+        "it connected although the agent was missing"
+    );
+}

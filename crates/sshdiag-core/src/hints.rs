@@ -254,6 +254,12 @@ pub fn auth_failed(
                 "The server does not offer keyboard-interactive for this user; it accepts: {list}."
             )),
             "keyboard_interactive" => h.push("The keyboard-interactive answers were rejected: check the password or one-time code.".into()),
+            "ssh_agent" if !accepts(available, "publickey") => h.push(format!(
+                "The server does not accept keys for this user; it accepts: {list}."
+            )),
+            "ssh_agent" => h.push(format!(
+                "None of the agent's keys is authorised for {user} (ssh-add -l lists them): add one's public key to ~{user}/.ssh/authorized_keys on the server."
+            )),
             _ => {}
         }
     }
@@ -383,4 +389,11 @@ pub fn keepalive_timeout(via_relay: bool, relay_alive: Option<bool>) -> Vec<Stri
     }
     h.push("Keepalives every 15-30 s (ServerAliveInterval) keep most NATs from dropping an idle session.".into());
     h
+}
+
+pub fn agent_unavailable() -> Vec<String> {
+    vec![
+        "No usable SSH agent: is it running and is SSH_AUTH_SOCK set in this shell? (echo $SSH_AUTH_SOCK; ssh-add -l)".into(),
+        "Start one with eval $(ssh-agent) and add a key with ssh-add, or give the key file with -i.".into(),
+    ]
 }

@@ -43,6 +43,29 @@ pub enum Credential {
     KeyboardInteractive {
         answers: Vec<Secret>,
     },
+    /// The keys of an SSH agent (native only: the CLI connects to `SSH_AUTH_SOCK`).
+    Agent(AgentSource),
+}
+
+/// The agent connection the caller made, as a plain stream so the core stays runtime-neutral.
+pub type AgentConnection = russh::keys::agent::client::AgentClient<
+    Box<dyn russh::keys::agent::client::AgentStream + Send + Unpin + 'static>,
+>;
+
+/// An SSH agent, or why there is none (reported as `AgentError` before connecting).
+#[derive(Clone)]
+pub enum AgentSource {
+    Connected(std::sync::Arc<tokio::sync::Mutex<AgentConnection>>),
+    Unavailable(String),
+}
+
+impl std::fmt::Debug for AgentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentSource::Connected(_) => f.write_str("AgentSource::Connected"),
+            AgentSource::Unavailable(why) => write!(f, "AgentSource::Unavailable({why:?})"),
+        }
+    }
 }
 
 /// How to authenticate.

@@ -23,7 +23,9 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use crate::algorithms::AlgorithmLists;
 use crate::hints;
 use crate::hostkey::{HostKeyDecision, HostKeyInfo, TrustStore, decide};
-use crate::options::{AuthPlan, CLIENT_VERSION, Credential, KeepaliveConfig, ProbeOptions};
+use crate::options::{
+    AgentSource, AuthPlan, CLIENT_VERSION, Credential, KeepaliveConfig, ProbeOptions,
+};
 use crate::runtime::Env;
 use crate::tap::{Tap, TapHandle, TapNote};
 use crate::transport::{ConnectFailure, ConnectStep, Connector};
@@ -481,6 +483,10 @@ impl Probe<'_> {
                                 ));
                             }
                         }
+                    }
+                    Credential::Agent(AgentSource::Unavailable(why)) => {
+                        return Err(Failure::new(ErrorType::AgentError, why.clone())
+                            .hints(hints::agent_unavailable()));
                     }
                     _ => None,
                 };
@@ -1382,6 +1388,84 @@ impl Probe<'_> {
                         .await
                         .map_err(|e| self.transport_failure(e))?;
                     (AuthMethod::PrivateKey, Some(fp), self.record_result(&r))
+                }
+                Credential::Agent(AgentSource::Unavailable(why)) => {
+                    return Err(Failure::new(ErrorType::AgentError, why.clone()));
+                }
+                Credential::Agent(AgentSource::Connected(agent)) => {
+                    let mut agent = agent.lock().await;
+                    let identities = agent.request_identities().await.map_err(|e| {
+                        Failure::new(
+                            ErrorType::AgentError,
+                            format!("the agent did not list its keys: {e}"),
+                        )
+                        .hints(hints::agent_unavailable())
+                    })?;
+                    let keys: Vec<russh::keys::PublicKey> = identities
+                        .into_iter()
+                        .filter_map(|id| match id {
+                            russh::keys::agent::AgentIdentity::PublicKey { key, .. } => Some(key),
+                            _ => None,
+                        })
+                        .collect();
+                    let mut outcome = Some(false);
+                    let mut last_fp = None;
+                    if keys.is_empty() {
+                        self.auth_event(
+                            AuthStatus::Failed,
+                            AuthMethod::SshAgent,
+                            None,
+                            None,
+                            Some(("AgentError", "the agent holds no keys (ssh-add -l)".into())),
+                        );
+                    }
+                    for key in keys {
+                        let fp = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+                        self.auth_event(
+                            AuthStatus::Attempt,
+                            AuthMethod::SshAgent,
+                            None,
+                            Some(fp.clone()),
+                            None,
+                        );
+                        let hash = if key.algorithm().is_rsa() {
+                            match handle.best_supported_rsa_hash().await {
+                                Ok(Some(h)) => h,
+                                _ => Some(russh::keys::HashAlg::Sha256),
+                            }
+                        } else {
+                            None
+                        };
+                        let r = handle
+                            .authenticate_publickey_with(user, key, hash, &mut *agent)
+                            .await
+                            .map_err(|e| {
+                                Failure::new(
+                                    ErrorType::AgentError,
+                                    format!("the agent could not sign: {e:?}"),
+                                )
+                                .hints(hints::agent_unavailable())
+                            })?;
+                        outcome = self.record_result(&r);
+                        last_fp = Some(fp.clone());
+                        if outcome != Some(false) {
+                            break;
+                        }
+                        self.auth_event(
+                            AuthStatus::Failed,
+                            AuthMethod::SshAgent,
+                            None,
+                            Some(fp),
+                            Some(("AuthFailed", format!("agent key not accepted for {user}"))),
+                        );
+                    }
+                    if outcome == Some(false) {
+                        // Each key's rejection is already reported above.
+                        self.methods_tried
+                            .push(AuthMethod::SshAgent.as_str().to_string());
+                        continue;
+                    }
+                    (AuthMethod::SshAgent, last_fp, outcome)
                 }
                 Credential::KeyboardInteractive { answers } => {
                     self.auth_event(
