@@ -23,7 +23,8 @@
 //!   `commands` to none, `connectTimeoutMs` to 10000, `hostKeyPolicy` to `"accept-new"`,
 //!   `proxyUrl` to this page's origin (`ws:`/`wss:`) + `/ws`. A `null` or `undefined` value is
 //!   the same as leaving the option out. `auth` of type `privateKey` also takes `label` (a file
-//!   name, used in messages only).
+//!   name, used in messages only). With `auth: {type: "probe"}` no command runs (a probe
+//!   never logs in), whatever `commands` says.
 //! - `run()` may be called once per `Diagnostics`: the secrets (password, passphrase, key,
 //!   answers, relay token) are handed to the core when it starts and dropped when it ends; the
 //!   object keeps only the report and the options without `auth`/`token`. A second call
@@ -363,10 +364,14 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
     let port = integer(&o, "port", "port", 1, 65535)?.unwrap_or(22) as u16;
     let auth = parse_auth(object(&o, "auth", "auth")?)?;
     let mut opts = ProbeOptions::new(host, port, username, auth);
-    opts.commands = string_list(&o, "commands", "commands")?
+    let commands: Vec<String> = string_list(&o, "commands", "commands")?
         .into_iter()
         .filter(|c| !c.trim().is_empty())
         .collect();
+    // A probe never logs in, so there is no session to run a command in.
+    if !matches!(opts.auth, AuthPlan::Probe) {
+        opts.commands = commands;
+    }
     if let Some(ms) = integer(&o, "connectTimeoutMs", "connectTimeoutMs", 1, 600_000)? {
         opts.connect_timeout_ms = ms;
     }
