@@ -976,19 +976,44 @@ impl WebDriver {
             self.port,
             body.len()
         )?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response)?;
-        let text = String::from_utf8_lossy(&response);
-        let (head, rest) = text
-            .split_once("\r\n\r\n")
-            .context("chromedriver sent no HTTP response")?;
-        let payload = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(rest)
+        // chromedriver keeps the connection open despite `Connection: close`: read the
+        // head, then exactly the body it announces.
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            let n = reader
+                .read_line(&mut line)
+                .with_context(|| format!("chromedriver: {method} {path}: no answer"))?;
+            if n == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let lower = head.to_ascii_lowercase();
+        let payload = if lower.contains("transfer-encoding: chunked") {
+            let mut body = String::new();
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size)?;
+                let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0u8; size + 2];
+                reader.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                body.push_str(&String::from_utf8_lossy(&chunk[..size]));
+            }
+            body
         } else {
-            rest.to_string()
+            let length = lower
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .context("chromedriver's answer has no length")?;
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body)?;
+            String::from_utf8_lossy(&body).into_owned()
         };
         let value: Value = serde_json::from_str(&payload)
             .with_context(|| format!("chromedriver's answer to {method} {path} is not JSON"))?;
@@ -1000,22 +1025,6 @@ impl WebDriver {
         }
         Ok(value)
     }
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

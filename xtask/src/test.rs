@@ -143,7 +143,7 @@ fn native_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
             "--no-fail-fast",
         ])
         .args(extra);
-    let (status, counts) = run_counting(&mut command)?;
+    let (status, counts) = run_counting(&mut command, &|| reap_leftovers("native"))?;
     Ok((status.success(), counts))
 }
 
@@ -199,7 +199,12 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     for (key, value) in &fixtures.facts {
         command.env(key, value);
     }
-    let result = run_counting(&mut command);
+    // Chromium, chromedriver and the runner are ended here if they outlive the tests; the
+    // fixtures process (our child too) is stopped below, properly.
+    let fixtures_pid = fixtures.child.id();
+    let result = run_counting(&mut command, &|| {
+        reap_leftovers_except("browser", fixtures_pid)
+    });
     let fixtures_ok = fixtures.stop();
     let (status, counts) = result?;
     if !status.success() || !fixtures_ok {
@@ -325,8 +330,25 @@ fn become_subreaper() {
 
 /// Kills every process still descending from xtask (only ones this run started), then reaps.
 fn reap_leftovers(tier: &str) {
+    reap_leftovers_except(tier, 0);
+}
+
+/// Kills every process descending from xtask except the subtree of `spared` (0: none).
+fn reap_leftovers_except(tier: &str, spared: u32) {
     let me = std::process::id();
-    let leftovers = descendants(me);
+    // Orphans that already died are zombies under us: collect them whatever else happens.
+    reap_children(spared);
+    let spared_tree: Vec<u32> = if spared == 0 {
+        Vec::new()
+    } else {
+        let mut tree = descendants(spared);
+        tree.push(spared);
+        tree
+    };
+    let leftovers: Vec<u32> = descendants(me)
+        .into_iter()
+        .filter(|pid| !spared_tree.contains(pid))
+        .collect();
     if leftovers.is_empty() {
         return;
     }
@@ -340,13 +362,14 @@ fn reap_leftovers(tier: &str) {
                 }
             }
         }
+        let alive = || leftovers.iter().any(|&pid| is_alive(pid));
         let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline && !descendants(me).is_empty() {
-            reap_children();
+        while Instant::now() < deadline && alive() {
+            reap_children(spared);
             std::thread::sleep(Duration::from_millis(50));
         }
-        reap_children();
-        if descendants(me).is_empty() {
+        reap_children(spared);
+        if !alive() {
             break;
         }
     }
@@ -364,16 +387,47 @@ fn reap_leftovers(tier: &str) {
     );
 }
 
-/// Collects exit statuses of any dead children (re-parented orphans included).
-fn reap_children() {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes only to `status`, a valid local.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            break;
+/// Collects the exit statuses of dead children (re-parented orphans), except `spared`, whose
+/// `Child` handle still has to wait for it.
+fn reap_children(spared: u32) {
+    let me = std::process::id();
+    for pid in zombie_children(me) {
+        if pid == spared {
+            continue;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            let mut status = 0;
+            // SAFETY: waitpid writes only to `status`, a valid local.
+            unsafe {
+                libc::waitpid(pid, &mut status, libc::WNOHANG);
+            }
         }
     }
+}
+
+/// Children of `parent` that have exited and wait to be reaped.
+fn zombie_children(parent: u32) -> Vec<u32> {
+    let mut zombies = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if stat(pid).is_some_and(|(ppid, state)| ppid == parent && state == 'Z') {
+                zombies.push(pid);
+            }
+        }
+    }
+    zombies
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn is_alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|(_, state)| state != 'Z')
 }
 
 fn descendants(root: u32) -> Vec<u32> {

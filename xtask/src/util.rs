@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -119,31 +121,48 @@ impl TestCounts {
 
 /// Runs a `cargo test` command, passing its stdout through line by line while counting the
 /// `test result:` lines. Returns the exit status and the counts.
-pub fn run_counting(command: &mut Command) -> anyhow::Result<(ExitStatus, TestCounts)> {
+///
+/// A process a test leaves running may hold the stdout pipe open after cargo has exited; the
+/// output is then read for 5 s more, `end_leftovers` is called (it must end such processes),
+/// and reading stops at the latest 5 s after that.
+pub fn run_counting(
+    command: &mut Command,
+    end_leftovers: &dyn Fn(),
+) -> anyhow::Result<(ExitStatus, TestCounts)> {
     command.stdout(Stdio::piped());
     let mut child = command
         .spawn()
         .with_context(|| format!("starting {}", describe(command)))?;
-    let mut counts = TestCounts::default();
-    if let Some(stdout) = child.stdout.take() {
+    let stdout = child.stdout.take().context("cargo test's stdout")?;
+    let (done_sender, done) = mpsc::channel();
+    let counts = Arc::new(Mutex::new(TestCounts::default()));
+    let reader_counts = Arc::clone(&counts);
+    std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
         let out = std::io::stdout();
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .context("reading test output")?;
+        while let Ok(n) = reader.read_until(b'\n', &mut line) {
             if n == 0 {
                 break;
             }
             let mut out = out.lock();
             let _ = out.write_all(&line);
             let _ = out.flush();
-            counts.add_line(&String::from_utf8_lossy(&line));
+            if let Ok(mut counts) = reader_counts.lock() {
+                counts.add_line(&String::from_utf8_lossy(&line));
+            }
+            line.clear();
         }
-    }
+        let _ = done_sender.send(());
+    });
     let status = child.wait().context("waiting for cargo test")?;
+    if done.recv_timeout(Duration::from_secs(5)).is_err() {
+        end_leftovers();
+        let _ = done.recv_timeout(Duration::from_secs(5));
+    }
+    let counts = *counts
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     Ok((status, counts))
 }
 
