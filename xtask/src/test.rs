@@ -2,13 +2,14 @@
 //!
 //! 1. Prerequisites: Debian packages (installed with apt-get when root, otherwise one line
 //!    saying what to install), the wasm32 target.
-//! 2. Native tier: `cargo test --workspace --exclude sshdiag-web` (unit tests and the
-//!    end-to-end tests against OpenSSH and the relay).
+//! 2. Native tier: `web/pkg/` is built first (`build-web`: the page tests serve it), then
+//!    `cargo test --workspace --exclude sshdiag-web` (unit tests, the end-to-end tests against
+//!    OpenSSH and the relay, and the page tests in Chromium over WebDriver).
 //! 3. Browser tier: starts `sshdiag-fixtures` (a real sshd and relay), exports every key of
 //!    its JSON line as `SSHDIAG_TEST_<KEY>`, and runs `cargo test -p sshdiag-web --target
 //!    wasm32-unknown-unknown` in headless Chromium through the pinned wasm-bindgen test runner.
-//! 4. One summary line, `summary: N passed, N failed, N skipped`; non-zero exit when any tier
-//!    failed.
+//! 4. One summary line, last, `summary: N passed, N failed, N skipped`; non-zero exit when
+//!    any step failed.
 //!
 //! Cleanup: xtask makes itself a child subreaper, so whatever the tiers leave behind (a
 //! Chromium orphaned by a timed-out runner, an sshd a crashed test forgot) is re-parented to
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::prereq;
-use crate::tools::{self, Tool};
+use crate::tools;
 use crate::util::{TestCounts, cargo, cargo_build, find_artifact, project_root, run_counting};
 
 /// How long the browser tests may run before the runner gives up (its default is 20 s).
@@ -66,7 +67,7 @@ pub fn test(args: TestArgs) -> anyhow::Result<()> {
         (None, false) => vec![Tier::Native, Tier::Browser],
     };
     become_subreaper();
-    prerequisites(&tiers)?;
+    prerequisites()?;
 
     let mut total = TestCounts::default();
     let mut reports = Vec::new();
@@ -74,7 +75,15 @@ pub fn test(args: TestArgs) -> anyhow::Result<()> {
     for &tier in &tiers {
         let tier_started = Instant::now();
         let result = match tier {
-            Tier::Native => native_tier(&args.cargo_test_args),
+            Tier::Native => {
+                // The page tests serve web/pkg; build it here rather than from inside a test.
+                if let Err(error) = crate::build_web::build_web() {
+                    eprintln!("xtask test: build-web: {error:#}");
+                    all_ok = false;
+                    reports.push("build-web FAILED".to_string());
+                }
+                native_tier(&args.cargo_test_args)
+            }
             Tier::Browser => browser_tier(&args.cargo_test_args),
         };
         reap_leftovers(tier.name());
@@ -106,28 +115,23 @@ pub fn test(args: TestArgs) -> anyhow::Result<()> {
         total.passed, total.failed, total.ignored
     );
     if !all_ok {
-        bail!("a test tier failed (see above)");
+        // Nothing after the summary line: CI reads the last line.
+        std::process::exit(1);
     }
     Ok(())
 }
 
-/// Debian packages, the test user and the wasm32 target for these tiers.
-fn prerequisites(tiers: &[Tier]) -> anyhow::Result<()> {
-    let mut needed: Vec<Tool> = vec![tools::SSHD, tools::SSH_KEYGEN, tools::SSH, tools::JQ];
-    if tiers.contains(&Tier::Browser) {
-        needed.extend([tools::CHROMIUM, tools::CHROMEDRIVER, tools::CLANG]);
-    }
-    prereq::ensure_tools("test", &needed)?;
+/// Debian packages, the test user and the wasm32 target. Both tiers need Chromium (the page
+/// tests run in the native tier) and the wasm build.
+fn prerequisites() -> anyhow::Result<()> {
+    prereq::ensure_tools("test", tools::ALL)?;
     if !tools::is_root() && !tools::user_exists(tools::TEST_USER) {
         bail!(
             "the sshd fixture needs the test user `{}`, which only root can create: run `cargo xtask test` as root once",
             tools::TEST_USER
         );
     }
-    if tiers.contains(&Tier::Browser) {
-        prereq::ensure_wasm_target()?;
-    }
-    Ok(())
+    prereq::ensure_wasm_target()
 }
 
 /// `cargo test --workspace --exclude sshdiag-web`.
