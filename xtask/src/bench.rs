@@ -269,6 +269,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 check_kex(&run.kex, kex)?;
                 results.add(format!("kex/{kex}/cli/wall"), run.wall_ms);
                 add_phases(&mut results, &format!("kex/{kex}/cli"), &run.verdict);
+                // The same through the relay: browser ÷ this isolates wasm from the hop.
+                let run = native.cli_run(&["-o", &option, "--proxy", &relay_url], "true")?;
+                check_kex(&run.kex, kex)?;
+                add_phases(&mut results, &format!("kex/{kex}/cli-relay"), &run.verdict);
                 let ms = native.ssh_run(&["-o", &option], "true")?.0;
                 results.add(format!("kex/{kex}/ssh/wall"), ms);
             }
@@ -904,7 +908,7 @@ fn page_timing(
         "/session",
         &json!({"capabilities": {"alwaysMatch": webdriver_json}}),
     )?;
-    let id = session["sessionId"]
+    let id = session["value"]["sessionId"]
         .as_str()
         .context("chromedriver gave no session id")?
         .to_string();
@@ -1120,13 +1124,13 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
     );
     let _ = writeln!(
         out,
-        "| kex | browser kex ms | CLI kex ms | browser ÷ CLI (kex, target ≤ 2×) | browser wall ms | CLI wall ms | ssh wall ms |"
+        "| kex | browser kex ms | CLI kex ms | browser ÷ CLI (kex, target ≤ 2×) | CLI via relay kex ms | browser ÷ CLI via relay | browser wall ms | CLI wall ms | ssh wall ms |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for kex in KEXES {
         let _ = writeln!(
             out,
-            "| {kex} | {} | {} | {} | {} | {} | {} |",
+            "| {kex} | {} | {} | {} | {} | {} | {} | {} | {} |",
             show(&format!("kex/{kex}/browser/phase/kex"), 1),
             show(&format!("kex/{kex}/cli/phase/kex"), 1),
             verdict(
@@ -1136,6 +1140,12 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
                 ),
                 &|v| v <= 2.0
             ),
+            show(&format!("kex/{kex}/cli-relay/phase/kex"), 1),
+            ratio(
+                &format!("kex/{kex}/browser/phase/kex"),
+                &format!("kex/{kex}/cli-relay/phase/kex")
+            )
+            .map_or("—".into(), |v| format!("{v:.2}×")),
             show(&format!("kex/{kex}/browser/wall"), 1),
             show(&format!("kex/{kex}/cli/wall"), 1),
             show(&format!("kex/{kex}/ssh/wall"), 1),
