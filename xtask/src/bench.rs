@@ -56,14 +56,17 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     runs: usize,
     /// Runs per key exchange and side.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 6)]
     kex_runs: usize,
     /// Bulk transfer runs per client.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     bulk_runs: usize,
     /// Bytes for the bulk transfer (`head -c` syntax: 256M).
     #[arg(long, default_value = "256M")]
     bulk_size: String,
+    /// Native and browser take turns this many times (each does its share of the runs).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
     /// Throughput and latency runs per relay.
     #[arg(long, default_value_t = 3)]
     relay_runs: usize,
@@ -250,73 +253,30 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     native.ssh_run(&[], "true")?;
     native.cli_run(&[], "true")?;
 
-    if args.wants("handshake") {
-        results.load("handshake");
-        for _ in 0..args.runs {
-            let ms = native.ssh_run(&[], "true")?.0;
-            results.add("handshake/ssh/wall", ms);
-            let run = native.cli_run(&[], "true")?;
-            results.add("handshake/cli/wall", run.wall_ms);
-            add_phases(&mut results, "handshake/cli", &run.verdict);
+    // Native and browser alternate (A B A B …) so that load from other work on the machine
+    // falls on both sides alike.
+    for round in 0..args.rounds.max(1) {
+        let plan = Plan {
+            runs: share(args.runs, args.rounds, round),
+            kex_runs: share(args.kex_runs, args.rounds, round),
+            bulk_runs: share(args.bulk_runs, args.rounds, round),
+        };
+        results.load(&format!("native round {}", round + 1));
+        native_round(&args, &native, &plan, &relay_url, bulk_bytes, &mut results)?;
+        if args.wants("browser") {
+            results.load(&format!("browser round {}", round + 1));
+            browser(
+                &args,
+                &plan,
+                &runner,
+                &fixtures,
+                &relay_url,
+                &page_addr,
+                scratch.path(),
+                bulk_bytes,
+                &mut results,
+            )?;
         }
-    }
-    if args.wants("kex") {
-        results.load("kex");
-        for _ in 0..args.kex_runs {
-            for kex in KEXES {
-                let option = format!("KexAlgorithms={kex}");
-                let run = native.cli_run(&["-o", &option], "true")?;
-                check_kex(&run.kex, kex)?;
-                results.add(format!("kex/{kex}/cli/wall"), run.wall_ms);
-                add_phases(&mut results, &format!("kex/{kex}/cli"), &run.verdict);
-                // The same through the relay: browser ÷ this isolates wasm from the hop.
-                let run = native.cli_run(&["-o", &option, "--proxy", &relay_url], "true")?;
-                check_kex(&run.kex, kex)?;
-                add_phases(&mut results, &format!("kex/{kex}/cli-relay"), &run.verdict);
-                let ms = native.ssh_run(&["-o", &option], "true")?.0;
-                results.add(format!("kex/{kex}/ssh/wall"), ms);
-            }
-        }
-    }
-    if args.wants("bulk") {
-        results.load("bulk");
-        let command = format!("head -c {} /dev/zero", args.bulk_size);
-        for _ in 0..args.bulk_runs {
-            let (_, transfer_ms, bytes) = native.ssh_run(&[], &command)?;
-            if bytes != bulk_bytes {
-                bail!("ssh delivered {bytes} bytes of {bulk_bytes}");
-            }
-            results.add("bulk/ssh/ms", transfer_ms);
-            for (label, extra) in [
-                ("cli", vec![]),
-                ("cli-relay", vec!["--proxy".to_string(), relay_url.clone()]),
-            ] {
-                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-                let run = native.cli_run(&extra, &command)?;
-                let exec_ms = run.exec_ms.context("the CLI reported no EXEC duration")?;
-                if run.stdout_len != Some(bulk_bytes) {
-                    bail!(
-                        "the CLI ({label}) counted {:?} bytes of {bulk_bytes}",
-                        run.stdout_len
-                    );
-                }
-                results.add(format!("bulk/{label}/ms"), exec_ms);
-            }
-        }
-    }
-
-    if args.wants("browser") {
-        results.load("browser");
-        browser(
-            &args,
-            &runner,
-            &fixtures,
-            &relay_url,
-            &page_addr,
-            scratch.path(),
-            bulk_bytes,
-            &mut results,
-        )?;
     }
     drop(fixtures);
     guards.stop_all();
@@ -356,6 +316,77 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------------------------------------
 // Native clients
+
+/// How many runs of each kind one round does.
+struct Plan {
+    runs: usize,
+    kex_runs: usize,
+    bulk_runs: usize,
+}
+
+/// Round `round`'s share of `total` runs split over `rounds`.
+fn share(total: usize, rounds: usize, round: usize) -> usize {
+    let rounds = rounds.max(1);
+    total / rounds + usize::from(round < total % rounds)
+}
+
+fn native_round(
+    args: &BenchArgs,
+    native: &Native,
+    plan: &Plan,
+    relay_url: &str,
+    bulk_bytes: u64,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    if args.wants("handshake") {
+        for _ in 0..plan.runs {
+            let ms = native.ssh_run(&[], "true")?.0;
+            results.add("handshake/ssh/wall", ms);
+            let run = native.cli_run(&[], "true")?;
+            results.add("handshake/cli/wall", run.wall_ms);
+            add_phases(results, "handshake/cli", &run.verdict);
+        }
+    }
+    if args.wants("kex") {
+        for _ in 0..plan.kex_runs {
+            for kex in KEXES {
+                let option = format!("KexAlgorithms={kex}");
+                let run = native.cli_run(&["-o", &option], "true")?;
+                check_kex(&run.kex, kex)?;
+                results.add(format!("kex/{kex}/cli/wall"), run.wall_ms);
+                add_phases(results, &format!("kex/{kex}/cli"), &run.verdict);
+                // The same through the relay: browser ÷ this isolates wasm from the hop.
+                let run = native.cli_run(&["-o", &option, "--proxy", relay_url], "true")?;
+                check_kex(&run.kex, kex)?;
+                add_phases(results, &format!("kex/{kex}/cli-relay"), &run.verdict);
+                let ms = native.ssh_run(&["-o", &option], "true")?.0;
+                results.add(format!("kex/{kex}/ssh/wall"), ms);
+            }
+        }
+    }
+    if args.wants("bulk") {
+        let command = format!("head -c {} /dev/zero", args.bulk_size);
+        for _ in 0..plan.bulk_runs {
+            let (_, transfer_ms, bytes) = native.ssh_run(&[], &command)?;
+            if bytes != bulk_bytes {
+                bail!("ssh delivered {bytes} bytes of {bulk_bytes}");
+            }
+            results.add("bulk/ssh/ms", transfer_ms);
+            for (label, extra) in [("cli", vec![]), ("cli-relay", vec!["--proxy", relay_url])] {
+                let run = native.cli_run(&extra, &command)?;
+                let exec_ms = run.exec_ms.context("the CLI reported no EXEC duration")?;
+                if run.stdout_len != Some(bulk_bytes) {
+                    bail!(
+                        "the CLI ({label}) counted {:?} bytes of {bulk_bytes}",
+                        run.stdout_len
+                    );
+                }
+                results.add(format!("bulk/{label}/ms"), exec_ms);
+            }
+        }
+    }
+    Ok(())
+}
 
 struct Native {
     cli: PathBuf,
@@ -514,6 +545,7 @@ fn add_phases(results: &mut Results, prefix: &str, verdict: &Value) {
 #[allow(clippy::too_many_arguments)]
 fn browser(
     args: &BenchArgs,
+    plan: &Plan,
     runner: &Path,
     fixtures: &Fixtures,
     relay_url: &str,
@@ -554,8 +586,8 @@ fn browser(
         .env("WASM_BINDGEN_TEST_TIMEOUT", "3600")
         .env("WASM_BINDGEN_TEST_ADDRESS", page_addr)
         .env("SSHDIAG_BENCH", "1")
-        .env("SSHDIAG_BENCH_HANDSHAKE_RUNS", args.runs.to_string())
-        .env("SSHDIAG_BENCH_KEX_RUNS", args.kex_runs.to_string())
+        .env("SSHDIAG_BENCH_HANDSHAKE_RUNS", plan.runs.to_string())
+        .env("SSHDIAG_BENCH_KEX_RUNS", plan.kex_runs.to_string())
         .env(
             "SSHDIAG_BENCH_KEX",
             if args.wants("kex") {
@@ -571,7 +603,7 @@ fn browser(
         .env(
             "SSHDIAG_BENCH_BULK_RUNS",
             if args.wants("bulk") {
-                args.bulk_runs.to_string()
+                plan.bulk_runs.to_string()
             } else {
                 "0".into()
             },
