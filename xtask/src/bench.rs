@@ -852,6 +852,8 @@ fn relay_alone(
                     "rss_before_kib",
                     "rss_open_kib",
                     "rss_after_close_kib",
+                    "rss_open_again_kib",
+                    "rss_after_close_again_kib",
                     "open_ms",
                 ] {
                     if let Some(v) = record[key].as_f64() {
@@ -1273,9 +1275,9 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
     );
     let _ = writeln!(
         out,
-        "| relay | RSS before KiB | RSS with all open KiB | KiB per connection | RSS after closing KiB | time to open all ms |"
+        "| relay | RSS before KiB | RSS with all open KiB | KiB per connection | RSS after closing KiB | all open again KiB | closed again KiB | time to open all ms |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for relay in ["sshdiag-proxy", "websocat"] {
         let get = |k: &str| {
             r.stats(&format!("idle/{relay}/{k}"))
@@ -1288,18 +1290,20 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         }
         let _ = writeln!(
             out,
-            "| {relay} | {} | {} | {} | {} | {} |",
+            "| {relay} | {} | {} | {} | {} | {} | {} | {} |",
             get("rss_before_kib"),
             get("rss_open_kib"),
             get("kib_per_connection"),
             get("rss_after_close_kib"),
+            get("rss_open_again_kib"),
+            get("rss_after_close_again_kib"),
             get("open_ms"),
         );
     }
     if let Some(s) = r.stats("idle/sshdiag-proxy/kib_per_connection") {
         let _ = writeln!(
             out,
-            "\nsshdiag-proxy per idle connection: {:.1} KiB — {} (target ≤ 64 KiB). websockify forks a process per connection, so it is not measured at {}.\n",
+            "\nsshdiag-proxy per idle connection: {:.1} KiB — {} (target ≤ 64 KiB). Opening all of them a second time shows whether what stays after closing is kept by the allocator (no growth) or leaked (growth). websockify forks a process per connection, so it is not measured at {}.\n",
             s.median,
             if s.median <= 64.0 {
                 "met"
