@@ -3,7 +3,9 @@
 //!
 //! - the demo run: the form is pre-filled from `/relay.json`, one click on Run gives a green
 //!   verdict, and the events arrive as `CONNECT` … `VERDICT` in order, `seq` without gaps;
-//! - a target the relay does not allow: a red `ProxyDenied` verdict.
+//! - a target the relay does not allow: a red `ProxyDenied` verdict;
+//! - the JS API refuses an unknown or mistyped option with an Error naming it, and a file that
+//!   is not a bundle with a plain message.
 //!
 //! `web/pkg/` (the wasm module) is rebuilt with `cargo xtask build-web` first when it is missing
 //! or older than the sources it is built from. A missing `chromedriver` fails the test with the
@@ -453,6 +455,40 @@ async fn page_demo_run_is_green_and_a_denied_target_is_proxy_denied() -> anyhow:
             shown.as_str().unwrap_or("").contains("ProxyDenied"),
             "the verdict panel says {shown}"
         );
+
+        // The JS API refuses mistakes with an Error naming the option, and a bad bundle
+        // with a plain message.
+        let refusals = session
+            .call(
+                "POST",
+                "/execute/async",
+                Some(&json!({"args": [], "script": r#"
+const done = arguments[arguments.length - 1];
+import('./pkg/sshdiag_web.js').then(async (m) => {
+  await m.default();
+  const out = {};
+  const t = (name, f) => { try { f(); out[name] = 'accepted'; } catch (e) { out[name] = (e instanceof Error) ? e.message : 'not an Error: ' + e; } };
+  t('unknown', () => new m.Diagnostics({ host: 'h', username: 'u', passwd: 'x' }));
+  t('port', () => new m.Diagnostics({ host: 'h', username: 'u', port: '22' }));
+  t('auth', () => new m.Diagnostics({ host: 'h', username: 'u', auth: { type: 'password', pasword: 'x' } }));
+  t('bundle', () => m.Diagnostics.openBundle('not json'));
+  done(out);
+}).catch((e) => done({ failed: String(e) }));
+"#})),
+            )
+            .await?;
+        for (name, wanted) in [
+            ("unknown", "`passwd`"),
+            ("port", "`port`"),
+            ("auth", "`auth.pasword`"),
+            ("bundle", "not JSON"),
+        ] {
+            let message = refusals[name].as_str().unwrap_or("");
+            anyhow::ensure!(
+                message.contains(wanted),
+                "{name}: expected an Error naming {wanted}, got {message:?} ({refusals})"
+            );
+        }
         anyhow::Ok(())
     }
     .await;
