@@ -26,7 +26,12 @@ use anyhow::{Context, bail};
 
 use crate::prereq;
 use crate::tools;
-use crate::util::{TestCounts, cargo, cargo_build, find_artifact, project_root, run_counting};
+use crate::util::{
+    TestCounts, cargo, cargo_artifacts, cargo_build, find_artifact, project_root, run_counting,
+};
+
+/// The native tier's cargo command: every crate but the wasm-only one.
+const NATIVE_TEST_ARGS: &[&str] = &["test", "--workspace", "--exclude", "sshdiag-web"];
 
 /// How long the browser tests may run before the runner gives up (its default is 20 s).
 const BROWSER_TEST_TIMEOUT_SECS: &str = "120";
@@ -139,13 +144,8 @@ fn native_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     eprintln!("xtask test: native tier");
     let mut command = cargo();
     command
-        .args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "sshdiag-web",
-            "--no-fail-fast",
-        ])
+        .args(NATIVE_TEST_ARGS)
+        .arg("--no-fail-fast")
         .args(extra);
     let (status, counts) = run_counting(&mut command, &|| reap_leftovers("native"))?;
     Ok((status.success(), counts))
@@ -159,10 +159,11 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
         &cargo_build(&["-p", "xtask", "--bin", "wasm-bindgen-test-runner"])?,
         "wasm-bindgen-test-runner",
     )?;
-    let fixtures_bin = find_artifact(
-        &cargo_build(&["-p", "sshdiag-tests", "--bin", "sshdiag-fixtures"])?,
-        "sshdiag-fixtures",
-    )?;
+    // Built exactly as the native tier builds it (same command, so the same feature
+    // resolution): after that tier this is a no-op instead of a second build of tokio & co.
+    let mut no_run = NATIVE_TEST_ARGS.to_vec();
+    no_run.push("--no-run");
+    let fixtures_bin = find_artifact(&cargo_artifacts(&no_run)?, "sshdiag-fixtures")?;
     let chromedriver = tools::CHROMEDRIVER.require()?;
 
     // Chromium and the runner write here (profile, crash dumps, temp files); removed after.
@@ -197,6 +198,11 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
         )
         .env("WASM_BINDGEN_TEST_TIMEOUT", BROWSER_TEST_TIMEOUT_SECS)
         .env("WASM_BINDGEN_TEST_ADDRESS", &page_addr)
+        // Without DWARF the test modules are ~10x smaller, and the runner's wasm-bindgen pass
+        // over each takes seconds instead of half a minute. Panics still name functions (the
+        // name section stays).
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_PROFILE_TEST_DEBUG", "false")
         .env("TMPDIR", &tmp)
         .env("XDG_CONFIG_HOME", &config)
         .env("XDG_CACHE_HOME", &cache);

@@ -34,9 +34,16 @@ pub fn describe(command: &Command) -> String {
 /// the artifacts it produced (executables and libraries), so callers never guess the target
 /// directory.
 pub fn cargo_build(args: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut words = vec!["build"];
+    words.extend(args);
+    cargo_artifacts(&words)
+}
+
+/// Runs `cargo ARGS --message-format=json-render-diagnostics` (`build`, or `test --no-run`)
+/// and returns the files of the artifacts it produced.
+pub fn cargo_artifacts(args: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let mut command = cargo();
     command
-        .arg("build")
         .args(args)
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped());
