@@ -211,7 +211,7 @@ impl russh::server::Handler for DemoSession {
         if user == USER && password == PASSWORD {
             Ok(Auth::Accept)
         } else {
-            Ok(Auth::reject())
+            Ok(reject())
         }
     }
 
@@ -232,7 +232,7 @@ impl russh::server::Handler for DemoSession {
                 let ok = user == USER
                     && answer.as_deref() == Some(PASSWORD.as_bytes())
                     && answers.next().is_none();
-                Ok(if ok { Auth::Accept } else { Auth::reject() })
+                Ok(if ok { Auth::Accept } else { reject() })
             }
         }
     }
@@ -500,5 +500,17 @@ mod tests {
         assert_eq!(blob.len(), 8192);
         assert_eq!(blob, super::blob());
         assert!(blob.starts_with(b"00000 "));
+    }
+}
+
+/// A rejection that names what can continue, as OpenSSH does, so a client can tell a wrong
+/// password from a method the server does not offer.
+fn reject() -> Auth {
+    let mut methods = MethodSet::empty();
+    methods.push(MethodKind::Password);
+    methods.push(MethodKind::KeyboardInteractive);
+    Auth::Reject {
+        proceed_with_methods: Some(methods),
+        partial_success: false,
     }
 }

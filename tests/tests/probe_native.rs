@@ -678,3 +678,32 @@ async fn a_partial_success_chain_goes_on_to_the_next_method() {
     assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
     assert!(hints(&r).contains("wants another as well"), "{}", hints(&r));
 }
+
+#[tokio::test]
+async fn the_demo_servers_wrong_password_is_named_as_such() {
+    let demo = sshdiag_proxy::demo::DemoServer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let port = demo.local_addr().port();
+    let mut o = ProbeOptions::new(
+        "127.0.0.1",
+        port,
+        sshdiag_proxy::demo::USER,
+        AuthPlan::Credentials(vec![Credential::Password(Secret::new("not-demo"))]),
+    );
+    o.timeout_ms = Some(30_000);
+    let r = run_direct(o, &mut NoTrustStore).await;
+    assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
+    assert!(hints(&r).contains("password was rejected"), "{}", hints(&r));
+    let mut o = ProbeOptions::new(
+        "127.0.0.1",
+        port,
+        sshdiag_proxy::demo::USER,
+        AuthPlan::Credentials(vec![Credential::Password(Secret::new(
+            sshdiag_proxy::demo::PASSWORD,
+        ))]),
+    );
+    o.commands = vec!["uname -a".into()];
+    let r = run_direct(o, &mut NoTrustStore).await;
+    assert!(r.verdict.ok, "{:#?}", r.verdict);
+}

@@ -220,8 +220,10 @@ pub fn auth_rejected_message(method: AuthMethod, user: &str) -> String {
     }
 }
 
+/// Whether the server's list allows a method; an empty list (some servers send none) proves
+/// nothing, so it counts as allowing.
 fn accepts(available: &[String], name: &str) -> bool {
-    available.iter().any(|m| m == name)
+    available.is_empty() || available.iter().any(|m| m == name)
 }
 
 pub fn auth_failed(
