@@ -464,6 +464,18 @@ fn date_now() -> String {
     format!("{weekday} {month} {day:2} {hour:02}:{minute:02}:{second:02} UTC {year}")
 }
 
+/// A rejection that names what can continue, as OpenSSH does, so a client can tell a wrong
+/// password from a method the server does not offer.
+fn reject() -> Auth {
+    let mut methods = MethodSet::empty();
+    methods.push(MethodKind::Password);
+    methods.push(MethodKind::KeyboardInteractive);
+    Auth::Reject {
+        proceed_with_methods: Some(methods),
+        partial_success: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,17 +512,5 @@ mod tests {
         assert_eq!(blob.len(), 8192);
         assert_eq!(blob, super::blob());
         assert!(blob.starts_with(b"00000 "));
-    }
-}
-
-/// A rejection that names what can continue, as OpenSSH does, so a client can tell a wrong
-/// password from a method the server does not offer.
-fn reject() -> Auth {
-    let mut methods = MethodSet::empty();
-    methods.push(MethodKind::Password);
-    methods.push(MethodKind::KeyboardInteractive);
-    Auth::Reject {
-        proceed_with_methods: Some(methods),
-        partial_success: false,
     }
 }
