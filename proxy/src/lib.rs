@@ -372,6 +372,11 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        // No Nagle on the client side either: SSH answers an exec with several small packets,
+        // and Nagle meeting the peer's delayed ACK stalled each exchange ~40 ms (BENCHMARKS.md).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.await;
