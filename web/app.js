@@ -124,6 +124,8 @@ function formOptions() {
     if (v !== "") algorithms[key] = v;
   }
   if (Object.keys(algorithms).length > 0) opts.algorithms = algorithms;
+  const forward = $("f-forward").value.trim();
+  if (forward !== "") opts.forwardProbe = forward;
   switch (authType()) {
     case "password":
       opts.auth = { type: "password", password: $("f-password").value };

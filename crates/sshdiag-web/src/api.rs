@@ -69,6 +69,11 @@ const OPTIONS: &[&str] = &[
     "token",
     "hostKeyPolicy",
     "algorithms",
+    "forwardProbe",
+    "keepaliveIntervalMs",
+    "keepaliveMaxMissed",
+    "holdMs",
+    "retries",
 ];
 
 /// What `run()` consumes: the options with their secrets, and where to connect.
@@ -384,6 +389,47 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
             })?;
     }
     opts.algorithms = parse_algorithms(object(&o, "algorithms", "algorithms")?)?;
+    // Issue 8 additions: forward probe, keepalives on the browser's timer, hold, retries.
+    if let Some(spec) = string(&o, "forwardProbe", "forwardProbe")?.filter(|s| !s.trim().is_empty())
+    {
+        let bad = || {
+            js_error(format!(
+                "option `forwardProbe` must be \"host:port\", not {spec:?}"
+            ))
+        };
+        let (h, p) = spec.trim().rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = p.parse().map_err(|_| bad())?;
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        if h.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        opts.forward_probe = Some((h.to_string(), port));
+    }
+    if let Some(ms) = integer(
+        &o,
+        "keepaliveIntervalMs",
+        "keepaliveIntervalMs",
+        100,
+        3_600_000,
+    )? {
+        let missed = integer(&o, "keepaliveMaxMissed", "keepaliveMaxMissed", 1, 100)?.unwrap_or(3);
+        opts.keepalive = Some(sshdiag_core::options::KeepaliveConfig {
+            interval_ms: ms,
+            max_missed: missed as u32,
+        });
+    }
+    if let Some(ms) = integer(&o, "holdMs", "holdMs", 0, 3_600_000)? {
+        opts.hold_ms = ms;
+        opts.timeout_ms = opts.timeout_ms.map(|t| t + ms);
+    }
+    if let Some(n) = integer(&o, "retries", "retries", 0, 20)?
+        && n > 0
+    {
+        opts.retry = Some(sshdiag_core::options::RetryPolicy {
+            max_retries: n as u32,
+            ..Default::default()
+        });
+    }
     let proxy_url = match string(&o, "proxyUrl", "proxyUrl")?.map(|s| s.trim().to_string()) {
         Some(u) if !u.is_empty() => {
             if !(u.starts_with("ws://") || u.starts_with("wss://")) {
