@@ -1375,14 +1375,7 @@ impl Probe<'_> {
                         Some(fp.clone()),
                         None,
                     );
-                    let hash = if key.algorithm().is_rsa() {
-                        match handle.best_supported_rsa_hash().await {
-                            Ok(Some(h)) => h,
-                            _ => Some(russh::keys::HashAlg::Sha256),
-                        }
-                    } else {
-                        None
-                    };
+                    let hash = rsa_hash(handle, key.algorithm()).await;
                     let r = handle
                         .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
                         .await
@@ -1428,14 +1421,7 @@ impl Probe<'_> {
                             Some(fp.clone()),
                             None,
                         );
-                        let hash = if key.algorithm().is_rsa() {
-                            match handle.best_supported_rsa_hash().await {
-                                Ok(Some(h)) => h,
-                                _ => Some(russh::keys::HashAlg::Sha256),
-                            }
-                        } else {
-                            None
-                        };
+                        let hash = rsa_hash(handle, key.algorithm()).await;
                         let r = handle
                             .authenticate_publickey_with(user, key, hash, &mut *agent)
                             .await
@@ -1998,4 +1984,19 @@ fn is_transient(e: ErrorType) -> bool {
             | ErrorType::KeepaliveTimeout
             | ErrorType::ProxyUnreachable
     )
+}
+
+/// The signature hash for a key: for RSA what the server's `server-sig-algs` prefers
+/// (rsa-sha2-256 when it says nothing), for other keys none.
+async fn rsa_hash(
+    handle: &client::Handle<ProbeHandler>,
+    algorithm: russh::keys::Algorithm,
+) -> Option<russh::keys::HashAlg> {
+    if !algorithm.is_rsa() {
+        return None;
+    }
+    match handle.best_supported_rsa_hash().await {
+        Ok(Some(h)) => h,
+        _ => Some(russh::keys::HashAlg::Sha256),
+    }
 }
