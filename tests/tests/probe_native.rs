@@ -70,6 +70,21 @@ fn check_stream_invariants(r: &ProbeReport) {
     assert_eq!(errors, if r.verdict.ok { 0 } else { 1 }, "{:#?}", r.events);
 }
 
+/// The first event whose data `pick` accepts; a test fails when there is none.
+fn first<T>(r: &ProbeReport, pick: impl Fn(&EventData) -> Option<T>) -> T {
+    r.events
+        .iter()
+        .find_map(|e| pick(&e.data))
+        .unwrap_or_else(|| panic!("no such event in {:#?}", r.events))
+}
+
+fn error_data(r: &ProbeReport) -> sshdiag_events::ErrorData {
+    first(r, |d| match d {
+        EventData::Error(e) => Some(e.clone()),
+        _ => None,
+    })
+}
+
 fn types(r: &ProbeReport) -> Vec<String> {
     r.events
         .iter()
@@ -120,27 +135,19 @@ async fn password_login_runs_echo_and_reports_every_layer() {
         );
     }
     // The host key the probe saw is the one sshd has.
-    let hk = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Hostkey(h) => Some(h.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let hk = first(&r, |d| match d {
+        EventData::Hostkey(h) => Some(h.clone()),
+        _ => None,
+    });
     assert_eq!(
         Some(hk.fingerprint_sha256.as_str()),
         sshd.host_key_fingerprint("ed25519")
     );
     // Both KEXINIT proposals were read from the wire: the server's is OpenSSH's.
-    let proposals = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Kex(k) if k.server_proposal.is_some() => Some(k.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let proposals = first(&r, |d| match d {
+        EventData::Kex(k) if k.server_proposal.is_some() => Some(k.clone()),
+        _ => None,
+    });
     assert!(
         proposals
             .server_proposal
@@ -149,14 +156,10 @@ async fn password_login_runs_echo_and_reports_every_layer() {
             .iter()
             .any(|k| k == "curve25519-sha256")
     );
-    let version = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Version(v) => Some(v.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let version = first(&r, |d| match d {
+        EventData::Version(v) => Some(v.clone()),
+        _ => None,
+    });
     assert!(
         version.server_version.starts_with("SSH-2.0-OpenSSH_"),
         "{version:?}"
@@ -366,14 +369,7 @@ async fn no_common_kex_names_the_category_both_offers_and_the_fix() {
         h.contains("KexAlgorithms +diffie-hellman-group14-sha256"),
         "{h}"
     );
-    let err = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Error(d) => Some(d.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let err = error_data(&r);
     assert_eq!(err.context["category"], "kex");
 }
 
@@ -416,14 +412,7 @@ async fn http_server_on_the_port_is_not_ssh() {
         "{}",
         hints(&r)
     );
-    let err = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Error(d) => Some(d.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let err = error_data(&r);
     let first = err.context["first_line"]
         .as_str()
         .unwrap_or_default()
@@ -488,14 +477,7 @@ async fn server_killed_mid_command_is_disconnected_during_exec() {
     let (r, ()) = tokio::join!(probe, killer);
     check_stream_invariants(&r);
     assert_failed(&r, ErrorType::Disconnected, Layer::Transport);
-    let err = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Error(d) => Some(d.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let err = error_data(&r);
     assert_eq!(err.phase, Some(Phase::Exec), "{err:?}");
 }
 
