@@ -11,6 +11,7 @@
 //! Nothing here may send traffic anywhere but 127.0.0.1, and nothing may skip a test silently
 //! when a part is missing: it fails with one line naming what to install.
 
+pub mod procs;
 pub mod relay;
 pub mod sshd;
 pub mod tools;

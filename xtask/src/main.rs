@@ -25,6 +25,11 @@ mod util;
 #[path = "../../tests/src/tools.rs"]
 mod tools;
 
+/// The `/proc` walk the harness uses too, compiled here from its file for the same reason.
+#[allow(dead_code)]
+#[path = "../../tests/src/procs.rs"]
+mod procs;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::prereq;
+use crate::procs::{descendants, stat};
 use crate::tools;
 use crate::util::{
     TestCounts, cargo, cargo_artifacts, cargo_build, find_artifact, project_root, run_counting,
@@ -438,49 +439,6 @@ fn zombie_children(parent: u32) -> Vec<u32> {
 /// Whether `pid` exists and is not a zombie.
 fn is_alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(_, state)| state != 'Z')
-}
-
-fn descendants(root: u32) -> Vec<u32> {
-    let mut links = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some((ppid, state)) = stat(pid) {
-                // Zombies are dead already; reaping takes care of them.
-                if state != 'Z' {
-                    links.push((pid, ppid));
-                }
-            }
-        }
-    }
-    let mut found = vec![root];
-    let mut index = 0;
-    while index < found.len() {
-        let parent = found[index];
-        for &(pid, ppid) in &links {
-            if ppid == parent && !found.contains(&pid) {
-                found.push(pid);
-            }
-        }
-        index += 1;
-    }
-    found.remove(0);
-    found
-}
-
-/// (parent pid, state) from /proc/PID/stat.
-fn stat(pid: u32) -> Option<(u32, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((ppid, state))
 }
 
 fn process_name(pid: u32) -> String {
