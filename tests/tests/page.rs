@@ -5,7 +5,22 @@
 //!   verdict, and the events arrive as `CONNECT` … `VERDICT` in order, `seq` without gaps;
 //! - a target the relay does not allow: a red `ProxyDenied` verdict;
 //! - the JS API refuses an unknown or mistyped option with an Error naming it, and a file that
-//!   is not a bundle with a plain message.
+//!   is not a bundle with a plain message;
+//! - against the real OpenSSH fixture through the relay: a wrong password is a red `AuthFailed`
+//!   whose hint names the methods the server accepts; the right one is green, and the forward
+//!   probe field reaches the server; the redacted bundle the Download button saves loads with our
+//!   types, its integrity holds, and it holds neither the password nor the user name nor the
+//!   host (the raw bundle, behind its confirmation, holds the last two: the check can fail);
+//! - the viewer, after a fresh page load: the saved bundle is rendered (verdict, every event,
+//!   "Intact") with no connection made to the relay; an edited bundle is "Edited"; a truncated
+//!   file and a JSON file that is not a bundle get a plain message naming the file;
+//! - the host key changed between two runs (sshd restarted on the same port with new keys): a
+//!   red `HostKeyMismatch` with both fingerprints, no login attempted, and after "Trust the new
+//!   key" the next run is green.
+//!
+//! Screenshots of the demo run, the wrong password and the mismatch are written to
+//! `target/tmp/page-screenshots/`; with `SSHDIAG_UPDATE_SCREENSHOTS=1` they also replace
+//! `docs/screenshots/*.png`, which the README shows.
 //!
 //! `web/pkg/` (the wasm module) is rebuilt with `cargo xtask build-web` first when it is missing
 //! or older than the sources it is built from. A missing `chromedriver` fails the test with the
@@ -19,9 +34,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
+use base64::Engine;
 use serde_json::{Value, json};
+use sshdiag_events::bundle::{Bundle, IntegrityStatus};
 use sshdiag_tests::RelayFixture;
-use sshdiag_tests::sshd::{free_loopback_port, kill_tree, spawn_dying_with_this_process};
+use sshdiag_tests::sshd::{
+    SshdFixture, SshdOptions, free_loopback_port, kill_tree, spawn_dying_with_this_process,
+};
 use sshdiag_tests::tools;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -50,8 +69,12 @@ fn newest_mtime(dir: &Path, newest: &mut SystemTime) {
     }
 }
 
-/// `web/pkg/` as built from the sources now in the tree.
+/// `web/pkg/` as built from the sources now in the tree (one build, however many tests ask).
 fn ensure_web_pkg() -> anyhow::Result<()> {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let root = workspace_root();
     let wasm = root.join("web/pkg/sshdiag_web_bg.wasm");
     let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
@@ -221,7 +244,8 @@ impl Driver {
         }
     }
 
-    async fn session(&self) -> anyhow::Result<Session<'_>> {
+    /// A new browser with its own profile; downloads go to `downloads` without a prompt.
+    async fn session(&self, downloads: Option<&Path>) -> anyhow::Result<Session<'_>> {
         let profile = self.profile.path().join(format!(
             "profile-{}",
             SystemTime::now()
@@ -248,6 +272,13 @@ impl Driver {
         let mut options = json!({ "args": args });
         if let Ok(binary) = tools::CHROMIUM.require() {
             options["binary"] = json!(binary);
+        }
+        if let Some(dir) = downloads {
+            options["prefs"] = json!({
+                "download.default_directory": dir,
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+            });
         }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -305,11 +336,93 @@ impl Session<'_> {
         }
     }
 
+    /// Sets form fields by id (`value` of inputs, textareas and selects).
+    async fn fill(&self, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+        let script = format!(
+            "for (const [id, v] of {}) {{ const e = document.getElementById(id); \
+             if (!e) throw new Error('no element #' + id); e.value = v; }}",
+            serde_json::to_string(fields)?
+        );
+        self.js(&script).await.map(|_| ())
+    }
+
+    /// The element's WebDriver reference.
+    async fn element(&self, css: &str) -> anyhow::Result<String> {
+        let found = self
+            .call(
+                "POST",
+                "/element",
+                Some(&json!({"using": "css selector", "value": css})),
+            )
+            .await?;
+        Ok(found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .with_context(|| format!("no element {css}: {found}"))?
+            .to_string())
+    }
+
+    /// Clicks like a person (a trusted click, scrolled into view), not `element.click()`.
+    async fn click(&self, id: &str) -> anyhow::Result<()> {
+        let element = self.element(&format!("#{id}")).await?;
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(&json!({})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn text(&self, id: &str) -> anyhow::Result<String> {
+        let v = self
+            .js(&format!(
+                "const e = document.getElementById({}); return e ? e.innerText : null",
+                json!(id)
+            ))
+            .await?;
+        v.as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no element #{id}"))
+    }
+
+    async fn hidden(&self, id: &str) -> anyhow::Result<bool> {
+        let v = self
+            .js(&format!(
+                "return document.getElementById({}).hidden",
+                json!(id)
+            ))
+            .await?;
+        Ok(v == json!(true))
+    }
+
+    /// Gives `path` to the `<input type=file id=…>` as a person choosing it would.
+    async fn choose_file(&self, id: &str, path: &Path) -> anyhow::Result<()> {
+        let element = self.element(&format!("#{id}")).await?;
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(&json!({ "text": path.display().to_string() })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// A PNG of the viewport.
+    async fn screenshot(&self) -> anyhow::Result<Vec<u8>> {
+        let encoded = self.call("GET", "/screenshot", None).await?;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().context("the screenshot is not a string")?)
+            .context("the screenshot is not base64")
+    }
+
     async fn close(self) {
         let _ = self.call("DELETE", "", None).await;
     }
 
-    /// Loads the page and waits until the wasm module is ready and the form is pre-filled.
+    /// Loads the page and waits until the wasm module is ready and (for a relay with its demo
+    /// server) the form is pre-filled.
     async fn open_page(&self, relay: &RelayFixture) -> anyhow::Result<()> {
         self.goto(&relay.http_url()).await?;
         let ready = self
@@ -320,6 +433,9 @@ impl Session<'_> {
             )
             .await?;
         anyhow::ensure!(ready == json!("true"), "the wasm module did not load");
+        if relay.relay().and_then(|r| r.demo_addr()).is_none() {
+            return Ok(());
+        }
         self.wait_for(
             "return document.getElementById('f-host').value",
             STEP,
@@ -354,6 +470,93 @@ impl Session<'_> {
     }
 }
 
+/// Checks that `png` is a PNG as wide as the browser window and keeps it under
+/// `target/tmp/page-screenshots/` (and as the README's, when asked to).
+fn save_screenshot(name: &str, png: &[u8]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 24,
+        "the screenshot is not a PNG"
+    );
+    let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+    anyhow::ensure!(width == 1280, "the screenshot is {width} px wide, not 1280");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page-screenshots");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.png")), png)?;
+    if std::env::var_os("SSHDIAG_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        let docs = workspace_root().join("docs/screenshots");
+        std::fs::create_dir_all(&docs)?;
+        std::fs::write(docs.join(format!("{name}.png")), png)?;
+        eprintln!("page test: docs/screenshots/{name}.png updated");
+    }
+    Ok(())
+}
+
+/// Waits for a finished download whose name ends with `suffix` (Chromium writes
+/// `….crdownload` first and renames it when done).
+async fn downloaded(dir: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let names: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        let partial = names
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "crdownload"));
+        if let Some(done) = names.iter().find(|p| p.to_string_lossy().ends_with(suffix))
+            && !partial
+        {
+            return Ok(done.clone());
+        }
+        if Instant::now() > deadline {
+            bail!("no download ending in {suffix} within {STEP:?}: {names:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// WebSocket connections the relay has handled so far (connected, failed or refused), from
+/// its Prometheus text.
+async fn relay_connections(relay: &RelayFixture) -> anyhow::Result<u64> {
+    let mut stream = TcpStream::connect(relay.addr()).await?;
+    stream
+        .write_all(
+            format!(
+                "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                relay.addr()
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let mut text = String::new();
+    tokio::time::timeout(STEP, stream.read_to_string(&mut text))
+        .await
+        .context("the relay's /metrics did not answer")??;
+    anyhow::ensure!(text.starts_with("HTTP/1.1 200"), "/metrics: {text}");
+    let mut total = 0;
+    for line in text.lines() {
+        if line.starts_with("sshdiag_proxy_connections_total{")
+            || line.starts_with("sshdiag_proxy_denied_total{")
+        {
+            let count = line.rsplit(' ').next().unwrap_or("0");
+            total += count
+                .parse::<u64>()
+                .with_context(|| format!("metrics line {line}"))?;
+        }
+    }
+    Ok(total)
+}
+
+/// The data of the last event of this type.
+fn last_of<'a>(events: &'a [Value], event_type: &str) -> anyhow::Result<&'a Value> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["event_type"] == json!(event_type))
+        .map(|e| &e["data"])
+        .with_context(|| format!("no {event_type} event in {:?}", types(events)))
+}
+
 fn types(events: &[Value]) -> Vec<&str> {
     events
         .iter()
@@ -374,7 +577,7 @@ async fn page_demo_run_is_green_and_a_denied_target_is_proxy_denied() -> anyhow:
     ])
     .await?;
     let driver = Driver::start().await?;
-    let session = driver.session().await?;
+    let session = driver.session(None).await?;
     let result = async {
         // One click on the pre-filled form: a green run, events in order.
         session.open_page(&relay).await?;
@@ -430,6 +633,27 @@ async fn page_demo_run_is_green_and_a_denied_target_is_proxy_denied() -> anyhow:
             verdict["layer"] == json!("exec"),
             "the demo run did not reach exec: {verdict}"
         );
+        let timeline = session.text("timeline").await?;
+        for phase in [
+            "Relay (WebSocket)",
+            "TCP",
+            "Banner",
+            "Key exchange",
+            "Host key",
+            "Authentication",
+            "Channel",
+            "Commands",
+        ] {
+            anyhow::ensure!(
+                timeline.contains(phase),
+                "the timeline has no {phase} row: {timeline}"
+            );
+        }
+        anyhow::ensure!(
+            !timeline.contains("failed here") && !timeline.contains("not reached"),
+            "a green run's timeline shows a failed or missing phase: {timeline}"
+        );
+        save_screenshot("demo-run", &session.screenshot().await?)?;
 
         // A target the relay does not allow: ProxyDenied, red.
         session.open_page(&relay).await?;
@@ -495,4 +719,339 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
     session.close().await;
     relay.shutdown().await;
     result
+}
+
+/// The relay (no demo server) and an OpenSSH fixture it may reach; the form pointed at it.
+async fn openssh_target(sshd: &SshdFixture) -> anyhow::Result<RelayFixture> {
+    RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())]).await
+}
+
+async fn fill_target(
+    session: &Session<'_>,
+    sshd: &SshdFixture,
+    password: &str,
+) -> anyhow::Result<()> {
+    let port = sshd.port().to_string();
+    session
+        .fill(&[
+            ("f-host", sshd.host()),
+            ("f-port", &port),
+            ("f-user", sshd.user()),
+            ("f-password", password),
+            // The output, not the command line, says `page-test-ran`.
+            ("f-commands", "printf 'page-%s' test-ran"),
+        ])
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_against_openssh_wrong_password_bundle_download_and_viewer() -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(ensure_web_pkg).await??;
+    let sshd = SshdFixture::start(SshdOptions::default())?;
+    let relay = openssh_target(&sshd).await?;
+    let downloads = tempfile::tempdir()?;
+    let files = tempfile::tempdir()?;
+    let driver = Driver::start().await?;
+    let session = driver.session(Some(downloads.path())).await?;
+    let result = async {
+        session.open_page(&relay).await?;
+
+        // A wrong password: red, AuthFailed, and a hint naming what the server accepts.
+        fill_target(&session, &sshd, "not-the-password").await?;
+        let (class, events) = session.run().await?;
+        let verdict = last_of(&events, "VERDICT")?;
+        anyhow::ensure!(class.contains("fail"), "a wrong password shows green");
+        anyhow::ensure!(
+            verdict["error_type"] == json!("AuthFailed"),
+            "verdict {verdict}; events {:?}",
+            types(&events)
+        );
+        let shown = session.text("verdict").await?;
+        anyhow::ensure!(
+            shown.contains("AuthFailed"),
+            "the verdict panel says {shown}"
+        );
+        let methods_hint = shown
+            .lines()
+            .find(|l| l.contains("accepts"))
+            .with_context(|| format!("no hint names the accepted methods: {shown}"))?;
+        for method in ["publickey", "password"] {
+            anyhow::ensure!(
+                methods_hint.contains(method),
+                "the methods hint does not name {method}: {methods_hint}"
+            );
+        }
+        save_screenshot("auth-failed", &session.screenshot().await?)?;
+
+        // The right password, and the forward probe field: green, the command ran, and the
+        // server opened the forward (to its own port, which listens).
+        let forward = format!("127.0.0.1:{}", sshd.port());
+        fill_target(&session, &sshd, sshd.password()).await?;
+        session.fill(&[("f-forward", &forward)]).await?;
+        let (class, events) = session.run().await?;
+        let verdict = last_of(&events, "VERDICT")?;
+        anyhow::ensure!(
+            class.contains("ok"),
+            "the right password is not green: {verdict}; {:?}",
+            types(&events)
+        );
+        let forwards: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["event_type"] == json!("FORWARD"))
+            .map(|e| &e["data"]["status"])
+            .collect();
+        anyhow::ensure!(
+            forwards.contains(&&json!("established")),
+            "the forward probe was not established: {forwards:?}"
+        );
+        let transcript = session.text("transcript").await?;
+        anyhow::ensure!(
+            transcript.contains("page-test-ran"),
+            "the command's output is not shown: {transcript}"
+        );
+        session.fill(&[("f-forward", "")]).await?;
+
+        // The redacted bundle, as the Download button saves it.
+        session.click("dl-redacted").await?;
+        let redacted_path = downloaded(downloads.path(), ".bundle.json").await?;
+        let redacted_text = std::fs::read_to_string(&redacted_path)?;
+        let redacted = Bundle::from_json(&redacted_text)
+            .with_context(|| format!("the downloaded bundle does not load: {redacted_text}"))?;
+        anyhow::ensure!(
+            redacted.verify_integrity() == IntegrityStatus::Valid,
+            "the downloaded bundle's integrity: {:?}",
+            redacted.verify_integrity()
+        );
+        anyhow::ensure!(
+            redacted.redaction.applied,
+            "the bundle says it is not redacted"
+        );
+        anyhow::ensure!(redacted.verdict.ok, "the bundle's verdict is not ok");
+        anyhow::ensure!(
+            redacted.events.len() == events.len(),
+            "the bundle has {} events, the page showed {}",
+            redacted.events.len(),
+            events.len()
+        );
+        for (what, secret) in [
+            ("password", sshd.password()),
+            ("username", sshd.user()),
+            ("host", sshd.host()),
+            ("command output", "page-test-ran"),
+        ] {
+            anyhow::ensure!(
+                !redacted_text.contains(secret),
+                "the redacted bundle contains the {what} {secret:?}"
+            );
+        }
+
+        // The raw bundle only after its confirmation; it has the user and host (so the check
+        // above could fail), never the password.
+        session.click("dl-raw").await?;
+        let open = session
+            .js("return document.getElementById('raw-dialog').open")
+            .await?;
+        anyhow::ensure!(open == json!(true), "no confirmation before the raw bundle");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        anyhow::ensure!(
+            !std::fs::read_dir(downloads.path())?
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains("raw-bundle")),
+            "the raw bundle was saved before it was confirmed"
+        );
+        session.click("raw-confirm").await?;
+        let raw_text =
+            std::fs::read_to_string(downloaded(downloads.path(), ".raw-bundle.json").await?)?;
+        let raw = Bundle::from_json(&raw_text)?;
+        anyhow::ensure!(raw.verify_integrity() == IntegrityStatus::Valid);
+        anyhow::ensure!(
+            raw_text.contains(sshd.user())
+                && raw_text.contains(sshd.host())
+                && raw_text.contains("page-test-ran"),
+            "the raw bundle lacks the user, the host or the output"
+        );
+        anyhow::ensure!(
+            !raw_text.contains(sshd.password()),
+            "the raw bundle contains the password"
+        );
+
+        // The viewer, on a fresh page: the saved bundle, with no connection made.
+        session.open_page(&relay).await?;
+        let connections = relay_connections(&relay).await?;
+        session.click("mode-view").await?;
+        session.choose_file("f-bundle", &redacted_path).await?;
+        session
+            .wait_for(
+                "return /\\bok\\b/.test(document.getElementById('verdict').className) \
+                 && !document.getElementById('results').hidden",
+                STEP,
+                "the viewer to show the bundle's green verdict",
+            )
+            .await?;
+        let integrity = session.text("integrity").await?;
+        anyhow::ensure!(integrity.contains("Intact"), "integrity panel: {integrity}");
+        let rows = session
+            .js("return document.querySelectorAll('#events tbody tr').length")
+            .await?;
+        anyhow::ensure!(
+            rows == json!(redacted.events.len()),
+            "the viewer shows {rows} events of {}",
+            redacted.events.len()
+        );
+        let shown = session.text("verdict").await?;
+        anyhow::ensure!(shown.contains("It works"), "the viewer's verdict: {shown}");
+        anyhow::ensure!(
+            !session.text("transcript").await?.contains("page-test-ran"),
+            "the redacted bundle shows the command's output"
+        );
+
+        // An edited bundle: shown, but marked as edited.
+        let mut edited: Value = serde_json::from_str(&redacted_text)?;
+        edited["verdict"]["summary"] = json!("all fine, trust me");
+        let edited_path = files.path().join("edited.bundle.json");
+        std::fs::write(&edited_path, serde_json::to_string_pretty(&edited)?)?;
+        session.choose_file("f-bundle", &edited_path).await?;
+        let integrity = session
+            .wait_for(
+                "const t = document.getElementById('integrity').innerText; \
+                 return t.includes('Edited') ? t : null",
+                STEP,
+                "the viewer to mark the edited bundle",
+            )
+            .await?;
+        anyhow::ensure!(
+            integrity
+                .as_str()
+                .unwrap_or("")
+                .contains("Expected SHA-256"),
+            "the edited bundle's digests are not shown: {integrity}"
+        );
+
+        // A truncated file and a JSON file that is not a bundle: a plain message each.
+        let truncated_path = files.path().join("cut.bundle.json");
+        std::fs::write(&truncated_path, &redacted_text[..redacted_text.len() / 2])?;
+        let not_bundle_path = files.path().join("package.json");
+        std::fs::write(
+            &not_bundle_path,
+            r#"{"name": "left-pad", "version": "1.3.0"}"#,
+        )?;
+        for (path, wanted) in [
+            (&truncated_path, "is not JSON"),
+            (&not_bundle_path, "not an sshdiag evidence bundle"),
+        ] {
+            session.choose_file("f-bundle", path).await?;
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let message = session
+                .wait_for(
+                    &format!(
+                        "const e = document.getElementById('bundle-error'); \
+                         return !e.hidden && e.textContent.startsWith({}) ? e.textContent : null",
+                        json!(format!("{name}:"))
+                    ),
+                    STEP,
+                    &format!("the viewer's message for {name}"),
+                )
+                .await?;
+            let message = message.as_str().unwrap_or("");
+            anyhow::ensure!(message.contains(wanted), "{name}: {message}");
+            anyhow::ensure!(
+                session.hidden("results").await?,
+                "{name}: the previous bundle is still shown under the error"
+            );
+        }
+        anyhow::ensure!(
+            relay_connections(&relay).await? == connections,
+            "the viewer made a connection to the relay"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    session.close().await;
+    relay.shutdown().await;
+    result.with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_host_key_changed_between_two_runs_is_a_mismatch_with_both_fingerprints()
+-> anyhow::Result<()> {
+    tokio::task::spawn_blocking(ensure_web_pkg).await??;
+    let mut first = SshdFixture::start(SshdOptions::default())?;
+    let port = first.port();
+    let relay = openssh_target(&first).await?;
+    let driver = Driver::start().await?;
+    let session = driver.session(None).await?;
+    let result = async {
+        session.open_page(&relay).await?;
+        fill_target(&session, &first, first.password()).await?;
+        let (class, events) = session.run().await?;
+        anyhow::ensure!(class.contains("ok"), "first run: {:?}", types(&events));
+        let learned = last_of(&events, "HOSTKEY")?;
+        let algorithm = learned["algorithm"].as_str().unwrap_or("").to_string();
+        let old = learned["fingerprint_sha256"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let kind = ["ed25519", "ecdsa", "rsa"]
+            .into_iter()
+            .find(|k| first.host_key_fingerprint(k) == Some(old.as_str()))
+            .with_context(|| format!("the first run saw {old}, not one of sshd's keys"))?;
+
+        // The server is reinstalled: same port, new host keys.
+        first.kill()?;
+        let second = SshdFixture::start(SshdOptions {
+            port: Some(port),
+            ..SshdOptions::default()
+        })?;
+        let new = second
+            .host_key_fingerprint(kind)
+            .context("the new server has no key of the same kind")?
+            .to_string();
+        anyhow::ensure!(new != old, "the new server has the same key");
+
+        let (class, events) = session.run().await?;
+        let verdict = last_of(&events, "VERDICT")?;
+        anyhow::ensure!(class.contains("fail"), "a changed host key shows green");
+        anyhow::ensure!(
+            verdict["error_type"] == json!("HostKeyMismatch"),
+            "verdict {verdict}; {:?}",
+            types(&events)
+        );
+        anyhow::ensure!(
+            !types(&events).contains(&"AUTH"),
+            "the page logged in to a server whose key changed: {:?}",
+            types(&events)
+        );
+        anyhow::ensure!(!session.hidden("mismatch").await?, "no mismatch panel");
+        let panel = session.text("mismatch").await?;
+        anyhow::ensure!(
+            panel.contains(&old) && panel.contains(&new),
+            "the mismatch panel lacks a fingerprint (trusted {old}, presented {new}): {panel}"
+        );
+        anyhow::ensure!(panel.contains(&algorithm), "{panel}");
+        save_screenshot("host-key-mismatch", &session.screenshot().await?)?;
+
+        // Trusting the new key (after checking it) makes the next run green.
+        session
+            .js("document.querySelector('#mismatch-body button').click()")
+            .await?;
+        let (class, events) = session.run().await?;
+        anyhow::ensure!(
+            class.contains("ok"),
+            "after trusting the new key: {}",
+            last_of(&events, "VERDICT")?
+        );
+        let hostkey = last_of(&events, "HOSTKEY")?;
+        anyhow::ensure!(hostkey["fingerprint_sha256"] == json!(new), "{hostkey}");
+        drop(second);
+        anyhow::Ok(())
+    }
+    .await;
+    session.close().await;
+    relay.shutdown().await;
+    result
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }

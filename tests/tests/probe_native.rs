@@ -249,6 +249,12 @@ async fn wrong_password_is_auth_failed_with_the_servers_methods() {
     let r = run_direct(options(sshd.port(), auth, &["true"]), &mut NoTrustStore).await;
     assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
     assert!(hints(&r).contains("password was rejected"), "{}", hints(&r));
+    // … and what the server would take instead (a key may work where the password does not).
+    assert!(
+        hints(&r).contains("accepts for sshdiag-test: publickey,"),
+        "{}",
+        hints(&r)
+    );
     assert!(
         !serde_json::to_string(&r.events)
             .unwrap()

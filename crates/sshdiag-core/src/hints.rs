@@ -268,8 +268,10 @@ pub fn auth_failed(
     if partial {
         h.push(format!("The server accepted a first method but wants another as well (AuthenticationMethods); it can continue with: {list}."));
     }
-    if h.is_empty() {
-        h.push(format!("The server accepts: {list}."));
+    // Whatever was rejected, say what the server would take: a rejected password with
+    // `publickey` on offer means "try a key", not only "check the password".
+    if h.is_empty() || (!available.is_empty() && !h.iter().any(|hint| hint.contains(&list))) {
+        h.push(format!("The server accepts for {user}: {list}."));
     }
     h.dedup();
     h
