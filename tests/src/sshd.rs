@@ -271,6 +271,16 @@ impl SshdFixture {
         Ok(())
     }
 
+    /// Stops sshd and every process it forked with SIGSTOP until the guard is dropped: a server
+    /// that hangs (its connections stay open, nothing answers, not even keepalives).
+    pub fn freeze(&self) -> anyhow::Result<FrozenSshd> {
+        let root = self.child.as_ref().context("sshd is not running")?.id();
+        let mut stopped = vec![root];
+        stopped.extend(descendants(root));
+        signal_all(&stopped, libc::SIGSTOP);
+        Ok(FrozenSshd(stopped))
+    }
+
     /// Starts sshd again with the same config, keys and port (after [`SshdFixture::kill`],
     /// or kills it first).
     pub fn restart(&mut self) -> anyhow::Result<()> {
@@ -528,13 +538,27 @@ fn create_test_user() -> anyhow::Result<()> {
 pub fn kill_tree(pid: u32) {
     let mut doomed = descendants(pid);
     doomed.push(pid);
-    for pid in doomed {
+    signal_all(&doomed, libc::SIGKILL);
+}
+
+fn signal_all(pids: &[u32], signal: libc::c_int) {
+    for &pid in pids {
         if let Ok(pid) = libc::pid_t::try_from(pid) {
             // SAFETY: kill(2) has no memory-safety preconditions.
             unsafe {
-                libc::kill(pid, libc::SIGKILL);
+                libc::kill(pid, signal);
             }
         }
+    }
+}
+
+/// sshd's processes, stopped by [`SshdFixture::freeze`]; they go on (SIGCONT) when this drops.
+#[derive(Debug)]
+pub struct FrozenSshd(Vec<u32>);
+
+impl Drop for FrozenSshd {
+    fn drop(&mut self) {
+        signal_all(&self.0, libc::SIGCONT);
     }
 }
 

@@ -2,8 +2,10 @@
 //! SSH server, and a person's clicks are replayed.
 //!
 //! - the demo run: the form is pre-filled from `/relay.json`, one click on Run gives a green
-//!   verdict, and the events arrive as `CONNECT` … `VERDICT` in order, `seq` without gaps;
-//! - a target the relay does not allow: a red `ProxyDenied` verdict;
+//!   verdict, the events arrive as `CONNECT` … `VERDICT` in order, `seq` without gaps, the
+//!   timeline has a bar for every phase, and no request went to another origin;
+//! - a target the relay does not allow, submitted with Enter from the keyboard: a red
+//!   `ProxyDenied` verdict;
 //! - the JS API refuses an unknown or mistyped option with an Error naming it, and a file that
 //!   is not a bundle with a plain message;
 //! - against the real OpenSSH fixture through the relay: a wrong password is a red `AuthFailed`
@@ -14,6 +16,10 @@
 //! - the viewer, after a fresh page load: the saved bundle is rendered (verdict, every event,
 //!   "Intact") with no connection made to the relay; an edited bundle is "Edited"; a truncated
 //!   file and a JSON file that is not a bundle get a plain message naming the file;
+//! - the JS API's supervisor options on the browser's timer: a run held open with keepalives
+//!   every 300 ms whose server then hangs (SIGSTOP) ends in `KeepaliveTimeout`, the hint placing
+//!   the silence behind the relay (its pongs kept coming); `retries: 2` against a closed port
+//!   makes three attempts; a wrong password is not retried;
 //! - the host key changed between two runs (sshd restarted on the same port with new keys): a
 //!   red `HostKeyMismatch` with both fingerprints, no login attempted, and after "Trust the new
 //!   key" the next run is green.
@@ -417,6 +423,75 @@ impl Session<'_> {
             .context("the screenshot is not base64")
     }
 
+    /// Starts `new Diagnostics(options).run()` with the page's module, as a portal embedding it
+    /// would; the run's events and verdict collect in `window.sshdiagTestRuns[name]`.
+    async fn start_api_run(&self, name: &str, options: &Value) -> anyhow::Result<()> {
+        let script = r#"
+const [name, options] = arguments;
+window.sshdiagTestRuns = window.sshdiagTestRuns || {};
+const slot = window.sshdiagTestRuns[name] = { events: [], verdict: null, error: null };
+import('./pkg/sshdiag_web.js').then(async (m) => {
+  await m.default();
+  const d = new m.Diagnostics(options);
+  d.onEvent((e) => slot.events.push(e));
+  slot.verdict = await d.run();
+}).catch((e) => { slot.error = String(e); });
+"#;
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(&json!({ "script": script, "args": [name, options] })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The events an API run has sent so far.
+    async fn api_run_events(&self, name: &str) -> anyhow::Result<Vec<Value>> {
+        let slot = self
+            .call(
+                "POST",
+                "/execute/sync",
+                Some(&json!({
+                    "script": "return window.sshdiagTestRuns[arguments[0]]",
+                    "args": [name],
+                })),
+            )
+            .await?;
+        if let Some(error) = slot["error"].as_str() {
+            bail!("the API run {name} threw: {error}");
+        }
+        Ok(slot["events"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Waits for an API run's verdict; returns it with the run's events.
+    async fn api_run_verdict(&self, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
+        let deadline = Instant::now() + RUN;
+        loop {
+            let events = self.api_run_events(name).await?;
+            let slot = self
+                .call(
+                    "POST",
+                    "/execute/sync",
+                    Some(&json!({
+                        "script": "return window.sshdiagTestRuns[arguments[0]].verdict",
+                        "args": [name],
+                    })),
+                )
+                .await?;
+            if !slot.is_null() {
+                return Ok((slot, events));
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the API run {name} had no verdict after {RUN:?}: {:?}",
+                    types(&events)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn close(self) {
         let _ = self.call("DELETE", "", None).await;
     }
@@ -447,8 +522,26 @@ impl Session<'_> {
 
     /// Clicks Run and waits for the verdict; returns (verdict class, events in the raw view).
     async fn run(&self) -> anyhow::Result<(String, Vec<Value>)> {
-        self.js("document.getElementById('run-button').click()")
-            .await?;
+        self.click("run-button").await?;
+        self.verdict().await
+    }
+
+    /// Presses Enter in the form field `id` (the form submits, as a keyboard user would) and
+    /// waits for the verdict.
+    async fn run_by_keyboard(&self, id: &str) -> anyhow::Result<(String, Vec<Value>)> {
+        let element = self.element(&format!("#{id}")).await?;
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(&json!({ "text": "\u{E007}" })),
+        )
+        .await?;
+        self.verdict().await
+    }
+
+    /// Waits for the verdict of the run just started; returns (verdict class, events in the
+    /// raw view).
+    async fn verdict(&self) -> anyhow::Result<(String, Vec<Value>)> {
         let class = self
             .wait_for(
                 "const c = document.getElementById('verdict').className; \
@@ -654,14 +747,22 @@ async fn page_demo_run_is_green_and_a_denied_target_is_proxy_denied() -> anyhow:
             "a green run's timeline shows a failed or missing phase: {timeline}"
         );
         save_screenshot("demo-run", &session.screenshot().await?)?;
+        // No request left the page's origin (the module, styles, /relay.json: all its own).
+        let foreign = session
+            .js("return performance.getEntriesByType('resource')\
+                 .map((e) => e.name).filter((u) => !u.startsWith(location.origin + '/'))")
+            .await?;
+        anyhow::ensure!(
+            foreign == json!([]),
+            "requests to other origins: {foreign}"
+        );
 
         // A target the relay does not allow: ProxyDenied, red.
         session.open_page(&relay).await?;
         session
-            .js("document.getElementById('f-host').value = '192.0.2.10'; \
-                 document.getElementById('f-port').value = '22';")
+            .fill(&[("f-host", "192.0.2.10"), ("f-port", "22")])
             .await?;
-        let (class, events) = session.run().await?;
+        let (class, events) = session.run_by_keyboard("f-port").await?;
         let seen = types(&events);
         anyhow::ensure!(
             class.contains("fail"),
@@ -1054,4 +1155,139 @@ async fn page_host_key_changed_between_two_runs_is_a_mismatch_with_both_fingerpr
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_api_keepalives_on_the_browser_timer_and_retries() -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(ensure_web_pkg).await??;
+    let sshd = SshdFixture::start(SshdOptions::default())?;
+    let closed = free_loopback_port()?;
+    let relay = RelayFixture::start(vec![
+        format!("127.0.0.1/32:{}", sshd.port()),
+        format!("127.0.0.1/32:{closed}"),
+    ])
+    .await?;
+    let driver = Driver::start().await?;
+    let session = driver.session(None).await?;
+    let result = async {
+        session.open_page(&relay).await?;
+
+        // Held open with keepalives every 300 ms, the server then hangs (SIGSTOP): the browser's
+        // timer counts the missed keepalives, and the relay's pongs tell where the silence is.
+        session
+            .start_api_run(
+                "hold",
+                &json!({
+                    "host": sshd.host(),
+                    "port": sshd.port(),
+                    "username": sshd.user(),
+                    "auth": { "type": "password", "password": sshd.password() },
+                    "commands": ["true"],
+                    "keepaliveIntervalMs": 300,
+                    "keepaliveMaxMissed": 3,
+                    "holdMs": 60_000,
+                }),
+            )
+            .await?;
+        let deadline = Instant::now() + RUN;
+        loop {
+            let events = session.api_run_events("hold").await?;
+            let answered = |path: &str| {
+                events.iter().any(|e| {
+                    e["event_type"] == json!("KEEPALIVE")
+                        && e["data"]["path"] == json!(path)
+                        && e["data"]["rtt_ms"].is_number()
+                })
+            };
+            if answered("target") && answered("relay") {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("no answered keepalives on both paths: {:?}", types(&events));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let frozen = sshd.freeze()?;
+        let (verdict, events) = session.api_run_verdict("hold").await?;
+        drop(frozen);
+        anyhow::ensure!(
+            verdict["error_type"] == json!("KeepaliveTimeout"),
+            "a hung server during the hold: {verdict}; {:?}",
+            types(&events)
+        );
+        let hints = verdict["hints"].to_string();
+        anyhow::ensure!(
+            hints.contains("The relay kept answering its pings while the server did not"),
+            "the hint does not place the silence behind the relay: {hints}"
+        );
+
+        // A closed port with `retries: 2`: tried three times (the backoff on the browser's
+        // timer), then ConnectionRefused; a wrong password is never retried.
+        session
+            .start_api_run(
+                "retry",
+                &json!({
+                    "host": "127.0.0.1",
+                    "port": closed,
+                    "username": sshd.user(),
+                    "retries": 2,
+                }),
+            )
+            .await?;
+        let (verdict, events) = session.api_run_verdict("retry").await?;
+        anyhow::ensure!(
+            verdict["error_type"] == json!("ConnectionRefused"),
+            "{verdict}; {:?}",
+            types(&events)
+        );
+        let reconnections: Vec<u64> = events
+            .iter()
+            .filter(|e| e["event_type"] == json!("STATE_CHANGE"))
+            .filter_map(|e| e["data"]["reconnection_count"].as_u64())
+            .collect();
+        anyhow::ensure!(
+            reconnections.iter().max() == Some(&2),
+            "not retried twice: reconnection counts {reconnections:?}; {:?}",
+            types(&events)
+        );
+        let attempts = events
+            .iter()
+            .filter(|e| {
+                e["event_type"] == json!("PROXY") && e["data"]["status"] == json!("ws_open")
+            })
+            .count();
+        anyhow::ensure!(
+            attempts == 3,
+            "{attempts} connection attempts through the relay, not 3: {:?}",
+            types(&events)
+        );
+
+        session
+            .start_api_run(
+                "no-retry",
+                &json!({
+                    "host": sshd.host(),
+                    "port": sshd.port(),
+                    "username": sshd.user(),
+                    "auth": { "type": "password", "password": "wrong" },
+                    "retries": 2,
+                }),
+            )
+            .await?;
+        let (verdict, events) = session.api_run_verdict("no-retry").await?;
+        anyhow::ensure!(verdict["error_type"] == json!("AuthFailed"), "{verdict}");
+        anyhow::ensure!(
+            !types(&events).contains(&"STATE_CHANGE")
+                || events
+                    .iter()
+                    .all(|e| e["data"]["reconnection_count"].as_u64().unwrap_or(0) == 0),
+            "a wrong password was retried: {:?}",
+            types(&events)
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    session.close().await;
+    relay.shutdown().await;
+    result
 }
