@@ -1,4 +1,4 @@
-//! Where the real programs the tests use live, and which Debian package brings each.
+//! Where the real programs the tests use live, and which Debian package (or crate) brings each.
 //!
 //! This is the one table of external tools: the harness uses it to fail with one clear line
 //! when a tool is missing, and `xtask` compiles this very file (`#[path]` include) to install
@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// An external program and the Debian package that provides it.
+/// An external program and where it comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tool {
     /// The program's file name, searched on `PATH`.
@@ -16,68 +16,120 @@ pub struct Tool {
     /// Absolute paths tried when the program is not on `PATH` (sshd lives in /usr/sbin, which
     /// is not on every user's `PATH`).
     pub fallbacks: &'static [&'static str],
-    /// The Debian package that installs it.
-    pub debian_package: &'static str,
+    /// What installs it.
+    pub source: Source,
+}
+
+/// What installs a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A Debian package (`apt-get install`).
+    Debian(&'static str),
+    /// A crate from crates.io, exactly this version (`cargo install --locked`); as root into
+    /// `/usr/local` (on `PATH`, like a package), otherwise into `~/.cargo/bin`.
+    Crate {
+        name: &'static str,
+        version: &'static str,
+    },
+}
+
+impl Source {
+    /// The command that installs it, for messages.
+    pub fn install_command(&self) -> String {
+        match self {
+            Source::Debian(package) => format!("apt-get install -y {package}"),
+            Source::Crate { name, version } => {
+                format!("cargo install --locked --version ={version} {name}")
+            }
+        }
+    }
 }
 
 /// The OpenSSH server; the harness runs it by absolute path because sshd re-executes itself.
 pub const SSHD: Tool = Tool {
     name: "sshd",
     fallbacks: &["/usr/sbin/sshd"],
-    debian_package: "openssh-server",
+    source: Source::Debian("openssh-server"),
 };
 
 /// Generates host and client keys for the sshd fixture and prints fingerprints.
 pub const SSH_KEYGEN: Tool = Tool {
     name: "ssh-keygen",
     fallbacks: &["/usr/bin/ssh-keygen"],
-    debian_package: "openssh-client",
+    source: Source::Debian("openssh-client"),
 };
 
 /// The OpenSSH client, used to check the fixture the way a user would.
 pub const SSH: Tool = Tool {
     name: "ssh",
     fallbacks: &["/usr/bin/ssh"],
-    debian_package: "openssh-client",
+    source: Source::Debian("openssh-client"),
 };
 
 /// The browser the wasm tests and page tests run in.
 pub const CHROMIUM: Tool = Tool {
     name: "chromium",
     fallbacks: &["/usr/bin/chromium"],
-    debian_package: "chromium",
+    source: Source::Debian("chromium"),
 };
 
 /// The WebDriver server `wasm-bindgen-test-runner` and page tests talk to.
 pub const CHROMEDRIVER: Tool = Tool {
     name: "chromedriver",
     fallbacks: &["/usr/bin/chromedriver"],
-    debian_package: "chromium-driver",
+    source: Source::Debian("chromium-driver"),
 };
 
 /// Builds `ring`'s C and assembly for wasm32.
 pub const CLANG: Tool = Tool {
     name: "clang",
     fallbacks: &["/usr/bin/clang"],
-    debian_package: "clang",
+    source: Source::Debian("clang"),
 };
 
 /// Used by shell-level checks of JSON output.
 pub const JQ: Tool = Tool {
     name: "jq",
     fallbacks: &["/usr/bin/jq"],
-    debian_package: "jq",
+    source: Source::Debian("jq"),
 };
 
 /// Shrinks the release wasm module; optional (`cargo xtask build-web` skips it when absent).
 pub const WASM_OPT: Tool = Tool {
     name: "wasm-opt",
     fallbacks: &["/usr/bin/wasm-opt"],
-    debian_package: "binaryen",
+    source: Source::Debian("binaryen"),
+};
+
+/// The second browser the page tests run in (page.md: "current Chromium and Firefox").
+pub const FIREFOX: Tool = Tool {
+    name: "firefox-esr",
+    fallbacks: &["/usr/bin/firefox-esr", "/usr/bin/firefox"],
+    source: Source::Debian("firefox-esr"),
+};
+
+/// Firefox's WebDriver server; Debian does not package it, crates.io has Mozilla's own.
+pub const GECKODRIVER: Tool = Tool {
+    name: "geckodriver",
+    fallbacks: &["/usr/local/bin/geckodriver"],
+    source: Source::Crate {
+        name: "geckodriver",
+        version: "0.37.1",
+    },
 };
 
 /// Every tool a full `cargo xtask test` run needs, in install order.
-pub const ALL: &[Tool] = &[SSHD, SSH_KEYGEN, SSH, CHROMIUM, CHROMEDRIVER, CLANG, JQ];
+pub const ALL: &[Tool] = &[
+    SSHD,
+    SSH_KEYGEN,
+    SSH,
+    CHROMIUM,
+    CHROMEDRIVER,
+    FIREFOX,
+    GECKODRIVER,
+    CLANG,
+    JQ,
+];
 
 impl Tool {
     /// The program's absolute path, if it is installed.
@@ -90,9 +142,14 @@ impl Tool {
                 }
             }
         }
+        let cargo_bin = match self.source {
+            Source::Crate { .. } => cargo_home().map(|home| home.join("bin").join(self.name)),
+            Source::Debian(_) => None,
+        };
         self.fallbacks
             .iter()
             .map(PathBuf::from)
+            .chain(cargo_bin)
             .find(|candidate| is_executable(candidate))
     }
 
@@ -100,10 +157,9 @@ impl Tool {
     pub fn require(&self) -> anyhow::Result<PathBuf> {
         self.find().ok_or_else(|| {
             anyhow::anyhow!(
-                "`{}` not found: install the Debian package `{}` (apt-get install -y {}), or run `cargo xtask test` as root to have it installed",
+                "`{}` not found: install it ({}), or run `cargo xtask test` as root to have it installed",
                 self.name,
-                self.debian_package,
-                self.debian_package
+                self.source.install_command()
             )
         })
     }
@@ -116,6 +172,13 @@ pub fn missing(tools: &[Tool]) -> Vec<Tool> {
         .copied()
         .filter(|t| t.find().is_none())
         .collect()
+}
+
+/// `$CARGO_HOME`, else `~/.cargo`: where `cargo install` puts programs by default.
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
 }
 
 fn is_executable(path: &Path) -> bool {

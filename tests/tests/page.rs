@@ -1,5 +1,6 @@
-//! The page itself, in headless Chromium over WebDriver: the relay serves `web/` with its demo
-//! SSH server, and a person's clicks are replayed.
+//! The page itself, over WebDriver, in both browsers page.md names: every scenario below is
+//! one test in `chromium::` (headless Chromium, chromedriver) and one in `firefox::` (headless
+//! Firefox ESR, geckodriver). The relay serves `web/`, and a person's clicks are replayed.
 //!
 //! - the demo run: the form is pre-filled from `/relay.json`, one click on Run gives a green
 //!   verdict, the events arrive as `CONNECT` … `VERDICT` in order, `seq` without gaps, the
@@ -7,7 +8,8 @@
 //! - a target the relay does not allow, submitted with Enter from the keyboard: a red
 //!   `ProxyDenied` verdict;
 //! - the JS API refuses an unknown or mistyped option with an Error naming it, and a file that
-//!   is not a bundle with a plain message;
+//!   is not a bundle with a plain message; bytes made in the WebDriver script's realm (another
+//!   realm in Firefox) are read as bytes;
 //! - against the real OpenSSH fixture through the relay: a wrong password is a red `AuthFailed`
 //!   whose hint names the methods the server accepts; the right one is green, and the forward
 //!   probe field reaches the server; the redacted bundle the Download button saves loads with our
@@ -29,10 +31,11 @@
 //! `docs/screenshots/*.png`, which the README shows.
 //!
 //! `web/pkg/` (the wasm module) is rebuilt with `cargo xtask build-web` first when it is missing
-//! or older than the sources it is built from. A missing `chromedriver` fails the test with the
-//! package to install; nothing is skipped.
+//! or older than the sources it is built from. A missing browser or driver fails the test with
+//! the command that installs it (`cargo xtask test` installs them as root); nothing is skipped.
+//! At most two browsers run at once.
 //!
-//! The WebDriver client is a few lines of HTTP/1.1 over a loopback socket (chromedriver is the
+//! The WebDriver client is a few lines of HTTP/1.1 over a loopback socket (the driver is the
 //! only peer), so the test needs no WebDriver crate.
 
 use std::path::{Path, PathBuf};
@@ -113,11 +116,42 @@ fn ensure_web_pkg() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// chromedriver on a free loopback port; killed on drop (and with this process).
+/// The browsers the page must work in (page.md): every scenario runs in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox",
+        }
+    }
+
+    /// The browser and its WebDriver server.
+    fn tools(self) -> (tools::Tool, tools::Tool) {
+        match self {
+            Browser::Chromium => (tools::CHROMIUM, tools::CHROMEDRIVER),
+            Browser::Firefox => (tools::FIREFOX, tools::GECKODRIVER),
+        }
+    }
+}
+
+/// At most this many browsers at once across the file's tests: each is several processes, and
+/// the machine this runs on may have two cores.
+static BROWSER_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A WebDriver server (chromedriver or geckodriver) on a free loopback port; killed on drop
+/// (and with this process), with every browser process it started.
 struct Driver {
+    browser: Browser,
     child: Child,
     port: u16,
     profile: tempfile::TempDir,
+    _slot: tokio::sync::SemaphorePermit<'static>,
 }
 
 impl Drop for Driver {
@@ -215,26 +249,37 @@ fn dechunk(mut rest: &str) -> String {
 }
 
 impl Driver {
-    async fn start() -> anyhow::Result<Driver> {
-        let chromedriver = tools::CHROMEDRIVER.require()?;
-        tools::CHROMIUM.require()?;
+    async fn start(browser: Browser) -> anyhow::Result<Driver> {
+        let (browser_tool, driver_tool) = browser.tools();
+        let server = driver_tool.require()?;
+        browser_tool.require()?;
+        let slot = BROWSER_SLOTS
+            .acquire()
+            .await
+            .context("the browser slots are closed")?;
         let port = free_loopback_port()?;
         let profile = tempfile::Builder::new()
             .prefix("sshdiag-page-test-")
             .tempdir()?;
-        let mut command = Command::new(&chromedriver);
+        let mut command = Command::new(&server);
+        match browser {
+            Browser::Chromium => command.arg(format!("--port={port}")),
+            Browser::Firefox => command.args(["--host", "127.0.0.1", "--port", &port.to_string()]),
+        };
+        // Profiles and downloads' temp files land in the test's own temp dir.
         command
-            .arg(format!("--port={port}"))
             .env("TMPDIR", profile.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = spawn_dying_with_this_process(command)
-            .with_context(|| format!("starting {}", chromedriver.display()))?;
+            .with_context(|| format!("starting {}", server.display()))?;
         let driver = Driver {
+            browser,
             child,
             port,
             profile,
+            _slot: slot,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -244,7 +289,10 @@ impl Driver {
                 return Ok(driver);
             }
             if Instant::now() > deadline {
-                bail!("chromedriver on port {port} was not ready within 20 s");
+                bail!(
+                    "{} on port {port} was not ready within 20 s",
+                    driver_tool.name
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -252,6 +300,25 @@ impl Driver {
 
     /// A new browser with its own profile; downloads go to `downloads` without a prompt.
     async fn session(&self, downloads: Option<&Path>) -> anyhow::Result<Session<'_>> {
+        let caps = match self.browser {
+            Browser::Chromium => self.chromium_capabilities(downloads),
+            Browser::Firefox => firefox_capabilities(downloads)?,
+        };
+        let created = http(
+            self.port,
+            "POST",
+            "/session",
+            Some(&json!({"capabilities": {"alwaysMatch": caps}})),
+        )
+        .await?;
+        let id = created["sessionId"]
+            .as_str()
+            .context("chromedriver gave no session id")?
+            .to_string();
+        Ok(Session { driver: self, id })
+    }
+
+    fn chromium_capabilities(&self, downloads: Option<&Path>) -> Value {
         let profile = self.profile.path().join(format!(
             "profile-{}",
             SystemTime::now()
@@ -286,17 +353,39 @@ impl Driver {
                 "download.directory_upgrade": true,
             });
         }
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": options,
-        }}});
-        let created = http(self.port, "POST", "/session", Some(&caps)).await?;
-        let id = created["sessionId"]
-            .as_str()
-            .context("chromedriver gave no session id")?
-            .to_string();
-        Ok(Session { driver: self, id })
+        json!({ "browserName": "chrome", "goog:chromeOptions": options })
     }
+}
+
+/// Firefox headless with a fresh profile (geckodriver makes one per session) that saves
+/// downloads to `downloads` without asking and makes no background requests.
+fn firefox_capabilities(downloads: Option<&Path>) -> anyhow::Result<Value> {
+    let mut prefs = json!({
+        "app.update.enabled": false,
+        "browser.shell.checkDefaultBrowser": false,
+        "datareporting.policy.dataSubmissionEnabled": false,
+        "toolkit.telemetry.enabled": false,
+        "network.captive-portal-service.enabled": false,
+        "browser.safebrowsing.malware.enabled": false,
+        "browser.safebrowsing.phishing.enabled": false,
+    });
+    if let Some(dir) = downloads {
+        prefs["browser.download.folderList"] = json!(2);
+        prefs["browser.download.dir"] = json!(dir);
+        prefs["browser.download.useDownloadDir"] = json!(true);
+        prefs["browser.download.always_ask_before_handling_new_types"] = json!(false);
+        prefs["browser.download.manager.showWhenStarting"] = json!(false);
+        prefs["browser.helperApps.neverAsk.saveToDisk"] =
+            json!("application/json,application/x-ndjson,application/octet-stream");
+    }
+    Ok(json!({
+        "browserName": "firefox",
+        "moz:firefoxOptions": {
+            "binary": tools::FIREFOX.require()?,
+            "args": ["-headless", "--width=1280", "--height=1000"],
+            "prefs": prefs,
+        },
+    }))
 }
 
 impl Session<'_> {
@@ -563,19 +652,25 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
     }
 }
 
-/// Checks that `png` is a PNG as wide as the browser window and keeps it under
-/// `target/tmp/page-screenshots/` (and as the README's, when asked to).
-fn save_screenshot(name: &str, png: &[u8]) -> anyhow::Result<()> {
+/// Checks that `png` is a PNG about as wide as the browser window (1280 px, less a scroll
+/// bar) and keeps it as `target/tmp/page-screenshots/BROWSER-NAME.png` (and Chromium's as the
+/// README's, when asked to).
+fn save_screenshot(browser: Browser, name: &str, png: &[u8]) -> anyhow::Result<()> {
     anyhow::ensure!(
         png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 24,
         "the screenshot is not a PNG"
     );
     let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
-    anyhow::ensure!(width == 1280, "the screenshot is {width} px wide, not 1280");
+    anyhow::ensure!(
+        (1200..=1280).contains(&width),
+        "the screenshot is {width} px wide, not the window's 1280"
+    );
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page-screenshots");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(format!("{name}.png")), png)?;
-    if std::env::var_os("SSHDIAG_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+    std::fs::write(dir.join(format!("{}-{name}.png", browser.name())), png)?;
+    if browser == Browser::Chromium
+        && std::env::var_os("SSHDIAG_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1")
+    {
         let docs = workspace_root().join("docs/screenshots");
         std::fs::create_dir_all(&docs)?;
         std::fs::write(docs.join(format!("{name}.png")), png)?;
@@ -585,7 +680,7 @@ fn save_screenshot(name: &str, png: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Waits for a finished download whose name ends with `suffix` (Chromium writes
-/// `….crdownload` first and renames it when done).
+/// `….crdownload` first, Firefox `….part`, and rename it when done).
 async fn downloaded(dir: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
     let deadline = Instant::now() + STEP;
     loop {
@@ -593,9 +688,10 @@ async fn downloaded(dir: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
             .flatten()
             .map(|e| e.path())
             .collect();
-        let partial = names
-            .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "crdownload"));
+        let partial = names.iter().any(|p| {
+            p.extension()
+                .is_some_and(|e| e == "crdownload" || e == "part")
+        });
         if let Some(done) = names.iter().find(|p| p.to_string_lossy().ends_with(suffix))
             && !partial
         {
@@ -657,8 +753,9 @@ fn types(events: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_demo_run_is_green_and_a_denied_target_is_proxy_denied() -> anyhow::Result<()> {
+async fn demo_run_is_green_and_a_denied_target_is_proxy_denied(
+    browser: Browser,
+) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(ensure_web_pkg).await??;
     let key_dir = tempfile::tempdir()?;
     let relay = RelayFixture::start_with_args([
@@ -669,7 +766,7 @@ async fn page_demo_run_is_green_and_a_denied_target_is_proxy_denied() -> anyhow:
         key_dir.path().join("demo-host-key").display().to_string(),
     ])
     .await?;
-    let driver = Driver::start().await?;
+    let driver = Driver::start(browser).await?;
     let session = driver.session(None).await?;
     let result = async {
         // One click on the pre-filled form: a green run, events in order.
@@ -746,7 +843,7 @@ async fn page_demo_run_is_green_and_a_denied_target_is_proxy_denied() -> anyhow:
             !timeline.contains("failed here") && !timeline.contains("not reached"),
             "a green run's timeline shows a failed or missing phase: {timeline}"
         );
-        save_screenshot("demo-run", &session.screenshot().await?)?;
+        save_screenshot(browser, "demo-run", &session.screenshot().await?)?;
         // No request left the page's origin (the module, styles, /relay.json: all its own).
         let foreign = session
             .js("return performance.getEntriesByType('resource')\
@@ -797,6 +894,9 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
   t('port', () => new m.Diagnostics({ host: 'h', username: 'u', port: '22' }));
   t('auth', () => new m.Diagnostics({ host: 'h', username: 'u', auth: { type: 'password', pasword: 'x' } }));
   t('bundle', () => m.Diagnostics.openBundle('not json'));
+  // Bytes made here, in the WebDriver script's realm (another realm in Firefox).
+  t('bytes', () => m.Diagnostics.openBundle(new Uint8Array([0x7b, 0xff, 0x7d])));
+  t('buffer', () => m.Diagnostics.openBundle(new TextEncoder().encode('[1]').buffer));
   done(out);
 }).catch((e) => done({ failed: String(e) }));
 "#})),
@@ -807,6 +907,8 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
             ("port", "`port`"),
             ("auth", "`auth.pasword`"),
             ("bundle", "not JSON"),
+            ("bytes", "invalid UTF-8 at byte 1"),
+            ("buffer", "holds an array"),
         ] {
             let message = refusals[name].as_str().unwrap_or("");
             anyhow::ensure!(
@@ -845,14 +947,15 @@ async fn fill_target(
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_against_openssh_wrong_password_bundle_download_and_viewer() -> anyhow::Result<()> {
+async fn against_openssh_wrong_password_bundle_download_and_viewer(
+    browser: Browser,
+) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(ensure_web_pkg).await??;
     let sshd = SshdFixture::start(SshdOptions::default())?;
     let relay = openssh_target(&sshd).await?;
     let downloads = tempfile::tempdir()?;
     let files = tempfile::tempdir()?;
-    let driver = Driver::start().await?;
+    let driver = Driver::start(browser).await?;
     let session = driver.session(Some(downloads.path())).await?;
     let result = async {
         session.open_page(&relay).await?;
@@ -882,7 +985,7 @@ async fn page_against_openssh_wrong_password_bundle_download_and_viewer() -> any
                 "the methods hint does not name {method}: {methods_hint}"
             );
         }
-        save_screenshot("auth-failed", &session.screenshot().await?)?;
+        save_screenshot(browser, "auth-failed", &session.screenshot().await?)?;
 
         // The right password, and the forward probe field: green, the command ran, and the
         // server opened the forward (to its own port, which listens).
@@ -1072,14 +1175,14 @@ async fn page_against_openssh_wrong_password_bundle_download_and_viewer() -> any
     result.with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_host_key_changed_between_two_runs_is_a_mismatch_with_both_fingerprints()
--> anyhow::Result<()> {
+async fn host_key_changed_between_two_runs_is_a_mismatch_with_both_fingerprints(
+    browser: Browser,
+) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(ensure_web_pkg).await??;
     let mut first = SshdFixture::start(SshdOptions::default())?;
     let port = first.port();
     let relay = openssh_target(&first).await?;
-    let driver = Driver::start().await?;
+    let driver = Driver::start(browser).await?;
     let session = driver.session(None).await?;
     let result = async {
         session.open_page(&relay).await?;
@@ -1129,7 +1232,7 @@ async fn page_host_key_changed_between_two_runs_is_a_mismatch_with_both_fingerpr
             "the mismatch panel lacks a fingerprint (trusted {old}, presented {new}): {panel}"
         );
         anyhow::ensure!(panel.contains(&algorithm), "{panel}");
-        save_screenshot("host-key-mismatch", &session.screenshot().await?)?;
+        save_screenshot(browser, "host-key-mismatch", &session.screenshot().await?)?;
 
         // Trusting the new key (after checking it) makes the next run green.
         session
@@ -1157,8 +1260,7 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_api_keepalives_on_the_browser_timer_and_retries() -> anyhow::Result<()> {
+async fn api_keepalives_on_the_browser_timer_and_retries(browser: Browser) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(ensure_web_pkg).await??;
     let sshd = SshdFixture::start(SshdOptions::default())?;
     let closed = free_loopback_port()?;
@@ -1167,7 +1269,7 @@ async fn page_api_keepalives_on_the_browser_timer_and_retries() -> anyhow::Resul
         format!("127.0.0.1/32:{closed}"),
     ])
     .await?;
-    let driver = Driver::start().await?;
+    let driver = Driver::start(browser).await?;
     let session = driver.session(None).await?;
     let result = async {
         session.open_page(&relay).await?;
@@ -1201,6 +1303,12 @@ async fn page_api_keepalives_on_the_browser_timer_and_retries() -> anyhow::Resul
             };
             if answered("target") && answered("relay") {
                 break;
+            }
+            if events.iter().any(|e| e["event_type"] == json!("VERDICT")) {
+                bail!(
+                    "the held run ended before its keepalives were answered: {}",
+                    serde_json::to_string(&events)?
+                );
             }
             if Instant::now() > deadline {
                 bail!("no answered keepalives on both paths: {:?}", types(&events));
@@ -1289,5 +1397,34 @@ async fn page_api_keepalives_on_the_browser_timer_and_retries() -> anyhow::Resul
     .await;
     session.close().await;
     relay.shutdown().await;
-    result
+    result.with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 30)))
 }
+
+/// Each scenario as one test per browser.
+macro_rules! in_every_browser {
+    ($($scenario:ident),* $(,)?) => {
+        mod chromium {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() -> anyhow::Result<()> {
+                    super::$scenario(super::Browser::Chromium).await
+                }
+            )*
+        }
+        mod firefox {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() -> anyhow::Result<()> {
+                    super::$scenario(super::Browser::Firefox).await
+                }
+            )*
+        }
+    };
+}
+
+in_every_browser!(
+    demo_run_is_green_and_a_denied_target_is_proxy_denied,
+    against_openssh_wrong_password_bundle_download_and_viewer,
+    host_key_changed_between_two_runs_is_a_mismatch_with_both_fingerprints,
+    api_keepalives_on_the_browser_timer_and_retries,
+);

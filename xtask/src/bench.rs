@@ -29,7 +29,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::prereq;
-use crate::tools::{self, Tool};
+use crate::tools::{self, Source, Tool};
 use crate::util::{cargo, cargo_build, describe, find_artifact, project_root};
 
 const BEGIN: &str =
@@ -39,7 +39,7 @@ const END: &str = "<!-- bench:end -->";
 const WEBSOCKIFY: Tool = Tool {
     name: "websockify",
     fallbacks: &["/usr/bin/websockify"],
-    debian_package: "websockify",
+    source: Source::Debian("websockify"),
 };
 
 const KEXES: &[&str] = &[
@@ -719,7 +719,7 @@ fn find_or_install_websocat(results: &mut Results) -> Option<PathBuf> {
     let tool = Tool {
         name: "websocat",
         fallbacks: &[],
-        debian_package: "websocat",
+        source: Source::Debian("websocat"),
     };
     if let Some(found) = tool.find() {
         return Some(found);

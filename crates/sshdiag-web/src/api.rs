@@ -459,13 +459,26 @@ enum FileInput {
 }
 
 /// A file handed over from JS: its text, or its bytes (`Uint8Array` or `ArrayBuffer`).
+///
+/// The checks do not use `instanceof`, which is false for an array made in another realm (an
+/// iframe, Firefox's WebDriver scripts): a view is recognised by `ArrayBuffer.isView`, a buffer
+/// by its `[object ArrayBuffer]` tag.
 fn file_input(input: &JsValue, what: &str) -> Result<FileInput, JsValue> {
     if let Some(text) = input.as_string() {
         Ok(FileInput::Text(text))
-    } else if let Some(buf) = input.dyn_ref::<js_sys::ArrayBuffer>() {
-        Ok(FileInput::Bytes(js_sys::Uint8Array::new(buf).to_vec()))
-    } else if let Some(bytes) = input.dyn_ref::<js_sys::Uint8Array>() {
+    } else if js_sys::ArrayBuffer::is_view(input) {
+        let field = |name: &str| {
+            js_sys::Reflect::get(input, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+        };
+        let offset = field("byteOffset").as_f64().unwrap_or(0.0) as u32;
+        let length = field("byteLength").as_f64().unwrap_or(0.0) as u32;
+        let bytes =
+            js_sys::Uint8Array::new_with_byte_offset_and_length(&field("buffer"), offset, length);
         Ok(FileInput::Bytes(bytes.to_vec()))
+    } else if input.is_object()
+        && input.unchecked_ref::<js_sys::Object>().to_string() == "[object ArrayBuffer]"
+    {
+        Ok(FileInput::Bytes(js_sys::Uint8Array::new(input).to_vec()))
     } else {
         Err(js_error(format!(
             "{what} takes the file's text (a string) or its bytes (Uint8Array or ArrayBuffer)"

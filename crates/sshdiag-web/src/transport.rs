@@ -75,8 +75,12 @@ fn open_socket(url: &str) -> Result<(Socket, UnboundedReceiver<WsEvent>), String
         let data = e.data();
         if let Some(s) = data.as_string() {
             let _ = t.send(WsEvent::Text(s));
-        } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
-            let _ = t.send(WsEvent::Binary(js_sys::Uint8Array::new(&buf).to_vec()));
+        } else {
+            // Binary frames are ArrayBuffers (binaryType above), but not always of this
+            // module's realm: when `run()` is called from another realm (Firefox's WebDriver
+            // scripts, a portal's frame), `instanceof ArrayBuffer` is false and a checked cast
+            // would drop every byte. `new Uint8Array(buffer)` accepts any realm's buffer.
+            let _ = t.send(WsEvent::Binary(js_sys::Uint8Array::new(&data).to_vec()));
         }
     });
     let t = tx.clone();
