@@ -22,6 +22,10 @@
 //!   every 300 ms whose server then hangs (SIGSTOP) ends in `KeepaliveTimeout`, the hint placing
 //!   the silence behind the relay (its pongs kept coming); `retries: 2` against a closed port
 //!   makes three attempts; a wrong password is not retried;
+//! - every credential mode of the form against OpenSSH (with PAM): a key file from the file
+//!   picker, an encrypted key pasted with its passphrase, keyboard-interactive answers (each a
+//!   green run that logged in with that method), and "probe only" (no login, no command, the
+//!   accepted methods named); no secret appears in the events;
 //! - the host key changed between two runs (sshd restarted on the same port with new keys): a
 //!   red `HostKeyMismatch` with both fingerprints, no login attempted, and after "Trust the new
 //!   key" the next run is green.
@@ -460,7 +464,11 @@ impl Session<'_> {
 
     /// Clicks like a person (a trusted click, scrolled into view), not `element.click()`.
     async fn click(&self, id: &str) -> anyhow::Result<()> {
-        let element = self.element(&format!("#{id}")).await?;
+        self.click_css(&format!("#{id}")).await
+    }
+
+    async fn click_css(&self, css: &str) -> anyhow::Result<()> {
+        let element = self.element(css).await?;
         self.call(
             "POST",
             &format!("/element/{element}/click"),
@@ -1400,6 +1408,112 @@ async fn api_keepalives_on_the_browser_timer_and_retries(browser: Browser) -> an
     result.with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 30)))
 }
 
+async fn credential_modes_key_file_passphrase_keyboard_interactive_and_probe(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(ensure_web_pkg).await??;
+    // PAM, so that OpenSSH offers keyboard-interactive.
+    let sshd = SshdFixture::start(SshdOptions::with_config(["UsePAM yes"]))?;
+    let relay = openssh_target(&sshd).await?;
+    let driver = Driver::start(browser).await?;
+    let session = driver.session(None).await?;
+    let keys = sshd.client_keys().clone();
+    let result = async {
+        session.open_page(&relay).await?;
+        fill_target(&session, &sshd, "").await?;
+        let mut raw_logs = String::new();
+        let auth_method = |events: &[Value]| {
+            events
+                .iter()
+                .filter(|e| e["event_type"] == json!("AUTH") && e["data"]["status"] == json!("success"))
+                .map(|e| e["data"]["method"].as_str().unwrap_or("?").to_string())
+                .next()
+        };
+
+        // A key file chosen with the file picker.
+        session.click_css("input[name=authType][value=privateKey]").await?;
+        session.choose_file("f-keyfile", &keys.ed25519.path).await?;
+        session
+            .wait_for(
+                "return document.getElementById('f-keyfile-note').textContent.includes('Using the key file')",
+                STEP,
+                "the page to take the key file",
+            )
+            .await?;
+        let (class, events) = session.run().await?;
+        anyhow::ensure!(
+            class.contains("ok") && auth_method(&events).as_deref() == Some("private_key"),
+            "key file: {}; {:?}",
+            last_of(&events, "VERDICT")?,
+            types(&events)
+        );
+        raw_logs.push_str(&session.text("raw-jsonl").await?);
+
+        // An encrypted key pasted, with its passphrase.
+        session.click("f-keyfile-clear").await?;
+        session
+            .fill(&[
+                ("f-key", &keys.rsa_enc.private_key),
+                ("f-passphrase", keys.rsa_enc.passphrase.unwrap_or_default()),
+            ])
+            .await?;
+        let (class, events) = session.run().await?;
+        anyhow::ensure!(
+            class.contains("ok") && auth_method(&events).as_deref() == Some("private_key"),
+            "encrypted key: {}; {:?}",
+            last_of(&events, "VERDICT")?,
+            types(&events)
+        );
+        raw_logs.push_str(&session.text("raw-jsonl").await?);
+
+        // Keyboard-interactive: the answer to PAM's password prompt.
+        session
+            .click_css("input[name=authType][value=keyboardInteractive]")
+            .await?;
+        session.fill(&[("f-answers", sshd.password())]).await?;
+        let (class, events) = session.run().await?;
+        anyhow::ensure!(
+            class.contains("ok")
+                && auth_method(&events).as_deref() == Some("keyboard_interactive"),
+            "keyboard-interactive: {}; {:?}",
+            last_of(&events, "VERDICT")?,
+            types(&events)
+        );
+        raw_logs.push_str(&session.text("raw-jsonl").await?);
+
+        // Probe only: no secret, no login, and the methods the server accepts are named.
+        session.click_css("input[name=authType][value=probe]").await?;
+        let (_, events) = session.run().await?;
+        anyhow::ensure!(
+            auth_method(&events).is_none() && !types(&events).contains(&"EXEC"),
+            "a probe logged in or ran a command: {:?}",
+            types(&events)
+        );
+        let shown = session.text("verdict").await?;
+        anyhow::ensure!(
+            shown.contains("publickey") && shown.contains("keyboard-interactive"),
+            "the probe's verdict does not name the methods: {shown}"
+        );
+        raw_logs.push_str(&session.text("raw-jsonl").await?);
+
+        let key_body = keys.ed25519.private_key.lines().nth(1).unwrap_or("?").to_string();
+        let rsa_body = keys.rsa_enc.private_key.lines().nth(1).unwrap_or("?").to_string();
+        for (what, secret) in [
+            ("password", sshd.password()),
+            ("ed25519 key", key_body.as_str()),
+            ("encrypted key", rsa_body.as_str()),
+            ("passphrase", keys.rsa_enc.passphrase.unwrap_or("?")),
+        ] {
+            anyhow::ensure!(!raw_logs.contains(secret), "the events contain the {what}");
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    session.close().await;
+    relay.shutdown().await;
+    result.with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
+}
+
 /// Each scenario as one test per browser.
 macro_rules! in_every_browser {
     ($($scenario:ident),* $(,)?) => {
@@ -1427,4 +1541,5 @@ in_every_browser!(
     against_openssh_wrong_password_bundle_download_and_viewer,
     host_key_changed_between_two_runs_is_a_mismatch_with_both_fingerprints,
     api_keepalives_on_the_browser_timer_and_retries,
+    credential_modes_key_file_passphrase_keyboard_interactive_and_probe,
 );
