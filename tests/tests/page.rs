@@ -561,23 +561,27 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
         Ok(slot["events"].as_array().cloned().unwrap_or_default())
     }
 
-    /// Waits for an API run's verdict; returns it with the run's events.
+    /// Waits for an API run's verdict; returns it with the run's events (read together, so
+    /// the events are all of them).
     async fn api_run_verdict(&self, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
         let deadline = Instant::now() + RUN;
         loop {
-            let events = self.api_run_events(name).await?;
             let slot = self
                 .call(
                     "POST",
                     "/execute/sync",
                     Some(&json!({
-                        "script": "return window.sshdiagTestRuns[arguments[0]].verdict",
+                        "script": "return window.sshdiagTestRuns[arguments[0]]",
                         "args": [name],
                     })),
                 )
                 .await?;
-            if !slot.is_null() {
-                return Ok((slot, events));
+            if let Some(error) = slot["error"].as_str() {
+                bail!("the API run {name} threw: {error}");
+            }
+            let events = slot["events"].as_array().cloned().unwrap_or_default();
+            if !slot["verdict"].is_null() {
+                return Ok((slot["verdict"].clone(), events));
             }
             if Instant::now() > deadline {
                 bail!(
@@ -1356,14 +1360,25 @@ async fn api_keepalives_on_the_browser_timer_and_retries(browser: Browser) -> an
             "{verdict}; {:?}",
             types(&events)
         );
-        let reconnections: Vec<u64> = events
+        // Each failed attempt is one `→ reconnecting` with its reason and count.
+        let reconnecting: Vec<(u64, bool)> = events
             .iter()
-            .filter(|e| e["event_type"] == json!("STATE_CHANGE"))
-            .filter_map(|e| e["data"]["reconnection_count"].as_u64())
+            .filter(|e| {
+                e["event_type"] == json!("STATE_CHANGE")
+                    && e["data"]["to_state"] == json!("reconnecting")
+            })
+            .map(|e| {
+                (
+                    e["data"]["reconnection_count"].as_u64().unwrap_or(0),
+                    e["data"]["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("ConnectionRefused")),
+                )
+            })
             .collect();
         anyhow::ensure!(
-            reconnections.iter().max() == Some(&2),
-            "not retried twice: reconnection counts {reconnections:?}; {:?}",
+            reconnecting == [(1, true), (2, true)],
+            "not retried twice with reasons: {reconnecting:?}; {:?}",
             types(&events)
         );
         let attempts = events

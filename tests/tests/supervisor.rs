@@ -74,9 +74,16 @@ async fn a_retry_succeeds_after_sshd_comes_back() {
             .contains("ConnectionRefused"),
         "{s:?}"
     );
+    // Every retry is `reconnecting → connecting`, and the one that worked `connecting →
+    // connected`.
+    let retries = s
+        .iter()
+        .filter(|x| x.from_state == "reconnecting" && x.to_state == "connecting")
+        .count();
+    assert_eq!(retries, reconnecting.len(), "{s:?}");
     let connected = s.iter().find(|x| x.to_state == "connected").unwrap();
     assert!(
-        connected.reconnection_count >= 1 && connected.from_state == "reconnecting",
+        connected.reconnection_count >= 1 && connected.from_state == "connecting",
         "{s:?}"
     );
     assert_eq!(s.last().unwrap().to_state, "disconnected");

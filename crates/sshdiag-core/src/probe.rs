@@ -522,7 +522,9 @@ impl Probe<'_> {
     }
 
     /// The seed's supervisor: `disconnected → connecting → connected`, and on a transient
-    /// failure `→ reconnecting` with backoff, until the retries run out (`→ failed`).
+    /// failure `→ reconnecting` (with the reason) and after the backoff `→ connecting` again,
+    /// so every attempt and every failure is one event, until the retries run out
+    /// (`→ failed`).
     async fn supervise<C: Connector>(&mut self, connector: &mut C) -> Result<(), Failure> {
         self.set_state("connecting", None);
         loop {
@@ -547,6 +549,7 @@ impl Probe<'_> {
                 .sleep(policy.delay_ms(self.reconnections, unit))
                 .await;
             self.reset_for_retry();
+            self.set_state("connecting", None);
         }
     }
 
