@@ -5,8 +5,8 @@
 //! - the demo run: the form is pre-filled from `/relay.json`, one click on Run gives a green
 //!   verdict, the events arrive as `CONNECT` … `VERDICT` in order, `seq` without gaps, the
 //!   timeline has a bar for every phase, and no request went to another origin;
-//! - a target the relay does not allow, submitted with Enter from the keyboard: a red
-//!   `ProxyDenied` verdict;
+//! - a target the relay does not allow, run with the keyboard alone (Tab walks the form in
+//!   reading order to Run, Enter runs it): a red `ProxyDenied` verdict;
 //! - the JS API refuses an unknown or mistyped option with an Error naming it, and a file that
 //!   is not a bundle with a plain message; bytes made in the WebDriver script's realm (another
 //!   realm in Firefox) are read as bytes;
@@ -627,17 +627,39 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
         self.verdict().await
     }
 
-    /// Presses Enter in the form field `id` (the form submits, as a keyboard user would) and
-    /// waits for the verdict.
-    async fn run_by_keyboard(&self, id: &str) -> anyhow::Result<(String, Vec<Value>)> {
-        let element = self.element(&format!("#{id}")).await?;
-        self.call(
-            "POST",
-            &format!("/element/{element}/value"),
-            Some(&json!({ "text": "\u{E007}" })),
-        )
-        .await?;
-        self.verdict().await
+    /// Presses and releases one key (a WebDriver key code such as `\u{E004}`, Tab) where the
+    /// focus is.
+    async fn press(&self, key: &str) -> anyhow::Result<()> {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key},
+            {"type": "keyUp", "value": key},
+        ]}]});
+        self.call("POST", "/actions", Some(&actions))
+            .await
+            .map(|_| ())
+    }
+
+    /// From the top of the page, presses Tab until `id` has the focus; returns what had the
+    /// focus on the way (ids, `name:…` for a radio group, `tag@parent` otherwise).
+    async fn tab_to(&self, id: &str) -> anyhow::Result<Vec<String>> {
+        self.js("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
+            .await?;
+        let mut visited = Vec::new();
+        for _ in 0..40 {
+            self.press("\u{E004}").await?;
+            let here = self
+                .js("const a = document.activeElement; if (!a || a === document.body) return 'body'; \
+                     if (a.id) return a.id; if (a.name) return 'name:' + a.name; \
+                     return a.tagName.toLowerCase() + '@' + (a.parentElement ? a.parentElement.id : '')")
+                .await?;
+            let here = here.as_str().unwrap_or("?").to_string();
+            let done = here == id;
+            visited.push(here);
+            if done {
+                return Ok(visited);
+            }
+        }
+        bail!("Tab never reached #{id}: {visited:?}")
     }
 
     /// Waits for the verdict of the run just started; returns (verdict class, events in the
@@ -866,12 +888,40 @@ async fn demo_run_is_green_and_a_denied_target_is_proxy_denied(
             "requests to other origins: {foreign}"
         );
 
-        // A target the relay does not allow: ProxyDenied, red.
+        // A target the relay does not allow, with the keyboard alone: Tab walks the form in
+        // reading order to Run, Enter runs. ProxyDenied, red.
         session.open_page(&relay).await?;
         session
             .fill(&[("f-host", "192.0.2.10"), ("f-port", "22")])
             .await?;
-        let (class, events) = session.run_by_keyboard("f-port").await?;
+        let visited = session.tab_to("run-button").await?;
+        let mut expected = [
+            "mode-run",
+            "mode-view",
+            "f-host",
+            "f-port",
+            "f-user",
+            "f-proxy",
+            "name:authType",
+            "f-password",
+            "f-commands",
+            "summary@advanced",
+            "run-button",
+        ]
+        .into_iter()
+        .peekable();
+        for v in &visited {
+            if expected.peek() == Some(&v.as_str()) {
+                expected.next();
+            }
+        }
+        anyhow::ensure!(
+            expected.peek().is_none(),
+            "Tab skipped {:?} or went out of order: {visited:?}",
+            expected.collect::<Vec<_>>()
+        );
+        session.press("\u{E007}").await?;
+        let (class, events) = session.verdict().await?;
         let seen = types(&events);
         anyhow::ensure!(
             class.contains("fail"),
