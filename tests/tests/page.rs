@@ -4,7 +4,8 @@
 //!
 //! - the demo run: the form is pre-filled from `/relay.json`, one click on Run gives a green
 //!   verdict, the events arrive as `CONNECT` … `VERDICT` in order, `seq` without gaps, the
-//!   timeline has a bar for every phase, and no request went to another origin;
+//!   timeline has a bar for every phase, no request went to another origin, and on a laptop
+//!   screen (1366×768) nothing scrolls sideways and the verdict is in the top half;
 //! - a target the relay does not allow, run with the keyboard alone (Tab walks the form in
 //!   reading order to Run, Enter runs it): a red `ProxyDenied` verdict;
 //! - the JS API refuses an unknown or mistyped option with an Error naming it, and a file that
@@ -878,6 +879,41 @@ async fn demo_run_is_green_and_a_denied_target_is_proxy_denied(
             "a green run's timeline shows a failed or missing phase: {timeline}"
         );
         save_screenshot(browser, "demo-run", &session.screenshot().await?)?;
+        // On a laptop screen (1366×768) nothing scrolls sideways and the verdict is in the
+        // first screenful.
+        session
+            .call(
+                "POST",
+                "/window/rect",
+                Some(&json!({"width": 1366, "height": 768})),
+            )
+            .await?;
+        let fit = session
+            .wait_for(
+                "return window.innerWidth <= 1366 && window.innerWidth > 1000 \
+                 ? { overflow: document.documentElement.scrollWidth - window.innerWidth, \
+                     verdictTop: document.getElementById('verdict').getBoundingClientRect().top + window.scrollY, \
+                     height: window.innerHeight } : null",
+                STEP,
+                "the window to take the laptop size",
+            )
+            .await?;
+        anyhow::ensure!(
+            fit["overflow"].as_f64().is_some_and(|o| o <= 0.0),
+            "the page scrolls sideways on a laptop screen: {fit}"
+        );
+        anyhow::ensure!(
+            fit["verdictTop"].as_f64().unwrap_or(f64::MAX) < fit["height"].as_f64().unwrap_or(0.0) / 2.0,
+            "the verdict is not in the top half of a laptop screen: {fit}"
+        );
+        session
+            .call(
+                "POST",
+                "/window/rect",
+                Some(&json!({"width": 1280, "height": 1000})),
+            )
+            .await?;
+
         // No request left the page's origin (the module, styles, /relay.json: all its own).
         let foreign = session
             .js("return performance.getEntriesByType('resource')\
