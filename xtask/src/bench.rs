@@ -22,12 +22,12 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use crate::fixtures::{Fixtures, free_loopback_port};
 use crate::prereq;
 use crate::tools::{self, Source, Tool};
 use crate::util::{cargo, cargo_build, describe, find_artifact, project_root};
@@ -214,8 +214,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut guards = Guards::default();
 
     // The target and the relay the browser goes through (the release binary).
-    let page_addr = format!("127.0.0.1:{}", free_port()?);
-    let fixtures = Fixtures::start(&fixtures_bin, &scratch.path().join("fixtures.log"))?;
+    let page_addr = format!("127.0.0.1:{}", free_loopback_port()?);
+    let fixtures = Fixtures::start(&fixtures_bin, &[], &scratch.path().join("fixtures.log"))?;
     let fact = |key: &str| -> anyhow::Result<String> {
         fixtures
             .facts
@@ -228,7 +228,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let key_path = scratch.path().join("id_ed25519");
     std::fs::write(&key_path, fact("ED25519_KEY")?)?;
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
-    let relay_port = free_port()?;
+    let relay_port = free_loopback_port()?;
     guards.spawn(
         "sshdiag-proxy (browser relay)",
         Command::new(&proxy)
@@ -761,10 +761,10 @@ fn relay_alone(
     results: &mut Results,
 ) -> anyhow::Result<()> {
     let mut guards = Guards::default();
-    let target = free_port()?;
+    let target = free_loopback_port()?;
     let mut specs = Vec::new();
 
-    let port = free_port()?;
+    let port = free_loopback_port()?;
     let limit = (args.idle + 100).to_string();
     let pid = guards.spawn(
         "sshdiag-proxy",
@@ -780,7 +780,7 @@ fn relay_alone(
     ));
 
     if let Some(websocat) = websocat {
-        let port = free_port()?;
+        let port = free_loopback_port()?;
         let pid = guards.spawn(
             "websocat",
             Command::new(websocat)
@@ -796,7 +796,7 @@ fn relay_alone(
     }
     match WEBSOCKIFY.find() {
         Some(websockify) => {
-            let port = free_port()?;
+            let port = free_loopback_port()?;
             let pid = guards.spawn(
                 "websockify",
                 Command::new(websockify)
@@ -907,8 +907,8 @@ fn page_timing(
         .and_then(Path::parent)
         .context("web/pkg has no parent")?;
     let mut guards = Guards::default();
-    let port = free_port()?;
-    let demo_port = free_port()?;
+    let port = free_loopback_port()?;
+    let demo_port = free_loopback_port()?;
     guards.spawn(
         "sshdiag-proxy --demo",
         Command::new(proxy)
@@ -921,7 +921,7 @@ fn page_timing(
             .stdout(file(&scratch.join("demo-relay.log"))?)
             .stderr(Stdio::null()),
     )?;
-    let driver_port = free_port()?;
+    let driver_port = free_loopback_port()?;
     let dirs = browser_dirs(&scratch.join("page"))?;
     guards.spawn(
         "chromedriver",
@@ -1477,77 +1477,8 @@ impl Drop for Guards {
     }
 }
 
-/// `sshdiag-fixtures`: a real OpenSSH sshd (and a relay we do not use), until stdin closes.
-struct Fixtures {
-    child: Child,
-    facts: BTreeMap<String, String>,
-}
-
-impl Fixtures {
-    fn start(binary: &Path, log: &Path) -> anyhow::Result<Fixtures> {
-        let mut child = Command::new(binary)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(file(log)?)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let stdout = child.stdout.take().context("fixtures stdout")?;
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let mut fixtures = Fixtures {
-            child,
-            facts: BTreeMap::new(),
-        };
-        let line = receiver
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_default();
-        let parsed: Value = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "sshdiag-fixtures printed no JSON line (log: {})",
-                log.display()
-            )
-        })?;
-        let object = parsed
-            .as_object()
-            .context("sshdiag-fixtures printed JSON that is not an object")?;
-        for (key, value) in object {
-            let value = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            fixtures
-                .facts
-                .insert(format!("SSHDIAG_TEST_{}", key.to_uppercase()), value);
-        }
-        Ok(fixtures)
-    }
-}
-
-impl Drop for Fixtures {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn file(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 fn wait_port(port: u16) -> anyhow::Result<()> {

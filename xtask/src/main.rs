@@ -15,6 +15,7 @@ mod bench;
 mod build_web;
 mod codegen;
 mod demo;
+mod fixtures;
 mod prereq;
 mod test;
 mod util;
