@@ -412,10 +412,15 @@ impl Session<'_> {
 
     /// Runs `script` in the page (as a function body) and returns its result.
     async fn js(&self, script: &str) -> anyhow::Result<Value> {
+        self.js_with(script, json!([])).await
+    }
+
+    /// [`Session::js`] with `arguments` (a JSON array) passed to the script.
+    async fn js_with(&self, script: &str, args: Value) -> anyhow::Result<Value> {
         self.call(
             "POST",
             "/execute/sync",
-            Some(&json!({ "script": script, "args": [] })),
+            Some(&json!({ "script": script, "args": args })),
         )
         .await
     }
@@ -535,54 +540,36 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
   slot.verdict = await d.run();
 }).catch((e) => { slot.error = String(e); });
 "#;
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(&json!({ "script": script, "args": [name, options] })),
-        )
-        .await
-        .map(|_| ())
+        self.js_with(script, json!([name, options]))
+            .await
+            .map(|_| ())
     }
 
-    /// The events an API run has sent so far.
-    async fn api_run_events(&self, name: &str) -> anyhow::Result<Vec<Value>> {
+    /// An API run's verdict (null until it has one) and its events so far, read in one call so
+    /// that with a verdict the events are all of them.
+    async fn api_run_state(&self, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
         let slot = self
-            .call(
-                "POST",
-                "/execute/sync",
-                Some(&json!({
-                    "script": "return window.sshdiagTestRuns[arguments[0]]",
-                    "args": [name],
-                })),
-            )
+            .js_with("return window.sshdiagTestRuns[arguments[0]]", json!([name]))
             .await?;
         if let Some(error) = slot["error"].as_str() {
             bail!("the API run {name} threw: {error}");
         }
-        Ok(slot["events"].as_array().cloned().unwrap_or_default())
+        let events = slot["events"].as_array().cloned().unwrap_or_default();
+        Ok((slot["verdict"].clone(), events))
     }
 
-    /// Waits for an API run's verdict; returns it with the run's events (read together, so
-    /// the events are all of them).
+    /// The events an API run has sent so far.
+    async fn api_run_events(&self, name: &str) -> anyhow::Result<Vec<Value>> {
+        Ok(self.api_run_state(name).await?.1)
+    }
+
+    /// Waits for an API run's verdict; returns it with all the run's events.
     async fn api_run_verdict(&self, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
         let deadline = Instant::now() + RUN;
         loop {
-            let slot = self
-                .call(
-                    "POST",
-                    "/execute/sync",
-                    Some(&json!({
-                        "script": "return window.sshdiagTestRuns[arguments[0]]",
-                        "args": [name],
-                    })),
-                )
-                .await?;
-            if let Some(error) = slot["error"].as_str() {
-                bail!("the API run {name} threw: {error}");
-            }
-            let events = slot["events"].as_array().cloned().unwrap_or_default();
-            if !slot["verdict"].is_null() {
-                return Ok((slot["verdict"].clone(), events));
+            let (verdict, events) = self.api_run_state(name).await?;
+            if !verdict.is_null() {
+                return Ok((verdict, events));
             }
             if Instant::now() > deadline {
                 bail!(
