@@ -201,6 +201,13 @@ async fn refuse_limit(
     ctx.shared.metrics.limit(limit);
     ctx.shared.metrics.connection("limit");
     ctx.log(Level::Warn, Code::RelayLimit, format!("{limit}: {message}"));
+    send_limit_frames(socket, message).await;
+    send_close(socket, close_code, limit).await;
+}
+
+/// What a client hears when a limit ends it before anything was relayed: `error{limit}`, then
+/// `closed{by: relay, reason: "limit: …"}`.
+async fn send_limit_frames(socket: &mut WebSocket, message: &str) {
     send_control(
         socket,
         &ControlFrame::Error {
@@ -209,17 +216,21 @@ async fn refuse_limit(
         },
     )
     .await;
+    send_closed_early(socket, format!("limit: {message}")).await;
+}
+
+/// `closed{by: relay}` before anything was relayed.
+async fn send_closed_early(socket: &mut WebSocket, reason: String) {
     send_control(
         socket,
         &ControlFrame::Closed {
             by: ClosedBy::Relay,
-            reason: format!("limit: {message}"),
+            reason,
             bytes_up: 0,
             bytes_down: 0,
         },
     )
     .await;
-    send_close(socket, close_code, limit).await;
 }
 
 async fn end_before_connect(ctx: &Ctx, socket: &mut WebSocket, refusal: Refusal) {
@@ -253,16 +264,7 @@ async fn end_before_connect(ctx: &Ctx, socket: &mut WebSocket, refusal: Refusal)
             ctx.shared.metrics.connection("bad-frame");
             ctx.shared.metrics.bad_frame();
             ctx.log(Level::Warn, Code::RelayBadFrame, message.clone());
-            send_control(
-                socket,
-                &ControlFrame::Closed {
-                    by: ClosedBy::Relay,
-                    reason: format!("bad-frame: {message}"),
-                    bytes_up: 0,
-                    bytes_down: 0,
-                },
-            )
-            .await;
+            send_closed_early(socket, format!("bad-frame: {message}")).await;
             send_close(socket, CLOSE_PROTOCOL, "bad frame").await;
         }
         Refusal::ClientGone(message) => {
@@ -281,24 +283,7 @@ async fn end_before_connect(ctx: &Ctx, socket: &mut WebSocket, refusal: Refusal)
                 Code::RelayHandshakeTimeout,
                 format!("{message}; dropping the client"),
             );
-            send_control(
-                socket,
-                &ControlFrame::Error {
-                    code: RelayErrorCode::Limit,
-                    message: message.clone(),
-                },
-            )
-            .await;
-            send_control(
-                socket,
-                &ControlFrame::Closed {
-                    by: ClosedBy::Relay,
-                    reason: format!("limit: {message}"),
-                    bytes_up: 0,
-                    bytes_down: 0,
-                },
-            )
-            .await;
+            send_limit_frames(socket, &message).await;
             send_close(socket, CLOSE_POLICY, "handshake timeout").await;
         }
         Refusal::Shutdown => {
@@ -308,16 +293,7 @@ async fn end_before_connect(ctx: &Ctx, socket: &mut WebSocket, refusal: Refusal)
                 Code::RelayClosed,
                 "closed before connecting: the relay is shutting down",
             );
-            send_control(
-                socket,
-                &ControlFrame::Closed {
-                    by: ClosedBy::Relay,
-                    reason: "relay shutting down".into(),
-                    bytes_up: 0,
-                    bytes_down: 0,
-                },
-            )
-            .await;
+            send_closed_early(socket, "relay shutting down".into()).await;
             send_close(socket, CLOSE_GOING_AWAY, "relay shutting down").await;
         }
     }
