@@ -241,15 +241,7 @@ impl TargetHost {
             ));
         }
         let name = trimmed.to_ascii_lowercase();
-        let valid = name.len() <= 253
-            && name.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        if valid {
+        if valid_name(&name) {
             Ok(TargetHost::Name(name))
         } else {
             Err(format!("`{host}` is not a valid host name"))

@@ -53,16 +53,13 @@ pub fn supported_kex() -> Vec<&'static str> {
         .filter(|n| *n != "none")
         .collect()
 }
+/// The default host key algorithms and `ssh-rsa` (SHA-1 signatures: only when asked for).
 pub fn supported_host_key() -> Vec<&'static str> {
-    vec![
-        "ssh-ed25519",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "rsa-sha2-512",
-        "rsa-sha2-256",
-        "ssh-rsa",
-    ]
+    DEFAULT_HOST_KEY
+        .iter()
+        .copied()
+        .chain(["ssh-rsa"])
+        .collect()
 }
 pub fn supported_ciphers() -> Vec<&'static str> {
     cipher::ALL_CIPHERS
