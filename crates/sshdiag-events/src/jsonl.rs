@@ -217,8 +217,8 @@ fn describe_json_error(error: &serde_json::Error) -> String {
     format!("not JSON (column {}): {reason}", error.column())
 }
 
-/// "an array", "a string" …, for messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
+/// "an array", "a string" …, for messages about JSON of the wrong shape.
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 use sshdiag_core::algorithms::AlgorithmPrefs;
 use sshdiag_core::report::bundle_json;
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
-use sshdiag_events::jsonl::{ReadOptions, read_jsonl_with};
+use sshdiag_events::jsonl::{ReadOptions, json_kind, read_jsonl_with};
 use sshdiag_events::{Bundle, BundleError, HostKeyPolicy, IntegrityStatus, to_line};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -113,17 +113,6 @@ fn json_to_js(text: &str) -> Result<JsValue, JsValue> {
         .map_err(|_| js_error("sshdiag produced JSON the browser could not parse (a bug)"))
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The options object as JSON, so it can be checked key by key.
 fn to_json_value(options: &JsValue, what: &str) -> Result<Value, JsValue> {
     if options.is_undefined() || options.is_null() {
@@ -167,7 +156,7 @@ fn string(obj: &Map<String, Value>, key: &str, name: &str) -> Result<Option<Stri
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(js_error(format!(
             "option `{name}` must be a string, not {}",
-            kind(other)
+            json_kind(other)
         ))),
     }
 }
@@ -205,7 +194,7 @@ fn integer(
         }
         Some(other) => Err(js_error(format!(
             "option `{name}` must be a number, not {}",
-            kind(other)
+            json_kind(other)
         ))),
     }
 }
@@ -220,13 +209,13 @@ fn string_list(obj: &Map<String, Value>, key: &str, name: &str) -> Result<Vec<St
                 Value::String(s) => Ok(s.clone()),
                 other => Err(js_error(format!(
                     "option `{name}[{i}]` must be a string, not {}",
-                    kind(other)
+                    json_kind(other)
                 ))),
             })
             .collect(),
         Some(other) => Err(js_error(format!(
             "option `{name}` must be an array of strings, not {}",
-            kind(other)
+            json_kind(other)
         ))),
     }
 }
@@ -241,7 +230,7 @@ fn object<'a>(
         Some(Value::Object(o)) => Ok(Some(o)),
         Some(other) => Err(js_error(format!(
             "option `{name}` must be an object, not {}",
-            kind(other)
+            json_kind(other)
         ))),
     }
 }
@@ -256,7 +245,7 @@ fn parse_auth(obj: Option<&Map<String, Value>>) -> Result<AuthPlan, JsValue> {
         Some(other) => {
             return Err(js_error(format!(
                 "option `auth.type` must be a string ({types}), not {}",
-                kind(other)
+                json_kind(other)
             )));
         }
         None => return Err(js_error(format!("option `auth.type` is required: {types}"))),
@@ -630,7 +619,7 @@ impl Diagnostics {
                     Some(other) => {
                         return Err(js_error(format!(
                             "option `redact` must be a boolean, not {}",
-                            kind(other)
+                            json_kind(other)
                         )));
                     }
                 }
