@@ -191,9 +191,14 @@ pub async fn expect_connected(ws: &mut Ws) -> String {
     }
 }
 
-/// A TCP echo server on loopback; returns its address.
+/// A TCP echo server on IPv4 loopback; returns its address.
 pub async fn echo_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    echo_on(listener)
+}
+
+/// Echoes every connection `listener` accepts; returns its address.
+pub fn echo_on(listener: TcpListener) -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
