@@ -455,11 +455,19 @@ pub struct AuthData {
     pub error_message: Option<String>,
 }
 
+/// What became of a channel the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelStatus {
+    #[default]
+    Opened,
+    Failed,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChannelData {
-    /// `opened` or `failed`.
     #[serde(default)]
-    pub status: String,
+    pub status: ChannelStatus,
     #[serde(default)]
     pub channel_type: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -526,12 +534,44 @@ pub struct KeepaliveData {
     pub path: Option<String>,
 }
 
+/// The supervisor's connection state, as `STATE_CHANGE` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupervisorState {
+    #[default]
+    Disconnected,
+    Connecting,
+    Connected,
+    Reconnecting,
+    Failed,
+}
+
+impl SupervisorState {
+    /// The wire name, as in the events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupervisorState::Disconnected => "disconnected",
+            SupervisorState::Connecting => "connecting",
+            SupervisorState::Connected => "connected",
+            SupervisorState::Reconnecting => "reconnecting",
+            SupervisorState::Failed => "failed",
+        }
+    }
+}
+
+/// Lets scripts and tests compare a state with its wire name.
+impl PartialEq<&str> for SupervisorState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StateChangeData {
     #[serde(default)]
-    pub from_state: String,
+    pub from_state: SupervisorState,
     #[serde(default)]
-    pub to_state: String,
+    pub to_state: SupervisorState,
     #[serde(default)]
     pub reconnection_count: u32,
     /// Why the state moved (the failure that caused a reconnect), in plain words.

@@ -236,7 +236,7 @@ pub fn ok_session(id: &Identity) -> Vec<Event> {
         Level::Info,
         Code::ChannelOpened,
         EventData::Channel(ChannelData {
-            status: "opened".into(),
+            status: ChannelStatus::Opened,
             channel_type: "session".into(),
             reason_code: None,
             reason: None,
