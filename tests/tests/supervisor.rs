@@ -58,7 +58,7 @@ async fn a_retry_succeeds_after_sshd_comes_back() {
     };
     let (r, ()) = tokio::join!(probe, revive);
     assert!(r.verdict.ok, "{:#?}", r.events);
-    assert_eq!(r.commands[0].stdout, b"back\n");
+    assert_eq!(r.commands[0].stdout.as_deref(), Some("back\n"));
     let s = states(&r);
     assert_eq!(
         (s[0].from_state.as_str(), s[0].to_state.as_str()),

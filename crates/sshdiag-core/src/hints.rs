@@ -1,12 +1,14 @@
 //! Plain-language summaries and hints. Each function takes the evidence of this run (what the
 //! server offered, which methods it accepts, what it printed) and says what to do next; a hint
 //! that would be true of every failure is not worth printing.
+//!
+//! Hints return text only: they never build a failure and never depend on the probe, so the
+//! probe can grow stages without touching them.
 
 use russh::{AlgorithmKind, ChannelOpenFailure};
 use sshdiag_events::codes::Phase;
 use sshdiag_events::{AuthMethod, ErrorType};
 
-use crate::probe::Failure;
 use crate::transport::ConnectFailure;
 
 pub fn category_name(kind: &AlgorithmKind) -> &'static str {
@@ -174,12 +176,13 @@ pub fn host_key_mismatch(host: &str, port: u16, expected: &str, presented: &str)
     ]
 }
 
+/// Why a private key could not be used: the message and the one hint that fixes it.
 pub fn key_load_failure(
     label: &str,
     e: &russh::keys::Error,
     had_passphrase: bool,
     encrypted: bool,
-) -> Failure {
+) -> (String, String) {
     use russh::keys::Error as K;
     let (msg, hint) = match e {
         _ if encrypted && had_passphrase => (
@@ -203,9 +206,7 @@ pub fn key_load_failure(
             "Give the private key file (OpenSSH 'BEGIN OPENSSH PRIVATE KEY', PEM or PKCS#8), not the .pub file.".to_string(),
         ),
     };
-    Failure::new(ErrorType::KeyLoadError, msg)
-        .hint(hint)
-        .ctx("key", serde_json::json!(label))
+    (msg, hint)
 }
 
 pub fn auth_rejected_message(method: AuthMethod, user: &str) -> String {
@@ -314,14 +315,15 @@ pub fn exec_failed() -> Vec<String> {
     vec!["Authentication worked but the server will not run commands for this user (a subsystem-only account such as SFTP-only, or ForceCommand).".into()]
 }
 
-pub fn summary_failed(f: &Failure, host: &str, port: u16) -> String {
+/// The verdict's one-line summary of a failure of type `error_type` with `message`.
+pub fn summary_failed(error_type: ErrorType, message: &str, host: &str, port: u16) -> String {
     let target = format!("{host}:{port}");
-    match f.error_type {
+    match error_type {
         ErrorType::ProxyUnreachable => {
             "The relay could not be reached, so the SSH server was never tried.".into()
         }
         ErrorType::ProxyDenied => {
-            format!("The relay refused to connect to {target} ({}).", f.message)
+            format!("The relay refused to connect to {target} ({}).", message)
         }
         ErrorType::DnsFailure => format!("The host name {host} does not resolve."),
         ErrorType::ConnectionRefused => {
@@ -337,7 +339,7 @@ pub fn summary_failed(f: &Failure, host: &str, port: u16) -> String {
         }
         ErrorType::NoMutualKex => format!(
             "sshdiag and {target} have no {} in common.",
-            f.message.trim_start_matches("no common ")
+            message.trim_start_matches("no common ")
         ),
         ErrorType::KexFailed => format!("Key exchange with {target} failed."),
         ErrorType::HostKeyMismatch => {
@@ -346,23 +348,23 @@ pub fn summary_failed(f: &Failure, host: &str, port: u16) -> String {
         ErrorType::HostKeyUnknown => {
             format!("No host key is trusted for {target} and strict checking is on.")
         }
-        ErrorType::KeyLoadError => format!("The private key could not be used: {}.", f.message),
-        ErrorType::AuthFailed => format!("{target} works, but rejected the login: {}.", f.message),
+        ErrorType::KeyLoadError => format!("The private key could not be used: {}.", message),
+        ErrorType::AuthFailed => format!("{target} works, but rejected the login: {}.", message),
         ErrorType::ChannelOpenFailed => {
             "Logged in, but the server refused to open a session.".into()
         }
         ErrorType::ExecFailed => "Logged in, but the server refused to run the command.".into(),
         ErrorType::ForwardFailed => format!(
             "SSH to {target} works, but the forward probe failed: {}.",
-            f.message
+            message
         ),
         ErrorType::Disconnected => format!(
             "The connection to {target} ended unexpectedly: {}.",
-            f.message
+            message
         ),
-        ErrorType::Timeout => format!("The diagnosis ran out of time: {}.", f.message),
-        ErrorType::InvalidInput => format!("The input is not usable: {}.", f.message),
-        _ => f.message.clone(),
+        ErrorType::Timeout => format!("The diagnosis ran out of time: {}.", message),
+        ErrorType::InvalidInput => format!("The input is not usable: {}.", message),
+        _ => message.to_string(),
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod algorithms;
 pub mod audit;
+pub mod failure;
 pub mod hints;
 pub mod hostkey;
 pub mod options;
@@ -22,5 +23,5 @@ pub mod tap;
 pub mod transport;
 
 pub use options::{AuthPlan, Credential, ProbeOptions, Secret};
-pub use probe::{CommandResult, ProbeReport, run};
+pub use probe::{ProbeReport, run};
 pub use runtime::Env;

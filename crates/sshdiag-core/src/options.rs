@@ -181,3 +181,24 @@ impl ProbeOptions {
 
 /// The version string sshdiag sends.
 pub const CLIENT_VERSION: &str = concat!("SSH-2.0-sshdiag_", env!("CARGO_PKG_VERSION"));
+
+/// Why a `HOST:PORT` text was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostPortError {
+    /// No `:`, no host, or port 0.
+    Malformed,
+    /// The port is not a number from 1 to 65535.
+    BadPort,
+}
+
+/// `HOST:PORT`, the host optionally in brackets (`[::1]:22`): the one reading of a forward
+/// probe target, for the CLI's flag and the JS API's option alike.
+pub fn parse_host_port(spec: &str) -> Result<(String, u16), HostPortError> {
+    let (host, port) = spec.rsplit_once(':').ok_or(HostPortError::Malformed)?;
+    let port: u16 = port.parse().map_err(|_| HostPortError::BadPort)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return Err(HostPortError::Malformed);
+    }
+    Ok((host.to_string(), port))
+}

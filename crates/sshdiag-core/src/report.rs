@@ -1,7 +1,7 @@
 //! From a finished [`ProbeReport`] to the evidence bundle, the one place both front ends (CLI
 //! and browser) make bundles.
 
-use sshdiag_events::bundle::{Bundle, SessionInfo, ToolInfo, TranscriptEntry};
+use sshdiag_events::bundle::{Bundle, SessionInfo, ToolInfo};
 
 use crate::ProbeReport;
 use crate::options::ProbeOptions;
@@ -22,23 +22,7 @@ pub fn bundle(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env) -> Bundl
         username: opts.username.clone(),
         proxy: report.proxy.clone(),
     };
-    let transcript = report
-        .commands
-        .iter()
-        .map(|c| {
-            TranscriptEntry::new(
-                c.command.clone(),
-                c.exit_code,
-                c.exit_signal.clone(),
-                &c.stdout,
-                &c.stderr,
-                c.stdout_len,
-                c.stderr_len,
-                c.truncated,
-            )
-        })
-        .collect();
-    Bundle::from_session(info, report.events.clone(), transcript)
+    Bundle::from_session(info, report.events.clone(), report.commands.clone())
 }
 
 /// The bundle as JSON, redacted or raw.

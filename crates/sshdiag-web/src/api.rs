@@ -386,13 +386,8 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
                 "option `forwardProbe` must be \"host:port\", not {spec:?}"
             ))
         };
-        let (h, p) = spec.trim().rsplit_once(':').ok_or_else(bad)?;
-        let port: u16 = p.parse().map_err(|_| bad())?;
-        let h = h.trim_start_matches('[').trim_end_matches(']');
-        if h.is_empty() || port == 0 {
-            return Err(bad());
-        }
-        opts.forward_probe = Some((h.to_string(), port));
+        let target = sshdiag_core::options::parse_host_port(spec.trim()).map_err(|_| bad())?;
+        opts.forward_probe = Some(target);
     }
     if let Some(ms) = integer(
         &o,

@@ -71,7 +71,7 @@ async fn password_login_and_echo_from_the_browser() {
     let f = fixture();
     let r = run(&f, f.port, f.password, &["echo hello"]).await;
     assert!(r.verdict.ok, "{:?}", r.events);
-    assert_eq!(r.commands[0].stdout, b"hello\n");
+    assert_eq!(r.commands[0].stdout.as_deref(), Some("hello\n"));
     assert_eq!(r.commands[0].exit_code, Some(0));
     let version = r.events.iter().find_map(|e| match &e.data {
         EventData::Version(v) => Some(v.server_version.clone()),

@@ -1,0 +1,166 @@
+//! What a stage works with: the [`Session`] context, and the per-attempt evidence
+//! ([`Attempt`]) that a retry replaces whole.
+//!
+//! A `Session` is one SSH session being diagnosed: its options (target, user, credentials),
+//! the recorder its events go to, the facts of the link it runs over, and the evidence of the
+//! current attempt. The stages (connect, handshake, auth, channel) are methods on it and take
+//! the russh session handle as an argument, so a second SSH session carried inside the first
+//! (a jump host's `direct-tcpip` channel) gets its own `Session` over the same recorder and
+//! runs the same stages. Nothing here is global to a run; nothing here ever holds a secret
+//! outside [`Secret`](crate::options::Secret).
+
+use std::sync::Arc;
+
+use russh::keys::PrivateKey;
+use sshdiag_events::bundle::TranscriptEntry;
+use sshdiag_events::codes::Phase;
+use sshdiag_events::{AuditData, AuthMethod, Layer, Negotiated, Proposal, Transport};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::recorder::{PhaseClock, Recorder};
+use crate::algorithms::AlgorithmLists;
+use crate::hostkey::{HostKeyDecision, HostKeyInfo};
+use crate::options::ProbeOptions;
+use crate::runtime::Env;
+use crate::tap::TapHandle;
+use crate::transport::ConnectStep;
+
+/// The evidence one attempt gathers, for the events, the hints and the verdict. A retry
+/// starts from a fresh `Attempt`; the events the failed one produced stay in the stream.
+pub struct Attempt {
+    pub clock: PhaseClock,
+    /// The deepest layer reached so far.
+    pub reached: Layer,
+    /// What [`precheck`](super::runner) made of the options: algorithm lists, decoded keys
+    /// (one slot per credential, `None` for credentials that are not keys).
+    pub lists: Option<AlgorithmLists>,
+    pub keys: Vec<Option<Arc<PrivateKey>>>,
+    pub server_software: Option<String>,
+    pub banner_seen: bool,
+    pub client_proposal: Option<Proposal>,
+    pub server_proposal: Option<Proposal>,
+    pub proposals_emitted: bool,
+    pub negotiated: Option<Negotiated>,
+    pub hostkey: Option<(HostKeyInfo, HostKeyDecision)>,
+    /// The server's SSH_MSG_DISCONNECT: reason code and description.
+    pub server_disconnect: Option<(u32, String)>,
+    pub methods_available: Option<Vec<String>>,
+    pub methods_tried: Vec<String>,
+    pub auth_method: Option<AuthMethod>,
+    pub commands: Vec<TranscriptEntry>,
+    pub audit: Vec<AuditData>,
+    /// The byte watcher on this attempt's stream.
+    pub tap: Option<TapHandle>,
+    /// The relay's `closed` report, when it came.
+    pub relay_closed: Option<ConnectStep>,
+    /// What the relay reports after the stream was handed over.
+    pub later_steps: Option<UnboundedReceiver<ConnectStep>>,
+}
+
+impl Default for Attempt {
+    fn default() -> Self {
+        Attempt {
+            clock: PhaseClock::default(),
+            reached: Layer::Client,
+            lists: None,
+            keys: Vec::new(),
+            server_software: None,
+            banner_seen: false,
+            client_proposal: None,
+            server_proposal: None,
+            proposals_emitted: false,
+            negotiated: None,
+            hostkey: None,
+            server_disconnect: None,
+            methods_available: None,
+            methods_tried: Vec::new(),
+            auth_method: None,
+            commands: Vec::new(),
+            audit: Vec::new(),
+            tap: None,
+            relay_closed: None,
+            later_steps: None,
+        }
+    }
+}
+
+/// Facts of the link a session runs over that outlive an attempt.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub transport: Transport,
+    /// The relay URL, without credentials.
+    pub proxy: Option<String>,
+    /// When the relay last answered a ping, and the target a keepalive (monotonic ms).
+    pub last_relay_rtt_at: Option<f64>,
+    pub last_target_rtt_at: Option<f64>,
+}
+
+/// Who ended a connection that went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// The server sent SSH_MSG_DISCONNECT.
+    Server,
+    /// The relay closed the relayed connection itself.
+    Relay,
+    /// The relay saw the target close it.
+    Target,
+    /// The stream ended without either saying why.
+    Peer,
+}
+
+impl ClosedBy {
+    /// The name used in `closed_by` contexts and hints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedBy::Server => "server",
+            ClosedBy::Relay => "relay",
+            ClosedBy::Target => "target",
+            ClosedBy::Peer => "peer",
+        }
+    }
+}
+
+/// One SSH session being diagnosed; the stages are its methods.
+pub struct Session<'a> {
+    pub opts: &'a ProbeOptions,
+    pub env: Arc<dyn Env>,
+    pub rec: &'a mut Recorder,
+    pub link: &'a mut Link,
+    pub at: Attempt,
+}
+
+impl Session<'_> {
+    pub fn now(&self) -> f64 {
+        self.env.monotonic_ms()
+    }
+
+    pub fn start_phase(&mut self, phase: Phase) {
+        let now = self.now();
+        self.at.clock.start(phase, now);
+    }
+
+    pub fn end_phase(&mut self) {
+        let now = self.now();
+        self.at.clock.end(now);
+    }
+
+    /// The phase a failure now would be reported in.
+    pub fn fail_phase(&self) -> Option<Phase> {
+        self.at.clock.running()
+    }
+
+    /// Who closed the connection, by the evidence of this attempt.
+    pub fn closed_by(&self) -> ClosedBy {
+        if self.at.server_disconnect.is_some() {
+            ClosedBy::Server
+        } else if let Some(ConnectStep::Closed { by, .. }) = &self.at.relay_closed {
+            if by == "relay" {
+                ClosedBy::Relay
+            } else {
+                ClosedBy::Target
+            }
+        } else {
+            ClosedBy::Peer
+        }
+    }
+}

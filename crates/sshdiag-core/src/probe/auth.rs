@@ -1,0 +1,388 @@
+//! The auth stage: `none` first (it costs nothing and lists the methods), then each credential
+//! in the order given, one function per kind, each returning what the server said as a typed
+//! [`AuthOutcome`].
+//!
+//! Secrets go from [`Secret`](crate::options::Secret) to russh and nowhere else: no event,
+//! message or hint here is formatted from one (key fingerprints are of the public part).
+
+use std::sync::Arc;
+
+use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use serde_json::json;
+use sshdiag_events::codes::Phase;
+use sshdiag_events::{
+    AuthData, AuthMethod, AuthStatus, Code, DisconnectReason, ErrorType, EventData, Layer, Level,
+};
+use tokio::sync::Mutex;
+
+use super::attempt::Session;
+use super::handshake::ProbeHandler;
+use super::recorder::round3;
+use crate::failure::Failure;
+use crate::hints;
+use crate::options::{AgentConnection, AgentSource, AuthPlan, Credential, Secret};
+
+type Handle = client::Handle<ProbeHandler>;
+
+/// What the server answered to one credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    Accepted,
+    /// Accepted, but the server wants another method as well.
+    Partial,
+    Rejected,
+}
+
+/// One credential tried: how, with which public key, and the answer.
+struct Tried {
+    method: AuthMethod,
+    key_fp: Option<String>,
+    outcome: AuthOutcome,
+}
+
+/// Why one `AUTH` event was made (for the rejected and error cases, with the error's type).
+struct AuthNote {
+    status: AuthStatus,
+    method: AuthMethod,
+    duration: Option<f64>,
+    key_fp: Option<String>,
+    err: Option<(ErrorType, String)>,
+}
+
+impl AuthNote {
+    fn new(status: AuthStatus, method: AuthMethod) -> Self {
+        AuthNote {
+            status,
+            method,
+            duration: None,
+            key_fp: None,
+            err: None,
+        }
+    }
+    fn took(mut self, ms: f64) -> Self {
+        self.duration = Some(ms);
+        self
+    }
+    fn key(mut self, fp: Option<String>) -> Self {
+        self.key_fp = fp;
+        self
+    }
+    fn error(mut self, error_type: ErrorType, message: String) -> Self {
+        self.err = Some((error_type, message));
+        self
+    }
+}
+
+/// The signature hash for a key: for RSA what the server's `server-sig-algs` prefers
+/// (rsa-sha2-256 when it says nothing), for other keys none.
+async fn rsa_hash(
+    handle: &Handle,
+    algorithm: russh::keys::Algorithm,
+) -> Option<russh::keys::HashAlg> {
+    if !algorithm.is_rsa() {
+        return None;
+    }
+    match handle.best_supported_rsa_hash().await {
+        Ok(Some(h)) => h,
+        _ => Some(russh::keys::HashAlg::Sha256),
+    }
+}
+
+impl Session<'_> {
+    /// Authenticate as the configured user; in probe mode, only list the methods.
+    pub async fn authenticate(&mut self, handle: &mut Handle) -> Result<(), Failure> {
+        self.start_phase(Phase::Auth);
+        self.at.reached = Layer::Auth;
+        let result = self.authenticate_with(handle).await;
+        self.end_phase();
+        result
+    }
+
+    fn auth_event(&mut self, note: AuthNote) {
+        let (level, code) = match note.status {
+            AuthStatus::Attempt => (Level::Debug, Code::AuthAttempt),
+            AuthStatus::Success => (Level::Info, Code::AuthSuccess),
+            AuthStatus::Partial => (Level::Info, Code::AuthPartial),
+            AuthStatus::Failed if note.method == AuthMethod::None => {
+                (Level::Info, Code::AuthMethodsListed)
+            }
+            AuthStatus::Failed => (Level::Warn, Code::AuthRejected),
+        };
+        let data = AuthData {
+            status: Some(note.status),
+            method: Some(note.method),
+            username: Some(self.opts.username.clone()),
+            duration_ms: note.duration.map(round3),
+            methods_available: if note.status == AuthStatus::Attempt {
+                None
+            } else {
+                self.at.methods_available.clone()
+            },
+            key_fingerprint: note.key_fp,
+            error_type: note.err.as_ref().map(|(t, _)| t.as_str().to_string()),
+            error_message: note.err.map(|(_, m)| m),
+        };
+        self.rec.emit(level, code, EventData::Auth(data));
+    }
+
+    fn record_result(&mut self, r: &AuthResult) -> AuthOutcome {
+        match r {
+            AuthResult::Success => AuthOutcome::Accepted,
+            AuthResult::Failure {
+                remaining_methods,
+                partial_success,
+            } => self.record_failure(remaining_methods, *partial_success),
+        }
+    }
+
+    fn record_failure(
+        &mut self,
+        remaining: &russh::MethodSet,
+        partial_success: bool,
+    ) -> AuthOutcome {
+        self.at.methods_available = Some(remaining.iter().map(String::from).collect());
+        if partial_success {
+            AuthOutcome::Partial
+        } else {
+            AuthOutcome::Rejected
+        }
+    }
+
+    async fn authenticate_with(&mut self, handle: &mut Handle) -> Result<(), Failure> {
+        let opts = self.opts;
+        let user = opts.username.as_str();
+        let t = self.now();
+        self.auth_event(AuthNote::new(AuthStatus::Attempt, AuthMethod::None));
+        let r = handle
+            .authenticate_none(user)
+            .await
+            .map_err(|e| self.transport_failure(e))?;
+        let outcome = self.record_result(&r);
+        let d = self.now() - t;
+        if outcome == AuthOutcome::Accepted {
+            self.auth_event(AuthNote::new(AuthStatus::Success, AuthMethod::None).took(d));
+            self.at.auth_method = Some(AuthMethod::None);
+            return Ok(());
+        }
+        self.auth_event(AuthNote::new(AuthStatus::Failed, AuthMethod::None).took(d));
+        let creds = match &opts.auth {
+            AuthPlan::Probe => return Ok(()),
+            AuthPlan::Credentials(c) => c,
+        };
+        let mut partial = false;
+        for (i, cred) in creds.iter().enumerate() {
+            let t = self.now();
+            let tried = match cred {
+                Credential::Password(pw) => Some(self.auth_password(handle, pw).await?),
+                Credential::PrivateKey { .. } => {
+                    let Some(Some(key)) = self.at.keys.get(i).cloned() else {
+                        return Err(Failure::new(
+                            ErrorType::Internal,
+                            "a decoded key went missing",
+                        ));
+                    };
+                    Some(self.auth_key(handle, key).await?)
+                }
+                Credential::Agent(AgentSource::Unavailable(why)) => {
+                    return Err(Failure::new(ErrorType::AgentError, why.clone()));
+                }
+                Credential::Agent(AgentSource::Connected(agent)) => {
+                    self.auth_agent(handle, agent).await?
+                }
+                Credential::KeyboardInteractive { answers } => {
+                    Some(self.auth_keyboard(handle, answers).await?)
+                }
+            };
+            let Some(Tried {
+                method,
+                key_fp,
+                outcome,
+            }) = tried
+            else {
+                // Each agent key's rejection is already reported.
+                self.at
+                    .methods_tried
+                    .push(AuthMethod::SshAgent.as_str().to_string());
+                continue;
+            };
+            self.at.methods_tried.push(method.as_str().to_string());
+            let d = self.now() - t;
+            let note = |status| AuthNote::new(status, method).took(d);
+            match outcome {
+                AuthOutcome::Accepted => {
+                    self.auth_event(note(AuthStatus::Success).key(key_fp));
+                    self.at.auth_method = Some(method);
+                    return Ok(());
+                }
+                AuthOutcome::Partial => {
+                    partial = true;
+                    self.auth_event(note(AuthStatus::Partial).key(key_fp));
+                }
+                AuthOutcome::Rejected => {
+                    let msg = hints::auth_rejected_message(method, user);
+                    let n = note(AuthStatus::Failed).key(key_fp);
+                    self.auth_event(n.error(ErrorType::AuthFailed, msg));
+                }
+            }
+        }
+        Err(self.auth_failed(partial))
+    }
+
+    fn auth_failed(&self, partial: bool) -> Failure {
+        let user = &self.opts.username;
+        let tried = &self.at.methods_tried;
+        let available = self.at.methods_available.clone().unwrap_or_default();
+        Failure::new(
+            ErrorType::AuthFailed,
+            format!(
+                "the server rejected every method tried for user {user} ({})",
+                tried.join(", ")
+            ),
+        )
+        .ctx("methods_tried", json!(tried))
+        .ctx("methods_available", json!(available))
+        .ctx("partial_success", json!(partial))
+        .hints(hints::auth_failed(tried, &available, user, partial))
+        .disconnect(DisconnectReason::AuthFailure)
+    }
+
+    async fn auth_password(&mut self, handle: &mut Handle, pw: &Secret) -> Result<Tried, Failure> {
+        let user = self.opts.username.as_str();
+        self.auth_event(AuthNote::new(AuthStatus::Attempt, AuthMethod::Password));
+        let r = handle
+            .authenticate_password(user, pw.expose())
+            .await
+            .map_err(|e| self.transport_failure(e))?;
+        Ok(Tried {
+            method: AuthMethod::Password,
+            key_fp: None,
+            outcome: self.record_result(&r),
+        })
+    }
+
+    async fn auth_key(
+        &mut self,
+        handle: &mut Handle,
+        key: Arc<PrivateKey>,
+    ) -> Result<Tried, Failure> {
+        let user = self.opts.username.as_str();
+        let fp = key
+            .public_key()
+            .fingerprint(russh::keys::HashAlg::Sha256)
+            .to_string();
+        let attempt = AuthNote::new(AuthStatus::Attempt, AuthMethod::PrivateKey);
+        self.auth_event(attempt.key(Some(fp.clone())));
+        let hash = rsa_hash(handle, key.algorithm()).await;
+        let r = handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+            .await
+            .map_err(|e| self.transport_failure(e))?;
+        Ok(Tried {
+            method: AuthMethod::PrivateKey,
+            key_fp: Some(fp),
+            outcome: self.record_result(&r),
+        })
+    }
+
+    /// Every key the agent holds, in its order. `None` when none was accepted (each
+    /// rejection is reported as it happens).
+    async fn auth_agent(
+        &mut self,
+        handle: &mut Handle,
+        agent: &Mutex<AgentConnection>,
+    ) -> Result<Option<Tried>, Failure> {
+        let user = self.opts.username.as_str();
+        let agent_failure = |what: String| {
+            Failure::new(ErrorType::AgentError, what).hints(hints::agent_unavailable())
+        };
+        let mut agent = agent.lock().await;
+        let identities = agent
+            .request_identities()
+            .await
+            .map_err(|e| agent_failure(format!("the agent did not list its keys: {e}")))?;
+        let keys: Vec<russh::keys::PublicKey> = identities
+            .into_iter()
+            .filter_map(|id| match id {
+                russh::keys::agent::AgentIdentity::PublicKey { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            let note = AuthNote::new(AuthStatus::Failed, AuthMethod::SshAgent);
+            let msg = "the agent holds no keys (ssh-add -l)".to_string();
+            self.auth_event(note.error(ErrorType::AgentError, msg));
+        }
+        for key in keys {
+            let fp = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+            let note = |status| AuthNote::new(status, AuthMethod::SshAgent).key(Some(fp.clone()));
+            self.auth_event(note(AuthStatus::Attempt));
+            let hash = rsa_hash(handle, key.algorithm()).await;
+            let r = handle
+                .authenticate_publickey_with(user, key, hash, &mut *agent)
+                .await
+                .map_err(|e| agent_failure(format!("the agent could not sign: {e:?}")))?;
+            let outcome = self.record_result(&r);
+            if outcome != AuthOutcome::Rejected {
+                return Ok(Some(Tried {
+                    method: AuthMethod::SshAgent,
+                    key_fp: Some(fp),
+                    outcome,
+                }));
+            }
+            let msg = format!("agent key not accepted for {user}");
+            self.auth_event(note(AuthStatus::Failed).error(ErrorType::AuthFailed, msg));
+        }
+        Ok(None)
+    }
+
+    async fn auth_keyboard(
+        &mut self,
+        handle: &mut Handle,
+        answers: &[Secret],
+    ) -> Result<Tried, Failure> {
+        let user = self.opts.username.as_str();
+        let attempt = AuthNote::new(AuthStatus::Attempt, AuthMethod::KeyboardInteractive);
+        self.auth_event(attempt);
+        let mut r = handle
+            .authenticate_keyboard_interactive_start(user, None::<String>)
+            .await
+            .map_err(|e| self.transport_failure(e))?;
+        let mut answers = answers.iter();
+        let mut rounds = 0;
+        let outcome = loop {
+            match r {
+                KeyboardInteractiveAuthResponse::Success => break AuthOutcome::Accepted,
+                KeyboardInteractiveAuthResponse::Failure {
+                    remaining_methods,
+                    partial_success,
+                } => break self.record_failure(&remaining_methods, partial_success),
+                KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                    rounds += 1;
+                    if rounds > 8 {
+                        break AuthOutcome::Rejected;
+                    }
+                    // Prompts beyond the answers given get empty answers.
+                    let replies: Vec<String> = prompts
+                        .iter()
+                        .map(|_| {
+                            answers
+                                .next()
+                                .map(|s| s.expose().to_string())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    r = handle
+                        .authenticate_keyboard_interactive_respond(replies)
+                        .await
+                        .map_err(|e| self.transport_failure(e))?;
+                }
+            }
+        };
+        Ok(Tried {
+            method: AuthMethod::KeyboardInteractive,
+            key_fp: None,
+            outcome,
+        })
+    }
+}

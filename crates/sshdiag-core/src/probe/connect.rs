@@ -1,0 +1,259 @@
+//! The connect stage: the caller's [`Connector`] establishes the transport (directly or
+//! through the relay) and its steps become `PROXY` events and phases; what the relay reports
+//! later (its `closed` frame, ping round trips) is read here too, and so is the one
+//! description of a connection lost after the transport was up.
+//!
+//! It never opens a socket itself (the core is runtime-neutral) and never sees a secret.
+
+use serde_json::json;
+use sshdiag_events::codes::Phase;
+use sshdiag_events::{
+    Code, ConnectData, ConnectStatus, DisconnectReason, ErrorType, EventData, KeepaliveData, Layer,
+    Level, ProxyData, ProxyStatus, Transport,
+};
+use tokio::sync::mpsc::unbounded_channel;
+
+use super::attempt::{ClosedBy, Session};
+use crate::failure::{Failure, scrub};
+use crate::hints;
+use crate::transport::{ConnectFailure, ConnectStep, Connector};
+
+impl Session<'_> {
+    fn via_relay(&self) -> bool {
+        self.link.transport == Transport::Websocket
+    }
+
+    /// Establish the transport and report its steps; the stream goes to the handshake.
+    pub async fn connect_transport<C: Connector>(
+        &mut self,
+        connector: &mut C,
+    ) -> Result<C::Stream, Failure> {
+        let (layer, phase) = if self.via_relay() {
+            (Layer::Relay, Phase::Relay)
+        } else {
+            (Layer::Dns, Phase::Dns)
+        };
+        self.at.reached = layer;
+        self.start_phase(phase);
+        let (tx, mut rx) = unbounded_channel();
+        let host = self.opts.host.clone();
+        let port = self.opts.port;
+        let cid = self.rec.connection_id.clone();
+        let result = {
+            let fut = connector.connect(&host, port, &cid, tx);
+            let deadline = self.env.sleep(self.opts.connect_timeout_ms);
+            tokio::pin!(fut, deadline);
+            let mut progress_open = true;
+            // A closed channel is always ready: the guards keep it from starving the others.
+            loop {
+                tokio::select! {
+                    biased;
+                    step = rx.recv(), if progress_open => match step {
+                        Some(step) => self.on_connect_step(step),
+                        None => progress_open = false,
+                    },
+                    r = &mut fut => break Some(r),
+                    _ = &mut deadline => break None,
+                }
+            }
+        };
+        while let Ok(step) = rx.try_recv() {
+            self.on_connect_step(step);
+        }
+        self.at.clock.current = None;
+        match result {
+            Some(Ok(c)) => {
+                self.at.reached = Layer::Tcp;
+                self.at.later_steps = c.later_steps;
+                self.rec.emit(
+                    Level::Info,
+                    Code::ConnectEstablished,
+                    EventData::Connect(ConnectData {
+                        status: Some(ConnectStatus::Connected),
+                        host: self.opts.host.clone(),
+                        port: self.opts.port,
+                        username: Some(self.opts.username.clone()),
+                        transport: Some(c.transport),
+                        proxy: self.link.proxy.clone(),
+                        auth_method: None,
+                    }),
+                );
+                Ok(c.stream)
+            }
+            Some(Err(f)) => Err(self.connect_failure(f)),
+            None => Err(self.connect_timeout()),
+        }
+    }
+
+    fn connect_timeout(&mut self) -> Failure {
+        let secs = self.opts.connect_timeout_ms as f64 / 1000.0;
+        let (et, msg) = if self.at.reached == Layer::Relay {
+            (
+                ErrorType::ProxyUnreachable,
+                format!("the relay did not answer within {secs} s"),
+            )
+        } else {
+            (
+                ErrorType::ConnectionTimeout,
+                format!(
+                    "no TCP connection to {}:{} within {secs} s",
+                    self.opts.host, self.opts.port
+                ),
+            )
+        };
+        self.connect_failure(ConnectFailure::new(et, msg))
+    }
+
+    /// One step of the connector (or of the relay, later) becomes phases and events.
+    pub fn on_connect_step(&mut self, step: ConnectStep) {
+        if let ConnectStep::RelayRtt { ms } = step {
+            self.link.last_relay_rtt_at = Some(self.now());
+            self.rec.emit(
+                Level::Debug,
+                Code::KeepaliveOk,
+                EventData::Keepalive(KeepaliveData {
+                    rtt_ms: Some(ms),
+                    missed: 0,
+                    path: Some("relay".into()),
+                }),
+            );
+            return;
+        }
+        let (code, data) = match &step {
+            ConnectStep::WsOpen { ms } => {
+                self.at.clock.set(Phase::Relay, *ms);
+                self.at.reached = Layer::Dns;
+                let data = ProxyData {
+                    status: Some(ProxyStatus::WsOpen),
+                    ms: Some(*ms),
+                    ..Default::default()
+                };
+                (Code::ProxyWsOpen, data)
+            }
+            ConnectStep::Resolved { addrs, ms } => {
+                self.at.clock.set(Phase::Dns, *ms);
+                self.at.reached = Layer::Tcp;
+                let data = ProxyData {
+                    status: Some(ProxyStatus::Resolved),
+                    ms: Some(*ms),
+                    addrs: Some(addrs.clone()),
+                    ..Default::default()
+                };
+                (Code::ProxyResolved, data)
+            }
+            ConnectStep::TcpConnected { peer, ms } => {
+                self.at.clock.set(Phase::Tcp, *ms);
+                let data = ProxyData {
+                    status: Some(ProxyStatus::TcpConnected),
+                    ms: Some(*ms),
+                    peer: Some(peer.clone()),
+                    ..Default::default()
+                };
+                (Code::ProxyTcpConnected, data)
+            }
+            ConnectStep::Closed {
+                by,
+                reason,
+                bytes_up,
+                bytes_down,
+            } => {
+                let data = ProxyData {
+                    status: Some(ProxyStatus::Closed),
+                    reason: Some(reason.clone()),
+                    by: Some(by.clone()),
+                    bytes_up: Some(*bytes_up),
+                    bytes_down: Some(*bytes_down),
+                    ..Default::default()
+                };
+                self.at.relay_closed = Some(step.clone());
+                (Code::ProxyClosed, data)
+            }
+            ConnectStep::RelayRtt { .. } => return,
+        };
+        // Direct TCP has no relay: its DNS and TCP steps are kept as phases, and reported as
+        // PROXY events only when a relay produced them.
+        if self.via_relay() {
+            self.rec.emit(Level::Info, code, EventData::Proxy(data));
+        }
+    }
+
+    fn connect_failure(&mut self, f: ConnectFailure) -> Failure {
+        // A connector's text quotes libraries and the relay, which can quote what they were
+        // given (a URL with its password): scrubbed before it reaches any event.
+        let message = scrub(&f.message);
+        if self.via_relay() && f.relay_code.is_some() {
+            let status = if f.error_type == ErrorType::ProxyDenied {
+                ProxyStatus::Denied
+            } else {
+                ProxyStatus::Failed
+            };
+            self.rec.emit(
+                Level::Warn,
+                f.code,
+                EventData::Proxy(ProxyData {
+                    status: Some(status),
+                    reason: Some(message.clone()),
+                    ..Default::default()
+                }),
+            );
+        }
+        let phase = match f.error_type.layer() {
+            Layer::Relay => Phase::Relay,
+            Layer::Dns => Phase::Dns,
+            _ => Phase::Tcp,
+        };
+        let mut failure = Failure::new(f.error_type, message).code(f.code);
+        failure.phase = Some(phase);
+        if let Some(rc) = &f.relay_code {
+            failure = failure.ctx("relay_code", json!(rc));
+        }
+        failure.hints = hints::connect_hints(
+            &f,
+            &self.opts.host,
+            self.opts.port,
+            self.link.proxy.as_deref(),
+        );
+        failure
+    }
+
+    /// Read what the relay reported after the stream was handed over.
+    pub fn drain_later_steps(&mut self) {
+        let mut steps = Vec::new();
+        if let Some(rx) = self.at.later_steps.as_mut() {
+            while let Ok(step) = rx.try_recv() {
+                steps.push(step);
+            }
+        }
+        for step in steps {
+            self.on_connect_step(step);
+        }
+    }
+
+    /// A russh error after key exchange: the connection went away.
+    pub fn transport_failure(&mut self, e: russh::Error) -> Failure {
+        self.drain_later_steps();
+        let phase = self.fail_phase();
+        let (code, desc) = self.at.server_disconnect.clone().unzip();
+        let who = self.closed_by();
+        let msg = match (&code, &desc) {
+            (Some(c), Some(d)) => format!("the server disconnected (code {c}: {d})"),
+            _ => format!("the connection was lost ({})", scrub(&e.to_string())),
+        };
+        let mut f = Failure::new(ErrorType::Disconnected, msg)
+            .ctx("closed_by", json!(who.as_str()))
+            .ctx("phase", json!(phase.map(Phase::as_str)))
+            .hints(hints::disconnected(who.as_str(), phase))
+            .disconnect(if code.is_some() {
+                DisconnectReason::ServerDisconnect
+            } else if who == ClosedBy::Relay {
+                DisconnectReason::ProxyClosed
+            } else {
+                DisconnectReason::NetworkError
+            });
+        if let Some(c) = code {
+            f = f.ctx("disconnect_code", json!(c));
+        }
+        f.phase = phase;
+        f
+    }
+}

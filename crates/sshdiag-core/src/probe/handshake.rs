@@ -1,0 +1,518 @@
+//! The handshake stage: russh's client over the tapped stream, from the banner through key
+//! exchange and the host-key decision, to a session handle ready for authentication.
+//!
+//! Two sources of evidence meet here: the [`Tap`] reads the clear bytes (banner, both KEXINIT
+//! proposals, which russh does not expose) and the russh [`ProbeHandler`] reports the host key
+//! and the negotiated algorithms. Both arrive as notes on channels and become events in order.
+//! The stage is generic over the stream, so the same code handshakes with a second server
+//! through a channel of the first. It never sees a secret (authentication comes after).
+
+use std::sync::Arc;
+
+use russh::client;
+use serde_json::{Value, json};
+use sshdiag_events::bundle::software_from_banner;
+use sshdiag_events::codes::Phase;
+use sshdiag_events::{
+    AuditData, Code, ErrorType, EventData, HostKeyPolicy, HostkeyData, HostkeyStatus, KexData,
+    KexStatus, Layer, Level, Negotiated, VersionData,
+};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use super::attempt::Session;
+use super::recorder::round3;
+use crate::failure::{Failure, scrub};
+use crate::hints;
+use crate::hostkey::{HostKeyDecision, HostKeyInfo, TrustStore, decide};
+use crate::options::CLIENT_VERSION;
+use crate::runtime::Env;
+use crate::tap::{Tap, TapNote};
+
+/// Messages from inside russh's session task (Send) to the stage.
+#[derive(Debug)]
+pub enum Note {
+    Tap(TapNote),
+    HostKey {
+        info: HostKeyInfo,
+        decision: HostKeyDecision,
+        start_ms: f64,
+        end_ms: f64,
+    },
+    KexDone(Negotiated),
+    ServerDisconnect {
+        code: u32,
+        description: String,
+    },
+}
+
+/// The russh client handler: decides on the host key and reports what russh negotiated.
+pub struct ProbeHandler {
+    notes: UnboundedSender<Note>,
+    trusted: Vec<HostKeyInfo>,
+    policy: HostKeyPolicy,
+    env: Arc<dyn Env>,
+    kex_reported: bool,
+}
+
+fn is_aead(cipher: &str) -> bool {
+    cipher.contains("poly1305") || cipher.contains("-gcm")
+}
+
+/// The wire name of a negotiated compression. sshdiag builds russh without `flate2`, so
+/// `none` is the only method it offers and can negotiate; enabling `flate2` adds variants and
+/// makes this match fail to compile, which is where their names belong.
+fn compression_name(c: &russh::compression::Compression) -> &'static str {
+    match c {
+        russh::compression::Compression::None => "none",
+    }
+}
+
+fn negotiated(names: &russh::Names) -> Negotiated {
+    let cipher = names.cipher.as_ref().to_string();
+    let mac = |m: &russh::mac::Name| {
+        if is_aead(&cipher) {
+            "implicit".to_string()
+        } else {
+            m.as_ref().to_string()
+        }
+    };
+    Negotiated {
+        kex: Some(names.kex.as_ref().to_string()),
+        host_key: Some(names.key.as_str().to_string()),
+        cipher_cs: Some(cipher.clone()),
+        cipher_sc: Some(cipher.clone()),
+        mac_cs: Some(mac(&names.client_mac)),
+        mac_sc: Some(mac(&names.server_mac)),
+        compression_cs: Some(compression_name(&names.client_compression).to_string()),
+        compression_sc: Some(compression_name(&names.server_compression).to_string()),
+        strict_kex: Some(names.strict_kex()),
+        server_sig_algs: None,
+    }
+}
+
+impl client::Handler for ProbeHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let start_ms = self.env.monotonic_ms();
+        let public = match key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
+                cert.public_key().clone().into()
+            }
+        };
+        let info = HostKeyInfo::from_public_key(&public);
+        let decision = decide(self.policy, &self.trusted, &info);
+        let accept = decision.accept;
+        let _ = self.notes.send(Note::HostKey {
+            info,
+            decision,
+            start_ms,
+            end_ms: self.env.monotonic_ms(),
+        });
+        Ok(accept)
+    }
+
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        if self.kex_reported {
+            return Ok(());
+        }
+        self.kex_reported = true;
+        let _ = self.notes.send(Note::KexDone(negotiated(names)));
+        Ok(())
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                let _ = self.notes.send(Note::ServerDisconnect {
+                    code: info.reason_code as u32,
+                    description: info.message,
+                });
+                Ok(())
+            }
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
+}
+
+/// Whether an audit finding is worth a warning. Read through serde so that it holds for the
+/// grade's wire names whatever Rust type carries them.
+fn audit_warns(finding: &AuditData) -> bool {
+    let grade = serde_json::to_value(&finding.grade).unwrap_or(Value::Null);
+    matches!(grade.as_str(), Some("broken" | "weak"))
+}
+
+impl Session<'_> {
+    /// Run the SSH handshake over `stream`: banner, key exchange, host key. The host key is
+    /// checked against (and, when the policy says so, stored in) `trust`.
+    pub async fn handshake<S>(
+        &mut self,
+        stream: S,
+        trust: &mut dyn TrustStore,
+    ) -> Result<client::Handle<ProbeHandler>, Failure>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        self.start_phase(Phase::Banner);
+        self.at.reached = Layer::Banner;
+        let (notes_tx, mut notes_rx) = unbounded_channel::<Note>();
+        let (tap_tx, mut tap_rx) = unbounded_channel::<TapNote>();
+        let (tap, tap_handle) = Tap::new(stream, tap_tx);
+        self.at.tap = Some(tap_handle.clone());
+        let config = self.client_config()?;
+        let handler = ProbeHandler {
+            notes: notes_tx,
+            trusted: trust.lookup(&self.opts.host, self.opts.port),
+            policy: self.opts.host_key_policy,
+            env: self.env.clone(),
+            kex_reported: false,
+        };
+        let banner_start = self.now();
+        let result = {
+            let fut = client::connect_stream(Arc::new(config), tap, handler);
+            let banner_deadline = self.env.sleep(self.opts.connect_timeout_ms);
+            tokio::pin!(fut, banner_deadline);
+            let (mut tap_open, mut notes_open, mut deadline_armed) = (true, true, true);
+            // A closed channel is always ready: the guards keep it from starving the others.
+            loop {
+                tokio::select! {
+                    biased;
+                    n = tap_rx.recv(), if tap_open => match n {
+                        Some(n) => {
+                            if let Some(f) = self.on_note(Note::Tap(n), banner_start) {
+                                tap_handle.abort();
+                                return Err(f);
+                            }
+                        }
+                        None => tap_open = false,
+                    },
+                    n = notes_rx.recv(), if notes_open => match n {
+                        Some(n) => {
+                            let _ = self.on_note(n, banner_start);
+                        }
+                        None => notes_open = false,
+                    },
+                    r = &mut fut => break Ok(r),
+                    _ = &mut banner_deadline, if deadline_armed => {
+                        deadline_armed = false;
+                        if !self.at.banner_seen {
+                            break Err(());
+                        }
+                    }
+                }
+            }
+        };
+        while let Ok(n) = tap_rx.try_recv() {
+            if let Some(f) = self.on_note(Note::Tap(n), banner_start) {
+                tap_handle.abort();
+                return Err(f);
+            }
+        }
+        while let Ok(n) = notes_rx.try_recv() {
+            let _ = self.on_note(n, banner_start);
+        }
+        let handle = match result {
+            Err(()) => {
+                tap_handle.abort();
+                let secs = self.opts.connect_timeout_ms as f64 / 1000.0;
+                return Err(Failure::new(
+                    ErrorType::BannerTimeout,
+                    format!("TCP connected, but no SSH banner arrived within {secs} s"),
+                )
+                .hints(hints::banner_timeout(&self.opts.host, self.opts.port)));
+            }
+            Ok(Err(e)) => {
+                tap_handle.abort();
+                return Err(self.classify_handshake_error(e));
+            }
+            Ok(Ok(h)) => h,
+        };
+        self.end_phase();
+        if let Some((info, d)) = &self.at.hostkey
+            && d.remember
+            && let Err(e) = trust.remember(&self.opts.host, self.opts.port, info)
+        {
+            log::warn!("could not store the host key: {e}");
+        }
+        Ok(handle)
+    }
+
+    fn client_config(&self) -> Result<client::Config, Failure> {
+        let lists = self
+            .at
+            .lists
+            .as_ref()
+            .ok_or_else(|| Failure::new(ErrorType::Internal, "algorithm lists missing"))?;
+        let preferred = lists
+            .to_russh()
+            .map_err(|m| Failure::new(ErrorType::InvalidInput, m))?;
+        Ok(client::Config {
+            client_id: russh::SshId::Standard(CLIENT_VERSION.into()),
+            preferred,
+            inactivity_timeout: None,
+            keepalive_interval: None,
+            nodelay: true,
+            ..Default::default()
+        })
+    }
+
+    /// Turn a note into events. Returns a failure when the note ends the handshake (not SSH).
+    fn on_note(&mut self, note: Note, banner_start: f64) -> Option<Failure> {
+        match note {
+            Note::Tap(TapNote::ServerBanner {
+                line,
+                pre_banner_lines,
+            }) => {
+                self.at.banner_seen = true;
+                let software = software_from_banner(&line);
+                self.at.server_software = software.clone();
+                let duration = round3(self.now() - banner_start);
+                self.end_phase();
+                self.start_phase(Phase::Kex);
+                self.at.reached = Layer::Kex;
+                self.rec.emit(
+                    Level::Info,
+                    Code::VersionReceived,
+                    EventData::Version(VersionData {
+                        client_version: CLIENT_VERSION.to_string(),
+                        server_version: line,
+                        server_software: software,
+                        pre_banner_lines,
+                        duration_ms: Some(duration),
+                    }),
+                );
+                None
+            }
+            Note::Tap(TapNote::NotSsh { first_line }) => {
+                let shown: String = first_line.chars().take(200).collect();
+                Some(
+                    Failure::new(
+                        ErrorType::NotSsh,
+                        format!(
+                            "the server answered, but not with SSH; its first line was: {shown:?}"
+                        ),
+                    )
+                    .ctx("first_line", json!(shown))
+                    .hints(hints::not_ssh(&shown, self.opts.port)),
+                )
+            }
+            Note::Tap(TapNote::ClientKexinit(p)) => {
+                self.at.client_proposal = Some(p);
+                self.maybe_emit_proposals();
+                None
+            }
+            Note::Tap(TapNote::ServerKexinit(p)) => {
+                self.at.server_proposal = Some(p);
+                self.maybe_emit_proposals();
+                None
+            }
+            Note::HostKey {
+                info,
+                decision,
+                start_ms,
+                end_ms,
+            } => {
+                self.on_host_key(info, decision, start_ms, end_ms);
+                None
+            }
+            Note::KexDone(negotiated) => {
+                self.on_kex_done(negotiated);
+                None
+            }
+            Note::ServerDisconnect { code, description } => {
+                // The server's own words, which can quote what it was sent.
+                self.at.server_disconnect = Some((code, scrub(&description)));
+                None
+            }
+        }
+    }
+
+    fn on_host_key(
+        &mut self,
+        info: HostKeyInfo,
+        decision: HostKeyDecision,
+        start_ms: f64,
+        end_ms: f64,
+    ) {
+        let clock = &mut self.at.clock;
+        if let Some((Phase::Kex, s)) = clock.current {
+            clock.add(Phase::Kex, (start_ms - s).max(0.0));
+        }
+        clock.set(Phase::Hostkey, end_ms - start_ms);
+        clock.current = Some((Phase::Kex, end_ms));
+        self.at.reached = Layer::Hostkey;
+        let (level, code) = match decision.status {
+            HostkeyStatus::Trusted => (Level::Info, Code::HostkeyTrusted),
+            HostkeyStatus::AcceptedNew => (Level::Info, Code::HostkeyAcceptedNew),
+            HostkeyStatus::New => (Level::Error, Code::HostKeyUnknown),
+            HostkeyStatus::Mismatch => (Level::Error, Code::HostKeyMismatch),
+            HostkeyStatus::Unchecked => (Level::Warn, Code::HostkeyUnchecked),
+        };
+        self.rec.emit(
+            level,
+            code,
+            EventData::Hostkey(HostkeyData {
+                algorithm: info.algorithm.clone(),
+                fingerprint_sha256: info.fingerprint_sha256.clone(),
+                status: Some(decision.status),
+                expected_fingerprint: decision.expected_fingerprint.clone(),
+                policy: Some(self.opts.host_key_policy),
+            }),
+        );
+        self.at.hostkey = Some((info, decision));
+    }
+
+    fn on_kex_done(&mut self, mut negotiated: Negotiated) {
+        let kex_ms = self
+            .at
+            .clock
+            .current
+            .map(|(_, s)| self.now() - s)
+            .unwrap_or(0.0);
+        self.end_phase();
+        if let Some(sp) = &self.at.server_proposal {
+            // The strict-kex marker in the server's proposal is the evidence.
+            if negotiated.strict_kex.is_none() {
+                negotiated.strict_kex =
+                    Some(sp.kex.iter().any(|k| k == "kex-strict-s-v00@openssh.com"));
+            }
+        }
+        let before = self
+            .at
+            .clock
+            .phases
+            .get(&Phase::Kex)
+            .copied()
+            .unwrap_or(0.0);
+        self.rec.emit(
+            Level::Info,
+            Code::KexNegotiated,
+            EventData::Kex(KexData {
+                status: Some(KexStatus::Negotiated),
+                negotiated: negotiated.clone(),
+                duration_ms: Some(round3(kex_ms + before)),
+                ..Default::default()
+            }),
+        );
+        self.at.negotiated = Some(negotiated);
+    }
+
+    fn maybe_emit_proposals(&mut self) {
+        if self.at.proposals_emitted {
+            return;
+        }
+        if let (Some(c), Some(s)) = (&self.at.client_proposal, &self.at.server_proposal) {
+            self.at.proposals_emitted = true;
+            let data = KexData {
+                status: Some(KexStatus::Proposals),
+                client_proposal: Some(c.clone()),
+                server_proposal: Some(s.clone()),
+                ..Default::default()
+            };
+            let findings = crate::audit::audit(s);
+            self.rec
+                .emit(Level::Info, Code::KexProposals, EventData::Kex(data));
+            for f in &findings {
+                let level = if audit_warns(f) {
+                    Level::Warn
+                } else {
+                    Level::Info
+                };
+                self.rec
+                    .emit(level, Code::AuditFinding, EventData::Audit(f.clone()));
+            }
+            self.at.audit = findings;
+        }
+    }
+
+    fn classify_handshake_error(&mut self, e: russh::Error) -> Failure {
+        self.drain_later_steps();
+        let phase = self.fail_phase();
+        let mut f = match (&e, &self.at.hostkey) {
+            (russh::Error::NoCommonAlgo { kind, ours, theirs }, _) => {
+                let category = hints::category_name(kind);
+                self.rec.emit(
+                    Level::Error,
+                    Code::NoMutualKex,
+                    EventData::Kex(KexData {
+                        status: Some(KexStatus::Failed),
+                        category: Some(category.to_string()),
+                        ..Default::default()
+                    }),
+                );
+                Failure::new(
+                    ErrorType::NoMutualKex,
+                    format!("no common {} algorithm", hints::category_human(kind)),
+                )
+                .ctx("category", json!(category))
+                .ctx("client_offer", json!(ours))
+                .ctx("server_offer", json!(theirs))
+                .hints(hints::no_mutual(kind, ours, theirs))
+            }
+            (_, Some((info, d))) if !d.accept => self.host_key_refused(info, d),
+            _ if !self.at.banner_seen => Failure::new(
+                ErrorType::Disconnected,
+                "the server closed the connection before sending an SSH banner".to_string(),
+            )
+            .ctx("closed_by", json!(self.closed_by().as_str()))
+            .ctx("phase", json!("banner"))
+            .hints(hints::closed_before_banner()),
+            _ => self.kex_failed(&e),
+        };
+        f.phase = phase;
+        f
+    }
+
+    fn host_key_refused(&self, info: &HostKeyInfo, d: &HostKeyDecision) -> Failure {
+        let (host, port) = (&self.opts.host, self.opts.port);
+        if d.unknown {
+            return Failure::new(
+                ErrorType::HostKeyUnknown,
+                format!("no host key is trusted for {host}:{port} and strict checking is on"),
+            )
+            .ctx("fingerprint_sha256", json!(info.fingerprint_sha256))
+            .hints(hints::host_key_unknown(&info.fingerprint_sha256));
+        }
+        let expected = d.expected_fingerprint.clone().unwrap_or_default();
+        let presented = &info.fingerprint_sha256;
+        Failure::new(
+            ErrorType::HostKeyMismatch,
+            format!(
+                "the host key of {host}:{port} changed: trusted {expected}, presented {presented}"
+            ),
+        )
+        .ctx("expected_fingerprint", json!(expected))
+        .ctx("presented_fingerprint", json!(presented))
+        .ctx("algorithm", json!(info.algorithm))
+        .hints(hints::host_key_mismatch(host, port, &expected, presented))
+    }
+
+    fn kex_failed(&self, e: &russh::Error) -> Failure {
+        if let Some((code, desc)) = &self.at.server_disconnect {
+            return Failure::new(
+                ErrorType::KexFailed,
+                format!("the server ended key exchange: {desc} (disconnect code {code})"),
+            )
+            .ctx("disconnect_code", json!(code))
+            .hints(vec![
+                "The server refused the key exchange; its log (journalctl -u ssh / /var/log/auth.log) says why.".into(),
+            ]);
+        }
+        let msg = scrub(&e.to_string());
+        Failure::new(ErrorType::KexFailed, format!("key exchange failed: {msg}"))
+            .ctx("closed_by", json!(self.closed_by().as_str()))
+            .hints(hints::kex_failed(&msg))
+    }
+}

@@ -1,0 +1,31 @@
+//! The probe: one diagnosis from transport to verdict, split by stage.
+//!
+//! It drives russh over the caller's transport and turns every step into an event as it
+//! happens: the connector's steps, then what the [`Tap`](crate::tap) sees (banner, KEXINIT
+//! proposals) and what russh's handler reports (host key, negotiated algorithms), then
+//! authentication, channels and commands. Whatever happens, the last event is `VERDICT`, and a
+//! failure produces exactly one `ERROR` before it.
+//!
+//! One job per file: [`runner`] (the run and its attempts), [`attempt`] (the `Session` a
+//! stage works with and the per-attempt evidence), [`recorder`] (events and the phase clock),
+//! [`connect`], [`handshake`], [`auth`], [`channel`] (the stages, each taking the session
+//! handle as an argument), [`supervisor`] (state, retries, keepalives, hold) and [`verdict`].
+//! Modules depend only on those before them in that order, read from the end: the runner on
+//! everything, the verdict on the supervisor, the stages on `connect`, all on `attempt` and
+//! `recorder`.
+//!
+//! Architecture invariant: no secret is ever formatted into an event. Secrets stay in
+//! [`Secret`](crate::options::Secret) and are handed only to russh.
+
+pub mod attempt;
+pub mod auth;
+pub mod channel;
+pub mod connect;
+pub mod handshake;
+pub mod recorder;
+pub mod runner;
+pub mod supervisor;
+pub mod verdict;
+
+pub use recorder::new_connection_id;
+pub use runner::{ProbeReport, run};

@@ -1,0 +1,249 @@
+//! The runner: one diagnosis from the options to the report. It checks the options, then runs
+//! the stages in order (connect → handshake → auth → exec → forward probe → hold) under the
+//! run's time limit, lets the supervisor retry transient failures with a fresh attempt, and
+//! always ends with the verdict.
+//!
+//! It owns the session handle between stages (the stages borrow it) and never formats a
+//! secret; keys are decoded here, once per attempt, and handed to the auth stage.
+
+use std::sync::Arc;
+
+use russh::client;
+use sshdiag_events::bundle::TranscriptEntry;
+use sshdiag_events::{
+    AuditData, Code, ConnectData, ConnectStatus, ErrorType, Event, EventData, Level, Transport,
+    VerdictData,
+};
+
+use super::attempt::{Link, Session};
+use super::handshake::ProbeHandler;
+use super::recorder::{Recorder, new_connection_id};
+use super::supervisor::Supervisor;
+use super::verdict::run_timeout;
+use crate::failure::Failure;
+use crate::hints;
+use crate::hostkey::TrustStore;
+use crate::options::{AgentSource, AuthPlan, Credential, ProbeOptions};
+use crate::runtime::Env;
+use crate::transport::Connector;
+
+/// Everything a diagnosis produced.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub connection_id: String,
+    pub started_unix_ms: f64,
+    pub events: Vec<Event>,
+    pub verdict: VerdictData,
+    /// The commands of the last attempt, as the bundle's transcript holds them.
+    pub commands: Vec<TranscriptEntry>,
+    /// The proxy URL used, without credentials.
+    pub proxy: Option<String>,
+    /// The algorithm audit of the server's offer, when its KEXINIT was seen.
+    pub audit: Vec<AuditData>,
+}
+
+impl ProbeReport {
+    /// The exit status of the last command that ran, if any.
+    pub fn last_exit_code(&self) -> Option<i64> {
+        self.commands.iter().rev().find_map(|c| c.exit_code)
+    }
+}
+
+type Handle = client::Handle<ProbeHandler>;
+
+/// Run one diagnosis. Never fails: every outcome is in the report, ending with `VERDICT`.
+pub async fn run<C: Connector>(
+    opts: ProbeOptions,
+    connector: &mut C,
+    env: Arc<dyn Env>,
+    trust: &mut dyn TrustStore,
+    on_event: Box<dyn FnMut(&Event)>,
+) -> ProbeReport {
+    let connection_id = opts
+        .connection_id
+        .clone()
+        .unwrap_or_else(|| new_connection_id(env.as_ref()));
+    let started_unix_ms = env.now_unix_ms();
+    let proxy = connector.proxy_url();
+    let transport = if proxy.is_some() {
+        Transport::Websocket
+    } else {
+        Transport::Tcp
+    };
+    let mut rec = Recorder::new(connection_id.clone(), env.clone(), on_event);
+    let mut link = Link {
+        transport,
+        proxy: proxy.clone(),
+        last_relay_rtt_at: None,
+        last_target_rtt_at: None,
+    };
+    let mut cx = Session {
+        opts: &opts,
+        env: env.clone(),
+        rec: &mut rec,
+        link: &mut link,
+        at: Default::default(),
+    };
+    cx.rec.emit(
+        Level::Info,
+        Code::ConnectInitiating,
+        EventData::Connect(ConnectData {
+            status: Some(ConnectStatus::Initiating),
+            host: opts.host.clone(),
+            port: opts.port,
+            username: Some(opts.username.clone()),
+            transport: Some(transport),
+            proxy: proxy.clone(),
+            auth_method: None,
+        }),
+    );
+    let mut sup = Supervisor::new(opts.retry.is_some() || opts.keepalive.is_some());
+    let mut slot: Option<Handle> = None;
+    let result = {
+        let steps = supervise(&mut cx, &mut sup, connector, trust, &mut slot);
+        let timer = match opts.timeout_ms {
+            Some(ms) => env.sleep(ms),
+            None => Box::pin(futures::future::pending::<()>()),
+        };
+        tokio::pin!(steps, timer);
+        tokio::select! {
+            biased;
+            r = &mut steps => Some(r),
+            _ = &mut timer => None,
+        }
+    };
+    let result = match result {
+        Some(r) => r,
+        None => {
+            // The stages were cut off mid-way: their session goes without a goodbye, as a
+            // session a stage held would.
+            slot = None;
+            Err(run_timeout(opts.timeout_ms, cx.fail_phase()))
+        }
+    };
+    cx.finish(&mut sup, &mut slot, result).await;
+    let commands = std::mem::take(&mut cx.at.commands);
+    let audit = std::mem::take(&mut cx.at.audit);
+    let verdict = match rec.events.last().map(|e| &e.data) {
+        Some(EventData::Verdict(v)) => v.clone(),
+        _ => VerdictData::default(),
+    };
+    ProbeReport {
+        connection_id,
+        started_unix_ms,
+        events: std::mem::take(&mut rec.events),
+        verdict,
+        commands,
+        proxy,
+        audit,
+    }
+}
+
+/// The attempts of a run: the stages, and after a transient failure a fresh attempt, until
+/// one succeeds or the supervisor gives up.
+async fn supervise<C: Connector>(
+    cx: &mut Session<'_>,
+    sup: &mut Supervisor,
+    connector: &mut C,
+    trust: &mut dyn TrustStore,
+    slot: &mut Option<Handle>,
+) -> Result<(), Failure> {
+    sup.set_state(cx.rec, sshdiag_events::SupervisorState::Connecting, None);
+    loop {
+        let failure = match steps(cx, sup, connector, trust, slot).await {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        sup.retry_or_give_up(cx, slot, failure).await?;
+    }
+}
+
+/// One attempt: every stage in order. The session handle goes into `slot` as soon as the
+/// handshake made it, so that whatever fails later, the verdict can close it.
+async fn steps<C: Connector>(
+    cx: &mut Session<'_>,
+    sup: &mut Supervisor,
+    connector: &mut C,
+    trust: &mut dyn TrustStore,
+    slot: &mut Option<Handle>,
+) -> Result<(), Failure> {
+    precheck(cx)?;
+    let stream = cx.connect_transport(connector).await?;
+    let handle = slot.insert(cx.handshake(stream, trust).await?);
+    cx.authenticate(handle).await?;
+    sup.set_state(cx.rec, sshdiag_events::SupervisorState::Connected, None);
+    for command in &cx.opts.commands {
+        cx.exec(handle, command).await?;
+    }
+    if let Some((host, port)) = &cx.opts.forward_probe {
+        cx.forward_probe(handle, host, *port).await?;
+    }
+    if cx.opts.hold_ms > 0 {
+        cx.hold(handle).await?;
+    }
+    Ok(())
+}
+
+/// Everything before the first byte: options that cannot work are reported without
+/// connecting (bad algorithm names, unreadable keys).
+fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
+    let lists = cx.opts.algorithms.resolve().map_err(|m| {
+        Failure::new(ErrorType::InvalidInput, m.clone())
+            .hint("Fix the algorithm option; the message lists what sshdiag supports.")
+    })?;
+    lists
+        .to_russh()
+        .map_err(|m| Failure::new(ErrorType::InvalidInput, m))?;
+    cx.at.lists = Some(lists);
+    let AuthPlan::Credentials(creds) = &cx.opts.auth else {
+        return Ok(());
+    };
+    let mut keys = Vec::with_capacity(creds.len());
+    for c in creds {
+        keys.push(match c {
+            Credential::PrivateKey {
+                key_text,
+                passphrase,
+                label,
+            } => {
+                let label = label.clone().unwrap_or_else(|| "the private key".into());
+                Some(Arc::new(decode_key(
+                    key_text.expose(),
+                    passphrase.as_ref().map(|p| p.expose()),
+                    &label,
+                )?))
+            }
+            Credential::Agent(AgentSource::Unavailable(why)) => {
+                return Err(Failure::new(ErrorType::AgentError, why.clone())
+                    .hints(hints::agent_unavailable()));
+            }
+            _ => None,
+        });
+    }
+    if creds.is_empty() {
+        return Err(Failure::new(ErrorType::InvalidInput, "no credential was given")
+            .hint("Give a password, a private key or keyboard-interactive answers, or use probe-only mode."));
+    }
+    cx.at.keys = keys;
+    Ok(())
+}
+
+/// Decode a private key; a failure says whether the passphrase or the file is at fault.
+fn decode_key(
+    text: &str,
+    passphrase: Option<&str>,
+    label: &str,
+) -> Result<russh::keys::PrivateKey, Failure> {
+    russh::keys::decode_secret_key(text, passphrase).map_err(|e| {
+        // Whether the key is encrypted at all tells a wrong passphrase apart from a damaged
+        // file.
+        let encrypted = matches!(
+            russh::keys::decode_secret_key(text, None),
+            Err(russh::keys::Error::KeyIsEncrypted)
+        );
+        let (message, hint) = hints::key_load_failure(label, &e, passphrase.is_some(), encrypted);
+        Failure::new(ErrorType::KeyLoadError, message)
+            .hint(hint)
+            .ctx("key", serde_json::json!(label))
+    })
+}

@@ -1,0 +1,190 @@
+//! The verdict: the end of every run. A failure becomes exactly one `ERROR` event, then the
+//! session is closed (`STATE_CHANGE`, `DISCONNECT`), and the last event is always `VERDICT`,
+//! naming the layer that failed (or the one reached) with a summary and hints drawn from the
+//! evidence of the run.
+//!
+//! Library error texts in failure messages pass through [`scrub`] here before they reach an
+//! event; nothing here is formatted from a secret.
+
+use russh::{Disconnect, client};
+use serde_json::json;
+use sshdiag_events::codes::Phase;
+use sshdiag_events::{
+    AuthMethod, Code, DisconnectData, DisconnectReason, ErrorData, ErrorType, EventData,
+    HostkeyStatus, Level, SupervisorState, VerdictData,
+};
+
+use super::attempt::Session;
+use super::handshake::ProbeHandler;
+use super::supervisor::{Supervisor, failure_reason};
+use crate::failure::{Failure, scrub};
+use crate::hints;
+use crate::options::AuthPlan;
+
+/// The failure of a run that did not finish within its time limit.
+pub fn run_timeout(timeout_ms: Option<u64>, phase: Option<Phase>) -> Failure {
+    let secs = timeout_ms.unwrap_or(0) as f64 / 1000.0;
+    let phase_name = phase.map(Phase::as_str).unwrap_or("start");
+    Failure::new(
+        ErrorType::Timeout,
+        format!("the diagnosis did not finish within {secs} s (it was in the {phase_name} phase)"),
+    )
+    .hint(format!("The {phase_name} phase did not complete; raise the time limit if the server is just slow, or look at that phase's events."))
+    .ctx("phase", json!(phase_name))
+    .disconnect(DisconnectReason::Timeout)
+}
+
+impl Session<'_> {
+    /// Close the run: `ERROR` (on failure), the session's goodbye, `DISCONNECT`, `VERDICT`.
+    pub async fn finish(
+        &mut self,
+        sup: &mut Supervisor,
+        slot: &mut Option<client::Handle<ProbeHandler>>,
+        result: Result<(), Failure>,
+    ) {
+        self.end_phase();
+        let (bytes_sent, bytes_received) = self.at.tap.as_ref().map(|t| t.bytes()).unzip();
+        let failure = result.err();
+        if let Some(f) = &failure {
+            self.error_event(f);
+        }
+        if let Some(handle) = slot.take() {
+            let _ = handle
+                .disconnect(Disconnect::ByApplication, "sshdiag finished", "en")
+                .await;
+        }
+        if let Some(tap) = &self.at.tap {
+            tap.abort();
+        }
+        self.drain_later_steps();
+        match &failure {
+            Some(f) => sup.set_state(self.rec, SupervisorState::Failed, Some(failure_reason(f))),
+            None => sup.set_state(self.rec, SupervisorState::Disconnected, None),
+        }
+        let (dcode, ddesc) = self.at.server_disconnect.clone().unzip();
+        let (level, code, reason) = match &failure {
+            Some(f) => (Level::Warn, Code::DisconnectUnexpected, f.disconnect),
+            None => (
+                Level::Info,
+                Code::DisconnectNormal,
+                DisconnectReason::Normal,
+            ),
+        };
+        self.rec.emit(
+            level,
+            code,
+            EventData::Disconnect(DisconnectData {
+                reason,
+                disconnect_code: dcode,
+                description: ddesc,
+                bytes_sent,
+                bytes_received,
+            }),
+        );
+        let verdict = match &failure {
+            Some(f) => self.verdict_failed(f),
+            None => self.verdict_ok(),
+        };
+        let (level, code) = if verdict.ok {
+            (Level::Info, Code::VerdictOk)
+        } else {
+            (Level::Error, Code::VerdictFailed)
+        };
+        self.rec.emit(level, code, EventData::Verdict(verdict));
+    }
+
+    fn error_event(&mut self, f: &Failure) {
+        let mut data = ErrorData {
+            error_type: f.error_type.as_str().to_string(),
+            message: scrub(&f.message),
+            layer: Some(f.failed_layer(self.at.reached)),
+            hints: f.hints.clone(),
+            host: Some(self.opts.host.clone()),
+            port: Some(self.opts.port),
+            phase: f.phase,
+            context: f.context.clone(),
+        };
+        if let Some(sw) = &self.at.server_software {
+            data.context.entry("server_software").or_insert(json!(sw));
+        }
+        self.rec.emit(Level::Error, f.code, EventData::Error(data));
+    }
+
+    fn verdict_failed(&self, f: &Failure) -> VerdictData {
+        VerdictData {
+            ok: false,
+            layer: Some(f.failed_layer(self.at.reached)),
+            error_type: Some(f.error_type),
+            code: f.code.as_str().to_string(),
+            summary: hints::summary_failed(
+                f.error_type,
+                &f.message,
+                &self.opts.host,
+                self.opts.port,
+            ),
+            hints: f.hints.clone(),
+            phases: self.at.clock.phases.clone(),
+        }
+    }
+
+    fn verdict_ok(&self) -> VerdictData {
+        VerdictData {
+            ok: true,
+            layer: Some(self.at.reached),
+            error_type: None,
+            code: Code::VerdictOk.as_str().to_string(),
+            summary: self.summary_ok(),
+            hints: self.ok_hints(),
+            phases: self.at.clock.phases.clone(),
+        }
+    }
+
+    fn summary_ok(&self) -> String {
+        let target = format!("{}:{}", self.opts.host, self.opts.port);
+        let user = &self.opts.username;
+        if let (AuthPlan::Probe, None) = (&self.opts.auth, self.at.auth_method) {
+            let m = self.at.methods_available.clone().unwrap_or_default();
+            let methods = if m.is_empty() {
+                "no method".to_string()
+            } else {
+                m.join(", ")
+            };
+            return format!(
+                "SSH to {target} works up to authentication; the server accepts for {user}: {methods} (probe only, no secret sent)."
+            );
+        }
+        let how = self
+            .at
+            .auth_method
+            .map(AuthMethod::as_str)
+            .unwrap_or("none");
+        let mut s = format!("SSH to {target} works: authenticated as {user} with {how}");
+        if let Some(last) = self.at.commands.last() {
+            match (last.exit_code, &last.exit_signal) {
+                (Some(c), _) => s.push_str(&format!("; {:?} exited {c}", last.command)),
+                (None, Some(sig)) => {
+                    s.push_str(&format!("; {:?} was killed by signal {sig}", last.command))
+                }
+                _ => {}
+            }
+        }
+        s.push('.');
+        s
+    }
+
+    fn ok_hints(&self) -> Vec<String> {
+        let mut h = Vec::new();
+        if let Some(last) = self.at.commands.last()
+            && let Some(c) = last.exit_code
+            && c != 0
+        {
+            h.push(format!("The connection is fine; the command itself exited with status {c} (that is the command's answer, not an SSH failure)."));
+        }
+        if let Some((_, d)) = &self.at.hostkey
+            && d.status == HostkeyStatus::Unchecked
+        {
+            h.push("Host key checking was off: this run cannot tell you are talking to the right server.".into());
+        }
+        h
+    }
+}
