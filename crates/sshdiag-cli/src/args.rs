@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use sshdiag_core::algorithms::AlgorithmPrefs;
-use sshdiag_core::options::{KeepaliveConfig, RetryPolicy};
+use sshdiag_core::options::{HostPortError, KeepaliveConfig, RetryPolicy, parse_host_port};
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, Secret};
 use sshdiag_events::HostKeyPolicy;
 
@@ -125,12 +125,97 @@ fn secs_to_ms(s: f64, what: &str) -> Result<u64, String> {
     }
 }
 
+/// What the `-o Name=Value` options ask for.
+struct SshOptions {
+    algorithms: AlgorithmPrefs,
+    connect_timeout_ms: u64,
+    /// ServerAliveInterval in seconds, when given.
+    alive_interval: Option<u32>,
+    alive_count: u32,
+}
+
 impl Args {
-    /// Turn arguments into a plan; `read_stdin` supplies `--password-stdin`.
+    /// Turn arguments into a plan; `read_stdin` supplies `--password-stdin`. Inputs are
+    /// checked in a fixed order, so that the first bad one is the one reported.
     pub fn plan(
         &self,
         read_stdin: impl FnOnce() -> Result<String, String>,
     ) -> Result<Plan, String> {
+        let (host, user) = self.destination()?;
+        let mut ssh = self.ssh_options()?;
+        if let Some(s) = self.connect_timeout {
+            ssh.connect_timeout_ms = secs_to_ms(s, "--connect-timeout")?;
+        }
+        let policy = self.host_key_policy()?;
+        let auth = self.auth(read_stdin)?;
+        if let Some(p) = &self.proxy
+            && !(p.starts_with("ws://") || p.starts_with("wss://"))
+        {
+            return Err(format!("--proxy {p}: expected a ws:// or wss:// URL"));
+        }
+        let forward_probe = match &self.probe_forward {
+            Some(spec) => Some(parse_host_port(spec).map_err(|e| match e {
+                HostPortError::Malformed => format!("--probe-forward {spec}: expected HOST:PORT"),
+                HostPortError::BadPort => {
+                    format!("--probe-forward {spec}: the port must be 1-65535")
+                }
+            })?),
+            None => None,
+        };
+        let token = match &self.token_env {
+            Some(var) => Some(env_secret(var, "--token-env")?.expose().to_string()),
+            None => None,
+        };
+        let mut options = ProbeOptions::new(host, self.port.unwrap_or(22), user, auth);
+        options.commands = if self.command.is_empty() {
+            Vec::new()
+        } else {
+            vec![self.command.join(" ")]
+        };
+        options.connect_timeout_ms = ssh.connect_timeout_ms;
+        options.timeout_ms = match self.timeout {
+            Some(s) => Some(secs_to_ms(s, "--timeout")?),
+            None => Some(300_000),
+        };
+        options.host_key_policy = policy;
+        options.forward_probe = forward_probe;
+        // ServerAliveInterval 0 means off, as in OpenSSH.
+        options.keepalive = ssh
+            .alive_interval
+            .filter(|s| *s > 0)
+            .map(|s| KeepaliveConfig {
+                interval_ms: s as u64 * 1000,
+                max_missed: ssh.alive_count.max(1),
+            });
+        if self.retries > 0 {
+            options.retry = Some(RetryPolicy {
+                max_retries: self.retries,
+                ..RetryPolicy::default()
+            });
+        }
+        if let Some(h) = self.hold {
+            options.hold_ms = secs_to_ms(h, "--hold")?;
+            options.timeout_ms = options.timeout_ms.map(|t| t + options.hold_ms);
+        }
+        options.algorithms = ssh.algorithms;
+        let known_hosts = match &self.known_hosts {
+            Some(p) => Some(p.clone()),
+            None => {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".ssh/known_hosts"))
+            }
+        };
+        let agent = matches!(&options.auth, AuthPlan::Credentials(c) if c.is_empty());
+        Ok(Plan {
+            options,
+            proxy: self.proxy.clone(),
+            token,
+            known_hosts,
+            agent,
+        })
+    }
+
+    /// `[USER@]HOST`, with `-l` and then `$USER` for the user.
+    fn destination(&self) -> Result<(String, String), String> {
         let (user_at, host) = match self.destination.rsplit_once('@') {
             Some((u, h)) => (Some(u.to_string()), h.to_string()),
             None => (None, self.destination.clone()),
@@ -148,35 +233,41 @@ impl Args {
             .or(user_at)
             .or_else(|| std::env::var("USER").ok())
             .ok_or("no user given: use USER@HOST or -l USER")?;
-        let mut algorithms = AlgorithmPrefs::default();
-        let mut connect_timeout_ms = 10_000;
-        let mut alive_interval: Option<u32> = None;
-        let mut alive_count: u32 = 3;
+        Ok((host, user))
+    }
+
+    fn ssh_options(&self) -> Result<SshOptions, String> {
+        let mut ssh = SshOptions {
+            algorithms: AlgorithmPrefs::default(),
+            connect_timeout_ms: 10_000,
+            alive_interval: None,
+            alive_count: 3,
+        };
         for o in &self.options {
             let (name, value) = o
                 .split_once('=')
                 .or_else(|| o.split_once(' '))
                 .ok_or_else(|| format!("-o {o}: expected Name=Value"))?;
             match name.to_ascii_lowercase().as_str() {
-                "kexalgorithms" => algorithms.kex = Some(value.to_string()),
-                "hostkeyalgorithms" => algorithms.host_key = Some(value.to_string()),
-                "ciphers" => algorithms.ciphers = Some(value.to_string()),
-                "macs" => algorithms.macs = Some(value.to_string()),
+                "kexalgorithms" => ssh.algorithms.kex = Some(value.to_string()),
+                "hostkeyalgorithms" => ssh.algorithms.host_key = Some(value.to_string()),
+                "ciphers" => ssh.algorithms.ciphers = Some(value.to_string()),
+                "macs" => ssh.algorithms.macs = Some(value.to_string()),
                 "connecttimeout" => {
                     let v: f64 = value
                         .parse()
                         .map_err(|_| format!("-o {o}: ConnectTimeout takes seconds"))?;
-                    connect_timeout_ms = secs_to_ms(v, "ConnectTimeout")?;
+                    ssh.connect_timeout_ms = secs_to_ms(v, "ConnectTimeout")?;
                 }
                 "serveraliveinterval" => {
-                    alive_interval = Some(
+                    ssh.alive_interval = Some(
                         value
                             .parse::<u32>()
                             .map_err(|_| format!("-o {o}: expected a whole number of seconds"))?,
                     );
                 }
                 "serveralivecountmax" => {
-                    alive_count = value
+                    ssh.alive_count = value
                         .parse::<u32>()
                         .map_err(|_| format!("-o {o}: expected a whole number"))?;
                 }
@@ -188,20 +279,26 @@ impl Args {
                 }
             }
         }
-        algorithms.resolve()?;
-        if let Some(s) = self.connect_timeout {
-            connect_timeout_ms = secs_to_ms(s, "--connect-timeout")?;
+        ssh.algorithms.resolve()?;
+        Ok(ssh)
+    }
+
+    fn host_key_policy(&self) -> Result<HostKeyPolicy, String> {
+        match self.strict_host_key_checking.to_ascii_lowercase().as_str() {
+            "yes" => Ok(HostKeyPolicy::Yes),
+            "accept-new" => Ok(HostKeyPolicy::AcceptNew),
+            "no" | "off" => Ok(HostKeyPolicy::No),
+            other => Err(format!(
+                "--strict-host-key-checking {other}: expected yes, accept-new or no"
+            )),
         }
-        let policy = match self.strict_host_key_checking.to_ascii_lowercase().as_str() {
-            "yes" => HostKeyPolicy::Yes,
-            "accept-new" => HostKeyPolicy::AcceptNew,
-            "no" | "off" => HostKeyPolicy::No,
-            other => {
-                return Err(format!(
-                    "--strict-host-key-checking {other}: expected yes, accept-new or no"
-                ));
-            }
-        };
+    }
+
+    /// The credentials, secrets read from the environment or standard input.
+    fn auth(
+        &self,
+        read_stdin: impl FnOnce() -> Result<String, String>,
+    ) -> Result<AuthPlan, String> {
         let password = match (&self.password_env, self.password_stdin) {
             (Some(_), true) => {
                 return Err("use either --password-env or --password-stdin, not both".into());
@@ -214,107 +311,38 @@ impl Args {
             Some(var) => Some(env_secret(var, "--passphrase-env")?),
             None => None,
         };
-        let auth = if self.probe_auth {
-            AuthPlan::Probe
-        } else {
-            let mut creds = Vec::new();
-            for path in &self.identity {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("-i {}: cannot read the key file: {e}", path.display()))?;
-                creds.push(Credential::PrivateKey {
-                    key_text: Secret::new(text),
-                    passphrase: passphrase.clone(),
-                    label: Some(path.display().to_string()),
-                });
-            }
-            if let Some(pw) = &password {
-                if self.keyboard_interactive {
-                    creds.push(Credential::KeyboardInteractive {
-                        answers: vec![pw.clone()],
-                    });
-                } else {
-                    creds.push(Credential::Password(pw.clone()));
-                }
-            } else if self.keyboard_interactive {
-                return Err(
-                    "--keyboard-interactive needs a password (--password-env or --password-stdin)"
-                        .into(),
-                );
-            }
-            // As OpenSSH: with no key or password given, the agent's keys are used; the
-            // caller connects to it (see `Plan::agent`).
-            if creds.is_empty() && std::env::var_os("SSH_AUTH_SOCK").is_none() {
-                return Err("no credential: give -i KEY, --password-env VAR, --password-stdin, use an SSH agent (SSH_AUTH_SOCK), or use --probe-auth".into());
-            }
-            AuthPlan::Credentials(creds)
-        };
-        if let Some(p) = &self.proxy
-            && !(p.starts_with("ws://") || p.starts_with("wss://"))
-        {
-            return Err(format!("--proxy {p}: expected a ws:// or wss:// URL"));
+        if self.probe_auth {
+            return Ok(AuthPlan::Probe);
         }
-        let forward_probe = match &self.probe_forward {
-            Some(spec) => {
-                let (h, p) = spec
-                    .rsplit_once(':')
-                    .ok_or_else(|| format!("--probe-forward {spec}: expected HOST:PORT"))?;
-                let port: u16 = p
-                    .parse()
-                    .map_err(|_| format!("--probe-forward {spec}: the port must be 1-65535"))?;
-                let h = h.trim_start_matches('[').trim_end_matches(']');
-                if h.is_empty() || port == 0 {
-                    return Err(format!("--probe-forward {spec}: expected HOST:PORT"));
-                }
-                Some((h.to_string(), port))
-            }
-            None => None,
-        };
-        let token = match &self.token_env {
-            Some(var) => Some(env_secret(var, "--token-env")?.expose().to_string()),
-            None => None,
-        };
-        let mut options = ProbeOptions::new(host, self.port.unwrap_or(22), user, auth);
-        options.commands = if self.command.is_empty() {
-            Vec::new()
-        } else {
-            vec![self.command.join(" ")]
-        };
-        options.connect_timeout_ms = connect_timeout_ms;
-        options.timeout_ms = match self.timeout {
-            Some(s) => Some(secs_to_ms(s, "--timeout")?),
-            None => Some(300_000),
-        };
-        options.host_key_policy = policy;
-        options.forward_probe = forward_probe;
-        // ServerAliveInterval 0 means off, as in OpenSSH.
-        options.keepalive = alive_interval.filter(|s| *s > 0).map(|s| KeepaliveConfig {
-            interval_ms: s as u64 * 1000,
-            max_missed: alive_count.max(1),
-        });
-        if self.retries > 0 {
-            options.retry = Some(RetryPolicy {
-                max_retries: self.retries,
-                ..RetryPolicy::default()
+        let mut creds = Vec::new();
+        for path in &self.identity {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("-i {}: cannot read the key file: {e}", path.display()))?;
+            creds.push(Credential::PrivateKey {
+                key_text: Secret::new(text),
+                passphrase: passphrase.clone(),
+                label: Some(path.display().to_string()),
             });
         }
-        if let Some(h) = self.hold {
-            options.hold_ms = secs_to_ms(h, "--hold")?;
-            options.timeout_ms = options.timeout_ms.map(|t| t + options.hold_ms);
-        }
-        options.algorithms = algorithms;
-        let known_hosts = match &self.known_hosts {
-            Some(p) => Some(p.clone()),
-            None => {
-                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".ssh/known_hosts"))
+        if let Some(pw) = &password {
+            if self.keyboard_interactive {
+                creds.push(Credential::KeyboardInteractive {
+                    answers: vec![pw.clone()],
+                });
+            } else {
+                creds.push(Credential::Password(pw.clone()));
             }
-        };
-        let agent = matches!(&options.auth, AuthPlan::Credentials(c) if c.is_empty());
-        Ok(Plan {
-            options,
-            proxy: self.proxy.clone(),
-            token,
-            known_hosts,
-            agent,
-        })
+        } else if self.keyboard_interactive {
+            return Err(
+                "--keyboard-interactive needs a password (--password-env or --password-stdin)"
+                    .into(),
+            );
+        }
+        // As OpenSSH: with no key or password given, the agent's keys are used; the caller
+        // connects to it (see `Plan::agent`).
+        if creds.is_empty() && std::env::var_os("SSH_AUTH_SOCK").is_none() {
+            return Err("no credential: give -i KEY, --password-env VAR, --password-stdin, use an SSH agent (SSH_AUTH_SOCK), or use --probe-auth".into());
+        }
+        Ok(AuthPlan::Credentials(creds))
     }
 }
