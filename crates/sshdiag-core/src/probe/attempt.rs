@@ -31,8 +31,8 @@ pub struct Attempt {
     pub clock: PhaseClock,
     /// The deepest layer reached so far.
     pub reached: Layer,
-    /// What [`precheck`](super::runner) made of the options: algorithm lists, decoded keys
-    /// (one slot per credential, `None` for credentials that are not keys).
+    /// What the runner's precheck made of the options: algorithm lists, decoded keys (one
+    /// slot per credential, `None` for credentials that are not keys).
     pub lists: Option<AlgorithmLists>,
     pub keys: Vec<Option<Arc<PrivateKey>>>,
     pub server_software: Option<String>,

@@ -30,7 +30,7 @@ use crate::tap::{Tap, TapNote};
 
 /// Messages from inside russh's session task (Send) to the stage.
 #[derive(Debug)]
-pub enum Note {
+enum Note {
     Tap(TapNote),
     HostKey {
         info: HostKeyInfo,

@@ -6,13 +6,12 @@
 //! authentication, channels and commands. Whatever happens, the last event is `VERDICT`, and a
 //! failure produces exactly one `ERROR` before it.
 //!
-//! One job per file: [`runner`] (the run and its attempts), [`attempt`] (the `Session` a
-//! stage works with and the per-attempt evidence), [`recorder`] (events and the phase clock),
-//! [`connect`], [`handshake`], [`auth`], [`channel`] (the stages, each taking the session
-//! handle as an argument), [`supervisor`] (state, retries, keepalives, hold) and [`verdict`].
-//! Modules depend only on those before them in that order, read from the end: the runner on
-//! everything, the verdict on the supervisor, the stages on `connect`, all on `attempt` and
-//! `recorder`.
+//! One job per file, each depending only on those before it: [`recorder`] (events and the
+//! phase clock), [`attempt`] (the `Session` a stage works with and the per-attempt evidence),
+//! [`connect`], [`handshake`], [`auth`] (stages taking the session handle as an argument),
+//! [`supervisor`] (state, retries, keepalives, hold), [`channel`] (exec and the forward probe,
+//! with keepalives while a command is silent), [`verdict`], and [`runner`] (the run and its
+//! attempts).
 //!
 //! Architecture invariant: no secret is ever formatted into an event. Secrets stay in
 //! [`Secret`](crate::options::Secret) and are handed only to russh.
