@@ -13,7 +13,7 @@ use sshdiag_core::ProbeReport;
 const FAILED: u8 = 255;
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let mut args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -31,6 +31,22 @@ fn main() -> ExitCode {
             return ExitCode::from(FAILED);
         }
     };
+    // ssh_config fills what the flags left open, or `-G` prints the effective settings.
+    match sshdiag_cli::ssh_config::apply(&mut args) {
+        Ok(sshdiag_cli::ssh_config::Outcome::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(sshdiag_cli::ssh_config::Outcome::Run { notes, .. }) => {
+            for w in notes {
+                eprintln!("sshdiag: {w}");
+            }
+        }
+        Err(msg) => {
+            eprintln!("sshdiag: {msg}");
+            return ExitCode::from(FAILED);
+        }
+    }
     let plan = match args.plan(|| {
         let mut line = String::new();
         std::io::stdin()

@@ -12,8 +12,10 @@
 
 pub mod algorithms;
 pub mod audit;
+pub mod certificate;
 pub mod hints;
 pub mod hostkey;
+pub mod keyfile;
 pub mod options;
 pub mod probe;
 pub mod report;
