@@ -85,6 +85,9 @@ fn openssh_login(sshd: &SshdFixture, key: &Path, cert: &Path) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "cert-ok"
 }
 
+/// Which refusal a case must produce.
+type IsReason = fn(&Refusal) -> bool;
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -112,7 +115,7 @@ fn reasons_from_the_certificate_match_what_a_real_sshd_does() {
     };
     let here: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
     let pk = key.public_key.as_str();
-    let cases: Vec<(&str, PathBuf, Option<fn(&Refusal) -> bool>)> = vec![
+    let cases: Vec<(&str, PathBuf, Option<IsReason>)> = vec![
         (
             "valid",
             sign(d, &ca, pk, "valid", &["-n", user, "-V", "-5m:+1h"]),

@@ -32,20 +32,8 @@ fn main() -> ExitCode {
         }
     };
     // ssh_config fills what the flags left open, or `-G` prints the effective settings.
-    match sshdiag_cli::ssh_config::apply(&mut args) {
-        Ok(sshdiag_cli::ssh_config::Outcome::Print(text)) => {
-            print!("{text}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(sshdiag_cli::ssh_config::Outcome::Run { notes, .. }) => {
-            for w in notes {
-                eprintln!("sshdiag: {w}");
-            }
-        }
-        Err(msg) => {
-            eprintln!("sshdiag: {msg}");
-            return ExitCode::from(FAILED);
-        }
+    if let Some(status) = sshdiag_cli::ssh_config::apply_for_main(&mut args) {
+        return ExitCode::from(status);
     }
     let plan = match args.plan(|| {
         let mut line = String::new();

@@ -300,3 +300,62 @@ fn a_putty_key_logs_in_to_a_real_sshd_and_a_locked_one_is_told_how_to_convert() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn certificates_are_found_as_openssh_finds_them_and_described_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = keygen(d, "id_ed25519", "ed25519", None, "");
+    let ca = keygen(d, "ca", "ed25519", None, "");
+    let keygen_bin = SSH_KEYGEN.require().unwrap();
+    let public = format!("{}.pub", key.display());
+    // KEY-cert.pub next to -i KEY: expired, for another principal.
+    run(
+        &keygen_bin,
+        &[
+            "-q",
+            "-s",
+            ca.to_str().unwrap(),
+            "-I",
+            "ops-key",
+            "-n",
+            "root,ops",
+            "-V",
+            "20200101:20200102",
+            &public,
+        ],
+    );
+    let k = key.to_str().unwrap();
+    let out = sshdiag(&["-F", "none", "-i", k, "alice@no-such-host.invalid"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("certificate {k}-cert.pub:")), "{err}");
+    assert!(err.contains("key id: \"ops-key\""), "{err}");
+    assert!(
+        err.contains("a server will refuse it: the certificate expired at 2020-01-02"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"alice\" is not among the principals (root, ops)"),
+        "{err}"
+    );
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+    // -o CertificateFile= names one explicitly; a missing one is one clear error.
+    let missing = d.join("missing-cert.pub");
+    let o = format!("CertificateFile={}", missing.display());
+    let out = sshdiag(&[
+        "-F",
+        "none",
+        "-o",
+        &o,
+        "-i",
+        k,
+        "alice@no-such-host.invalid",
+    ]);
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("CertificateFile") && err.contains("missing-cert.pub"),
+        "{err}"
+    );
+}

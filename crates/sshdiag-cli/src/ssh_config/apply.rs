@@ -84,6 +84,27 @@ fn word(value: &str) -> String {
     out
 }
 
+/// The binary's hook: apply the configuration, print `-G` output or notes, and return the
+/// exit status when the program should stop here (0 after `-G`, 255 on a bad configuration).
+pub fn apply_for_main(args: &mut Args) -> Option<u8> {
+    match apply(args) {
+        Ok(Outcome::Print(text)) => {
+            print!("{text}");
+            Some(0)
+        }
+        Ok(Outcome::Run { notes, .. }) => {
+            for n in notes {
+                eprintln!("sshdiag: {n}");
+            }
+            None
+        }
+        Err(msg) => {
+            eprintln!("sshdiag: {msg}");
+            Some(255)
+        }
+    }
+}
+
 /// Resolve the configuration for `args` and apply it under the explicit flags.
 pub fn apply(args: &mut Args) -> Result<Outcome, String> {
     let (user_at, host) = match args.destination.rsplit_once('@') {

@@ -17,7 +17,7 @@ mod resolve;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use apply::{Outcome, apply};
+pub use apply::{Outcome, apply, apply_for_main};
 use resolve::{Engine, FileKind};
 
 /// Where a value came from: a file and line, or the n-th `-o` option.
