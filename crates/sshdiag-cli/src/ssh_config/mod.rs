@@ -346,3 +346,6 @@ impl Resolved {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
