@@ -254,3 +254,102 @@ fn a_certificate_is_described_with_its_public_facts_as_ssh_keygen_lists_them() {
         "{err}"
     );
 }
+
+/// Whether OpenSSH's client accepts the server's host certificate with this `known_hosts`.
+fn openssh_trusts_host(sshd: &SshdFixture, known_hosts: &Path) -> bool {
+    let out = Command::new(SSH.require().unwrap())
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "CheckHostIP=no"])
+        .args(["-o", "HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .arg("-i")
+        .arg(&sshd.client_keys().ed25519.path)
+        .args(["-p", &sshd.port().to_string()])
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg("echo host-ok")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "host-ok"
+}
+
+#[test]
+fn host_certificates_are_judged_as_openssh_judges_them_through_cert_authority_lines() {
+    use sshdiag_core::hostkey::{HostCertCheck, KnownHosts, check_host_certificate};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, ca_fp) = new_ca(d, "host-ca");
+    let (other_ca, _) = new_ca(d, "other-host-ca");
+    let mut sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let host_key = sshd.host_key("ed25519").unwrap().clone();
+    let ca_line = std::fs::read_to_string(format!("{}.pub", ca.display())).unwrap();
+    let known_hosts = d.join("known_hosts");
+    // The CA is trusted for this server's name and port only.
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "@cert-authority [127.0.0.1]:{},!*.invalid {ca_line}",
+            sshd.port()
+        ),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(sshd.config_path()).unwrap();
+    type IsCheck = fn(&HostCertCheck) -> bool;
+    let cases: [(&str, &Path, &[&str], IsCheck); 4] = [
+        (
+            "valid",
+            &ca,
+            &["-n", "127.0.0.1,localhost", "-V", "-5m:+1h"],
+            |c| c.trusted(),
+        ),
+        (
+            "expired",
+            &ca,
+            &["-n", "127.0.0.1", "-V", "20200101:20200102"],
+            |c| matches!(c, HostCertCheck::Expired { .. }),
+        ),
+        ("other-name", &ca, &["-n", "db.example.com"], |c| {
+            matches!(c, HostCertCheck::NameNotAPrincipal { .. })
+        }),
+        ("unknown-ca", &other_ca, &["-n", "127.0.0.1"], |c| {
+            matches!(c, HostCertCheck::UnknownCa { .. })
+        }),
+    ];
+    for (name, signer, extra, expected) in cases {
+        let pubfile = d.join(format!("host-{name}.pub"));
+        std::fs::write(&pubfile, &host_key.public_key).unwrap();
+        let mut args = vec!["-q", "-h", "-s", signer.to_str().unwrap(), "-I", name];
+        args.extend(extra);
+        args.push(pubfile.to_str().unwrap());
+        keygen(&args);
+        let cert = d.join(format!("host-{name}-cert.pub"));
+        std::fs::write(
+            sshd.config_path(),
+            format!("{config}HostCertificate {}\n", cert.display()),
+        )
+        .unwrap();
+        sshd.restart().unwrap();
+        let (_, facts) = parse(&std::fs::read_to_string(&cert).unwrap()).unwrap();
+        assert_eq!(facts.cert_type, "host");
+        let cas = KnownHosts::parse(&std::fs::read_to_string(&known_hosts).unwrap())
+            .cert_authorities("127.0.0.1", sshd.port());
+        assert_eq!(cas.len(), 1);
+        assert_eq!(cas[0].fingerprint_sha256, ca_fp);
+        let ours = check_host_certificate(&facts, "127.0.0.1", &cas, now());
+        assert!(expected(&ours), "{name}: {ours:?}");
+        let openssh = openssh_trusts_host(&sshd, &known_hosts);
+        assert_eq!(
+            ours.trusted(),
+            openssh,
+            "{name}: sshdiag {ours:?}, OpenSSH trusts: {openssh}"
+        );
+    }
+}
