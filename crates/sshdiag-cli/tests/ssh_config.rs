@@ -207,6 +207,45 @@ fn resolves_as_openssh_ssh_g_does() {
         }
     }
     assert_eq!(compared, 8 * 17);
+    // Command-line settings come before every file, for ssh as for sshdiag.
+    // ssh drops an -i file that does not exist, so the key is a real file.
+    let id_x = dir.path().join("id_x");
+    std::fs::write(&id_x, "").unwrap();
+    let id_x = id_x.to_str().unwrap();
+    let flags = [
+        "-i",
+        id_x,
+        "-p",
+        "2999",
+        "-l",
+        "zed",
+        "-o",
+        "ConnectTimeout=8",
+    ];
+    let ssh = SSH.require().unwrap();
+    let theirs = Command::new(ssh)
+        .args(["-F", config.to_str().unwrap(), "-G"])
+        .args(flags)
+        .arg("web-alias")
+        .output()
+        .unwrap();
+    let theirs = parse_g(&String::from_utf8_lossy(&theirs.stdout));
+    let mut args = vec!["-F", config.to_str().unwrap(), "-G"];
+    args.extend(flags);
+    args.push("web-alias");
+    let ours = parse_g(&String::from_utf8_lossy(
+        &sshdiag(&args, &home, &user).stdout,
+    ));
+    for key in [
+        "user",
+        "port",
+        "identityfile",
+        "connecttimeout",
+        "userknownhostsfile",
+    ] {
+        assert_eq!(ours.get(key), theirs.get(key), "flags: {key}");
+    }
+    assert_eq!(ours["identityfile"][0], id_x);
     // Spot checks that the configuration really exercised each rule.
     let g = |h: &str| {
         parse_g(&String::from_utf8_lossy(

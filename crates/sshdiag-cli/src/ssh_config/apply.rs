@@ -122,6 +122,17 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
     if let Some(p) = args.port {
         command_line.push(format!("Port {p}"));
     }
+    // Explicit files come first, as OpenSSH puts `-i` before the configuration's keys, so
+    // `-G` shows what will be used.
+    for key in &args.identity {
+        command_line.push(format!("IdentityFile {}", word(&key.display().to_string())));
+    }
+    if let Some(kh) = &args.known_hosts {
+        command_line.push(format!(
+            "UserKnownHostsFile {}",
+            word(&kh.display().to_string())
+        ));
+    }
     for o in &args.options {
         let (name, _) = o
             .split_once('=')

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 pub use apply::{Outcome, apply, apply_for_main};
 use resolve::{Engine, FileKind};
 
-/// Where a value came from: a file and line, or the n-th `-o` option.
+/// Where a value came from: a file and line, or the n-th command-line setting (`USER@`, `-l`,
+/// `-p`, `-i`, `--known-hosts`, then each `-o`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub file: String,
@@ -36,7 +37,7 @@ impl Origin {
     }
     fn command_line(n: usize) -> Self {
         Origin {
-            file: "command line (-o)".into(),
+            file: "command line".into(),
             line: n,
         }
     }

@@ -77,7 +77,7 @@ fn the_command_line_wins_and_tokens_expand_on_use() {
     assert_eq!((r.port(), r.user().as_str()), (2300, "cli"));
     assert_eq!(
         r.settings.port.as_ref().unwrap().origin.file,
-        "command line (-o)"
+        "command line"
     );
     let id = &r.settings.identity_files[0];
     assert_eq!(
@@ -125,7 +125,7 @@ fn bad_lines_name_file_and_line_and_garbage_never_panics() {
         assert!(e.to_string().contains(needle), "{text:?}: {e}");
     }
     let e = resolve_text(dir.path(), "h", &["Host=x"], "").unwrap_err();
-    assert!(e.to_string().starts_with("command line (-o):1:"), "{e}");
+    assert!(e.to_string().starts_with("command line:1:"), "{e}");
     // Keywords sshdiag does not use are skipped, whatever they say.
     let r = resolve_text(dir.path(), "h", &[], "SendEnv LANG\nForwardAgent maybe\n").unwrap();
     assert_eq!(r.port(), 22);
