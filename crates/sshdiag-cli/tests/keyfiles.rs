@@ -339,6 +339,36 @@ fn certificates_are_found_as_openssh_finds_them_and_described_before_connecting(
         "{err}"
     );
     assert!(!err.contains("PRIVATE KEY"), "{err}");
+    assert!(!err.contains("none of the keys given"), "{err}");
+    // A certificate for another key is named as such (OpenSSH would not use it).
+    let other = keygen(d, "other", "ed25519", None, "");
+    let other_pub = format!("{}.pub", other.display());
+    run(
+        &keygen_bin,
+        &[
+            "-q",
+            "-s",
+            ca.to_str().unwrap(),
+            "-I",
+            "other",
+            "-n",
+            "alice",
+            &other_pub,
+        ],
+    );
+    let o = format!("CertificateFile={}-cert.pub", other.display());
+    let out = sshdiag(&[
+        "-F",
+        "none",
+        "-q",
+        "-o",
+        &o,
+        "-i",
+        k,
+        "alice@no-such-host.invalid",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("which is none of the keys given"), "{err}");
     // -o CertificateFile= names one explicitly; a missing one is one clear error.
     let missing = d.join("missing-cert.pub");
     let o = format!("CertificateFile={}", missing.display());

@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::identity::{FoundCertificate, check_identity, describe_certificates, find_certificates};
+use super::identity::{
+    FoundCertificate, check_identity, describe_certificates, find_certificates,
+    unmatched_certificates,
+};
 use super::{ConfigFiles, Query, Resolved, StrictHostKeyChecking, resolve};
 use crate::args::Args;
 
@@ -173,6 +176,11 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
         .map(|c| resolved.expand_path(&c.value))
         .collect();
     let certificates = find_certificates(&explicit, &args.identity)?;
+    notes.extend(unmatched_certificates(
+        &certificates,
+        &args.identity,
+        args.passphrase_env.as_deref(),
+    ));
     if !args.quiet {
         let user = args.user.clone().unwrap_or_else(|| resolved.user());
         notes.extend(describe_certificates(&certificates, &user));

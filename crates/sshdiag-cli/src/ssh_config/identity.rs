@@ -97,6 +97,47 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The SHA256 fingerprint of a private key file's public half: from the OpenSSH container
+/// (readable even when encrypted), else by decoding with the passphrase; `None` if neither.
+pub fn key_fingerprint(path: &Path, passphrase_env: Option<&str>) -> Option<String> {
+    use russh::keys::HashAlg;
+    let text = std::fs::read_to_string(path).ok()?;
+    if let Ok(key) = russh::keys::PrivateKey::from_openssh(&text) {
+        return Some(key.public_key().fingerprint(HashAlg::Sha256).to_string());
+    }
+    let passphrase = passphrase_env.and_then(|v| std::env::var(v).ok());
+    russh::keys::decode_secret_key(&text, passphrase.as_deref())
+        .ok()
+        .map(|k| k.public_key().fingerprint(HashAlg::Sha256).to_string())
+}
+
+/// Notes for certificates that certify none of the given keys: OpenSSH would not use them.
+pub fn unmatched_certificates(
+    found: &[FoundCertificate],
+    identities: &[PathBuf],
+    passphrase_env: Option<&str>,
+) -> Vec<String> {
+    let fingerprints: Vec<String> = identities
+        .iter()
+        .filter_map(|k| key_fingerprint(k, passphrase_env))
+        .collect();
+    if fingerprints.is_empty() {
+        return Vec::new();
+    }
+    found
+        .iter()
+        .filter(|c| !fingerprints.contains(&c.facts.key_fingerprint))
+        .map(|c| {
+            format!(
+                "certificate {} certifies key {}, which is none of the keys given ({}); OpenSSH does not use a certificate without its key",
+                c.path.display(),
+                c.facts.key_fingerprint,
+                fingerprints.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Lines describing each certificate, and what in it a server would refuse for `user`.
 pub fn describe_certificates(found: &[FoundCertificate], user: &str) -> Vec<String> {
     let clock = Clock {
