@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::lex::{parse_time, pattern_list_matches, split_line};
+use super::lex::{glob, parse_time, pattern_list_matches, split_line};
 use super::{ConfigError, Origin, Query, Setting, Settings, StrictHostKeyChecking};
 
 /// OpenSSH's limit on nested `Include`s.
@@ -275,8 +275,9 @@ impl Engine<'_> {
         Ok(result)
     }
 
-    /// Whether a `Host` line's patterns select this host (a matching `!` pattern vetoes). The
-    /// host is compared as typed, case-sensitively, as OpenSSH does.
+    /// Whether a `Host` line's patterns select this host (a matching `!` pattern vetoes). Each
+    /// word is one glob (commas are not lists here, unlike `Match`), and the host is compared as
+    /// typed, case-sensitively, as OpenSSH does.
     fn host_line(&self, args: &[String]) -> Result<bool, String> {
         if args.is_empty() {
             return Err("Host: missing pattern".into());
@@ -285,10 +286,10 @@ impl Engine<'_> {
         let mut hit = false;
         for a in args {
             if let Some(neg) = a.strip_prefix('!') {
-                if pattern_list_matches(neg, host) {
+                if glob(neg, host) {
                     return Ok(false);
                 }
-            } else if pattern_list_matches(a, host) {
+            } else if glob(a, host) {
                 hit = true;
             }
         }

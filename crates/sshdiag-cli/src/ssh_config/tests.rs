@@ -126,6 +126,14 @@ fn bad_lines_name_file_and_line_and_garbage_never_panics() {
     }
     let e = resolve_text(dir.path(), "h", &["Host=x"], "").unwrap_err();
     assert!(e.to_string().starts_with("command line:1:"), "{e}");
+    // A comma in a Host word is not a list (OpenSSH 9.2: `Host a,b` does not match `a`).
+    let r = resolve_text(
+        dir.path(),
+        "a",
+        &[],
+        "Host a,b\n  User comma\nHost a\n  User plain\n",
+    );
+    assert_eq!(r.unwrap().user(), "plain");
     // Keywords sshdiag does not use are skipped, whatever they say.
     let r = resolve_text(dir.path(), "h", &[], "SendEnv LANG\nForwardAgent maybe\n").unwrap();
     assert_eq!(r.port(), 22);
