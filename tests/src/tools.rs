@@ -66,6 +66,13 @@ pub const SSH: Tool = Tool {
     source: Source::Debian("openssh-client"),
 };
 
+/// Makes PuTTY `.ppk` keys for the key-file tests (a format users bring from Windows).
+pub const PUTTYGEN: Tool = Tool {
+    name: "puttygen",
+    fallbacks: &["/usr/bin/puttygen"],
+    source: Source::Debian("putty-tools"),
+};
+
 /// The browser the wasm tests and page tests run in.
 pub const CHROMIUM: Tool = Tool {
     name: "chromium",
@@ -129,6 +136,7 @@ pub const ALL: &[Tool] = &[
     GECKODRIVER,
     CLANG,
     JQ,
+    PUTTYGEN,
 ];
 
 impl Tool {

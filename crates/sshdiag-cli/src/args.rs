@@ -66,13 +66,15 @@ pub struct Args {
     /// Trusted host keys, OpenSSH format (default ~/.ssh/known_hosts).
     #[arg(long = "known-hosts", value_name = "FILE")]
     pub known_hosts: Option<std::path::PathBuf>,
-    /// yes | accept-new | no
-    #[arg(
-        long = "strict-host-key-checking",
-        value_name = "POLICY",
-        default_value = "accept-new"
-    )]
-    pub strict_host_key_checking: String,
+    /// yes | accept-new | no (default accept-new, or the ssh_config value)
+    #[arg(long = "strict-host-key-checking", value_name = "POLICY")]
+    pub strict_host_key_checking: Option<String>,
+    /// ssh_config file (default ~/.ssh/config then /etc/ssh/ssh_config; `none` for none).
+    #[arg(short = 'F', value_name = "FILE")]
+    pub config_file: Option<String>,
+    /// Print the effective settings for the destination, as `ssh -G`, and exit.
+    #[arg(short = 'G')]
+    pub print_config: bool,
     /// OpenSSH-style option Name=Value (KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs,
     /// ConnectTimeout, ServerAliveInterval, ServerAliveCountMax).
     #[arg(short = 'o', value_name = "Name=Value")]
@@ -284,7 +286,8 @@ impl Args {
     }
 
     fn host_key_policy(&self) -> Result<HostKeyPolicy, String> {
-        match self.strict_host_key_checking.to_ascii_lowercase().as_str() {
+        let policy = self.strict_host_key_checking.as_deref().unwrap_or("accept-new");
+        match policy.to_ascii_lowercase().as_str() {
             "yes" => Ok(HostKeyPolicy::Yes),
             "accept-new" => Ok(HostKeyPolicy::AcceptNew),
             "no" | "off" => Ok(HostKeyPolicy::No),

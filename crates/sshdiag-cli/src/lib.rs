@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod native;
+pub mod ssh_config;
 
 pub mod summary;
 pub mod trust;

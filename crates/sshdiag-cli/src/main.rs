@@ -26,7 +26,7 @@ fn main() -> ExitCode {
 
 /// The run; an `Err` is sshdiag's own failure (with its one line, when there is one).
 fn try_main() -> Result<ExitCode, Option<String>> {
-    let args = match Args::try_parse() {
+    let mut args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -43,6 +43,10 @@ fn try_main() -> Result<ExitCode, Option<String>> {
             return Err(Some(format!("{first} (see sshdiag --help)")));
         }
     };
+    // ssh_config fills what the flags left open, or `-G` prints the effective settings.
+    if let Some(status) = sshdiag_cli::ssh_config::apply_for_main(&mut args) {
+        return Ok(ExitCode::from(status));
+    }
     let plan = args.plan(|| {
         let mut line = String::new();
         std::io::stdin()

@@ -30,6 +30,14 @@ impl TrustStore for FileTrustStore {
         self.known.lookup(host, port)
     }
 
+    fn revoked(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+        self.known.revoked(host, port)
+    }
+
+    fn cert_authorities(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+        self.known.cert_authorities(host, port)
+    }
+
     fn remember(&mut self, host: &str, port: u16, key: &HostKeyInfo) -> Result<(), String> {
         self.known.add(host, port, key);
         let (Some(path), Some(line)) = (&self.path, KnownHosts::line_for(host, port, key)) else {

@@ -57,6 +57,14 @@ pub trait TrustStore {
     fn lookup(&self, host: &str, port: u16) -> Vec<HostKeyInfo>;
     /// Trust this key from now on (accept-new). An error is reported, not fatal.
     fn remember(&mut self, host: &str, port: u16, key: &HostKeyInfo) -> Result<(), String>;
+    /// Keys refused for this host and port (`@revoked`); none unless the store knows some.
+    fn revoked(&self, _host: &str, _port: u16) -> Vec<HostKeyInfo> {
+        Vec::new()
+    }
+    /// Host certificate authorities trusted for this host and port (`@cert-authority`).
+    fn cert_authorities(&self, _host: &str, _port: u16) -> Vec<HostKeyInfo> {
+        Vec::new()
+    }
 }
 
 /// A store that knows nothing and remembers nothing.
@@ -84,6 +92,8 @@ pub struct HostKeyDecision {
     pub expected_fingerprint: Option<String>,
     /// No key was trusted and the policy is `yes`.
     pub unknown: bool,
+    /// The key is listed on an `@revoked` line: refused whatever the policy, as OpenSSH does.
+    pub revoked: bool,
 }
 
 pub fn decide(
@@ -103,6 +113,7 @@ pub fn decide(
         remember: false,
         expected_fingerprint: None,
         unknown: false,
+        revoked: false,
     };
     if matches {
         return if policy == HostKeyPolicy::No {
@@ -125,6 +136,7 @@ pub fn decide(
             remember: false,
             expected_fingerprint: Some(t.fingerprint_sha256.clone()),
             unknown: false,
+            revoked: false,
         };
     }
     match policy {
@@ -146,12 +158,152 @@ pub fn decide(
     }
 }
 
+/// [`decide`], after OpenSSH's revocation check: a key on an `@revoked` line for this host is
+/// refused under every policy, even `no`.
+pub fn decide_checked(
+    policy: HostKeyPolicy,
+    trusted: &[HostKeyInfo],
+    revoked: &[HostKeyInfo],
+    presented: &HostKeyInfo,
+) -> HostKeyDecision {
+    if revoked
+        .iter()
+        .any(|r| r.fingerprint_sha256 == presented.fingerprint_sha256)
+    {
+        return HostKeyDecision {
+            status: HostkeyStatus::Mismatch,
+            accept: false,
+            remember: false,
+            expected_fingerprint: None,
+            unknown: false,
+            revoked: true,
+        };
+    }
+    decide(policy, trusted, presented)
+}
+
+/// Why a host certificate is or is not trusted, as OpenSSH decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostCertCheck {
+    /// Signed by a trusted CA, valid now, and this host name is a principal.
+    Valid {
+        ca_fingerprint: String,
+    },
+    /// A user certificate presented as a host key.
+    NotAHostCertificate,
+    /// No `@cert-authority` line for this host names the signing CA.
+    UnknownCa {
+        ca_fingerprint: String,
+    },
+    Expired {
+        valid_before: u64,
+    },
+    NotYetValid {
+        valid_after: u64,
+    },
+    /// This host name is not among the principals.
+    NameNotAPrincipal {
+        name: String,
+        principals: Vec<String>,
+    },
+}
+
+impl HostCertCheck {
+    pub fn trusted(&self) -> bool {
+        matches!(self, HostCertCheck::Valid { .. })
+    }
+
+    /// The sentence for an event or hint.
+    pub fn explain(&self) -> String {
+        use crate::certificate::utc;
+        match self {
+            HostCertCheck::Valid { ca_fingerprint } => {
+                format!("host certificate valid, signed by trusted CA {ca_fingerprint}")
+            }
+            HostCertCheck::NotAHostCertificate => {
+                "the server presented a user certificate as its host key".into()
+            }
+            HostCertCheck::UnknownCa { ca_fingerprint } => format!(
+                "the host certificate is signed by CA {ca_fingerprint}, which no @cert-authority line in known_hosts trusts for this host"
+            ),
+            HostCertCheck::Expired { valid_before } => {
+                format!("the host certificate expired at {}", utc(*valid_before))
+            }
+            HostCertCheck::NotYetValid { valid_after } => {
+                format!(
+                    "the host certificate is not valid before {}",
+                    utc(*valid_after)
+                )
+            }
+            HostCertCheck::NameNotAPrincipal { name, principals } => format!(
+                "the host certificate is for {}, not for {name:?}",
+                principals.join(", ")
+            ),
+        }
+    }
+}
+
+/// Check a host certificate for `host` against the trusted CAs at `now` (unix seconds), in
+/// OpenSSH's order: type, CA, validity, name.
+pub fn check_host_certificate(
+    facts: &crate::certificate::CertificateFacts,
+    host: &str,
+    cas: &[HostKeyInfo],
+    now: u64,
+) -> HostCertCheck {
+    if facts.cert_type != "host" {
+        return HostCertCheck::NotAHostCertificate;
+    }
+    if !cas
+        .iter()
+        .any(|c| c.fingerprint_sha256 == facts.ca_fingerprint)
+    {
+        return HostCertCheck::UnknownCa {
+            ca_fingerprint: facts.ca_fingerprint.clone(),
+        };
+    }
+    if now >= facts.valid_before {
+        return HostCertCheck::Expired {
+            valid_before: facts.valid_before,
+        };
+    }
+    if now < facts.valid_after {
+        return HostCertCheck::NotYetValid {
+            valid_after: facts.valid_after,
+        };
+    }
+    let name = host.to_ascii_lowercase();
+    if !facts
+        .principals
+        .iter()
+        .any(|p| glob(p.as_bytes(), name.as_bytes()))
+    {
+        return HostCertCheck::NameNotAPrincipal {
+            name,
+            principals: facts.principals.clone(),
+        };
+    }
+    HostCertCheck::Valid {
+        ca_fingerprint: facts.ca_fingerprint.clone(),
+    }
+}
+
+/// A `known_hosts` line's marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    None,
+    CertAuthority,
+    Revoked,
+}
+
 /// An OpenSSH `known_hosts` file's contents: plain and hashed (`|1|salt|hash`) host patterns,
-/// `[host]:port` for non-default ports, `*`/`?` wildcards and `!` negations. `@revoked` and
-/// `@cert-authority` lines are skipped (certificates are not used here).
+/// `[host]:port` for non-default ports, `*`/`?` wildcards and `!` negations; `@cert-authority`
+/// lines (trusted host CAs, with their patterns) and `@revoked` lines (refused keys).
 #[derive(Debug, Clone, Default)]
 pub struct KnownHosts {
     entries: Vec<(String, HostKeyInfo)>,
+    cert_authorities: Vec<(String, HostKeyInfo)>,
+    revoked: Vec<(String, HostKeyInfo)>,
 }
 
 fn glob(p: &[u8], n: &[u8]) -> bool {
@@ -211,12 +363,19 @@ fn patterns_match(patterns: &str, name: &str) -> bool {
 impl KnownHosts {
     /// Parse the text; lines that are not host keys are skipped, never an error.
     pub fn parse(text: &str) -> Self {
-        let mut entries = Vec::new();
+        let mut known = KnownHosts::default();
         for line in text.lines() {
             let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+            if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let (marker, line) = match line.split_once(char::is_whitespace) {
+                Some(("@cert-authority", rest)) => (Marker::CertAuthority, rest.trim_start()),
+                Some(("@revoked", rest)) => (Marker::Revoked, rest.trim_start()),
+                // An unknown marker: OpenSSH ignores the line, so do we.
+                _ if line.starts_with('@') => continue,
+                _ => (Marker::None, line),
+            };
             let mut parts = line.split_whitespace();
             let (Some(hosts), Some(alg), Some(b64)) = (parts.next(), parts.next(), parts.next())
             else {
@@ -227,18 +386,36 @@ impl KnownHosts {
             };
             let mut info = HostKeyInfo::from_public_key(&key);
             info.algorithm = alg.to_string();
-            entries.push((hosts.to_string(), info));
+            let list = match marker {
+                Marker::None => &mut known.entries,
+                Marker::CertAuthority => &mut known.cert_authorities,
+                Marker::Revoked => &mut known.revoked,
+            };
+            list.push((hosts.to_string(), info));
         }
-        KnownHosts { entries }
+        known
     }
 
-    pub fn lookup(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+    /// Keys on `@revoked` lines whose patterns match this host and port.
+    pub fn revoked(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+        Self::matching(&self.revoked, host, port)
+    }
+
+    /// CA keys on `@cert-authority` lines whose patterns match this host and port.
+    pub fn cert_authorities(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+        Self::matching(&self.cert_authorities, host, port)
+    }
+
+    fn matching(list: &[(String, HostKeyInfo)], host: &str, port: u16) -> Vec<HostKeyInfo> {
         let name = known_hosts_name(host, port);
-        self.entries
-            .iter()
+        list.iter()
             .filter(|(p, _)| patterns_match(p, &name))
             .map(|(_, k)| k.clone())
             .collect()
+    }
+
+    pub fn lookup(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+        Self::matching(&self.entries, host, port)
     }
 
     /// The line to append to remember a key (plain, not hashed).
@@ -314,6 +491,94 @@ mod tests {
             kh.lookup("other", 22)[0]
                 .fingerprint_sha256
                 .starts_with("SHA256:")
+        );
+    }
+
+    const ED2: &str = "AAAAC3NzaC1lZDI1NTE5AAAAILZBmUiMn9AtE9LSMItTgA1LuzRuRur8kcMMKZCv+Fdm";
+
+    #[test]
+    fn markers_are_parsed_not_skipped() {
+        let text = format!(
+            "@cert-authority *.example.com,!bad.example.com ssh-ed25519 {ED} ca\n\
+             @revoked * ssh-ed25519 {ED2}\n\
+             @unknown-marker host ssh-ed25519 {ED}\n\
+             host.example.com ssh-ed25519 {ED2}\n"
+        );
+        let kh = KnownHosts::parse(&text);
+        // Marker lines are not plain trusted keys.
+        assert_eq!(kh.lookup("a.example.com", 22).len(), 0);
+        assert_eq!(kh.cert_authorities("a.example.com", 22).len(), 1);
+        assert_eq!(kh.cert_authorities("bad.example.com", 22).len(), 0);
+        assert_eq!(kh.cert_authorities("other.org", 22).len(), 0);
+        assert_eq!(kh.revoked("anything", 2222).len(), 1);
+        // A revoked key is refused even when it is also trusted, and even under `no`.
+        let revoked = kh.revoked("host.example.com", 22);
+        let trusted = kh.lookup("host.example.com", 22);
+        assert_eq!(trusted.len(), 1);
+        for policy in [
+            HostKeyPolicy::Yes,
+            HostKeyPolicy::AcceptNew,
+            HostKeyPolicy::No,
+        ] {
+            let d = decide_checked(policy, &trusted, &revoked, &trusted[0]);
+            assert!(d.revoked && !d.accept && !d.remember, "{policy:?}");
+        }
+        // Another key is decided as before.
+        let ca = &kh.cert_authorities("a.example.com", 22)[0];
+        let d = decide_checked(HostKeyPolicy::AcceptNew, &[], &revoked, ca);
+        assert!(!d.revoked && d.accept);
+    }
+
+    fn host_cert(
+        principals: &[&str],
+        after: u64,
+        before: u64,
+    ) -> crate::certificate::CertificateFacts {
+        crate::certificate::CertificateFacts {
+            key_id: "h".into(),
+            serial: 1,
+            cert_type: "host",
+            algorithm: "ssh-ed25519-cert-v01@openssh.com".into(),
+            key_fingerprint: "SHA256:k".into(),
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            valid_after: after,
+            valid_before: before,
+            ca_algorithm: "ssh-ed25519".into(),
+            ca_fingerprint: "SHA256:ca".into(),
+            critical_options: Vec::new(),
+            extensions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn host_certificates_as_openssh_checks_them() {
+        let cas = [info("SHA256:ca", "ssh-ed25519")];
+        let c = host_cert(&["db.example.com"], 100, 200);
+        assert!(check_host_certificate(&c, "DB.example.com", &cas, 150).trusted());
+        assert_eq!(
+            check_host_certificate(&c, "db.example.com", &cas, 200),
+            HostCertCheck::Expired { valid_before: 200 }
+        );
+        assert_eq!(
+            check_host_certificate(&c, "db.example.com", &cas, 99),
+            HostCertCheck::NotYetValid { valid_after: 100 }
+        );
+        assert!(matches!(
+            check_host_certificate(&c, "web.example.com", &cas, 150),
+            HostCertCheck::NameNotAPrincipal { .. }
+        ));
+        let other = [info("SHA256:other", "ssh-ed25519")];
+        let unknown = check_host_certificate(&c, "db.example.com", &other, 150);
+        assert!(
+            unknown.explain().contains("SHA256:ca"),
+            "{}",
+            unknown.explain()
+        );
+        let mut user = c.clone();
+        user.cert_type = "user";
+        assert_eq!(
+            check_host_certificate(&user, "db.example.com", &cas, 150),
+            HostCertCheck::NotAHostCertificate
         );
     }
 }

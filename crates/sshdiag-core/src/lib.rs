@@ -12,9 +12,11 @@
 
 pub mod algorithms;
 pub mod audit;
+pub mod certificate;
 pub mod failure;
 pub mod hints;
 pub mod hostkey;
+pub mod keyfile;
 pub mod options;
 pub mod probe;
 pub mod report;
