@@ -13,7 +13,11 @@ use sshdiag_core::ProbeReport;
 const FAILED: u8 = 255;
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(status) = sshdiag_cli::bundle_cmd::dispatch(&argv) {
+        return status;
+    }
+    let args = match Args::try_parse_from(argv) {
         Ok(a) => a,
         Err(e) => {
             use clap::error::ErrorKind;
