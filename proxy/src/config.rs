@@ -48,9 +48,15 @@ pub struct Config {
     #[arg(long)]
     pub allow_private: bool,
 
-    /// File holding the HMAC secret; when set, every connect must carry a valid token.
+    /// File holding the shared secret for HS256 JWT tokens; when set, every connect must
+    /// carry a valid token (see docs/tokens.md).
     #[arg(long, value_name = "FILE")]
     pub token_secret_file: Option<PathBuf>,
+
+    /// Ed25519 public key (PEM) verifying EdDSA JWT tokens; when set, every connect must carry
+    /// a valid token. The relay then holds no signing secret.
+    #[arg(long, value_name = "FILE")]
+    pub token_public_key: Option<PathBuf>,
 
     /// Allowed `Origin` values for the WebSocket upgrade (e.g. `https://support.example.com`).
     /// Repeatable. Default: same origin as the request's `Host`.

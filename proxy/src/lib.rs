@@ -7,7 +7,7 @@
 //! (`src/main.rs`) only parses the command line, calls it and waits for a signal.
 //!
 //! Code map: [`config`] (the command line), [`policy`] (which targets, checked after
-//! resolution), [`token`] (HMAC connect tokens), `session` (one WebSocket: handshake, resolve,
+//! resolution), [`token`] (JWT connect tokens), `session` (one WebSocket: handshake, resolve,
 //! connect, pump), [`log`] (JSON Lines on stdout), [`metrics`] (Prometheus text), [`demo`] (the
 //! demo SSH server).
 //!
@@ -16,7 +16,9 @@
 //! a token never reaches a log line, a metric label or a control frame.
 
 pub mod config;
+mod cors;
 pub mod demo;
+pub mod link;
 pub mod log;
 pub mod metrics;
 pub mod policy;
@@ -44,7 +46,7 @@ use tokio::task::JoinHandle;
 pub use config::{Config, LogFormat};
 pub use demo::DemoServer;
 pub use log::{LogSink, MemoryLog};
-pub use token::mint_token;
+pub use token::{TokenKeys, TokenSigner, mint_token};
 
 use crate::log::{Level, LogLine, Logger};
 use crate::metrics::Metrics;
@@ -57,7 +59,7 @@ const WS_READ_BUFFER: usize = 16 * 1024;
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) policy: Policy,
-    pub(crate) secret: Option<Vec<u8>>,
+    pub(crate) tokens: Option<token::TokenKeys>,
     pub(crate) origins: Vec<String>,
     pub(crate) logger: Logger,
     pub(crate) metrics: Metrics,
@@ -221,22 +223,10 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
 
-    let secret = match &config.token_secret_file {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read --token-secret-file {}", path.display()))?;
-            let secret = trim_ascii_end(&bytes).to_vec();
-            if secret.len() < 16 {
-                anyhow::bail!(
-                    "--token-secret-file {} holds {} byte(s); use at least 16 random bytes",
-                    path.display(),
-                    secret.len()
-                );
-            }
-            Some(secret)
-        }
-        None => None,
-    };
+    let tokens = token::TokenKeys::load(
+        config.token_secret_file.as_ref(),
+        config.token_public_key.as_ref(),
+    )?;
 
     let origins = config
         .origin
@@ -323,10 +313,9 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
             } else {
                 "refused unless a CIDR rule names them"
             },
-            if secret.is_some() {
-                "required"
-            } else {
-                "not required"
+            match &tokens {
+                Some(keys) => format!("required ({})", keys.describe()),
+                None => "not required".to_string(),
             },
             if origins.is_empty() {
                 "same-origin".to_string()
@@ -345,7 +334,7 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
     let shared = Arc::new(Shared {
         config,
         policy,
-        secret,
+        tokens,
         origins,
         logger,
         metrics: Metrics::default(),
@@ -367,7 +356,12 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         Some(root) => app.fallback_service(tower_http::services::ServeDir::new(root)),
         None => app.fallback(no_page),
     };
-    let app = app.with_state(Arc::clone(&shared));
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            cors::static_cors,
+        ))
+        .with_state(Arc::clone(&shared));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -393,14 +387,6 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         force_close: force_tx,
         server,
     })
-}
-
-fn trim_ascii_end(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &bytes[..end]
 }
 
 /// `HTTPS://Example.com/` → `https://example.com`.
@@ -557,7 +543,7 @@ async fn relay_info(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(serde_json::json!({
         "subprotocol": SUBPROTOCOL,
         "version": env!("CARGO_PKG_VERSION"),
-        "token_required": shared.secret.is_some(),
+        "token_required": shared.tokens.is_some(),
         "demo": demo,
     }))
     .into_response()

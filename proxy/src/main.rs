@@ -1,12 +1,26 @@
 //! `sshdiag-proxy`: parse the command line, start the relay, print where it listens, and run
-//! until Ctrl-C or SIGTERM, then shut down gracefully (drain, then close).
+//! until Ctrl-C or SIGTERM, then shut down gracefully (drain, then close). `mint-token` and
+//! `link` (the token tools of `link.rs`) print one line and exit instead.
 
 use clap::Parser as _;
-use sshdiag_proxy::Config;
+use sshdiag_proxy::link::Cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let cli = Cli::parse();
+    if let Some(tool) = cli.tool {
+        return match tool.run(std::time::SystemTime::now()) {
+            Ok(line) => {
+                println!("{line}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("sshdiag-proxy: {error:#}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
+    let config = cli.config;
     let demo = config.demo;
     let relay = match sshdiag_proxy::start(config).await {
         Ok(relay) => relay,

@@ -4,7 +4,7 @@
 //! Sequence (protocol `sshdiag.v1`, `shared/spec/proxy.md`):
 //!
 //! 1. wait up to the handshake deadline for the first frame, a text `connect` JSON;
-//! 2. token (with `--token-secret-file`), then the policy's pre-check on the name;
+//! 2. token (with `--token-secret-file` or `--token-public-key`), then the policy's pre-check on the name;
 //! 3. resolve (literal addresses, in every numeric form, are not looked up), send `resolved`;
 //! 4. check every address; connect to the first one that passed (never a second lookup);
 //!    send `connected`;
@@ -385,13 +385,21 @@ async fn handshake(ctx: &mut Ctx, socket: &mut WebSocket) -> Result<TcpStream, R
         ));
     }
 
-    if let Some(secret) = &shared.secret {
+    if let Some(keys) = &shared.tokens {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        crate::token::verify_token(secret, token.as_deref(), &host, port, now)
+        let accepted = keys
+            .verify(token.as_deref(), &host, port, now)
             .map_err(|denial| Refusal::Error(denial, Code::RelayDenied))?;
+        if let Some(ticket) = accepted.ticket {
+            ctx.log(
+                Level::Info,
+                Code::RelayConnectRequest,
+                format!("token accepted for ticket {ticket}"),
+            );
+        }
     }
     drop(token);
 

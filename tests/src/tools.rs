@@ -31,13 +31,22 @@ pub enum Source {
         name: &'static str,
         version: &'static str,
     },
+    /// A Python module from a Debian package, found by importing it with the interpreter of
+    /// the tool's `fallbacks` (Debian's `/usr/bin/python3`: a `python3` earlier on `PATH`, such
+    /// as pyenv's, does not see Debian's modules).
+    DebianPython {
+        package: &'static str,
+        module: &'static str,
+    },
 }
 
 impl Source {
     /// The command that installs it, for messages.
     pub fn install_command(&self) -> String {
         match self {
-            Source::Debian(package) => format!("apt-get install -y {package}"),
+            Source::Debian(package) | Source::DebianPython { package, .. } => {
+                format!("apt-get install -y {package}")
+            }
             Source::Crate { name, version } => {
                 format!("cargo install --locked --version ={version} {name}")
             }
@@ -125,6 +134,27 @@ pub const GECKODRIVER: Tool = Tool {
     },
 };
 
+/// PyJWT, the standard JWT library the relay's token tests mint with; `find` gives the
+/// interpreter that imports it.
+pub const PYJWT: Tool = Tool {
+    name: "python3 (module jwt)",
+    fallbacks: &["/usr/bin/python3"],
+    source: Source::DebianPython {
+        package: "python3-jwt",
+        module: "jwt",
+    },
+};
+
+/// `cryptography`, which PyJWT needs for EdDSA (Ed25519) tokens.
+pub const PY_CRYPTOGRAPHY: Tool = Tool {
+    name: "python3 (module cryptography)",
+    fallbacks: &["/usr/bin/python3"],
+    source: Source::DebianPython {
+        package: "python3-cryptography",
+        module: "cryptography.hazmat.primitives.asymmetric.ed25519",
+    },
+};
+
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[
     SSHD,
@@ -137,11 +167,24 @@ pub const ALL: &[Tool] = &[
     CLANG,
     JQ,
     PUTTYGEN,
+    PYJWT,
+    PY_CRYPTOGRAPHY,
 ];
 
 impl Tool {
     /// The program's absolute path, if it is installed.
     pub fn find(&self) -> Option<PathBuf> {
+        if let Source::DebianPython { module, .. } = self.source {
+            return self.fallbacks.iter().map(PathBuf::from).find(|python| {
+                is_executable(python)
+                    && std::process::Command::new(python)
+                        .args(["-c", &format!("import {module}")])
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .is_ok_and(|status| status.success())
+            });
+        }
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {
                 let candidate = dir.join(self.name);
@@ -152,7 +195,7 @@ impl Tool {
         }
         let cargo_bin = match self.source {
             Source::Crate { .. } => cargo_home().map(|home| home.join("bin").join(self.name)),
-            Source::Debian(_) => None,
+            Source::Debian(_) | Source::DebianPython { .. } => None,
         };
         self.fallbacks
             .iter()

@@ -29,7 +29,9 @@ pub fn ensure_tools(task: &str, needed: &[Tool]) -> anyhow::Result<()> {
     let mut crates: Vec<(&str, &str)> = Vec::new();
     for tool in &missing {
         match tool.source {
-            Source::Debian(package) => packages.push(package),
+            Source::Debian(package) | Source::DebianPython { package, .. } => {
+                packages.push(package)
+            }
             Source::Crate { name, version } => crates.push((name, version)),
         }
     }

@@ -3,6 +3,7 @@
 //! and benchmarks use the same pieces.
 
 pub mod args;
+pub mod bundle_cmd;
 pub mod native;
 pub mod ssh_config;
 

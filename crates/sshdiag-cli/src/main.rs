@@ -26,7 +26,11 @@ fn main() -> ExitCode {
 
 /// The run; an `Err` is sshdiag's own failure (with its one line, when there is one).
 fn try_main() -> Result<ExitCode, Option<String>> {
-    let mut args = match Args::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(status) = sshdiag_cli::bundle_cmd::dispatch(&argv) {
+        return Ok(status);
+    }
+    let mut args = match Args::try_parse_from(argv) {
         Ok(a) => a,
         Err(e) => {
             use clap::error::ErrorKind;

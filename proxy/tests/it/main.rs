@@ -1,11 +1,18 @@
 //! Integration tests of `sshdiag-proxy`: a real relay on port 0, real WebSockets, real TCP on
 //! loopback, a real SSH server and client. One test binary, shared fixtures in `util`.
 
+mod cors;
 mod data;
 mod demo;
 mod limits;
 mod observability;
 mod policy;
+mod pyjwt;
 mod ssh;
 mod tokens;
 mod util;
+
+// The one table of external tools (PyJWT among them), shared with the harness and xtask.
+#[allow(dead_code)]
+#[path = "../../../tests/src/tools.rs"]
+mod tools;
