@@ -534,7 +534,7 @@ fn audit_grade(r: &ProbeReport, alg: &str) -> Option<String> {
     r.audit
         .iter()
         .find(|f| f.algorithm == alg)
-        .map(|f| f.grade.clone())
+        .map(|f| f.grade.to_string())
 }
 
 #[tokio::test]

@@ -1142,7 +1142,7 @@ impl Probe<'_> {
                 .emit(Level::Info, Code::KexProposals, EventData::Kex(data));
             let findings = crate::audit::audit(s);
             for f in &findings {
-                let level = if f.grade == "broken" || f.grade == "weak" {
+                let level = if f.grade.needs_fix() {
                     Level::Warn
                 } else {
                     Level::Info
@@ -1964,7 +1964,7 @@ fn keep(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut bool) {
 }
 
 fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+    sshdiag_events::round_thousandths(x)
 }
 
 /// Library error texts can quote what they were given; pass them through the scrubber.
