@@ -33,6 +33,7 @@ pub enum Level {
     Info,
     /// Something worth attention that did not stop the session.
     Warn,
+    /// A failure.
     Error,
 }
 
@@ -62,6 +63,7 @@ pub enum EventType {
     Keepalive,
     /// The supervisor's state moved.
     StateChange,
+    /// The failure that ends a failed session.
     Error,
     /// The session ended.
     Disconnect,
@@ -159,12 +161,18 @@ macro_rules! event_data {
         #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum EventData {
-            $( $variant($ty), )*
+            $( #[doc = concat!("`", stringify!($et), "` data.")] $variant($ty), )*
             /// An event type this version does not know; kept verbatim.
-            Other { event_type: String, data: Value },
+            Other {
+                /// The event type's wire name.
+                event_type: String,
+                /// The `data` object as it was read.
+                data: Value,
+            },
         }
 
         impl EventData {
+            /// The event type of this data; `None` for an unknown one.
             pub fn event_type(&self) -> Option<EventType> {
                 match self { $( EventData::$variant(_) => Some(EventType::$et), )* EventData::Other { .. } => None }
             }
@@ -248,6 +256,7 @@ impl<'de> Deserialize<'de> for Event {
 // Field names follow shared/spec/events.md; the seed's (nbs-ssh) fields are kept as they were.
 // Optional fields are skipped when absent, so a line carries only what is known.
 
+/// How far connecting got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectStatus {
@@ -257,6 +266,7 @@ pub enum ConnectStatus {
     Connected,
 }
 
+/// How the transport reaches the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
@@ -266,9 +276,11 @@ pub enum Transport {
     Tcp,
 }
 
+/// An authentication method (snake case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
+    /// The `none` method, which lists the methods the server accepts.
     None,
     /// A password.
     Password,
@@ -293,6 +305,7 @@ impl AuthMethod {
     }
 }
 
+/// `CONNECT`: a diagnosis starts, and its transport is up.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ConnectData {
     /// Which step of connecting.
@@ -317,6 +330,7 @@ pub struct ConnectData {
     pub auth_method: Option<AuthMethod>,
 }
 
+/// Which step of the relay a `PROXY` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProxyStatus {
@@ -334,6 +348,7 @@ pub enum ProxyStatus {
     Closed,
 }
 
+/// `PROXY`: the relay's progress (or, for direct TCP, the CLI's own DNS and TCP steps).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProxyData {
     /// Which step.
@@ -361,6 +376,7 @@ pub struct ProxyData {
     pub bytes_down: Option<u64>,
 }
 
+/// `VERSION`: the identification banners both sides sent.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct VersionData {
     /// Our own identification line.
@@ -409,6 +425,7 @@ pub struct Proposal {
     pub compression_sc: Vec<String>,
 }
 
+/// Which step of key exchange a `KEX` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KexStatus {
@@ -455,6 +472,7 @@ pub struct Negotiated {
     pub server_sig_algs: Option<Vec<String>>,
 }
 
+/// `KEX`: the proposals, the negotiated algorithms, or the failure.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct KexData {
     /// Which step.
@@ -476,6 +494,7 @@ pub struct KexData {
     pub duration_ms: Option<f64>,
 }
 
+/// What the host key check decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostkeyStatus {
@@ -504,6 +523,7 @@ pub enum HostKeyPolicy {
     No,
 }
 
+/// `HOSTKEY`: the server's host key and the trust decision.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HostkeyData {
     /// The host key's algorithm.
@@ -522,6 +542,7 @@ pub struct HostkeyData {
     pub policy: Option<HostKeyPolicy>,
 }
 
+/// The outcome of one authentication attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthStatus {
@@ -535,6 +556,7 @@ pub enum AuthStatus {
     Partial,
 }
 
+/// `AUTH`: one authentication attempt.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AuthData {
     /// The outcome of this attempt.
@@ -561,6 +583,7 @@ pub struct AuthData {
     pub error_message: Option<String>,
 }
 
+/// `CHANNEL`: a channel opened or refused.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChannelData {
     /// `opened` or `failed`.
@@ -577,6 +600,7 @@ pub struct ChannelData {
     pub reason: Option<String>,
 }
 
+/// `EXEC`: a command that ran.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ExecData {
     /// The command as given.
@@ -602,6 +626,7 @@ pub struct ExecData {
     pub stderr_len: u64,
 }
 
+/// Which step of a forward a `FORWARD` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardStatus {
@@ -615,6 +640,7 @@ pub enum ForwardStatus {
     Failed,
 }
 
+/// `FORWARD`: a forward, or the forward probe.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ForwardData {
     /// Which step.
@@ -642,6 +668,7 @@ pub struct ForwardData {
     pub reason: Option<String>,
 }
 
+/// `KEEPALIVE`: one keepalive round trip or miss.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct KeepaliveData {
     /// The round trip in milliseconds; absent on a miss.
@@ -655,6 +682,7 @@ pub struct KeepaliveData {
     pub path: Option<String>,
 }
 
+/// `STATE_CHANGE`: the supervisor's state moved.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StateChangeData {
     /// The state left.
@@ -671,6 +699,7 @@ pub struct StateChangeData {
     pub reason: Option<String>,
 }
 
+/// `ERROR`: the failure that ends a failed session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ErrorData {
     /// The kind of failure (an [`ErrorType`] name; any string when reading).
@@ -699,6 +728,7 @@ pub struct ErrorData {
     pub context: serde_json::Map<String, Value>,
 }
 
+/// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisconnectReason {
@@ -720,6 +750,7 @@ pub enum DisconnectReason {
     Timeout,
 }
 
+/// `DISCONNECT`: the session ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DisconnectData {
     /// Why the session ended.
@@ -738,6 +769,7 @@ pub struct DisconnectData {
     pub bytes_received: Option<u64>,
 }
 
+/// `VERDICT`: the outcome, always the last event.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct VerdictData {
     /// True when every step succeeded.

@@ -491,6 +491,7 @@ impl EventCollector {
         to_jsonl(&self.events)
     }
 
+    /// The events, giving up the collector.
     pub fn into_events(self) -> Vec<Event> {
         self.events
     }

@@ -14,6 +14,8 @@
 //! Every public item is documented (`missing_docs` warns), since scripts, portals and the
 //! viewer read these types.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod bundle;
 pub mod codes;

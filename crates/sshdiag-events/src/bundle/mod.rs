@@ -320,6 +320,7 @@ pub struct Timing {
 pub struct Redaction {
     /// True when identities were replaced by pseudonyms and output removed.
     pub applied: bool,
+    /// How many values of each kind were replaced.
     pub replaced: ReplacedCounts,
 }
 
@@ -343,6 +344,7 @@ pub struct ReplacedCounts {
     pub secret: u64,
 }
 
+/// The integrity digest of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Integrity {
     /// Lowercase hex SHA-256 of the canonical serialisation; see the module docs.
@@ -356,7 +358,12 @@ pub enum IntegrityStatus {
     /// The bundle is as sshdiag wrote it.
     Valid,
     /// The bundle was changed after it was written.
-    Mismatch { expected: String, actual: String },
+    Mismatch {
+        /// The digest the bundle carries.
+        expected: String,
+        /// The digest of the bundle as it is.
+        actual: String,
+    },
     /// The bundle has no `integrity` key, so edits cannot be detected.
     Missing,
 }
