@@ -37,89 +37,6 @@ pub enum Level {
     Error,
 }
 
-/// The event types of the stream (`UPPER_SNAKE` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EventType {
-    /// The transport opens and connects.
-    Connect,
-    /// The relay's progress (WebSocket, DNS, TCP, close).
-    Proxy,
-    /// Identification banners.
-    Version,
-    /// Key exchange proposals and outcome.
-    Kex,
-    /// The server's host key and the trust decision.
-    Hostkey,
-    /// An authentication attempt and its outcome.
-    Auth,
-    /// A channel opened or refused.
-    Channel,
-    /// A command that ran.
-    Exec,
-    /// A forward or the forward probe.
-    Forward,
-    /// A keepalive round trip or miss.
-    Keepalive,
-    /// The supervisor's state moved.
-    StateChange,
-    /// The failure that ends a failed session.
-    Error,
-    /// The session ended.
-    Disconnect,
-    /// The outcome; always the last event.
-    Verdict,
-    /// One finding of the audit of the server's algorithms.
-    Audit,
-}
-
-impl EventType {
-    /// Every event type, in the order a session writes them.
-    pub const ALL: &'static [EventType] = &[
-        EventType::Connect,
-        EventType::Proxy,
-        EventType::Version,
-        EventType::Kex,
-        EventType::Hostkey,
-        EventType::Auth,
-        EventType::Channel,
-        EventType::Exec,
-        EventType::Forward,
-        EventType::Keepalive,
-        EventType::StateChange,
-        EventType::Error,
-        EventType::Disconnect,
-        EventType::Verdict,
-        EventType::Audit,
-    ];
-
-    /// The `UPPER_SNAKE` wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Connect => "CONNECT",
-            EventType::Proxy => "PROXY",
-            EventType::Version => "VERSION",
-            EventType::Kex => "KEX",
-            EventType::Hostkey => "HOSTKEY",
-            EventType::Auth => "AUTH",
-            EventType::Channel => "CHANNEL",
-            EventType::Exec => "EXEC",
-            EventType::Forward => "FORWARD",
-            EventType::Keepalive => "KEEPALIVE",
-            EventType::StateChange => "STATE_CHANGE",
-            EventType::Error => "ERROR",
-            EventType::Disconnect => "DISCONNECT",
-            EventType::Verdict => "VERDICT",
-            EventType::Audit => "AUDIT",
-        }
-    }
-
-    /// The event type with this wire name, if it is one of ours.
-    pub fn from_wire(s: &str) -> Option<EventType> {
-        EventType::ALL.iter().copied().find(|t| t.as_str() == s)
-    }
-}
-
 /// One event: the envelope and its typed data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -152,8 +69,29 @@ pub fn timestamp_from_unix_ms(ms: f64) -> f64 {
     round_thousandths(ms / 1000.0)
 }
 
-macro_rules! event_data {
-    ($( $variant:ident($ty:ty) => $et:ident, )*) => {
+// The one list of event types: their `EventType` and `EventData` variants, wire names and docs.
+macro_rules! event_types {
+    ($( $variant:ident($ty:ty) => $wire:literal, $doc:literal; )*) => {
+        /// The event types of the stream (`UPPER_SNAKE` on the wire).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum EventType { $( #[doc = $doc] $variant, )* }
+
+        impl EventType {
+            /// Every event type, in the order a session writes them.
+            pub const ALL: &'static [EventType] = &[ $( EventType::$variant, )* ];
+
+            /// The `UPPER_SNAKE` wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $( EventType::$variant => $wire, )* }
+            }
+
+            /// The event type with this wire name, if it is one of ours.
+            pub fn from_wire(s: &str) -> Option<EventType> {
+                EventType::ALL.iter().copied().find(|t| t.as_str() == s)
+            }
+        }
+
         /// The `data` object, typed by `event_type`.
         // `KEX` data (both proposals) is much larger than the rest; boxing it would change
         // every producer's and reader's pattern for a few hundred bytes per event, which a
@@ -161,7 +99,7 @@ macro_rules! event_data {
         #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum EventData {
-            $( #[doc = concat!("`", stringify!($et), "` data.")] $variant($ty), )*
+            $( #[doc = concat!("`", $wire, "` data.")] $variant($ty), )*
             /// An event type this version does not know; kept verbatim.
             Other {
                 /// The event type's wire name.
@@ -174,7 +112,7 @@ macro_rules! event_data {
         impl EventData {
             /// The event type of this data; `None` for an unknown one.
             pub fn event_type(&self) -> Option<EventType> {
-                match self { $( EventData::$variant(_) => Some(EventType::$et), )* EventData::Other { .. } => None }
+                match self { $( EventData::$variant(_) => Some(EventType::$variant), )* EventData::Other { .. } => None }
             }
 
             fn to_value(&self) -> Result<Value, serde_json::Error> {
@@ -183,7 +121,7 @@ macro_rules! event_data {
 
             fn from_value(event_type: &str, data: Value) -> Result<EventData, serde_json::Error> {
                 match EventType::from_wire(event_type) {
-                    $( Some(EventType::$et) => Ok(EventData::$variant(serde_json::from_value(data)?)), )*
+                    $( Some(EventType::$variant) => Ok(EventData::$variant(serde_json::from_value(data)?)), )*
                     None => Ok(EventData::Other { event_type: event_type.to_string(), data }),
                 }
             }
@@ -191,22 +129,22 @@ macro_rules! event_data {
     };
 }
 
-event_data! {
-    Connect(ConnectData) => Connect,
-    Proxy(ProxyData) => Proxy,
-    Version(VersionData) => Version,
-    Kex(KexData) => Kex,
-    Hostkey(HostkeyData) => Hostkey,
-    Auth(AuthData) => Auth,
-    Channel(ChannelData) => Channel,
-    Exec(ExecData) => Exec,
-    Forward(ForwardData) => Forward,
-    Keepalive(KeepaliveData) => Keepalive,
-    StateChange(StateChangeData) => StateChange,
-    Error(ErrorData) => Error,
-    Disconnect(DisconnectData) => Disconnect,
-    Verdict(VerdictData) => Verdict,
-    Audit(AuditData) => Audit,
+event_types! {
+    Connect(ConnectData) => "CONNECT", "The transport opens and connects.";
+    Proxy(ProxyData) => "PROXY", "The relay's progress (WebSocket, DNS, TCP, close).";
+    Version(VersionData) => "VERSION", "Identification banners.";
+    Kex(KexData) => "KEX", "Key exchange proposals and outcome.";
+    Hostkey(HostkeyData) => "HOSTKEY", "The server's host key and the trust decision.";
+    Auth(AuthData) => "AUTH", "An authentication attempt and its outcome.";
+    Channel(ChannelData) => "CHANNEL", "A channel opened or refused.";
+    Exec(ExecData) => "EXEC", "A command that ran.";
+    Forward(ForwardData) => "FORWARD", "A forward or the forward probe.";
+    Keepalive(KeepaliveData) => "KEEPALIVE", "A keepalive round trip or miss.";
+    StateChange(StateChangeData) => "STATE_CHANGE", "The supervisor's state moved.";
+    Error(ErrorData) => "ERROR", "The failure that ends a failed session.";
+    Disconnect(DisconnectData) => "DISCONNECT", "The session ended.";
+    Verdict(VerdictData) => "VERDICT", "The outcome; always the last event.";
+    Audit(AuditData) => "AUDIT", "One finding of the audit of the server's algorithms.";
 }
 
 #[derive(Serialize, Deserialize)]
