@@ -1,7 +1,9 @@
 // sshdiag page: the form, live events, verdict, timeline, server facts, downloads and the bundle
 // viewer. It uses only the `Diagnostics` JS API of the wasm module (page.md, "Embed") and makes
 // no network request except to its own origin (the module, /relay.json) and the relay's
-// WebSocket.
+// WebSocket. It derives no fact from events itself: the verdict, server facts, algorithms,
+// timings and audit it shows are what the bundle derives (`derived()`, and the `derived` of
+// `openBundle`/`openEventLog`); events are only listed.
 
 import init, { Diagnostics } from "./pkg/sshdiag_web.js";
 
@@ -11,7 +13,6 @@ const PHASE_NAMES = {
   hostkey: "Host key", auth: "Authentication", channel: "Channel", exec: "Commands",
 };
 const LEVELS = ["debug", "info", "warn", "error"];
-const MAX_BUNDLE_BYTES = 20 * 1024 * 1024;
 
 const $ = (id) => document.getElementById(id);
 
@@ -186,13 +187,13 @@ async function startRun() {
   d.onEvent((event) => {
     if (current !== d) return;
     addEvent(event, JSON.stringify(event));
-    renderServer();
+    renderServer(d.derived());
   });
   let verdict;
   try {
     verdict = await d.run();
   } catch (e) {
-    verdict = { ok: false, layer: "client", error_type: "Internal", code: "internal", summary: messageOf(e), hints: [], phases: {} };
+    verdict = { ok: false, layer: "client", error_type: "Internal", code: "internal", summary: messageOf(e), hints: [] };
   }
   button.disabled = false;
   button.textContent = "Run";
@@ -201,7 +202,10 @@ async function startRun() {
   try {
     transcript = JSON.parse(d.bundle({ redact: false })).transcript || [];
   } catch (_) { /* no transcript to show */ }
-  renderAll(verdict, transcript, "run");
+  const view = d.derived();
+  // run() resolves with the verdict the derivation reads; only misuse rejects, and then the
+  // message above stands in for it.
+  renderAll(view.finished ? view.verdict : verdict, view, transcript, "run");
   $("downloads").hidden = false;
   $("redacted-preview-box").open = false;
   $("redacted-preview").textContent = "";
@@ -346,18 +350,11 @@ function renderRunning() {
   $("verdict-body").replaceChildren(el("p", { class: "summary", text: "Running… events appear below as they happen." }));
 }
 
-function find(type, pred = () => true) {
-  return events.filter((e) => e.event_type === type && pred(e.data || {})).map((e) => e.data || {});
-}
-function last(type, pred) {
-  const all = find(type, pred);
-  return all.length ? all[all.length - 1] : undefined;
-}
-
-function renderVerdict(v) {
+/** Renders the verdict `v` (the derived one, or the page's stand-in) with the view's facts. */
+function renderVerdict(v, view) {
   const box = $("verdict");
   box.className = `verdict ${v.ok ? "ok" : "fail"}`;
-  const error = last("ERROR");
+  const error = view.error_context;
   const body = [
     el("p", { class: "headline" },
       el("span", { class: "mark", "aria-hidden": "true", text: v.ok ? "✔" : "✘" }),
@@ -370,8 +367,7 @@ function renderVerdict(v) {
   if (!v.ok) fact("Error type", v.error_type);
   fact("Code", v.code);
   if (error && error.message && error.message !== v.summary) fact("Detail", error.message);
-  const cid = events.length ? events[0].connection_id : undefined;
-  fact("Connection id", cid);
+  fact("Connection id", view.connection_id);
   body.push(facts);
   if (Array.isArray(v.hints) && v.hints.length) {
     body.push(el("h3", { text: "What to do" }));
@@ -380,19 +376,9 @@ function renderVerdict(v) {
   $("verdict-body").replaceChildren(...body);
 }
 
-function failedPhase(v) {
-  if (v.ok) return null;
-  // The layer names the phase for most failures; a timeout or a disconnect (layer `any`,
-  // `transport`) says in its ERROR event which phase it happened in.
-  if (PHASES.includes(v.layer)) return v.layer;
-  const error = last("ERROR");
-  if (error && PHASES.includes(error.phase)) return error.phase;
-  return null;
-}
-
-function renderTimeline(v) {
-  const phases = v.phases || {};
-  const failed = failedPhase(v);
+function renderTimeline(v, view) {
+  const phases = (view.timing && view.timing.phases) || {};
+  const failed = v.ok ? null : view.failed_phase;
   const durations = PHASES.map((p) => (typeof phases[p] === "number" ? Math.max(0, phases[p]) : null));
   const total = durations.reduce((a, b) => a + (b || 0), 0);
   const scale = total > 0 ? total : 1;
@@ -437,28 +423,24 @@ const PROPOSAL_ROWS = [
   ["compression_cs", "Compression client→server", "compression_cs"], ["compression_sc", "Compression server→client", "compression_sc"],
 ];
 
-function renderServer() {
+/** Server facts, algorithms and the audit, as the bundle derives them (`view`). */
+function renderServer(view) {
   const out = [];
-  const version = last("VERSION");
-  const kexAll = find("KEX");
-  const negotiated = kexAll.filter((k) => k.status === "negotiated").pop();
-  const withProposals = kexAll.filter((k) => k.client_proposal || k.server_proposal).pop();
-  const hostkey = last("HOSTKEY");
+  const server = view.server || {};
+  const algos = view.algorithms || {};
+  const negotiated = PROPOSAL_ROWS.some(([key]) => algos[key] != null);
+  const withProposals = algos.client_proposal || algos.server_proposal;
   const facts = el("dl", { class: "facts" });
   const fact = (k, val, cls) => { if (val !== undefined && val !== null && val !== "") facts.append(el("dt", { text: k }), el("dd", { class: cls, text: String(val) })); };
-  if (version) {
-    fact("Banner", version.server_version, "mono");
-    fact("Software", version.server_software);
-    if (Array.isArray(version.pre_banner_lines) && version.pre_banner_lines.length) fact("Lines before the banner", version.pre_banner_lines.join(" ⏎ "), "mono");
-    fact("Client", version.client_version, "mono");
-  }
-  if (hostkey) {
-    fact("Host key", `${hostkey.algorithm} ${hostkey.fingerprint_sha256}`, "mono");
-    fact("Host key status", `${hostkey.status}${hostkey.policy ? ` (policy ${hostkey.policy})` : ""}`);
-  }
+  fact("Banner", server.banner, "mono");
+  fact("Software", server.software);
+  if (view.pre_banner_lines.length) fact("Lines before the banner", view.pre_banner_lines.join(" ⏎ "), "mono");
+  fact("Client", view.client_version, "mono");
+  if (server.host_key) fact("Host key", `${server.host_key.algorithm} ${server.host_key.fingerprint_sha256}`, "mono");
+  if (view.host_key_status) fact("Host key status", `${view.host_key_status}${view.host_key_policy ? ` (policy ${view.host_key_policy})` : ""}`);
   if (negotiated) {
-    fact("Strict kex", negotiated.strict_kex === undefined ? undefined : negotiated.strict_kex ? "yes" : "no");
-    if (Array.isArray(negotiated.server_sig_algs)) fact("server-sig-algs", negotiated.server_sig_algs.join(", "), "mono");
+    fact("Strict kex", algos.strict_kex == null ? undefined : algos.strict_kex ? "yes" : "no");
+    if (Array.isArray(algos.server_sig_algs)) fact("server-sig-algs", algos.server_sig_algs.join(", "), "mono");
   }
   if (!facts.childElementCount && !withProposals && !negotiated) {
     $("server").replaceChildren(el("p", { class: "note", text: "Nothing heard from the server yet." }));
@@ -468,8 +450,8 @@ function renderServer() {
   if (negotiated) {
     const chosen = el("table", { class: "algos chosen" },
       el("caption", { text: "Negotiated algorithms" }),
-      el("tbody", {}, ...PROPOSAL_ROWS.filter(([key]) => negotiated[key] !== undefined).map(([key, name]) =>
-        el("tr", {}, el("th", { scope: "row", text: name }), el("td", { class: "mono", text: negotiated[key] })))));
+      el("tbody", {}, ...PROPOSAL_ROWS.filter(([key]) => algos[key] != null).map(([key, name]) =>
+        el("tr", {}, el("th", { scope: "row", text: name }), el("td", { class: "mono", text: algos[key] })))));
     out.push(el("div", { class: "table-wrap" }, chosen));
   }
   if (withProposals) {
@@ -479,7 +461,7 @@ function renderServer() {
         el("th", { scope: "col", text: "Client offered" }), el("th", { scope: "col", text: "Server offered" }))));
     const tbody = el("tbody");
     for (const [key, name, propKey] of PROPOSAL_ROWS) {
-      const pick = negotiated ? negotiated[key] : undefined;
+      const pick = algos[key];
       const list = (p) => {
         const items = p && Array.isArray(p[propKey]) ? p[propKey] : [];
         const cell = el("td", { class: "mono small" });
@@ -491,15 +473,14 @@ function renderServer() {
         return cell;
       };
       tbody.append(el("tr", {}, el("th", { scope: "row", text: name }),
-        list(withProposals.client_proposal), list(withProposals.server_proposal)));
+        list(algos.client_proposal), list(algos.server_proposal)));
     }
     table.append(tbody);
-    const failedKex = kexAll.some((k) => k.status === "failed");
-    out.push(el("details", { class: "proposals", open: failedKex || !negotiated },
+    out.push(el("details", { class: "proposals", open: view.kex_failed || !negotiated },
       el("summary", { text: "Both proposals (client and server offers)" }),
       el("div", { class: "table-wrap" }, table)));
   }
-  const findings = find("AUDIT");
+  const findings = [...view.audit];
   if (findings.length) {
     const order = { broken: 0, weak: 1, ok: 2, good: 3 };
     findings.sort((a, b) => (order[a.grade] ?? 9) - (order[b.grade] ?? 9));
@@ -513,19 +494,17 @@ function renderServer() {
   $("server").replaceChildren(...out);
 }
 
-function renderMismatch(v, mode) {
+function renderMismatch(v, view, mode) {
   const box = $("mismatch");
-  if (v.error_type !== "HostKeyMismatch") { box.hidden = true; return; }
-  const hk = last("HOSTKEY", (d) => d.status === "mismatch") || last("HOSTKEY") || {};
-  const error = last("ERROR") || {};
-  const ctx = error.context || {};
-  const expected = hk.expected_fingerprint || ctx.expected_fingerprint || "?";
-  const presented = hk.fingerprint_sha256 || ctx.fingerprint_sha256 || "?";
+  const mismatch = view.host_key_mismatch;
+  if (v.error_type !== "HostKeyMismatch" || !mismatch) { box.hidden = true; return; }
+  const expected = mismatch.expected || "?";
+  const presented = mismatch.presented || "?";
   const body = [
     el("p", { text: "The server presented a different host key from the one this browser trusted for it. This happens when the server was reinstalled or its keys were changed — or when someone is intercepting the connection. Check the new fingerprint with the server's administrator before trusting it." }),
     el("dl", { class: "facts" },
       el("dt", { text: "Trusted key" }), el("dd", { class: "mono", text: expected }),
-      el("dt", { text: "Presented key" }), el("dd", { class: "mono", text: `${hk.algorithm ? `${hk.algorithm} ` : ""}${presented}` })),
+      el("dt", { text: "Presented key" }), el("dd", { class: "mono", text: `${mismatch.algorithm ? `${mismatch.algorithm} ` : ""}${presented}` })),
   ];
   if (mode === "run" && currentTarget) {
     const status = el("p", { class: "note", role: "status" });
@@ -563,11 +542,12 @@ function renderTranscript(transcript) {
   panel.hidden = false;
 }
 
-function renderAll(verdict, transcript, mode) {
-  renderVerdict(verdict);
-  renderMismatch(verdict, mode);
-  renderTimeline(verdict);
-  renderServer();
+/** Renders a finished session: `verdict` to show, `view` what the bundle derives. */
+function renderAll(verdict, view, transcript, mode) {
+  renderVerdict(verdict, view);
+  renderMismatch(verdict, view, mode);
+  renderTimeline(verdict, view);
+  renderServer(view);
   renderTranscript(transcript);
 }
 
@@ -639,10 +619,11 @@ async function openFile(file) {
   showBundleError("");
   if (!ready) { showBundleError("The viewer is still loading; try again in a moment."); return; }
   $("bundle-file").textContent = `${file.name} (${file.size} bytes)`;
-  if (file.size > MAX_BUNDLE_BYTES) {
+  const maxBytes = Diagnostics.maxFileBytes();
+  if (file.size > maxBytes) {
     $("results").hidden = true;
     $("intro").hidden = false;
-    showBundleError(`${file.name}: this file is ${file.size} bytes, over the 20 MiB limit for an evidence bundle.`);
+    showBundleError(`${file.name}: this file is ${file.size} bytes, over the ${maxBytes / (1024 * 1024)} MiB limit for an evidence bundle.`);
     return;
   }
   let opened;
@@ -671,11 +652,12 @@ function showEventLog(log, name) {
   currentTarget = null;
   resetResults("bundle");
   for (const e of log.events) addEvent(e, JSON.stringify(e));
-  const verdict = last("VERDICT") || {
-    ok: false, layer: null, code: "", hints: [], phases: {},
+  const view = log.derived;
+  const verdict = view.finished ? view.verdict : {
+    ok: false, layer: null, code: "", hints: [],
     summary: "This event log has no VERDICT event: the session it records did not finish (or the log was cut).",
   };
-  renderAll(verdict, [], "bundle");
+  renderAll(verdict, view, [], "bundle");
   $("integrity-title").textContent = "Event log";
   const parts = [el("p", { class: "integrity warn", text: "An event log (JSON Lines), not a bundle: it carries no integrity digest, so edits cannot be detected." })];
   const facts = el("dl", { class: "facts" },
@@ -697,9 +679,7 @@ function showBundle(opened, name) {
   currentTarget = null;
   resetResults("bundle");
   for (const e of b.events || []) addEvent(e, JSON.stringify(e));
-  const verdictEvent = last("VERDICT");
-  const verdict = verdictEvent || { ...b.verdict, phases: (b.timing && b.timing.phases) || {} };
-  renderAll(verdict, b.transcript, "bundle");
+  renderAll(opened.derived.verdict, opened.derived, b.transcript, "bundle");
   const integrity = $("integrity-body");
   const facts = el("dl", { class: "facts" });
   const fact = (k, val, cls) => { if (val !== undefined && val !== null && val !== "") facts.append(el("dt", { text: k }), el("dd", { class: cls, text: String(val) })); };

@@ -136,7 +136,7 @@ impl Connector for TcpConnector {
 }
 
 fn ms_since(t: Instant) -> f64 {
-    (t.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
+    sshdiag_events::round_thousandths(t.elapsed().as_secs_f64() * 1000.0)
 }
 
 /// Through an sshdiag relay, natively.

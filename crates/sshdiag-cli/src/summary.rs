@@ -33,11 +33,7 @@ pub fn human_summary(report: &ProbeReport, notes: &[String]) -> String {
             "  {}\n",
             sshdiag_core::audit::summary(&report.audit)
         ));
-        for f in report
-            .audit
-            .iter()
-            .filter(|f| f.grade == "broken" || f.grade == "weak")
-        {
+        for f in report.audit.iter().filter(|f| f.grade.needs_fix()) {
             let fix = f
                 .fix
                 .as_deref()

@@ -6,33 +6,33 @@
 //! check that passed without being notable), `good` (a protection worth showing: strict kex,
 //! post-quantum key exchange). Algorithms that are merely fine produce no finding.
 
-use sshdiag_events::{AuditData, Proposal};
+use sshdiag_events::{AuditData, AuditGrade, Proposal};
 
 struct Rule {
     pattern: &'static str,
-    grade: &'static str,
+    grade: AuditGrade,
     reason: &'static str,
 }
 
 const KEX_RULES: &[Rule] = &[
     Rule {
         pattern: "diffie-hellman-group1-sha1",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "1024-bit Diffie-Hellman group (Logjam-class) with SHA-1",
     },
     Rule {
         pattern: "diffie-hellman-group14-sha1",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "SHA-1 hash in the key exchange",
     },
     Rule {
         pattern: "diffie-hellman-group-exchange-sha1",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "SHA-1 hash, and the server may pick small groups",
     },
     Rule {
         pattern: "gss-*",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "GSSAPI key exchange variants often use SHA-1 or small groups",
     },
 ];
@@ -40,17 +40,17 @@ const KEX_RULES: &[Rule] = &[
 const HOST_KEY_RULES: &[Rule] = &[
     Rule {
         pattern: "ssh-dss",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "DSA host keys are 1024-bit and signed with SHA-1",
     },
     Rule {
         pattern: "ssh-rsa",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "RSA signatures with SHA-1 (rsa-sha2-256/512 use the same key safely)",
     },
     Rule {
         pattern: "ssh-rsa-cert-v01@openssh.com",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "RSA certificate signatures with SHA-1",
     },
 ];
@@ -58,32 +58,32 @@ const HOST_KEY_RULES: &[Rule] = &[
 const CIPHER_RULES: &[Rule] = &[
     Rule {
         pattern: "3des-cbc",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "64-bit block cipher (Sweet32) in CBC mode",
     },
     Rule {
         pattern: "blowfish-cbc",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "64-bit block cipher in CBC mode",
     },
     Rule {
         pattern: "cast128-cbc",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "64-bit block cipher in CBC mode",
     },
     Rule {
         pattern: "arcfour*",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "RC4 keystream biases",
     },
     Rule {
         pattern: "none",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "no encryption at all",
     },
     Rule {
         pattern: "*-cbc",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "CBC mode in SSH is open to plaintext-recovery attacks (CVE-2008-5161)",
     },
 ];
@@ -91,32 +91,32 @@ const CIPHER_RULES: &[Rule] = &[
 const MAC_RULES: &[Rule] = &[
     Rule {
         pattern: "hmac-md5*",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "MD5-based MAC",
     },
     Rule {
         pattern: "none",
-        grade: "broken",
+        grade: AuditGrade::Broken,
         reason: "no integrity protection",
     },
     Rule {
         pattern: "hmac-sha1-96*",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "SHA-1 MAC truncated to 96 bits",
     },
     Rule {
         pattern: "hmac-sha1*",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "SHA-1-based MAC",
     },
     Rule {
         pattern: "umac-64*",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "64-bit tag",
     },
     Rule {
         pattern: "hmac-ripemd160*",
-        grade: "weak",
+        grade: AuditGrade::Weak,
         reason: "RIPEMD-160 MAC, deprecated",
     },
 ];
@@ -155,7 +155,7 @@ fn grade(
             out.push(AuditData {
                 category: category.to_string(),
                 algorithm: alg.clone(),
-                grade: rule.grade.to_string(),
+                grade: rule.grade,
                 reason: rule.reason.to_string(),
                 fix: Some(format!("{option} -{alg}")),
             });
@@ -198,7 +198,7 @@ pub fn audit(server: &Proposal) -> Vec<AuditData> {
         AuditData {
             category: "strict_kex".into(),
             algorithm: "kex-strict-s-v00@openssh.com".into(),
-            grade: "good".into(),
+            grade: AuditGrade::Good,
             reason: "strict key exchange is offered: the Terrapin prefix-truncation attack (CVE-2023-48795) is blocked".into(),
             fix: None,
         }
@@ -206,7 +206,11 @@ pub fn audit(server: &Proposal) -> Vec<AuditData> {
         AuditData {
             category: "strict_kex".into(),
             algorithm: "kex-strict-s-v00@openssh.com".into(),
-            grade: if terrapin_prone { "weak".into() } else { "ok".into() },
+            grade: if terrapin_prone {
+                AuditGrade::Weak
+            } else {
+                AuditGrade::Ok
+            },
             reason: if terrapin_prone {
                 "no strict key exchange while chacha20-poly1305 or CBC+EtM is offered: open to Terrapin (CVE-2023-48795)".into()
             } else {
@@ -223,7 +227,7 @@ pub fn audit(server: &Proposal) -> Vec<AuditData> {
         AuditData {
             category: "post_quantum".into(),
             algorithm: "mlkem768x25519-sha256".into(),
-            grade: "weak".into(),
+            grade: AuditGrade::Weak,
             reason: "no post-quantum key exchange is offered: recorded sessions could be decrypted by a future quantum computer".into(),
             fix: Some("KexAlgorithms ^mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com (OpenSSH 9.0+ for sntrup, 9.9+ for mlkem)".into()),
         }
@@ -231,7 +235,7 @@ pub fn audit(server: &Proposal) -> Vec<AuditData> {
         AuditData {
             category: "post_quantum".into(),
             algorithm: pq[0].clone(),
-            grade: "good".into(),
+            grade: AuditGrade::Good,
             reason: "a post-quantum hybrid key exchange is offered".into(),
             fix: None,
         }
@@ -241,12 +245,12 @@ pub fn audit(server: &Proposal) -> Vec<AuditData> {
 
 /// One line for a summary: counts by grade.
 pub fn summary(findings: &[AuditData]) -> String {
-    let count = |g: &str| findings.iter().filter(|f| f.grade == g).count();
+    let count = |grade: AuditGrade| findings.iter().filter(|f| f.grade == grade).count();
     format!(
         "algorithm audit: {} broken, {} weak, {} good",
-        count("broken"),
-        count("weak"),
-        count("good")
+        count(AuditGrade::Broken),
+        count(AuditGrade::Weak),
+        count(AuditGrade::Good)
     )
 }
 
@@ -308,7 +312,7 @@ mod tests {
             ..Default::default()
         };
         let f = audit(&strong);
-        assert!(f.iter().all(|x| x.grade == "good"), "{f:?}");
+        assert!(f.iter().all(|x| x.grade == AuditGrade::Good), "{f:?}");
         assert_eq!(summary(&f), "algorithm audit: 0 broken, 0 weak, 2 good");
     }
 }

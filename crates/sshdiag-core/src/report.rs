@@ -11,12 +11,7 @@ pub fn bundle(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env) -> Bundl
     let info = SessionInfo {
         connection_id: report.connection_id.clone(),
         created_ms: env.now_unix_ms() as u64,
-        tool: ToolInfo {
-            name: "sshdiag".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            runtime: env.runtime_name().into(),
-            user_agent: env.user_agent(),
-        },
+        tool: ToolInfo::sshdiag(env.runtime_name(), env.user_agent()),
         host: opts.host.clone(),
         port: opts.port,
         username: opts.username.clone(),

@@ -61,7 +61,7 @@ impl RelayPinger {
         let i = self.outstanding.iter().position(|(x, _)| *x == id)?;
         let (_, sent) = self.outstanding.remove(i);
         Some(ConnectStep::RelayRtt {
-            ms: ((now_ms - sent) * 1000.0).round() / 1000.0,
+            ms: sshdiag_events::round_thousandths(now_ms - sent),
         })
     }
 }

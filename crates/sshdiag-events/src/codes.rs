@@ -12,7 +12,7 @@ macro_rules! catalog {
     ($( group $group:literal, $intro:literal { $( $variant:ident => $code:literal, $doc:literal; )* } )*) => {
         /// A stable message code. See the module docs.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Code { $( $( $variant, )* )* }
+        pub enum Code { $( $( #[doc = $doc] $variant, )* )* }
 
         impl Code {
             /// Every code, in catalog order.
@@ -153,22 +153,36 @@ impl std::fmt::Display for Code {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
+    /// The relay: the WebSocket to it, its policy and its limits.
     Relay,
+    /// Resolving the target host name.
     Dns,
+    /// The TCP connection to the target.
     Tcp,
+    /// The SSH identification banners.
     Banner,
+    /// Key exchange: algorithm negotiation and the key agreement.
     Kex,
+    /// Checking the server's host key against the trusted one.
     Hostkey,
+    /// This side: its options, key files and agent.
     Client,
+    /// User authentication.
     Auth,
+    /// Opening a session channel.
     Channel,
+    /// Running a command.
     Exec,
+    /// A forward or the forward probe.
     Forward,
+    /// The established connection as a whole (keepalives, disconnects).
     Transport,
+    /// No single layer; the event names the phase instead.
     Any,
 }
 
 impl Layer {
+    /// The lower-case wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             Layer::Relay => "relay",
@@ -192,18 +206,28 @@ impl Layer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
+    /// Opening the WebSocket to the relay.
     Relay,
+    /// Resolving the target host name.
     Dns,
+    /// Connecting TCP to the target.
     Tcp,
+    /// Exchanging identification banners.
     Banner,
+    /// Key exchange.
     Kex,
+    /// Checking the server's host key.
     Hostkey,
+    /// Authenticating.
     Auth,
+    /// Opening the session channel.
     Channel,
+    /// Running the commands.
     Exec,
 }
 
 impl Phase {
+    /// Every phase, in the order a session goes through them.
     pub const ALL: [Phase; 9] = [
         Phase::Relay,
         Phase::Dns,
@@ -216,6 +240,7 @@ impl Phase {
         Phase::Exec,
     ];
 
+    /// The lower-case wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Relay => "relay",
@@ -235,32 +260,56 @@ impl Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum ErrorType {
+    /// The WebSocket to the relay could not be opened.
     ProxyUnreachable,
+    /// The relay refused the target (policy, token or limit).
     ProxyDenied,
+    /// The target host name did not resolve.
     DnsFailure,
+    /// The target port refused the TCP connection.
     ConnectionRefused,
+    /// The TCP connection was not answered in time.
     ConnectionTimeout,
+    /// There is no route to the target host.
     HostUnreachable,
+    /// The target answered with something other than SSH.
     NotSsh,
+    /// No SSH banner arrived in time.
     BannerTimeout,
+    /// The two sides share no algorithm in one category.
     NoMutualKex,
+    /// Key exchange failed for another reason.
     KexFailed,
+    /// The server's host key differs from the trusted one.
     HostKeyMismatch,
+    /// Strict checking is on and no key is trusted for the host.
     HostKeyUnknown,
+    /// The private key could not be used.
     KeyLoadError,
+    /// Every authentication method tried was rejected.
     AuthFailed,
+    /// The SSH agent was missing or failed.
     AgentError,
+    /// The server refused a session channel.
     ChannelOpenFailed,
+    /// The server refused to run a command.
     ExecFailed,
+    /// A forward was refused or could not reach its target.
     ForwardFailed,
+    /// The connection ended unexpectedly.
     Disconnected,
+    /// Keepalives went unanswered.
     KeepaliveTimeout,
+    /// The overall time limit ran out.
     Timeout,
+    /// A bug in sshdiag.
     Internal,
+    /// An option or input was malformed.
     InvalidInput,
 }
 
 impl ErrorType {
+    /// Every error type, from the outside in.
     pub const ALL: &'static [ErrorType] = &[
         ErrorType::ProxyUnreachable,
         ErrorType::ProxyDenied,

@@ -10,90 +10,31 @@
 //! Every envelope key is required when deserialising an [`Event`]; there are deliberately no
 //! serde defaults, so a damaged sshdiag line is reported rather than silently given `seq: 0`.
 //! nbs-ssh's lines (which lack `connection_id`, `seq`, `level` and `code`) load through the
-//! opt-in nbs-ssh mode of [`crate::jsonl`], which fills those in. Writing and reading lines,
-//! and assigning `seq`, is [`crate::jsonl`]'s job; this module only defines the types and
-//! must never do I/O.
+//! opt-in nbs-ssh mode of the `jsonl` module, which fills those in. Writing and reading lines,
+//! and assigning `seq`, is that module's job (it depends on this one, never the other way
+//! round); this module only defines the types and must never do I/O.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::audit::{AuditData, AuditGrade};
 use crate::codes::{Code, ErrorType, Layer, Phase};
+use crate::precision::round_thousandths;
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// Detail for debugging.
     Debug,
+    /// Progress.
     Info,
+    /// Something worth attention that did not stop the session.
     Warn,
+    /// A failure.
     Error,
-}
-
-/// The event types of the stream (`UPPER_SNAKE` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EventType {
-    Connect,
-    Proxy,
-    Version,
-    Kex,
-    Hostkey,
-    Auth,
-    Channel,
-    Exec,
-    Forward,
-    Keepalive,
-    StateChange,
-    Error,
-    Disconnect,
-    Verdict,
-    Audit,
-}
-
-impl EventType {
-    pub const ALL: &'static [EventType] = &[
-        EventType::Connect,
-        EventType::Proxy,
-        EventType::Version,
-        EventType::Kex,
-        EventType::Hostkey,
-        EventType::Auth,
-        EventType::Channel,
-        EventType::Exec,
-        EventType::Forward,
-        EventType::Keepalive,
-        EventType::StateChange,
-        EventType::Error,
-        EventType::Disconnect,
-        EventType::Verdict,
-        EventType::Audit,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Connect => "CONNECT",
-            EventType::Proxy => "PROXY",
-            EventType::Version => "VERSION",
-            EventType::Kex => "KEX",
-            EventType::Hostkey => "HOSTKEY",
-            EventType::Auth => "AUTH",
-            EventType::Channel => "CHANNEL",
-            EventType::Exec => "EXEC",
-            EventType::Forward => "FORWARD",
-            EventType::Keepalive => "KEEPALIVE",
-            EventType::StateChange => "STATE_CHANGE",
-            EventType::Error => "ERROR",
-            EventType::Disconnect => "DISCONNECT",
-            EventType::Verdict => "VERDICT",
-            EventType::Audit => "AUDIT",
-        }
-    }
-
-    pub fn from_wire(s: &str) -> Option<EventType> {
-        EventType::ALL.iter().copied().find(|t| t.as_str() == s)
-    }
 }
 
 /// One event: the envelope and its typed data.
@@ -101,15 +42,20 @@ impl EventType {
 pub struct Event {
     /// Unix time in seconds with millisecond precision.
     pub timestamp: f64,
+    /// The id of the diagnosis this event belongs to (also in the relay's logs).
     pub connection_id: String,
+    /// The position in the stream, from 0, without gaps.
     pub seq: u64,
+    /// The severity.
     pub level: Level,
     /// The message code; one of [`Code`] for events we write, any string when reading.
     pub code: String,
+    /// The typed data of this event type.
     pub data: EventData,
 }
 
 impl Event {
+    /// The `event_type` wire name, also for an event type this version does not know.
     pub fn event_type_name(&self) -> &str {
         match &self.data {
             EventData::Other { event_type, .. } => event_type,
@@ -118,14 +64,34 @@ impl Event {
     }
 }
 
-/// Rounds a Unix time in milliseconds to the envelope's seconds with three decimals (see also
-/// [`crate::jsonl::round_timestamp`] for seconds).
+/// A Unix time in milliseconds as the envelope's seconds with three decimals.
 pub fn timestamp_from_unix_ms(ms: f64) -> f64 {
-    (ms.round()) / 1000.0
+    round_thousandths(ms / 1000.0)
 }
 
-macro_rules! event_data {
-    ($( $variant:ident($ty:ty) => $et:ident, )*) => {
+// The one list of event types: their `EventType` and `EventData` variants, wire names and docs.
+macro_rules! event_types {
+    ($( $variant:ident($ty:ty) => $wire:literal, $doc:literal; )*) => {
+        /// The event types of the stream (`UPPER_SNAKE` on the wire).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum EventType { $( #[doc = $doc] $variant, )* }
+
+        impl EventType {
+            /// Every event type, in the order a session writes them.
+            pub const ALL: &'static [EventType] = &[ $( EventType::$variant, )* ];
+
+            /// The `UPPER_SNAKE` wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $( EventType::$variant => $wire, )* }
+            }
+
+            /// The event type with this wire name, if it is one of ours.
+            pub fn from_wire(s: &str) -> Option<EventType> {
+                EventType::ALL.iter().copied().find(|t| t.as_str() == s)
+            }
+        }
+
         /// The `data` object, typed by `event_type`.
         // `KEX` data (both proposals) is much larger than the rest; boxing it would change
         // every producer's and reader's pattern for a few hundred bytes per event, which a
@@ -133,14 +99,20 @@ macro_rules! event_data {
         #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum EventData {
-            $( $variant($ty), )*
+            $( #[doc = concat!("`", $wire, "` data.")] $variant($ty), )*
             /// An event type this version does not know; kept verbatim.
-            Other { event_type: String, data: Value },
+            Other {
+                /// The event type's wire name.
+                event_type: String,
+                /// The `data` object as it was read.
+                data: Value,
+            },
         }
 
         impl EventData {
+            /// The event type of this data; `None` for an unknown one.
             pub fn event_type(&self) -> Option<EventType> {
-                match self { $( EventData::$variant(_) => Some(EventType::$et), )* EventData::Other { .. } => None }
+                match self { $( EventData::$variant(_) => Some(EventType::$variant), )* EventData::Other { .. } => None }
             }
 
             fn to_value(&self) -> Result<Value, serde_json::Error> {
@@ -149,7 +121,7 @@ macro_rules! event_data {
 
             fn from_value(event_type: &str, data: Value) -> Result<EventData, serde_json::Error> {
                 match EventType::from_wire(event_type) {
-                    $( Some(EventType::$et) => Ok(EventData::$variant(serde_json::from_value(data)?)), )*
+                    $( Some(EventType::$variant) => Ok(EventData::$variant(serde_json::from_value(data)?)), )*
                     None => Ok(EventData::Other { event_type: event_type.to_string(), data }),
                 }
             }
@@ -157,22 +129,22 @@ macro_rules! event_data {
     };
 }
 
-event_data! {
-    Connect(ConnectData) => Connect,
-    Proxy(ProxyData) => Proxy,
-    Version(VersionData) => Version,
-    Kex(KexData) => Kex,
-    Hostkey(HostkeyData) => Hostkey,
-    Auth(AuthData) => Auth,
-    Channel(ChannelData) => Channel,
-    Exec(ExecData) => Exec,
-    Forward(ForwardData) => Forward,
-    Keepalive(KeepaliveData) => Keepalive,
-    StateChange(StateChangeData) => StateChange,
-    Error(ErrorData) => Error,
-    Disconnect(DisconnectData) => Disconnect,
-    Verdict(VerdictData) => Verdict,
-    Audit(AuditData) => Audit,
+event_types! {
+    Connect(ConnectData) => "CONNECT", "The transport opens and connects.";
+    Proxy(ProxyData) => "PROXY", "The relay's progress (WebSocket, DNS, TCP, close).";
+    Version(VersionData) => "VERSION", "Identification banners.";
+    Kex(KexData) => "KEX", "Key exchange proposals and outcome.";
+    Hostkey(HostkeyData) => "HOSTKEY", "The server's host key and the trust decision.";
+    Auth(AuthData) => "AUTH", "An authentication attempt and its outcome.";
+    Channel(ChannelData) => "CHANNEL", "A channel opened or refused.";
+    Exec(ExecData) => "EXEC", "A command that ran.";
+    Forward(ForwardData) => "FORWARD", "A forward or the forward probe.";
+    Keepalive(KeepaliveData) => "KEEPALIVE", "A keepalive round trip or miss.";
+    StateChange(StateChangeData) => "STATE_CHANGE", "The supervisor's state moved.";
+    Error(ErrorData) => "ERROR", "The failure that ends a failed session.";
+    Disconnect(DisconnectData) => "DISCONNECT", "The session ended.";
+    Verdict(VerdictData) => "VERDICT", "The outcome; always the last event.";
+    Audit(AuditData) => "AUDIT", "One finding of the audit of the server's algorithms.";
 }
 
 #[derive(Serialize, Deserialize)]
@@ -222,31 +194,44 @@ impl<'de> Deserialize<'de> for Event {
 // Field names follow shared/spec/events.md; the seed's (nbs-ssh) fields are kept as they were.
 // Optional fields are skipped when absent, so a line carries only what is known.
 
+/// How far connecting got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectStatus {
+    /// About to open the transport.
     Initiating,
+    /// The session is connected and logged in (or the probe finished).
     Connected,
 }
 
+/// How the transport reaches the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
+    /// Through an sshdiag relay.
     Websocket,
+    /// Direct TCP.
     Tcp,
 }
 
+/// An authentication method (snake case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
+    /// The `none` method, which lists the methods the server accepts.
     None,
+    /// A password.
     Password,
+    /// A private key.
     PrivateKey,
+    /// Keyboard-interactive answers.
     KeyboardInteractive,
+    /// A key held by an SSH agent.
     SshAgent,
 }
 
 impl AuthMethod {
+    /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::None => "none",
@@ -258,66 +243,93 @@ impl AuthMethod {
     }
 }
 
+/// `CONNECT`: a diagnosis starts, and its transport is up.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ConnectData {
+    /// Which step of connecting.
     pub status: Option<ConnectStatus>,
+    /// The target host, as given.
     #[serde(default)]
     pub host: String,
+    /// The target port.
     #[serde(default)]
     pub port: u16,
+    /// The user to log in as.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub username: Option<String>,
+    /// Direct TCP or through a relay.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub transport: Option<Transport>,
     /// Relay URL without credentials.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub proxy: Option<String>,
+    /// The method that logged in, on `connected`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub auth_method: Option<AuthMethod>,
 }
 
+/// Which step of the relay a `PROXY` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProxyStatus {
+    /// The WebSocket to the relay opened.
     WsOpen,
+    /// The target host name resolved.
     Resolved,
+    /// TCP to the target connected.
     TcpConnected,
+    /// The relay refused the target.
     Denied,
+    /// The relay could not reach the target.
     Failed,
+    /// The relayed connection closed.
     Closed,
 }
 
+/// `PROXY`: the relay's progress (or, for direct TCP, the CLI's own DNS and TCP steps).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProxyData {
+    /// Which step.
     pub status: Option<ProxyStatus>,
+    /// How long the step took, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ms: Option<f64>,
+    /// The addresses the host name resolved to, on `resolved`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub addrs: Option<Vec<String>>,
+    /// The address connected to, on `tcp_connected`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer: Option<String>,
+    /// Why, on `denied`, `failed` and `closed`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
     /// Who closed (`target`, `client`, `relay`), on `closed`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub by: Option<String>,
+    /// Bytes carried to the target, on `closed`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub bytes_up: Option<u64>,
+    /// Bytes carried from the target, on `closed`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub bytes_down: Option<u64>,
 }
 
+/// `VERSION`: the identification banners both sides sent.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct VersionData {
+    /// Our own identification line.
     #[serde(default)]
     pub client_version: String,
     /// The raw identification line the server sent.
     #[serde(default)]
     pub server_version: String,
+    /// The software version from the banner, e.g. `OpenSSH_9.2p1`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub server_software: Option<String>,
+    /// Lines the server sent before its banner (allowed by RFC 4253).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_banner_lines: Vec<String>,
+    /// Milliseconds from connecting to the banner.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<f64>,
 }
@@ -325,81 +337,114 @@ pub struct VersionData {
 /// One side's KEXINIT name-lists, per negotiation category.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Proposal {
+    /// Key exchange algorithms.
     #[serde(default)]
     pub kex: Vec<String>,
+    /// Host key algorithms.
     #[serde(default)]
     pub host_key: Vec<String>,
+    /// Ciphers, client to server.
     #[serde(default)]
     pub cipher_cs: Vec<String>,
+    /// Ciphers, server to client.
     #[serde(default)]
     pub cipher_sc: Vec<String>,
+    /// MACs, client to server.
     #[serde(default)]
     pub mac_cs: Vec<String>,
+    /// MACs, server to client.
     #[serde(default)]
     pub mac_sc: Vec<String>,
+    /// Compression, client to server.
     #[serde(default)]
     pub compression_cs: Vec<String>,
+    /// Compression, server to client.
     #[serde(default)]
     pub compression_sc: Vec<String>,
 }
 
+/// Which step of key exchange a `KEX` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KexStatus {
+    /// Both sides' proposals were read.
     Proposals,
+    /// Key exchange completed.
     Negotiated,
+    /// Key exchange failed.
     Failed,
 }
 
 /// Negotiated algorithms (also the bundle's `algorithms`, with the proposals added).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Negotiated {
+    /// The key exchange algorithm.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub kex: Option<String>,
+    /// The host key algorithm.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub host_key: Option<String>,
+    /// The cipher, client to server.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cipher_cs: Option<String>,
+    /// The cipher, server to client.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cipher_sc: Option<String>,
     /// `implicit` for AEAD ciphers.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mac_cs: Option<String>,
+    /// The MAC, server to client.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mac_sc: Option<String>,
+    /// Compression, client to server.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub compression_cs: Option<String>,
+    /// Compression, server to client.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub compression_sc: Option<String>,
+    /// Whether strict key exchange (the Terrapin countermeasure) is on.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub strict_kex: Option<bool>,
+    /// The signature algorithms the server accepts for user keys (`server-sig-algs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub server_sig_algs: Option<Vec<String>>,
 }
 
+/// `KEX`: the proposals, the negotiated algorithms, or the failure.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct KexData {
+    /// Which step.
     pub status: Option<KexStatus>,
+    /// Our proposal, on `proposals`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_proposal: Option<Proposal>,
+    /// The server's proposal, on `proposals`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub server_proposal: Option<Proposal>,
+    /// The negotiated algorithms, on `negotiated` (flattened into `data`).
     #[serde(flatten)]
     pub negotiated: Negotiated,
     /// On `failed`: the category without a common algorithm.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub category: Option<String>,
+    /// Milliseconds the key exchange took.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<f64>,
 }
 
+/// What the host key check decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostkeyStatus {
+    /// The key matches the trusted one.
     Trusted,
+    /// No key was known and none was stored.
     New,
+    /// No key was known; this one is now trusted.
     AcceptedNew,
+    /// The key differs from the trusted one.
     Mismatch,
+    /// Checking was turned off.
     Unchecked,
 }
 
@@ -407,50 +452,71 @@ pub enum HostkeyStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyPolicy {
+    /// Only a trusted key is accepted.
     Yes,
+    /// An unknown key is trusted from now on; a changed one is refused.
     #[default]
     AcceptNew,
+    /// Any key is accepted and nothing is stored.
     No,
 }
 
+/// `HOSTKEY`: the server's host key and the trust decision.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HostkeyData {
+    /// The host key's algorithm.
     #[serde(default)]
     pub algorithm: String,
     /// `SHA256:…` as OpenSSH prints it.
     #[serde(default)]
     pub fingerprint_sha256: String,
+    /// What the check decided.
     pub status: Option<HostkeyStatus>,
+    /// The trusted fingerprint, on `mismatch`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub expected_fingerprint: Option<String>,
+    /// The policy the key was checked under.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub policy: Option<HostKeyPolicy>,
 }
 
+/// The outcome of one authentication attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthStatus {
+    /// A method is being tried.
     Attempt,
+    /// The server accepted.
     Success,
+    /// The server rejected this attempt.
     Failed,
+    /// Accepted, but further methods are required.
     Partial,
 }
 
+/// `AUTH`: one authentication attempt.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AuthData {
+    /// The outcome of this attempt.
     pub status: Option<AuthStatus>,
+    /// The method tried.
     pub method: Option<AuthMethod>,
+    /// The user name tried.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub username: Option<String>,
+    /// Milliseconds the attempt took.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<f64>,
+    /// The methods the server says can continue.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub methods_available: Option<Vec<String>>,
     /// Public part only: `SHA256:…` of the key offered.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_fingerprint: Option<String>,
+    /// Why this attempt failed, for programs.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error_type: Option<String>,
+    /// Why this attempt failed, for people.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error_message: Option<String>,
 }
@@ -459,74 +525,105 @@ pub struct AuthData {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelStatus {
+    /// The channel is open.
     #[default]
     Opened,
+    /// The server refused the channel.
     Failed,
 }
 
+/// `CHANNEL`: a channel opened or refused.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChannelData {
     #[serde(default)]
+    /// `opened` or `failed`.
     pub status: ChannelStatus,
+    /// The channel type, e.g. `session`.
     #[serde(default)]
     pub channel_type: String,
+    /// The server's refusal code (RFC 4254), on `failed`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason_code: Option<u32>,
+    /// The server's refusal text, on `failed`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
 }
 
+/// `EXEC`: a command that ran.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ExecData {
+    /// The command as given.
     #[serde(default)]
     pub command: String,
+    /// True when output was streamed as it came.
     #[serde(default)]
     pub streaming: bool,
+    /// Milliseconds the command ran.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<f64>,
+    /// The exit status, when the server sent one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exit_code: Option<i64>,
+    /// The signal that ended the command, when one did.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exit_signal: Option<String>,
+    /// Bytes written to standard output.
     #[serde(default)]
     pub stdout_len: u64,
+    /// Bytes written to standard error.
     #[serde(default)]
     pub stderr_len: u64,
 }
 
+/// Which step of a forward a `FORWARD` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardStatus {
+    /// Being opened.
     Establishing,
+    /// The server connected it to its target.
     Established,
+    /// Closed.
     Closed,
+    /// Refused, or the target could not be reached.
     Failed,
 }
 
+/// `FORWARD`: a forward, or the forward probe.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ForwardData {
+    /// Which step.
     pub status: Option<ForwardStatus>,
     /// `local` or `probe`.
     #[serde(default)]
     pub forward_type: String,
+    /// The local listening host, for a local forward.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub local_host: Option<String>,
+    /// The local listening port, for a local forward.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub local_port: Option<u16>,
+    /// The host the server connects to.
     #[serde(default)]
     pub remote_host: String,
+    /// The port the server connects to.
     #[serde(default)]
     pub remote_port: u16,
+    /// Milliseconds the step took.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<f64>,
+    /// Why it failed or closed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
 }
 
+/// `KEEPALIVE`: one keepalive round trip or miss.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct KeepaliveData {
+    /// The round trip in milliseconds; absent on a miss.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rtt_ms: Option<f64>,
+    /// Keepalives missed in a row so far.
     #[serde(default)]
     pub missed: u32,
     /// `relay` (WebSocket ping) or `target` (SSH keepalive).
@@ -538,11 +635,16 @@ pub struct KeepaliveData {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SupervisorState {
+    /// Not connected, before the first attempt.
     #[default]
     Disconnected,
+    /// An attempt is under way.
     Connecting,
+    /// Connected and authenticated.
     Connected,
+    /// Waiting before the next attempt.
     Reconnecting,
+    /// Given up.
     Failed,
 }
 
@@ -566,12 +668,16 @@ impl PartialEq<&str> for SupervisorState {
     }
 }
 
+/// `STATE_CHANGE`: the supervisor's state moved.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StateChangeData {
+    /// The state left.
     #[serde(default)]
     pub from_state: SupervisorState,
+    /// The state entered.
     #[serde(default)]
     pub to_state: SupervisorState,
+    /// Reconnections so far.
     #[serde(default)]
     pub reconnection_count: u32,
     /// Why the state moved (the failure that caused a reconnect), in plain words.
@@ -579,18 +685,25 @@ pub struct StateChangeData {
     pub reason: Option<String>,
 }
 
+/// `ERROR`: the failure that ends a failed session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ErrorData {
+    /// The kind of failure (an [`ErrorType`] name; any string when reading).
     #[serde(default)]
     pub error_type: String,
+    /// What failed, for people.
     #[serde(default)]
     pub message: String,
+    /// Where in the stack it failed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub layer: Option<Layer>,
+    /// What to do about it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hints: Vec<String>,
+    /// The target host.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub host: Option<String>,
+    /// The target port.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub port: Option<u16>,
     /// The phase the failure happened in.
@@ -601,42 +714,64 @@ pub struct ErrorData {
     pub context: serde_json::Map<String, Value>,
 }
 
+/// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisconnectReason {
+    /// As planned.
     Normal,
+    /// Keepalives went unanswered.
     KeepaliveTimeout,
+    /// The network failed.
     NetworkError,
+    /// Authentication failed.
     AuthFailure,
+    /// An SSH protocol error.
     ProtocolError,
+    /// The server disconnected.
     ServerDisconnect,
+    /// The relay closed the connection.
     ProxyClosed,
+    /// The time limit ran out.
     Timeout,
 }
 
+/// `DISCONNECT`: the session ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DisconnectData {
+    /// Why the session ended.
     pub reason: DisconnectReason,
+    /// The SSH disconnect reason code, when the server sent one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub disconnect_code: Option<u32>,
+    /// The server's disconnect text.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub description: Option<String>,
+    /// Bytes sent in the session.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub bytes_sent: Option<u64>,
+    /// Bytes received in the session.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub bytes_received: Option<u64>,
 }
 
+/// `VERDICT`: the outcome, always the last event.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct VerdictData {
+    /// True when every step succeeded.
     pub ok: bool,
+    /// The layer reached (success) or that failed.
     pub layer: Option<Layer>,
+    /// The kind of failure, when it failed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error_type: Option<ErrorType>,
+    /// The message code of the outcome.
     #[serde(default)]
     pub code: String,
+    /// One sentence for people.
     #[serde(default)]
     pub summary: String,
+    /// What to do, from the evidence of the run.
     #[serde(default)]
     pub hints: Vec<String>,
     /// Milliseconds per phase reached, in phase order.
@@ -644,23 +779,8 @@ pub struct VerdictData {
     pub phases: BTreeMap<Phase, f64>,
 }
 
-/// One graded finding of the algorithm audit.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct AuditData {
-    #[serde(default)]
-    pub category: String,
-    #[serde(default)]
-    pub algorithm: String,
-    /// `broken`, `weak`, `ok`, `good`.
-    #[serde(default)]
-    pub grade: String,
-    #[serde(default)]
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fix: Option<String>,
-}
-
 impl VerdictData {
+    /// The code as a [`Code`], if it is one of ours.
     pub fn code_enum(&self) -> Option<Code> {
         Code::from_wire(&self.code)
     }

@@ -40,6 +40,7 @@ use serde_json::Value;
 
 use crate::codes::{Code, ErrorType};
 use crate::event::{Event, EventData, EventType, Level};
+use crate::precision::round_thousandths;
 
 /// The envelope keys every sshdiag line carries.
 pub const ENVELOPE_KEYS: [&str; 7] = [
@@ -52,14 +53,10 @@ pub const ENVELOPE_KEYS: [&str; 7] = [
     "data",
 ];
 
-/// Rounds a Unix time in seconds to the envelope's millisecond precision (three decimals).
-/// A time that is not a finite number becomes `0.0`, so a broken clock cannot make a line that
-/// fails to load again.
+/// Rounds a Unix time in seconds to the envelope's millisecond precision (three decimals), with
+/// [`round_thousandths`]: a time that is not a finite number becomes `0.0`.
 pub fn round_timestamp(seconds: f64) -> f64 {
-    if !seconds.is_finite() {
-        return 0.0;
-    }
-    (seconds * 1000.0).round() / 1000.0
+    round_thousandths(seconds)
 }
 
 /// Serialises one event as one JSON line, `\n` included.
@@ -97,7 +94,9 @@ pub fn to_jsonl(events: &[Event]) -> String {
 /// A line that did not load, with its 1-based line number.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineError {
+    /// The line number, from 1.
     pub line: usize,
+    /// Why the line did not load, in one sentence.
     pub message: String,
 }
 
@@ -111,7 +110,9 @@ impl std::fmt::Display for LineError {
 /// error per line that did not.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct JsonlRead {
+    /// The events that loaded, in stream order.
     pub events: Vec<Event>,
+    /// One error per non-blank line that did not load.
     pub errors: Vec<LineError>,
 }
 
@@ -318,8 +319,11 @@ pub fn infer_code(event_type: &str, data: &Value) -> Option<Code> {
 /// An event waiting for its `connection_id` and `seq`, which an [`EventCollector`] assigns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventBuilder {
+    /// The severity; `info` unless set.
     pub level: Level,
+    /// The message code's wire name.
     pub code: String,
+    /// The typed data.
     pub data: EventData,
     /// Unix seconds; rounded to milliseconds when the event is built.
     pub timestamp: f64,
@@ -336,6 +340,7 @@ impl EventBuilder {
         }
     }
 
+    /// Sets the severity.
     pub fn level(mut self, level: Level) -> EventBuilder {
         self.level = level;
         self
@@ -441,6 +446,7 @@ impl EventCollector {
         &self.events[self.events.len() - 1]
     }
 
+    /// The id of the session whose events this collects.
     pub fn connection_id(&self) -> &str {
         &self.connection_id
     }
@@ -470,10 +476,12 @@ impl EventCollector {
         self.events.len() as u64
     }
 
+    /// How many events so far.
     pub fn len(&self) -> usize {
         self.events.len()
     }
 
+    /// True before the first event.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
@@ -483,6 +491,7 @@ impl EventCollector {
         to_jsonl(&self.events)
     }
 
+    /// The events, giving up the collector.
     pub fn into_events(self) -> Vec<Event> {
         self.events
     }

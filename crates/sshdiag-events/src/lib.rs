@@ -1,7 +1,7 @@
 //! `sshdiag-events` defines everything sshdiag puts on a wire or into a file: the JSONL event
 //! stream ([`event`], written and read by [`jsonl`]), the error taxonomy and message-code
-//! catalog ([`codes`]), the relay's control frames ([`relay`]), the evidence bundle
-//! ([`bundle`]) and its redaction ([`redact`]).
+//! catalog ([`codes`]), the algorithm audit's findings ([`audit`]), the relay's control frames ([`relay`]), the evidence bundle
+//! ([`bundle`]), free-text secret scrubbing ([`scrub`]) and the bundle's redaction ([`redact`]).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of SSH libraries, sockets or
 //! browsers. It compiles for native targets and for `wasm32-unknown-unknown` alike, so the page,
@@ -11,16 +11,27 @@
 //! API boundary: only this crate decides what a line, a frame or a bundle looks like. Other
 //! crates build events with [`jsonl::EventCollector`] (or [`Event`] directly), hand them to
 //! [`Bundle::from_session`], and write what [`jsonl::to_line`] and [`Bundle::to_json`] give.
+//! Every public item is documented (`missing_docs` warns), since scripts, portals and the
+//! viewer read these types.
 
+#![warn(missing_docs)]
+
+pub mod audit;
 pub mod bundle;
 pub mod codes;
 pub mod event;
 pub mod jsonl;
+pub mod precision;
 pub mod redact;
 pub mod relay;
+pub mod scrub;
 
-pub use bundle::{Bundle, BundleError, IntegrityStatus, SessionInfo, ToolInfo, TranscriptEntry};
+pub use bundle::{
+    Bundle, BundleError, IntegrityStatus, MAX_BUNDLE_BYTES, SessionInfo, SessionView, ToolInfo,
+    TranscriptEntry,
+};
 pub use codes::{Code, ErrorType, Layer};
 pub use event::*;
 pub use jsonl::{EventBuilder, EventCollector, JsonlRead, LineError, read_jsonl, to_line};
-pub use redact::scrub_secrets;
+pub use precision::round_thousandths;
+pub use scrub::scrub_secrets;

@@ -11,43 +11,66 @@ pub const SUBPROTOCOL: &str = "sshdiag.v1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
+    /// Asks the relay to connect to a target.
     Connect {
+        /// The target host name or address, checked against the relay's policy.
         host: String,
+        /// The target port.
         port: u16,
+        /// The client's connection id, which the relay writes into its log lines.
         connection_id: String,
+        /// The signed token, when the relay requires one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
     /// After `connected`, a text frame the relay answers at once with [`ControlFrame::Pong`]:
     /// the client's round trip to the relay, told apart from the round trip to the server
     /// (an addition to spec/proxy.md; browsers cannot send WebSocket pings themselves).
-    Ping { id: u64 },
+    Ping {
+        /// Chosen by the client; the `pong` carries it back.
+        id: u64,
+    },
 }
 
 /// Relay → client control (text) frames.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControlFrame {
+    /// The relay resolved the target host name.
     Resolved {
+        /// The addresses it resolved to.
         addrs: Vec<String>,
+        /// How long resolving took, in milliseconds.
         ms: f64,
     },
+    /// The relay connected TCP to the target; bytes flow from now on.
     Connected {
+        /// The address it connected to.
         peer: String,
+        /// How long connecting took, in milliseconds.
         ms: f64,
     },
+    /// The relay refused or could not connect; the WebSocket closes after it.
     Error {
+        /// What went wrong, for programs.
         code: RelayErrorCode,
+        /// What went wrong, for people.
         message: String,
     },
+    /// The relayed connection ended.
     Closed {
+        /// Who closed it.
         by: ClosedBy,
+        /// Why, in words.
         reason: String,
+        /// Bytes carried from the client to the target.
         bytes_up: u64,
+        /// Bytes carried from the target to the client.
         bytes_down: u64,
     },
     /// The answer to [`ClientFrame::Ping`], with its id.
     Pong {
+        /// The id of the ping answered.
         id: u64,
     },
 }
@@ -56,21 +79,34 @@ pub enum ControlFrame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RelayErrorCode {
+    /// No allow rule matches the target.
     Denied,
+    /// The target resolves to a loopback, private or otherwise internal address.
     DeniedPrivateAddress,
+    /// The token is missing, malformed, tampered with or for another target.
     TokenInvalid,
+    /// The token has expired.
     TokenExpired,
+    /// The target host name did not resolve.
     DnsFailed,
+    /// The target refused the TCP connection.
     TcpRefused,
+    /// The target did not answer the TCP connection in time.
     TcpTimeout,
+    /// There is no route to the target.
     HostUnreachable,
+    /// A relay limit was reached.
     Limit,
 }
 
+/// Who closed a relayed connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClosedBy {
+    /// The target (the SSH server) closed its TCP connection.
     Target,
+    /// The client closed the WebSocket.
     Client,
+    /// The relay ended it (a limit, shutdown or an error).
     Relay,
 }

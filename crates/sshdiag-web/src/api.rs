@@ -8,10 +8,12 @@
 //!                             auth: { type: "password", password: "…" } });
 //! d.onEvent((event) => { /* events.md's JSON object, as it happens */ });
 //! const verdict = await d.run();  // VERDICT data; resolves on SSH failures too
+//! d.derived();                    // what the bundle derives from the events so far
 //! d.eventsJsonl();                // JSON Lines, one event per line
 //! d.bundle({ redact: true });     // the bundle JSON (redacted unless redact: false)
-//! Diagnostics.openBundle(text);   // { bundle, integrity, integrityDetail } or throws
-//! Diagnostics.openEventLog(text);  // { events, errors } from an events.jsonl
+//! Diagnostics.openBundle(text);   // { bundle, integrity, integrityDetail, derived } or throws
+//! Diagnostics.openEventLog(text);  // { events, errors, derived } from an events.jsonl
+//! Diagnostics.maxFileBytes();     // the largest file openBundle/openEventLog read (20 MiB)
 //! Diagnostics.forgetHostKey("example.com", 22);
 //! ```
 //!
@@ -40,6 +42,13 @@
 //!   reads an `events.jsonl` (or nbs-ssh) log as `{ events, errors: [{ line, message }] }`.
 //! - `onEvent(cb)` replaces any earlier callback; `onEvent(null)` removes it. A callback that
 //!   throws does not stop the run.
+//! - `derived()`, and the `derived` key of `openBundle` and `openEventLog`, is the session's
+//!   view as `sshdiag_events::bundle::SessionView` serialises it: the bundle's derived sections
+//!   (`verdict`, `algorithms`, `server`, `timing`, `error_context`, `audit`) plus `finished`,
+//!   `connection_id`, `failed_phase`, `client_version`, `pre_banner_lines`, `host_key_status`,
+//!   `host_key_policy`, `kex_failed` and `host_key_mismatch`. During a run it is derived from
+//!   the events so far (callable from `onEvent`); for a bundle the sections are the bundle's
+//!   own. The page renders this and derives nothing itself.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -50,7 +59,10 @@ use sshdiag_core::algorithms::AlgorithmPrefs;
 use sshdiag_core::report::bundle_json;
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
 use sshdiag_events::jsonl::{ReadOptions, json_kind, read_jsonl_with};
-use sshdiag_events::{Bundle, BundleError, HostKeyPolicy, IntegrityStatus, to_line};
+use sshdiag_events::{
+    Bundle, BundleError, Event, HostKeyPolicy, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView,
+    to_line,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -102,6 +114,7 @@ pub struct Diagnostics {
     state: Rc<RefCell<State>>,
     on_event: Rc<RefCell<Option<js_sys::Function>>>,
     lines: Rc<RefCell<Vec<String>>>,
+    events: Rc<RefCell<Vec<Event>>>,
 }
 
 fn js_error(message: impl AsRef<str>) -> JsValue {
@@ -434,8 +447,19 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
     })
 }
 
-/// The largest file the viewer reads (bundle.md's limit, also used for event logs).
-const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
+/// The refusal of a file over the viewer's limit (bundle.md's, also used for event logs).
+fn too_large(size: usize) -> JsValue {
+    js_error(format!(
+        "this file is {size} bytes, over the {MAX_BUNDLE_BYTES}-byte ({} MiB) limit",
+        MAX_BUNDLE_BYTES / (1024 * 1024)
+    ))
+}
+
+/// A view of a session as a JS object; see the module docs.
+fn view_to_value(view: &SessionView) -> Result<Value, JsValue> {
+    serde_json::to_value(view)
+        .map_err(|e| js_error(format!("could not show the session (a bug): {e}")))
+}
 
 enum FileInput {
     Text(String),
@@ -504,6 +528,7 @@ impl Diagnostics {
             })),
             on_event: Rc::new(RefCell::new(None)),
             lines: Rc::new(RefCell::new(Vec::new())),
+            events: Rc::new(RefCell::new(Vec::new())),
         })
     }
 
@@ -544,6 +569,7 @@ impl Diagnostics {
         let state = self.state.clone();
         let on_event = self.on_event.clone();
         let lines = self.lines.clone();
+        let events = self.events.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let Pending {
                 opts,
@@ -560,6 +586,7 @@ impl Diagnostics {
             let sink = Box::new(move |event: &sshdiag_events::Event| {
                 let line = to_line(event);
                 lines.borrow_mut().push(line.clone());
+                events.borrow_mut().push(event.clone());
                 let callback = on_event.borrow().clone();
                 if let Some(cb) = callback
                     && let Ok(obj) = js_sys::JSON::parse(line.trim_end())
@@ -589,6 +616,20 @@ impl Diagnostics {
     #[wasm_bindgen(js_name = eventsJsonl)]
     pub fn events_jsonl(&self) -> String {
         self.lines.borrow().concat()
+    }
+
+    /// What the bundle derives from the events so far (see the module docs): live during a
+    /// run, so an `onEvent` callback can render it, and final once `run()` has resolved.
+    pub fn derived(&self) -> Result<JsValue, JsValue> {
+        let view = SessionView::from_events(&self.events.borrow());
+        json_to_js(&view_to_value(&view)?.to_string())
+    }
+
+    /// The largest file `openBundle` and `openEventLog` read, in bytes (bundle.md: 20 MiB),
+    /// so a page can refuse a bigger one before reading it.
+    #[wasm_bindgen(js_name = maxFileBytes)]
+    pub fn max_file_bytes() -> f64 {
+        MAX_BUNDLE_BYTES as f64
     }
 
     /// The connection id of the finished run (also in the relay's logs), or `undefined`.
@@ -656,6 +697,7 @@ impl Diagnostics {
             "bundle": bundle_value,
             "integrity": integrity,
             "integrityDetail": detail,
+            "derived": view_to_value(&SessionView::from_bundle(&bundle))?,
         });
         json_to_js(&out.to_string())
     }
@@ -668,11 +710,8 @@ impl Diagnostics {
         let text = match file_input(&input, "openEventLog")? {
             FileInput::Text(text) => text,
             FileInput::Bytes(bytes) => {
-                if bytes.len() > MAX_FILE_BYTES {
-                    return Err(js_error(format!(
-                        "this file is {} bytes, over the {MAX_FILE_BYTES}-byte (20 MiB) limit",
-                        bytes.len()
-                    )));
+                if bytes.len() > MAX_BUNDLE_BYTES {
+                    return Err(too_large(bytes.len()));
                 }
                 String::from_utf8(bytes).map_err(|e| {
                     js_error(format!(
@@ -682,11 +721,8 @@ impl Diagnostics {
                 })?
             }
         };
-        if text.len() > MAX_FILE_BYTES {
-            return Err(js_error(format!(
-                "this file is {} bytes, over the {MAX_FILE_BYTES}-byte (20 MiB) limit",
-                text.len()
-            )));
+        if text.len() > MAX_BUNDLE_BYTES {
+            return Err(too_large(text.len()));
         }
         let read = read_jsonl_with(&text, ReadOptions::nbs_ssh());
         if read.events.is_empty() {
@@ -698,9 +734,13 @@ impl Diagnostics {
                 None => "this file is empty: it holds no event".to_string(),
             }));
         }
-        let out = serde_json::to_string(&read)
+        let mut out = serde_json::to_value(&read)
             .map_err(|e| js_error(format!("could not show the events (a bug): {e}")))?;
-        json_to_js(&out)
+        if let Value::Object(object) = &mut out {
+            let view = SessionView::from_events(&read.events);
+            object.insert("derived".to_string(), view_to_value(&view)?);
+        }
+        json_to_js(&out.to_string())
     }
 
     /// Forgets the host key this browser trusts for host:port, so the next run with

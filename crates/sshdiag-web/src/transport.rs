@@ -149,7 +149,7 @@ impl Connector for BrowserRelayConnector {
             }
         }
         let _ = progress.send(ConnectStep::WsOpen {
-            ms: ((js_sys::Date::now() - t) * 1000.0).round() / 1000.0,
+            ms: sshdiag_events::round_thousandths(js_sys::Date::now() - t),
         });
         let text = connect_frame(host, port, connection_id, self.token.as_deref());
         socket

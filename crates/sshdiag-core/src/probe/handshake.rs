@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use russh::client;
-use serde_json::{Value, json};
+use serde_json::json;
 use sshdiag_events::bundle::software_from_banner;
 use sshdiag_events::codes::Phase;
 use sshdiag_events::{
@@ -147,11 +147,9 @@ impl client::Handler for ProbeHandler {
     }
 }
 
-/// Whether an audit finding is worth a warning. Read through serde so that it holds for the
-/// grade's wire names whatever Rust type carries them.
+/// Whether an audit finding is worth a warning.
 fn audit_warns(finding: &AuditData) -> bool {
-    let grade = serde_json::to_value(&finding.grade).unwrap_or(Value::Null);
-    matches!(grade.as_str(), Some("broken" | "weak"))
+    finding.grade.needs_fix()
 }
 
 impl Session<'_> {

@@ -87,7 +87,7 @@ impl PhaseClock {
 
 /// Milliseconds as the events carry them: rounded to the microsecond.
 pub fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+    sshdiag_events::round_thousandths(x)
 }
 
 /// Make a random connection id (10 hex digits, like the spec's example).

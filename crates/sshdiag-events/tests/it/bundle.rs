@@ -253,7 +253,7 @@ fn audit_findings_appear_only_when_the_audit_ran() {
     audit.data = EventData::Audit(AuditData {
         category: "mac".into(),
         algorithm: "hmac-sha1".into(),
-        grade: "weak".into(),
+        grade: AuditGrade::Weak,
         reason: "SHA-1 is deprecated".into(),
         fix: Some("MACs -hmac-sha1".into()),
     });

@@ -4,6 +4,8 @@
 mod bundle;
 mod codes;
 mod jsonl;
+mod precision;
 mod redact;
 mod robustness;
 mod util;
+mod view;

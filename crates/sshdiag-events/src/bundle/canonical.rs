@@ -1,0 +1,89 @@
+//! The integrity digest: the canonical serialisation of a bundle (see the `bundle` module
+//! docs, "Integrity") and its SHA-256. It detects edits, not forgery.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{Bundle, Integrity, IntegrityStatus, LoadedDigest};
+
+impl Bundle {
+    /// The hex SHA-256 of this bundle's canonical serialisation (see the module docs).
+    pub fn canonical_digest(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(object) = &mut value {
+            object.remove("integrity");
+        }
+        sha256_hex(&canonical_json(&value))
+    }
+
+    /// Sets `integrity` to this bundle's digest. Done by every constructor and by
+    /// [`Bundle::to_json`]; call it after changing a bundle by hand.
+    pub fn seal(&mut self) {
+        self.integrity = Some(Integrity {
+            sha256: self.canonical_digest(),
+        });
+        self.loaded_digest = LoadedDigest(None);
+    }
+
+    /// Whether the bundle is as sshdiag wrote it; see the module docs.
+    pub fn verify_integrity(&self) -> IntegrityStatus {
+        let Some(integrity) = &self.integrity else {
+            return IntegrityStatus::Missing;
+        };
+        let expected = integrity.sha256.trim().to_ascii_lowercase();
+        let actual = match &self.loaded_digest.0 {
+            Some(loaded) => loaded.clone(),
+            None => self.canonical_digest(),
+        };
+        if actual == expected {
+            IntegrityStatus::Valid
+        } else {
+            IntegrityStatus::Mismatch {
+                expected: integrity.sha256.clone(),
+                actual,
+            }
+        }
+    }
+}
+
+/// Compact JSON with every object's keys sorted by their UTF-8 bytes: the form the integrity
+/// hash covers. Strings and numbers are written exactly as serde_json writes them.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(object) => {
+            let mut entries: Vec<(&String, &Value)> = object.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+pub(super) fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

@@ -1,0 +1,174 @@
+//! The page's view of a session: what the bundle derives ([`Derived`]) plus the few details of
+//! single events the page shows beside it (the client's banner, the host key's status, the
+//! mismatch's two fingerprints). The JS API hands it to the page, live during a run (made from
+//! the events so far) and in the viewer (made from a bundle or an event log), so the page
+//! renders facts and never derives them itself.
+//!
+//! This module only reads events and bundles; it never does I/O and adds no text of its own.
+
+use serde::{Deserialize, Serialize};
+
+use super::derive::{Derived, derive_from_events};
+use super::{Algorithms, Bundle, BundleVerdict, ServerInfo, Timing};
+use crate::codes::{ErrorType, Phase};
+use crate::event::{
+    AuditData, ErrorData, Event, EventData, HostKeyPolicy, HostkeyData, HostkeyStatus, KexStatus,
+    VersionData,
+};
+
+/// What the page shows about a session; see the module docs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The connection id of the first event, if there is one.
+    pub connection_id: Option<String>,
+    /// True when the session finished: a `VERDICT` event is among the events (always true for
+    /// a view of a bundle, whose `verdict` section stands in for it).
+    pub finished: bool,
+    /// The outcome, as the bundle derives it.
+    pub verdict: BundleVerdict,
+    /// The negotiated algorithms and both proposals.
+    pub algorithms: Algorithms,
+    /// What the server said about itself.
+    pub server: ServerInfo,
+    /// Durations, with the milliseconds of each phase reached in `timing.phases`.
+    pub timing: Timing,
+    /// The `ERROR` event's data, when the session failed.
+    pub error_context: Option<ErrorData>,
+    /// The algorithm audit's findings (empty when the audit did not run).
+    pub audit: Vec<AuditData>,
+    /// The phase a failed session failed in: the verdict's layer when it names a phase, else
+    /// the phase its `ERROR` event names (a timeout or a disconnect). `None` for a success.
+    pub failed_phase: Option<Phase>,
+    /// Our own identification line, from the last `VERSION` event.
+    pub client_version: Option<String>,
+    /// Lines the server sent before its banner, from the last `VERSION` event.
+    pub pre_banner_lines: Vec<String>,
+    /// What the host key check decided, from the last `HOSTKEY` event.
+    pub host_key_status: Option<HostkeyStatus>,
+    /// The policy the host key was checked under, from the last `HOSTKEY` event.
+    pub host_key_policy: Option<HostKeyPolicy>,
+    /// True when a key exchange failed (no common algorithm in some category).
+    pub kex_failed: bool,
+    /// Both fingerprints, when the session failed with `HostKeyMismatch`.
+    pub host_key_mismatch: Option<HostKeyMismatch>,
+}
+
+/// The trusted and the presented host key of a `HostKeyMismatch`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HostKeyMismatch {
+    /// The presented key's algorithm, when the `HOSTKEY` event names it.
+    pub algorithm: Option<String>,
+    /// The fingerprint this client trusted for the host.
+    pub expected: Option<String>,
+    /// The fingerprint the server presented.
+    pub presented: Option<String>,
+}
+
+impl SessionView {
+    /// The view of a session from its events so far (a running session has no verdict yet:
+    /// `finished` is false and `verdict` says the stream has none).
+    pub fn from_events(events: &[Event]) -> SessionView {
+        let finished = events
+            .iter()
+            .any(|e| matches!(e.data, EventData::Verdict(_)));
+        SessionView::new(events, derive_from_events(events), finished)
+    }
+
+    /// The view of a bundle: its derived sections as they are written in it, with the details
+    /// of single events taken from its events.
+    pub fn from_bundle(bundle: &Bundle) -> SessionView {
+        let derived = Derived {
+            verdict: bundle.verdict.clone(),
+            algorithms: bundle.algorithms.clone(),
+            server: bundle.server.clone(),
+            timing: bundle.timing.clone(),
+            disconnect_reason: bundle.disconnect_reason,
+            error_context: bundle.error_context.clone(),
+            audit: bundle.audit.clone(),
+        };
+        SessionView::new(&bundle.events, derived, true)
+    }
+
+    fn new(events: &[Event], derived: Derived, finished: bool) -> SessionView {
+        let version = events.iter().rev().find_map(|e| match &e.data {
+            EventData::Version(v) => Some(v),
+            _ => None,
+        });
+        let hostkeys: Vec<&HostkeyData> = events
+            .iter()
+            .filter_map(|e| match &e.data {
+                EventData::Hostkey(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        let last_hostkey = hostkeys.last().copied();
+        let kex_failed = events
+            .iter()
+            .any(|e| matches!(&e.data, EventData::Kex(k) if k.status == Some(KexStatus::Failed)));
+        let failed_phase = failed_phase(&derived.verdict, derived.error_context.as_ref());
+        let host_key_mismatch = (derived.verdict.error_type == Some(ErrorType::HostKeyMismatch))
+            .then(|| mismatch(&hostkeys, derived.error_context.as_ref()));
+        SessionView {
+            connection_id: events.first().map(|e| e.connection_id.clone()),
+            finished,
+            failed_phase,
+            client_version: version
+                .map(|v: &VersionData| v.client_version.clone())
+                .filter(|v| !v.is_empty()),
+            pre_banner_lines: version
+                .map(|v| v.pre_banner_lines.clone())
+                .unwrap_or_default(),
+            host_key_status: last_hostkey.and_then(|h| h.status),
+            host_key_policy: last_hostkey.and_then(|h| h.policy),
+            kex_failed,
+            host_key_mismatch,
+            verdict: derived.verdict,
+            algorithms: derived.algorithms,
+            server: derived.server,
+            timing: derived.timing,
+            error_context: derived.error_context,
+            audit: derived.audit.unwrap_or_default(),
+        }
+    }
+}
+
+/// The verdict's layer when it is a phase, else the phase the `ERROR` event names.
+fn failed_phase(verdict: &BundleVerdict, error: Option<&ErrorData>) -> Option<Phase> {
+    if verdict.ok {
+        return None;
+    }
+    let layer_phase = verdict.layer.and_then(|layer| {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == layer.as_str())
+    });
+    layer_phase.or(error.and_then(|e| e.phase))
+}
+
+/// The two fingerprints of a mismatch: from the `HOSTKEY` event that reported it (or the last
+/// one), else from the `ERROR` event's context.
+fn mismatch(hostkeys: &[&HostkeyData], error: Option<&ErrorData>) -> HostKeyMismatch {
+    let reported = hostkeys
+        .iter()
+        .rev()
+        .find(|h| h.status == Some(HostkeyStatus::Mismatch))
+        .or(hostkeys.last())
+        .copied();
+    let context = |key: &str| {
+        error
+            .and_then(|e| e.context.get(key))
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_string());
+    HostKeyMismatch {
+        algorithm: reported.and_then(|h| non_empty(&h.algorithm)),
+        expected: reported
+            .and_then(|h| h.expected_fingerprint.as_deref().and_then(non_empty))
+            .or_else(|| context("expected_fingerprint")),
+        presented: reported
+            .and_then(|h| non_empty(&h.fingerprint_sha256))
+            .or_else(|| context("fingerprint_sha256")),
+    }
+}

@@ -1,0 +1,127 @@
+//! The page's view of a session (`SessionView`): it is the bundle's derivation, live from the
+//! events so far and in the viewer from a bundle, plus the few single-event details the page
+//! shows. If these facts drift from the bundle's, the page shows something the bundle does not.
+
+use sshdiag_events::bundle::{Bundle, SessionView, derive_from_events};
+use sshdiag_events::codes::{ErrorType, Phase};
+use sshdiag_events::event::*;
+
+use crate::util::{self, Identity};
+
+#[test]
+fn a_finished_session_shows_exactly_what_its_bundle_derives() {
+    let id = Identity::default();
+    let events = util::ok_session(&id);
+    let bundle = Bundle::from_session(util::session_info(&id), events.clone(), vec![]);
+    for view in [
+        SessionView::from_events(&events),
+        SessionView::from_bundle(&bundle),
+    ] {
+        assert!(view.finished);
+        assert_eq!(view.verdict, bundle.verdict);
+        assert_eq!(view.algorithms, bundle.algorithms);
+        assert_eq!(view.server, bundle.server);
+        assert_eq!(view.timing, bundle.timing);
+        assert_eq!(view.error_context, bundle.error_context);
+        assert_eq!(view.connection_id.as_deref(), Some("c7f3a91e2b"));
+        assert_eq!(
+            view.client_version.as_deref(),
+            Some("SSH-2.0-sshdiag_0.1.0")
+        );
+        assert_eq!(view.host_key_status, Some(HostkeyStatus::Trusted));
+        assert_eq!(view.host_key_policy, Some(HostKeyPolicy::AcceptNew));
+        assert_eq!(view.failed_phase, None, "a success failed nowhere");
+        assert!(!view.kex_failed);
+        assert_eq!(view.host_key_mismatch, None);
+    }
+    assert_eq!(
+        bundle.server.software.as_deref(),
+        Some("OpenSSH_9.2p1"),
+        "the view's software is the bundle's, taken from the banner"
+    );
+}
+
+#[test]
+fn a_running_session_is_derived_from_the_events_so_far() {
+    let id = Identity::default();
+    let events = util::ok_session(&id);
+    // Up to the key exchange: the banner and algorithms are known, the verdict is not.
+    let so_far: Vec<Event> = events
+        .iter()
+        .take_while(|e| !matches!(e.data, EventData::Hostkey(_)))
+        .cloned()
+        .collect();
+    let view = SessionView::from_events(&so_far);
+    assert!(!view.finished, "no VERDICT yet");
+    assert_eq!(view.server, derive_from_events(&so_far).server);
+    assert_eq!(
+        view.server.banner.as_deref(),
+        Some("SSH-2.0-OpenSSH_9.2p1 Debian-2")
+    );
+    assert_eq!(view.algorithms.kex.as_deref(), Some("curve25519-sha256"));
+    assert!(view.algorithms.server_proposal.is_some());
+    assert_eq!(view.server.host_key, None, "no HOSTKEY event yet");
+    assert!(
+        view.timing.phases.is_empty(),
+        "phases come with the verdict"
+    );
+}
+
+#[test]
+fn a_failure_names_its_phase_and_a_mismatch_both_fingerprints() {
+    let id = Identity::default();
+    let view = SessionView::from_events(&util::failed_session(&id));
+    assert_eq!(view.failed_phase, Some(Phase::Auth));
+    assert_eq!(
+        view.error_context.as_ref().map(|e| e.error_type.as_str()),
+        Some("AuthFailed")
+    );
+
+    // The server's key changed: the HOSTKEY event reports it, the verdict says so.
+    let mut events = util::ok_session(&id);
+    events.retain(|e| !matches!(e.data, EventData::Verdict(_)));
+    for event in &mut events {
+        if let EventData::Hostkey(hostkey) = &mut event.data {
+            hostkey.status = Some(HostkeyStatus::Mismatch);
+            hostkey.expected_fingerprint = Some("SHA256:old".into());
+        }
+    }
+    let mut verdict = util::failed_session(&id).pop().expect("a verdict");
+    if let EventData::Verdict(v) = &mut verdict.data {
+        v.error_type = Some(ErrorType::HostKeyMismatch);
+        v.layer = Some(sshdiag_events::Layer::Hostkey);
+    }
+    events.push(verdict);
+    let view = SessionView::from_events(&events);
+    assert_eq!(view.failed_phase, Some(Phase::Hostkey));
+    let mismatch = view.host_key_mismatch.expect("a mismatch is shown");
+    assert_eq!(mismatch.expected.as_deref(), Some("SHA256:old"));
+    assert_eq!(
+        mismatch.presented.as_deref(),
+        Some("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s")
+    );
+    assert_eq!(mismatch.algorithm.as_deref(), Some("ssh-ed25519"));
+}
+
+#[test]
+fn the_audit_grade_keeps_its_wire_names() {
+    for (grade, name) in [
+        (AuditGrade::Broken, "broken"),
+        (AuditGrade::Weak, "weak"),
+        (AuditGrade::Ok, "ok"),
+        (AuditGrade::Good, "good"),
+    ] {
+        assert_eq!(grade.as_str(), name);
+        assert_eq!(grade.to_string(), name);
+        assert_eq!(
+            serde_json::to_value(grade).ok(),
+            Some(serde_json::Value::String(name.into()))
+        );
+        assert_eq!(
+            serde_json::from_value::<AuditGrade>(serde_json::Value::String(name.into())).ok(),
+            Some(grade)
+        );
+    }
+    assert!(AuditGrade::Broken.needs_fix() && AuditGrade::Weak.needs_fix());
+    assert!(!AuditGrade::Ok.needs_fix() && !AuditGrade::Good.needs_fix());
+}
