@@ -3,6 +3,7 @@
 //! and benchmarks use the same pieces.
 
 pub mod args;
+pub mod logging;
 pub mod native;
 
 pub mod summary;

@@ -13,6 +13,7 @@ use sshdiag_core::ProbeReport;
 const FAILED: u8 = 255;
 
 fn main() -> ExitCode {
+    sshdiag_cli::logging::init();
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {

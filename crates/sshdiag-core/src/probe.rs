@@ -28,7 +28,7 @@ use crate::options::{
 };
 use crate::runtime::Env;
 use crate::tap::{Tap, TapHandle, TapNote};
-use crate::transport::{ConnectFailure, ConnectStep, Connector};
+use crate::transport::{self, ConnectFailure, ConnectStep, Connector};
 
 /// Output of one command, for the transcript.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1574,6 +1574,14 @@ impl Probe<'_> {
             });
         if let Some(c) = code {
             f = f.ctx("disconnect_code", json!(c));
+        } else if self
+            .relay_closed
+            .as_ref()
+            .is_some_and(transport::is_relay_vanished)
+        {
+            let when = phase.map(Phase::as_str).unwrap_or("session");
+            (f.message, f.hints) = transport::relay_vanished_diagnosis(when);
+            f.layer = Some(Layer::Relay);
         }
         f.phase = phase;
         f
