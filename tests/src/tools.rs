@@ -118,6 +118,13 @@ pub const GECKODRIVER: Tool = Tool {
     },
 };
 
+/// The load balancer the relay fleet tests put in front of several relays.
+pub const HAPROXY: Tool = Tool {
+    name: "haproxy",
+    fallbacks: &["/usr/sbin/haproxy"],
+    source: Source::Debian("haproxy"),
+};
+
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[
     SSHD,
@@ -129,6 +136,7 @@ pub const ALL: &[Tool] = &[
     GECKODRIVER,
     CLANG,
     JQ,
+    HAPROXY,
 ];
 
 impl Tool {
