@@ -274,7 +274,7 @@ pub fn raise_nofile_limit() -> Option<u64> {
                 }
             }
         }
-        Some(limit.rlim_cur as u64)
+        Some(limit.rlim_cur)
     }
     #[cfg(not(unix))]
     {
