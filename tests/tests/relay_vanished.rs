@@ -257,3 +257,61 @@ fn logs_on_demand_show_russh_and_never_a_secret() {
         "library trace lines are capped at debug"
     );
 }
+
+#[test]
+fn a_secret_in_the_relay_url_reaches_no_event_and_no_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let bundle = dir.path().join("bundle.json");
+    let bundle_raw = dir.path().join("bundle-raw.json");
+    // Nothing listens on this port: the WebSocket library's error names the URL it tried.
+    let port = free_loopback_port().unwrap();
+    let canary = "hunter2-canary-secret";
+    let out = Command::new(workspace_binary("sshdiag"))
+        .args([
+            "--proxy",
+            &format!("ws://admin:{canary}@127.0.0.1:{port}/ws?password={canary}&token={canary}"),
+            "--password-env",
+            "SSHDIAG_PW",
+            "--known-hosts",
+            dir.path().join("known_hosts").to_str().unwrap(),
+            "--events-file",
+            events.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--bundle-raw",
+            bundle_raw.to_str().unwrap(),
+            "--events",
+            "demo@127.0.0.1",
+        ])
+        .env("SSHDIAG_PW", canary)
+        .env("HOME", dir.path())
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (what, text) in [
+        ("stderr (events, log, summary)", stderr.to_string()),
+        ("stdout", stdout.to_string()),
+        ("events file", std::fs::read_to_string(&events).unwrap()),
+        ("redacted bundle", std::fs::read_to_string(&bundle).unwrap()),
+        ("raw bundle", std::fs::read_to_string(&bundle_raw).unwrap()),
+    ] {
+        assert!(
+            !text.contains(canary),
+            "the secret reached the {what}: {text}"
+        );
+    }
+    let read = read_jsonl(&std::fs::read_to_string(&events).unwrap());
+    let verdict = read
+        .events
+        .iter()
+        .find_map(|e| match &e.data {
+            EventData::Verdict(v) => Some(v.clone()),
+            _ => None,
+        })
+        .expect("a verdict");
+    assert_eq!(verdict.layer, Some(Layer::Relay), "{verdict:#?}");
+}
