@@ -315,3 +315,70 @@ async fn protocol_violations_get_a_close_frame_and_a_closed_frame() {
         "a protocol violation is not counted as the client going away"
     );
 }
+
+#[tokio::test]
+async fn app_pings_with_unread_pongs_end_the_session_with_a_limit_not_a_queue() {
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let echo_port = echo.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        // Accept and hold: the target says nothing.
+        let mut held = Vec::new();
+        while let Ok((s, _)) = echo.accept().await {
+            held.push(s);
+        }
+    });
+    let relay = Relay::spawn(&["--allow", &format!("127.0.0.1/32:{echo_port}")]).await;
+    let mut stream = upgrade(relay.addr, None).await;
+    let connect = format!(
+        r#"{{"type":"connect","host":"127.0.0.1","port":{echo_port},"connection_id":"pong-flood"}}"#
+    );
+    stream
+        .write_all(&frame(0x1, connect.as_bytes(), true))
+        .await
+        .expect("write");
+    let before = relay.rss_kib();
+    let ping = frame(0x1, br#"{"type":"ping","id":1}"#, true);
+    let burst: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 4_000)
+        .collect();
+    let started = Instant::now();
+    let mut peak = before;
+    // Write pings and never read, until the relay stops reading them (it is blocked on a pong
+    // the client does not take) and then ends the session.
+    while started.elapsed() < Duration::from_secs(30) {
+        match tokio::time::timeout(Duration::from_millis(500), stream.write_all(&burst)).await {
+            Ok(Ok(())) | Err(_) => {}
+            Ok(Err(_)) => break,
+        }
+        peak = peak.max(relay.rss_kib());
+        if relay
+            .log()
+            .iter()
+            .any(|l| l["code"] == "relay-limit" && l["connection_id"] == "pong-flood")
+        {
+            break;
+        }
+    }
+    let ended_after = started.elapsed();
+    let growth = peak.saturating_sub(before);
+    eprintln!(
+        "app-level ping flood: session ended by a limit after {ended_after:?}; relay RSS +{growth} KiB"
+    );
+    assert!(
+        relay
+            .wait_log(|l| l["code"] == "relay-limit"
+                && l["connection_id"] == "pong-flood"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("write-buffer")))
+            .await,
+        "{:?}",
+        relay.raw_log()
+    );
+    assert!(growth < 16 * 1024, "relay RSS grew by {growth} KiB");
+}
