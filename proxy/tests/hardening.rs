@@ -7,6 +7,8 @@
 
 mod raw;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -45,16 +47,22 @@ async fn a_ping_flood_with_unread_pongs_does_not_grow_the_relay() {
         .take(one.len() * 8_000)
         .collect();
     let started = Instant::now();
-    let mut sent = 0usize;
+    // A writer task writes whole frames only; the pongs are never read.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&sent);
+    let (_reader, mut writer) = stream.into_split();
+    let flood = tokio::spawn(async move {
+        while writer.write_all(&burst).await.is_ok() {
+            counted.fetch_add(burst.len(), Ordering::Relaxed);
+        }
+    });
     let mut peak = before;
     while started.elapsed() < Duration::from_secs(4) {
-        match tokio::time::timeout(Duration::from_secs(1), stream.write_all(&burst)).await {
-            Ok(Ok(())) => sent += burst.len(),
-            Ok(Err(_)) => break,
-            Err(_) => {}
-        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         peak = peak.max(relay.rss_kib());
     }
+    flood.abort();
+    let sent = sent.load(Ordering::Relaxed);
     let growth = peak.saturating_sub(before);
     eprintln!(
         "ping flood: {} MiB of pings in {:?}; relay RSS {before} KiB before, peak {peak} KiB (+{growth} KiB)",
@@ -348,13 +356,13 @@ async fn app_pings_with_unread_pongs_end_the_session_with_a_limit_not_a_queue() 
         .collect();
     let started = Instant::now();
     let mut peak = before;
-    // Write pings and never read, until the relay stops reading them (it is blocked on a pong
-    // the client does not take) and then ends the session.
+    // Write whole pings and never read (a writer task, so no frame is ever cut in half),
+    // until the relay stops reading them (it is blocked on a pong the client does not take)
+    // and ends the session.
+    let (mut reader, mut writer) = stream.into_split();
+    let flood = tokio::spawn(async move { while writer.write_all(&burst).await.is_ok() {} });
     while started.elapsed() < Duration::from_secs(30) {
-        match tokio::time::timeout(Duration::from_millis(500), stream.write_all(&burst)).await {
-            Ok(Ok(())) | Err(_) => {}
-            Ok(Err(_)) => break,
-        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
         peak = peak.max(relay.rss_kib());
         if relay
             .log()
@@ -364,6 +372,8 @@ async fn app_pings_with_unread_pongs_end_the_session_with_a_limit_not_a_queue() 
             break;
         }
     }
+    flood.abort();
+    let _ = &mut reader;
     let ended_after = started.elapsed();
     let growth = peak.saturating_sub(before);
     eprintln!(
