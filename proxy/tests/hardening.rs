@@ -36,7 +36,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
 async fn a_ping_flood_with_unread_pongs_does_not_grow_the_relay() {
     let relay = Relay::spawn(&["--handshake-timeout", "20s"]).await;
     let before = relay.rss_kib();
-    let mut stream = upgrade(relay.addr, None).await;
+    let stream = upgrade(relay.addr, None).await;
     // 1 MiB of masked pings with 125-byte payloads, written again and again; the pongs are
     // never read, so they can only pile up in the relay.
     let one = frame(0x9, &[0x5a; 125], true);
@@ -359,7 +359,7 @@ async fn app_pings_with_unread_pongs_end_the_session_with_a_limit_not_a_queue() 
     // Write whole pings and never read (a writer task, so no frame is ever cut in half),
     // until the relay stops reading them (it is blocked on a pong the client does not take)
     // and ends the session.
-    let (mut reader, mut writer) = stream.into_split();
+    let (_reader, mut writer) = stream.into_split();
     let flood = tokio::spawn(async move { while writer.write_all(&burst).await.is_ok() {} });
     while started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -373,7 +373,6 @@ async fn app_pings_with_unread_pongs_end_the_session_with_a_limit_not_a_queue() 
         }
     }
     flood.abort();
-    let _ = &mut reader;
     let ended_after = started.elapsed();
     let growth = peak.saturating_sub(before);
     eprintln!(
