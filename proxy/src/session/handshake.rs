@@ -344,12 +344,20 @@ async fn first_frame(socket: &mut WebSocket, max_frame: usize) -> Result<ClientF
 }
 
 fn parse_connect(text: &str) -> Result<ClientFrame, Refusal> {
-    serde_json::from_str::<ClientFrame>(text).map_err(|error| {
-        let why = if error.to_string().contains("unknown variant") {
-            "the first frame's `type` is not `connect`".to_string()
-        } else {
-            format!("the first frame is not a valid connect frame: {error}")
-        };
-        Refusal::BadFrame(why)
-    })
+    match serde_json::from_str::<ClientFrame>(text) {
+        Ok(frame) => Ok(frame),
+        // Tell "valid JSON of another type" from "not a connect frame at all" by the value,
+        // not by the wording of serde's error.
+        Err(error) => {
+            let kind = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
+            Err(Refusal::BadFrame(match kind {
+                Some(kind) if kind != "connect" => {
+                    "the first frame's `type` is not `connect`".to_string()
+                }
+                _ => format!("the first frame is not a valid connect frame: {error}"),
+            }))
+        }
+    }
 }
