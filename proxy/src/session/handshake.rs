@@ -361,3 +361,36 @@ fn parse_connect(text: &str) -> Result<ClientFrame, Refusal> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(text: &str) -> String {
+        match parse_connect(text) {
+            Err(Refusal::BadFrame(why)) => why,
+            Ok(_) => "accepted".into(),
+            Err(_) => "another refusal".into(),
+        }
+    }
+
+    #[test]
+    fn first_frames_are_refused_with_a_reason_that_fits() {
+        // A ping parses (it is a client frame); `read_connect` refuses it as not `connect`.
+        assert_eq!(why(r#"{"type":"ping","id":1}"#), "accepted");
+        assert_eq!(
+            why(r#"{"type":"teleport"}"#),
+            "the first frame's `type` is not `connect`"
+        );
+        assert!(
+            why(r#"{"type":"connect","host":"x"}"#)
+                .starts_with("the first frame is not a valid connect frame")
+        );
+        assert!(why("{").starts_with("the first frame is not a valid connect frame"));
+        assert_eq!(
+            why(r#"{"type":"connect","host":"x","port":22,"connection_id":"c"}"#),
+            "accepted"
+        );
+        assert_eq!(sanitise_id("c7\n f3:a.b_-"), "c7f3:a.b_-");
+    }
+}
