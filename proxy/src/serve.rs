@@ -188,9 +188,14 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, client: SocketAddr, app: &Router)
     // No Nagle on the client side either: SSH answers an exec with several small packets,
     // and Nagle meeting the peer's delayed ACK stalled each exchange ~40 ms (BENCHMARKS.md).
     let _ = tcp.set_nodelay(true);
+    // Whether a request ever arrived: a header timeout after one is an idle keep-alive
+    // connection closing, which is normal; before any, it is a silent or trickling socket.
+    let served = Arc::new(AtomicBool::new(false));
     let service = app.clone().map_request({
         let ticket = Arc::clone(&ticket);
+        let served = Arc::clone(&served);
         move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            served.store(true, Ordering::Relaxed);
             request.extensions_mut().insert(ConnectInfo(client));
             request.extensions_mut().insert(Arc::clone(&ticket));
             request
@@ -217,6 +222,7 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, client: SocketAddr, app: &Router)
         };
         if let Err(error) = result
             && error.is_timeout()
+            && !served.load(Ordering::Relaxed)
         {
             counted.metrics.limit(Limit::HeaderTimeout);
             let mut line = LogLine::new(

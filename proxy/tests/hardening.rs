@@ -119,12 +119,22 @@ async fn a_trickling_upgrade_and_a_silent_socket_are_closed_at_the_header_deadli
         cut_off || trickle_closed.is_some(),
         "the trickling upgrade was never cut off"
     );
+    // An idle keep-alive connection is closed at the same deadline, but that is no limit hit.
+    let mut keep_alive = TcpStream::connect(relay.addr).await.expect("connect");
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", relay.addr);
+    keep_alive
+        .write_all(request.as_bytes())
+        .await
+        .expect("write");
+    let idle_closed = closed_within(&mut keep_alive, Duration::from_secs(10)).await;
+    assert!(idle_closed.is_some(), "an idle keep-alive socket is held");
     let metrics = relay.get("/metrics", None).await.1;
-    assert!(
+    assert_eq!(
         metric(
             &metrics,
             "sshdiag_proxy_limit_total{limit=\"header-timeout\"}"
-        ) >= 1.0,
+        ),
+        2.0,
         "{metrics}"
     );
 }
