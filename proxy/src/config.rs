@@ -75,6 +75,20 @@ pub struct Config {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
+    /// Deadline for a client's HTTP request headers (the WebSocket upgrade included), from the
+    /// moment the relay waits for them; a silent or trickling socket is closed then.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Maximum number of sockets that have not yet completed the WebSocket upgrade and the
+    /// connect frame (plain HTTP requests included); more are answered 503 and closed.
+    #[arg(long, default_value_t = 512)]
+    pub max_pending: usize,
+
+    /// The same as `--max-pending`, from one client IP (IPv6: one /64).
+    #[arg(long, default_value_t = 64)]
+    pub max_pending_per_ip: usize,
+
     /// Close a relayed connection after this long without bytes either way (0 = never).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
@@ -172,6 +186,8 @@ mod tests {
         assert_eq!(config.idle_timeout, Duration::from_secs(300));
         assert_eq!(config.max_session, Duration::from_secs(3600));
         assert_eq!(config.handshake_timeout, Duration::from_secs(5));
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+        assert!(config.max_pending_per_ip <= config.max_pending);
         assert!(config.allow.is_empty() && !config.demo);
     }
 }

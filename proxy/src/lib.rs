@@ -7,21 +7,26 @@
 //! (`src/main.rs`) only parses the command line, calls it and waits for a signal.
 //!
 //! Code map: [`config`] (the command line), [`policy`] (which targets, checked after
-//! resolution), [`token`] (JWT connect tokens), `session` (one WebSocket: handshake, resolve,
-//! connect, pump), [`log`] (JSON Lines on stdout), [`metrics`] (Prometheus text), [`demo`] (the
-//! demo SSH server).
+//! resolution), [`token`] (JWT connect tokens), [`link`] (the
+//! token tools `mint-token` and `link`), `cors` (CORS on the static files for `--origin`), `serve` (the accept loop: header deadline,
+//! pending-socket caps, accept back-off), `session` (one WebSocket: `handshake` resolves and
+//! connects, `pump` relays), [`limit`] (the limits' names), [`log`] (the `tracing` layer that
+//! writes JSON Lines on stdout), [`metrics`] (Prometheus text), [`demo`] (the demo SSH server).
 //!
 //! Architecture invariants: the relay never parses SSH; it connects only to an address that
-//! passed the policy, without a second lookup; nothing from a client is buffered without bound;
-//! a token never reaches a log line, a metric label or a control frame.
+//! passed the policy, without a second lookup; nothing from a client is buffered without bound
+//! and no socket is held without a deadline; a token never reaches a log line, a metric label
+//! or a control frame.
 
 pub mod config;
 mod cors;
 pub mod demo;
 pub mod link;
+pub mod limit;
 pub mod log;
 pub mod metrics;
 pub mod policy;
+mod serve;
 mod session;
 pub mod token;
 
@@ -33,11 +38,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use axum::Router;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use sshdiag_events::Code;
 use sshdiag_events::relay::SUBPROTOCOL;
 use tokio::sync::watch;
@@ -48,12 +53,16 @@ pub use demo::DemoServer;
 pub use log::{LogSink, MemoryLog};
 pub use token::{TokenKeys, TokenSigner, mint_token};
 
-use crate::log::{Level, LogLine, Logger};
+use crate::limit::Limit;
+use crate::log::{Level, LogLine};
 use crate::metrics::Metrics;
 use crate::policy::{AllowRule, Policy};
 
 /// The WebSocket read buffer each connection allocates up front.
 const WS_READ_BUFFER: usize = 16 * 1024;
+/// The most a WebSocket's write buffer may hold: one full binary frame (64 KiB), a control
+/// frame and a close frame fit, with room to spare.
+const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
 
 /// State every request and session shares.
 pub(crate) struct Shared {
@@ -61,12 +70,15 @@ pub(crate) struct Shared {
     pub(crate) policy: Policy,
     pub(crate) tokens: Option<token::TokenKeys>,
     pub(crate) origins: Vec<String>,
-    pub(crate) logger: Logger,
+    /// The relay's log subscriber: every line goes through it (see [`log`]).
+    pub(crate) dispatch: tracing::Dispatch,
     pub(crate) metrics: Metrics,
     /// The demo server's address and host key fingerprint, with `--demo`.
     demo: Option<(SocketAddr, String)>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     total: AtomicUsize,
+    /// Sockets that have not completed the upgrade and the connect frame.
+    pending: serve::Pending,
     /// Becomes true when shutdown starts: new upgrades are refused.
     pub(crate) draining: watch::Receiver<bool>,
     /// Becomes true when the drain deadline passed: sessions end now.
@@ -75,29 +87,24 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn log(&self, line: LogLine) {
-        self.logger.emit(line);
+        log::emit_with(&self.dispatch, &line);
     }
 
     /// Takes a connection slot for `ip`, or names the limit that refuses it. IPv6 clients are
     /// counted per /64 (one site's usual allocation), so rotating addresses inside it does not
     /// escape `--max-per-ip`.
-    fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
-        let ip = match policy::canonical(ip) {
-            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-                u128::from(v6) & !((1u128 << 64) - 1),
-            )),
-            v4 => v4,
-        };
+    fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Limit> {
+        let ip = client_key(ip);
         let mut per_ip = match self.per_ip.lock() {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
         };
         if self.total.load(Ordering::SeqCst) >= self.config.max_connections {
-            return Err("max-connections");
+            return Err(Limit::MaxConnections);
         }
         let count = per_ip.entry(ip).or_insert(0);
         if *count >= self.config.max_per_ip {
-            return Err("max-per-ip");
+            return Err(Limit::MaxPerIp);
         }
         *count += 1;
         self.total.fetch_add(1, Ordering::SeqCst);
@@ -110,6 +117,17 @@ impl Shared {
 
     fn active(&self) -> usize {
         self.total.load(Ordering::SeqCst)
+    }
+}
+
+/// What limits count a client as: its IP, IPv6 by /64 (one site's usual allocation, so
+/// rotating addresses inside it does not escape a per-IP limit).
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
+    match policy::canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
     }
 }
 
@@ -180,14 +198,16 @@ impl RunningRelay {
                 self.shared.config.drain_timeout
             ),
         ));
-        if let Some(stop) = self.stop_accepting.take() {
-            let _ = stop.send(());
-        }
+        // Keep accepting while draining: `/healthz` says `draining` and upgrades get 503, so a
+        // load balancer moves new sessions elsewhere; running sessions go on.
         let _ = self.draining.send(true);
         let started = Instant::now();
         let deadline = started + self.shared.config.drain_timeout;
         while self.shared.active() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(stop) = self.stop_accepting.take() {
+            let _ = stop.send(());
         }
         let _ = self.force_close.send(true);
         // Sessions bound their final sends, so this ends quickly.
@@ -214,7 +234,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningRelay> {
 
 /// Starts the relay with log lines going to `sink` (tests use [`LogSink::Memory`]).
 pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Result<RunningRelay> {
-    let logger = Logger::new(sink, config.log_format);
+    let dispatch = log::dispatch(sink, config.log_format);
+    let nofile = serve::raise_nofile_limit();
 
     let mut rules = config
         .allow
@@ -233,49 +254,7 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         .iter()
         .map(|o| normalise_origin(o))
         .collect::<Vec<_>>();
-
-    let demo = if config.demo {
-        if !config.demo_listen.ip().is_loopback() {
-            anyhow::bail!(
-                "--demo-listen {} is not a loopback address; the demo server listens only on loopback",
-                config.demo_listen
-            );
-        }
-        let key_file = config
-            .demo_host_key
-            .clone()
-            .unwrap_or_else(demo::default_host_key_file);
-        let key = match demo::load_or_create_host_key(&key_file) {
-            Ok(key) => key,
-            Err(error) => {
-                logger.emit(LogLine::new(
-                    Level::Warn,
-                    Code::DemoServerStarted,
-                    format!("{error:#}; using a host key generated for this run only"),
-                ));
-                demo::generate_host_key()?
-            }
-        };
-        let server = DemoServer::start_with_key(config.demo_listen, key).await?;
-        rules.push(AllowRule::exact(server.local_addr()));
-        let mut line = LogLine::new(
-            Level::Info,
-            Code::DemoServerStarted,
-            format!(
-                "demo SSH server on {} (user {}, password {}), host key {} {}",
-                server.local_addr(),
-                demo::USER,
-                demo::PASSWORD,
-                server.host_key_fingerprint(),
-                key_file.display()
-            ),
-        );
-        line.peer = Some(server.local_addr().to_string());
-        logger.emit(line);
-        Some(server)
-    } else {
-        None
-    };
+    let demo = start_demo(&config, &dispatch, &mut rules).await?;
 
     let policy = Policy::new(rules, config.allow_private);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -293,56 +272,29 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
     let (draining_tx, draining_rx) = watch::channel(false);
     let (force_tx, force_rx) = watch::channel(false);
 
-    let policy_text = if policy.rules().is_empty() {
-        "WARNING: no --allow rule and no --demo: every target is denied".to_string()
-    } else {
-        let rules: Vec<String> = policy.rules().iter().map(|r| r.to_string()).collect();
-        format!("allow {}", rules.join(", "))
+    let started = StartLine {
+        local_addr,
+        policy: &policy,
+        tokens: tokens.as_ref().map(|keys| keys.describe()),
+        origins: &origins,
+        web_root: web_root.as_deref(),
+        nofile,
     };
-    let mut line = LogLine::new(
-        if policy.rules().is_empty() {
-            Level::Warn
-        } else {
-            Level::Info
-        },
-        Code::RelayStarted,
-        format!(
-            "listening on http://{local_addr} (ws /ws); {policy_text}; private addresses {}; tokens {}; origins {}; page {}",
-            if policy.allow_private() {
-                "allowed"
-            } else {
-                "refused unless a CIDR rule names them"
-            },
-            match &tokens {
-                Some(keys) => format!("required ({})", keys.describe()),
-                None => "not required".to_string(),
-            },
-            if origins.is_empty() {
-                "same-origin".to_string()
-            } else {
-                origins.join(" ")
-            },
-            web_root
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "none".into()),
-        ),
-    );
-    line.peer = Some(local_addr.to_string());
-    logger.emit(line);
+    log::emit_with(&dispatch, &started.line());
 
     let shared = Arc::new(Shared {
         config,
         policy,
         tokens,
         origins,
-        logger,
+        dispatch,
         metrics: Metrics::default(),
         demo: demo
             .as_ref()
             .map(|d| (d.local_addr(), d.host_key_fingerprint().to_string())),
         per_ip: Mutex::new(HashMap::new()),
         total: AtomicUsize::new(0),
+        pending: serve::Pending::default(),
         draining: draining_rx,
         force_close: force_rx,
     });
@@ -364,19 +316,12 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         .with_state(Arc::clone(&shared));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        // No Nagle on the client side either: SSH answers an exec with several small packets,
-        // and Nagle meeting the peer's delayed ACK stalled each exchange ~40 ms (BENCHMARKS.md).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let _ = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await;
-    });
+    let server = tokio::spawn(serve::accept_loop(
+        Arc::clone(&shared),
+        listener,
+        app,
+        stop_rx,
+    ));
 
     Ok(RunningRelay {
         local_addr,
@@ -387,6 +332,116 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         force_close: force_tx,
         server,
     })
+}
+
+/// With `--demo`: starts the demo SSH server on loopback, allows it, and logs where it is.
+async fn start_demo(
+    config: &Config,
+    dispatch: &tracing::Dispatch,
+    rules: &mut Vec<AllowRule>,
+) -> anyhow::Result<Option<DemoServer>> {
+    if !config.demo {
+        return Ok(None);
+    }
+    if !config.demo_listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--demo-listen {} is not a loopback address; the demo server listens only on loopback",
+            config.demo_listen
+        );
+    }
+    let key_file = config
+        .demo_host_key
+        .clone()
+        .unwrap_or_else(demo::default_host_key_file);
+    let key = match demo::load_or_create_host_key(&key_file) {
+        Ok(key) => key,
+        Err(error) => {
+            let line = LogLine::new(
+                Level::Warn,
+                Code::DemoServerStarted,
+                format!("{error:#}; using a host key generated for this run only"),
+            );
+            log::emit_with(dispatch, &line);
+            demo::generate_host_key()?
+        }
+    };
+    let server = DemoServer::start_with_key(config.demo_listen, key).await?;
+    rules.push(AllowRule::exact(server.local_addr()));
+    let mut line = LogLine::new(
+        Level::Info,
+        Code::DemoServerStarted,
+        format!(
+            "demo SSH server on {} (user {}, password {}), host key {} {}",
+            server.local_addr(),
+            demo::USER,
+            demo::PASSWORD,
+            server.host_key_fingerprint(),
+            key_file.display()
+        ),
+    );
+    line.peer = Some(server.local_addr().to_string());
+    log::emit_with(dispatch, &line);
+    Ok(Some(server))
+}
+
+/// What the start line says: where the relay listens and what it lets through.
+struct StartLine<'a> {
+    local_addr: SocketAddr,
+    policy: &'a Policy,
+    /// What verifies tokens, when they are required.
+    tokens: Option<String>,
+    origins: &'a [String],
+    web_root: Option<&'a std::path::Path>,
+    /// The open-file limit in force (it bounds the sockets the relay can hold).
+    nofile: Option<u64>,
+}
+
+impl StartLine<'_> {
+    fn line(&self) -> LogLine {
+        let policy = self.policy;
+        let policy_text = if policy.rules().is_empty() {
+            "WARNING: no --allow rule and no --demo: every target is denied".to_string()
+        } else {
+            let rules: Vec<String> = policy.rules().iter().map(|r| r.to_string()).collect();
+            format!("allow {}", rules.join(", "))
+        };
+        let level = if policy.rules().is_empty() {
+            Level::Warn
+        } else {
+            Level::Info
+        };
+        let private = if policy.allow_private() {
+            "allowed"
+        } else {
+            "refused unless a CIDR rule names them"
+        };
+        let tokens = match &self.tokens {
+            Some(keys) => format!("required ({keys})"),
+            None => "not required".to_string(),
+        };
+        let origins = if self.origins.is_empty() {
+            "same-origin".to_string()
+        } else {
+            self.origins.join(" ")
+        };
+        let page = self
+            .web_root
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "none".into());
+        let nofile = self
+            .nofile
+            .map_or_else(|| "unknown".to_string(), |n| n.to_string());
+        let mut line = LogLine::new(
+            level,
+            Code::RelayStarted,
+            format!(
+                "listening on http://{} (ws /ws); {policy_text}; private addresses {private}; tokens {tokens}; origins {origins}; page {page}; open files limit {nofile}",
+                self.local_addr
+            ),
+        );
+        line.peer = Some(self.local_addr.to_string());
+        line
+    }
 }
 
 /// `HTTPS://Example.com/` → `https://example.com`.
@@ -468,6 +523,7 @@ fn is_loopback_host(host: &str) -> bool {
 async fn ws_handler(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(ticket): Extension<Arc<serve::Ticket>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -516,7 +572,11 @@ async fn ws_handler(
         // tungstenite allocates its read buffer eagerly (128 KiB by default); a small one keeps
         // idle WebSockets cheap, and larger frames still grow it as needed.
         .read_buffer_size(WS_READ_BUFFER)
-        .on_upgrade(move |socket| session::run(shared, socket, client, slot))
+        // Bounded writes: a client that sends pings and never reads the pongs finds the
+        // relay's write buffer full, not growing (tungstenite keeps one pending pong).
+        .write_buffer_size(0)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
+        .on_upgrade(move |socket| session::start(shared, socket, client, slot, ticket))
 }
 
 /// `GET /relay.json`: what the page needs to know about this relay, so it can pre-fill the form
@@ -549,8 +609,14 @@ async fn relay_info(State(shared): State<Arc<Shared>>) -> Response {
     .into_response()
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `GET /healthz`: `200 ok` while serving, `503 draining` once shutdown began (a load
+/// balancer then sends new sessions elsewhere while this one finishes its own).
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    if *shared.draining.borrow() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
 }
 
 async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {

@@ -6,10 +6,11 @@
 //! |---|---|---|
 //! | `sshdiag_proxy_connections_total` | counter | `result`: `connected`, or the error code that ended the attempt (`denied`, `denied-private-address`, `token-invalid`, `token-expired`, `dns-failed`, `tcp-refused`, `tcp-timeout`, `host-unreachable`, `limit`, `bad-frame`, `handshake-timeout`, `client-gone` (closed before connecting), `shutdown`) |
 //! | `sshdiag_proxy_active_connections` | gauge | |
+//! | `sshdiag_proxy_pending_connections` | gauge | | sockets that have not completed the upgrade and the connect frame |
 //! | `sshdiag_proxy_bytes_total` | counter | `direction`: `up` (client→target), `down` (target→client) |
 //! | `sshdiag_proxy_connect_seconds` | histogram | |
 //! | `sshdiag_proxy_denied_total` | counter | `reason`: `denied`, `denied-private-address`, `token-invalid`, `token-expired`, `origin` |
-//! | `sshdiag_proxy_limit_total` | counter | `limit`: `max-connections`, `max-per-ip`, `frame-size`, `idle-timeout`, `max-session`, `handshake-timeout` |
+//! | `sshdiag_proxy_limit_total` | counter | `limit`: a [`Limit`] name (`max-connections`, `max-per-ip`, `frame-size`, `idle-timeout`, `max-session`, `handshake-timeout`, `max-pending`, `max-pending-per-ip`, `header-timeout`, `write-buffer`) |
 //! | `sshdiag_proxy_bad_frames_total` | counter | |
 //!
 //! Architecture invariant: label values come from fixed lists in code, never from client
@@ -20,6 +21,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::limit::Limit;
 
 /// Upper bounds (seconds) of the connect-time histogram buckets.
 const CONNECT_BUCKETS: [f64; 12] = [
@@ -34,6 +37,7 @@ pub struct Metrics {
     limits: Mutex<BTreeMap<&'static str, u64>>,
     bad_frames: AtomicU64,
     active: AtomicI64,
+    pending: AtomicI64,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
     connect_buckets: [AtomicU64; CONNECT_BUCKETS.len()],
@@ -66,8 +70,8 @@ impl Metrics {
         bump(&self.denied, reason);
     }
 
-    pub fn limit(&self, limit: &'static str) {
-        bump(&self.limits, limit);
+    pub fn limit(&self, limit: Limit) {
+        bump(&self.limits, limit.as_str());
     }
 
     pub fn bad_frame(&self) {
@@ -80,6 +84,16 @@ impl Metrics {
 
     pub fn session_ended(&self) {
         self.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A socket was accepted and has not yet completed the upgrade and the connect frame.
+    pub fn pending_opened(&self) {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A pending socket upgraded and sent its connect frame, or closed.
+    pub fn pending_closed(&self) {
+        self.pending.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn active(&self) -> i64 {
@@ -159,6 +173,16 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE sshdiag_proxy_active_connections gauge");
         let _ = writeln!(out, "sshdiag_proxy_active_connections {}", self.active());
+        let _ = writeln!(
+            out,
+            "# HELP sshdiag_proxy_pending_connections Sockets that have not completed the upgrade and the connect frame."
+        );
+        let _ = writeln!(out, "# TYPE sshdiag_proxy_pending_connections gauge");
+        let _ = writeln!(
+            out,
+            "sshdiag_proxy_pending_connections {}",
+            self.pending.load(Ordering::Relaxed)
+        );
 
         let name = "sshdiag_proxy_connect_seconds";
         let _ = writeln!(

@@ -155,6 +155,13 @@ pub const PY_CRYPTOGRAPHY: Tool = Tool {
     },
 };
 
+/// The load balancer the relay fleet tests put in front of several relays.
+pub const HAPROXY: Tool = Tool {
+    name: "haproxy",
+    fallbacks: &["/usr/sbin/haproxy"],
+    source: Source::Debian("haproxy"),
+};
+
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[
     SSHD,
@@ -169,6 +176,7 @@ pub const ALL: &[Tool] = &[
     PUTTYGEN,
     PYJWT,
     PY_CRYPTOGRAPHY,
+    HAPROXY,
 ];
 
 impl Tool {

@@ -13,6 +13,7 @@ use sshdiag_core::{Env, ProbeReport};
 const FAILED: u8 = 255;
 
 fn main() -> ExitCode {
+    sshdiag_cli::logging::init();
     match try_main() {
         Ok(code) => code,
         Err(msg) => {

@@ -8,8 +8,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use futures::{SinkExt, StreamExt};
 use sshdiag_core::runtime::{Env, LocalBoxFuture};
 use sshdiag_core::transport::{
-    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEvent,
-    RelayPinger, connect_frame, handshake_frame, interpret_control_frame, redact_url_credentials,
+    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEndWatch,
+    RelayEvent, RelayPinger, connect_frame, handshake_frame, interpret_control_frame,
+    redact_url_credentials,
 };
 use sshdiag_events::relay::SUBPROTOCOL;
 use sshdiag_events::{ErrorType, Transport};
@@ -84,7 +85,7 @@ impl Connector for TcpConnector {
         &mut self,
         host: &str,
         port: u16,
-        _connection_id: &str,
+        connection_id: &str,
         progress: UnboundedSender<ConnectStep>,
     ) -> Result<Connected<TcpStream>, ConnectFailure> {
         let t = Instant::now();
@@ -113,6 +114,7 @@ impl Connector for TcpConnector {
             match TcpStream::connect(addr).await {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
+                    tracing::debug!(connection_id, peer = %addr, "TCP connected");
                     let _ = progress.send(ConnectStep::TcpConnected {
                         peer: addr.to_string(),
                         ms: ms_since(t),
@@ -200,7 +202,14 @@ impl Connector for WsRelayConnector {
         }
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let (later_tx, later_rx) = unbounded_channel();
-        tokio::spawn(pump(ws, theirs, later_tx));
+        // The relayed connection's span: every line its pump (or a library under it) logs
+        // carries the connection id the relay logs too.
+        let span = tracing::debug_span!("connection", connection_id, relay = %shown);
+        tracing::debug!(parent: &span, "connected through the relay");
+        tokio::spawn(tracing::Instrument::instrument(
+            pump(ws, theirs, later_tx),
+            span,
+        ));
         Ok(Connected {
             stream: ours,
             transport: Transport::Websocket,
@@ -224,6 +233,7 @@ async fn pump<S>(
     let start = Instant::now();
     let now_ms = move || start.elapsed().as_secs_f64() * 1000.0;
     let pinger = std::sync::Mutex::new(RelayPinger::default());
+    let watch = std::sync::Mutex::new(RelayEndWatch::default());
     let up = async {
         let mut buf = vec![0u8; 32 * 1024];
         let mut tick =
@@ -236,6 +246,9 @@ async fn pump<S>(
                     Ok(n) => {
                         if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
                             break;
+                        }
+                        if let Ok(mut w) = watch.lock() {
+                            w.sent(n);
                         }
                     }
                 },
@@ -250,15 +263,26 @@ async fn pump<S>(
         let _ = ws_tx.send(Message::Close(None)).await;
     };
     let down = async {
-        while let Some(msg) = ws_rx.next().await {
+        let how = loop {
+            let msg = match ws_rx.next().await {
+                None => break "the stream ended".to_string(),
+                Some(Err(e)) => break format!("WebSocket error: {e}"),
+                Some(Ok(msg)) => msg,
+            };
             match msg {
-                Ok(Message::Binary(b)) => {
+                Message::Binary(b) => {
+                    if let Ok(mut w) = watch.lock() {
+                        w.received(b.len());
+                    }
                     if pipe_tx.write_all(&b).await.is_err() {
-                        break;
+                        return;
                     }
                 }
-                Ok(Message::Text(t)) => match interpret_control_frame(&t) {
+                Message::Text(t) => match interpret_control_frame(&t) {
                     RelayEvent::Step(step) => {
+                        if let Ok(mut w) = watch.lock() {
+                            w.step(&step);
+                        }
                         let _ = later.send(step);
                     }
                     RelayEvent::Pong(id) => {
@@ -270,9 +294,19 @@ async fn pump<S>(
                     }
                     _ => {}
                 },
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => {}
+                Message::Close(frame) => {
+                    break match frame {
+                        Some(f) => format!("close code {}", u16::from(f.code)),
+                        None => "a close frame without a code".to_string(),
+                    };
+                }
+                _ => {}
             }
+        };
+        // Reported before the pipe ends, so the probe reads it with the end of the stream.
+        if let Some(step) = watch.lock().ok().and_then(|w| w.ended(&how)) {
+            tracing::debug!(%how, "the relay vanished");
+            let _ = later.send(step);
         }
         let _ = pipe_tx.shutdown().await;
     };

@@ -66,6 +66,69 @@ impl RelayPinger {
     }
 }
 
+/// The first word of the `reason` of the `closed` step a relay connector reports when the
+/// WebSocket ended without the relay's own `closed` frame: the relay itself went away.
+pub const RELAY_VANISHED: &str = "relay-vanished";
+
+/// Watches a relayed connection for the relay's `closed` frame and counts the bytes relayed,
+/// so a connector can tell, when its WebSocket ends, whether the relay said goodbye. Both
+/// relay connectors (native and browser) use it, so they cannot disagree.
+#[derive(Debug, Default)]
+pub struct RelayEndWatch {
+    closed_seen: bool,
+    bytes_up: u64,
+    bytes_down: u64,
+}
+
+impl RelayEndWatch {
+    /// A step the relay reported after `connected`.
+    pub fn step(&mut self, step: &ConnectStep) {
+        if matches!(step, ConnectStep::Closed { .. }) {
+            self.closed_seen = true;
+        }
+    }
+
+    /// Bytes sent to the relay (client → target).
+    pub fn sent(&mut self, n: usize) {
+        self.bytes_up += n as u64;
+    }
+
+    /// Bytes received from the relay (target → client).
+    pub fn received(&mut self, n: usize) {
+        self.bytes_down += n as u64;
+    }
+
+    /// The WebSocket ended (`how`: close code, error or end of stream): the step to report,
+    /// `None` when the relay had said `closed` first.
+    pub fn ended(&self, how: &str) -> Option<ConnectStep> {
+        (!self.closed_seen).then(|| ConnectStep::Closed {
+            by: "relay".into(),
+            reason: format!(
+                "{RELAY_VANISHED}: the WebSocket to the relay ended without a closed frame ({how})"
+            ),
+            bytes_up: self.bytes_up,
+            bytes_down: self.bytes_down,
+        })
+    }
+}
+
+/// Whether a `closed` step says the relay vanished rather than closed the connection itself.
+pub fn is_relay_vanished(step: &ConnectStep) -> bool {
+    matches!(step, ConnectStep::Closed { reason, .. } if reason.starts_with(RELAY_VANISHED))
+}
+
+/// What the probe says when the relay vanished under it during `phase`: the message and the
+/// hints of a relay-layer failure (the relay process or the path to it died, not the server).
+pub fn relay_vanished_diagnosis(phase: &str) -> (String, Vec<String>) {
+    (
+        format!("the relay went away during {phase}: its WebSocket dropped without a closed frame"),
+        vec![
+            format!("The relay process or the network path to it died during {phase} (a crash, a kill, a restart without draining, or a proxy or load balancer in between dropping the WebSocket)."),
+            "This says nothing about the SSH server: the relay never reported that the target closed. The relay's operator can look its log up by connection_id.".into(),
+        ],
+    )
+}
+
 /// Why the transport could not be established.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectFailure {
@@ -280,6 +343,29 @@ mod tests {
             interpret_control_frame("{"),
             RelayEvent::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn a_websocket_that_ends_without_closed_means_the_relay_vanished() {
+        let mut watch = RelayEndWatch::default();
+        watch.sent(10);
+        watch.received(32);
+        let step = watch.ended("close code 1006").expect("vanished");
+        assert!(is_relay_vanished(&step));
+        assert!(matches!(
+            &step,
+            ConnectStep::Closed { by, bytes_up: 10, bytes_down: 32, .. } if by == "relay"
+        ));
+        watch.step(&ConnectStep::Closed {
+            by: "target".into(),
+            reason: "the target closed the connection".into(),
+            bytes_up: 10,
+            bytes_down: 32,
+        });
+        assert_eq!(watch.ended("close code 1000"), None);
+        let (message, hints) = relay_vanished_diagnosis("exec");
+        assert!(message.contains("during exec"));
+        assert!(hints[0].contains("relay process"));
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! `bufferedAmount` is below a ceiling, and the pipe itself is bounded.
 
 use sshdiag_core::transport::{
-    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEvent,
-    RelayPinger, connect_frame, handshake_frame, interpret_control_frame, redact_url_credentials,
+    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEndWatch,
+    RelayEvent, RelayPinger, connect_frame, handshake_frame, interpret_control_frame,
+    redact_url_credentials,
 };
 use sshdiag_events::relay::SUBPROTOCOL;
 use sshdiag_events::{ErrorType, Transport};
@@ -195,6 +196,7 @@ async fn pump(
     let (mut pipe_rx, mut pipe_tx) = tokio::io::split(pipe);
     let ws = socket.ws.clone();
     let pinger = std::cell::RefCell::new(RelayPinger::default());
+    let watch = std::cell::RefCell::new(RelayEndWatch::default());
     let now_ms = js_sys::Date::now;
     // A ping to the relay every second: its round trip, told apart from the server's.
     let ping = async {
@@ -223,20 +225,26 @@ async fn pump(
                     {
                         break;
                     }
+                    watch.borrow_mut().sent(n);
                 }
             }
         }
     };
     let down = async {
-        while let Some(ev) = rx.recv().await {
+        let how = loop {
+            let Some(ev) = rx.recv().await else {
+                break "the socket's events ended".to_string();
+            };
             match ev {
                 WsEvent::Binary(b) => {
+                    watch.borrow_mut().received(b.len());
                     if pipe_tx.write_all(&b).await.is_err() {
-                        break;
+                        return;
                     }
                 }
                 WsEvent::Text(t) => match interpret_control_frame(&t) {
                     RelayEvent::Step(step) => {
+                        watch.borrow_mut().step(&step);
                         let _ = later.send(step);
                     }
                     RelayEvent::Pong(id) => {
@@ -250,11 +258,15 @@ async fn pump(
                     if code != 1000 && code != 1005 {
                         log_close(code, &reason);
                     }
-                    break;
+                    break format!("close code {code}");
                 }
-                WsEvent::Error => break,
+                WsEvent::Error => break "a WebSocket error".to_string(),
                 WsEvent::Open => {}
             }
+        };
+        // Reported before the pipe ends, so the probe reads it with the end of the stream.
+        if let Some(step) = watch.borrow().ended(&how) {
+            let _ = later.send(step);
         }
         let _ = pipe_tx.shutdown().await;
     };

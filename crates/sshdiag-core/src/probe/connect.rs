@@ -16,7 +16,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use super::attempt::{ClosedBy, Session};
 use crate::failure::{Failure, scrub};
 use crate::hints;
-use crate::transport::{ConnectFailure, ConnectStep, Connector};
+use crate::transport::{self, ConnectFailure, ConnectStep, Connector};
 
 impl Session<'_> {
     fn via_relay(&self) -> bool {
@@ -252,6 +252,15 @@ impl Session<'_> {
             });
         if let Some(c) = code {
             f = f.ctx("disconnect_code", json!(c));
+        } else if self
+            .at
+            .relay_closed
+            .as_ref()
+            .is_some_and(transport::is_relay_vanished)
+        {
+            let when = phase.map(Phase::as_str).unwrap_or("session");
+            (f.message, f.hints) = transport::relay_vanished_diagnosis(when);
+            f.layer = Some(Layer::Relay);
         }
         f.phase = phase;
         f
