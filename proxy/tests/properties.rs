@@ -10,12 +10,26 @@ use futures::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use sshdiag_events::relay::{ClosedBy, ControlFrame, SUBPROTOCOL};
 use sshdiag_proxy::policy::{AllowRule, Policy, TargetHost};
-use sshdiag_proxy::token::verify_token;
+use sshdiag_proxy::TokenKeys;
 use sshdiag_proxy::{Config, LogSink, MemoryLog, mint_token};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const SECRET: &[u8] = b"property-secret-0123456789abcdef";
+
+/// The relay's check of a connect token signed with the shared secret (HS256).
+fn verify_token(
+    secret: &[u8],
+    token: Option<&str>,
+    host: &str,
+    port: u16,
+    now: u64,
+) -> Result<(), String> {
+    TokenKeys::from_secret(secret)
+        .verify(token, host, port, now)
+        .map(|_| ())
+        .map_err(|denial| format!("{denial:?}"))
+}
 
 fn now() -> u64 {
     SystemTime::now()
