@@ -281,9 +281,14 @@ impl DH {
 
     pub fn generate_private_key(&mut self, is_server: bool) -> BigUint {
         let q = (&self.prime_num - &BigUint::from(1u8)) / &BigUint::from(2u8);
+        // Short exponent (RFC 8270, NIST SP 800-56A), as OpenSSH: twice the group's security
+        // strength in bits, not the full length of q; that is 4-16x less modpow work.
+        let short = BigUint::from(1u8) << (2 * security_strength(self.prime_num.bits()));
         let mut rng = rand::rng();
-        self.private_key =
-            rng.random_biguint_range(&if is_server { 1u8.into() } else { 2u8.into() }, &q);
+        self.private_key = rng.random_biguint_range(
+            &if is_server { 1u8.into() } else { 2u8.into() },
+            &q.min(short),
+        );
         self.private_key.clone()
     }
 
@@ -313,6 +318,18 @@ impl DH {
         let prime_minus_one = &self.prime_num - &one;
 
         public_key > &one && public_key < &prime_minus_one
+    }
+}
+
+/// The security strength in bits of a finite-field group with a `bits`-bit prime, as OpenSSH's
+/// `dh_estimate` (NIST SP 800-57 part 1).
+fn security_strength(bits: u64) -> u64 {
+    match bits {
+        0..=1024 => 80,
+        1025..=2048 => 112,
+        2049..=3072 => 128,
+        3073..=7680 => 192,
+        _ => 256,
     }
 }
 
