@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod policy;
 mod serve;
 mod session;
+mod static_files;
 pub mod token;
 
 use std::collections::HashMap;
@@ -305,7 +306,7 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         .route("/metrics", get(metrics_handler))
         .route("/relay.json", get(relay_info));
     app = match web_root {
-        Some(root) => app.fallback_service(tower_http::services::ServeDir::new(root)),
+        Some(root) => static_files::serve_from(app, root),
         None => app.fallback(no_page),
     };
     let app = app

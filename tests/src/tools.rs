@@ -110,7 +110,7 @@ pub const JQ: Tool = Tool {
     source: Source::Debian("jq"),
 };
 
-/// Shrinks the release wasm module; optional (`cargo xtask build-web` skips it when absent).
+/// Shrinks the release wasm module (`cargo xtask build-web` installs it or stops).
 pub const WASM_OPT: Tool = Tool {
     name: "wasm-opt",
     fallbacks: &["/usr/bin/wasm-opt"],
@@ -177,6 +177,7 @@ pub const ALL: &[Tool] = &[
     PYJWT,
     PY_CRYPTOGRAPHY,
     HAPROXY,
+    WASM_OPT,
 ];
 
 impl Tool {

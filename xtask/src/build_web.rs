@@ -1,12 +1,17 @@
-//! `cargo xtask build-web`: the release wasm module and its JS glue, into `web/pkg/`.
+//! `cargo xtask build-web`: the release wasm module and its JS glue, into `web/pkg/`, and every
+//! page file precompressed beside itself for the relay to serve.
 //!
-//! cargo build (wasm32, release) → `wasm-opt -Oz` when binaryen is installed → wasm-bindgen
-//! `--target web`, run as the pinned `wasm-bindgen-cli` library (never a separately installed
-//! binary that could drift from the `wasm-bindgen` crate) → sizes, raw and gzip.
+//! cargo build (wasm32, release) → `wasm-opt -Oz` (binaryen, installed like the other tools) →
+//! wasm-bindgen `--target web`, run as the pinned `wasm-bindgen-cli` library (never a
+//! separately installed binary that could drift from the `wasm-bindgen` crate) → `FILE.br` and
+//! `FILE.gz` beside each page file under `web/` → sizes, raw, gzip and brotli.
 //!
 //! wasm-opt runs BEFORE wasm-bindgen: Debian's binaryen 108 breaks the module when it runs on
-//! wasm-bindgen's output. Its result is kept only if wasm-bindgen accepts it; otherwise the
-//! unoptimised module is used and the build says so.
+//! wasm-bindgen's output. Its result is kept only if wasm-bindgen and the engine accept it;
+//! otherwise the unoptimised module is used and the build says so loudly.
+//!
+//! The demo builds with [`WebProfile::Quick`]: the dev profile, no wasm-opt, no compression;
+//! stale compressed files are removed, never left to be served instead of the new module.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,17 +22,38 @@ use anyhow::{Context, bail};
 use crate::util::{cargo_build, find_artifact, project_root};
 use crate::{prereq, tools};
 
-/// Builds `web/pkg/` and returns the path of the final `sshdiag_web_bg.wasm`.
+/// Which build of the module.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum WebProfile {
+    /// What a customer downloads: release profile, wasm-opt, precompressed.
+    Release,
+    /// What a local demo needs: the fastest build (dev profile, as the browser tests), served
+    /// uncompressed over loopback.
+    Quick,
+}
+
+/// Page files worth compressing, by extension.
+const COMPRESSED_EXTENSIONS: [&str; 5] = ["html", "js", "css", "wasm", "json"];
+
+/// Builds `web/pkg/` (release) and returns the path of the final `sshdiag_web_bg.wasm`.
 pub fn build_web() -> anyhow::Result<PathBuf> {
-    prereq::ensure_tools("build-web", &[tools::CLANG])?;
+    build_web_with(WebProfile::Release)
+}
+
+/// Builds `web/pkg/` in `profile` and returns the path of the final `sshdiag_web_bg.wasm`.
+pub fn build_web_with(profile: WebProfile) -> anyhow::Result<PathBuf> {
+    let release = profile == WebProfile::Release;
+    let mut needed = vec![tools::CLANG];
+    if release {
+        needed.push(tools::WASM_OPT);
+    }
+    prereq::ensure_tools("build-web", &needed)?;
     prereq::ensure_wasm_target()?;
-    let files = cargo_build(&[
-        "-p",
-        "sshdiag-web",
-        "--target",
-        prereq::WASM_TARGET,
-        "--release",
-    ])?;
+    let mut args = vec!["-p", "sshdiag-web", "--target", prereq::WASM_TARGET];
+    if release {
+        args.push("--release");
+    }
+    let files = cargo_build(&args)?;
     let wasm = find_artifact(&files, "sshdiag_web.wasm")?;
     let out_dir = project_root().join("web").join("pkg");
 
@@ -35,22 +61,16 @@ pub fn build_web() -> anyhow::Result<PathBuf> {
         .prefix("sshdiag-build-web-")
         .tempdir()
         .context("creating a scratch dir")?;
-    let optimised = match tools::WASM_OPT.find() {
-        Some(wasm_opt) => wasm_opt_before_bindgen(&wasm_opt, &wasm, scratch.path()),
-        None => {
-            eprintln!(
-                "build-web: wasm-opt not found, skipping it (Debian package `binaryen` makes the module smaller)"
-            );
-            None
-        }
+    let optimised = match release {
+        true => wasm_opt_before_bindgen(&tools::WASM_OPT.require()?, &wasm, scratch.path()),
+        false => None,
     };
-
     let used_optimised = match &optimised {
         Some(module) => match bindgen(module, &out_dir).and_then(|()| validate(&out_dir)) {
             Ok(()) => true,
             Err(error) => {
                 eprintln!(
-                    "build-web: the wasm-opt output did not survive ({error:#}); using the unoptimised module"
+                    "build-web: WARNING: the wasm-opt output did not survive ({error:#}); using the unoptimised module"
                 );
                 false
             }
@@ -61,24 +81,100 @@ pub fn build_web() -> anyhow::Result<PathBuf> {
         bindgen(&wasm, &out_dir)?;
     }
 
+    let web = project_root().join("web");
+    let compressed = match release {
+        true => precompress(&web)?,
+        false => remove_precompressed(&web)?,
+    };
     let output = out_dir.join("sshdiag_web_bg.wasm");
     let bytes = std::fs::read(&output).with_context(|| format!("reading {}", output.display()))?;
-    let gzip = gzip_len(&bytes)?;
+    let sizes = match release {
+        true => format!(
+            "{} gzip, {} brotli",
+            human(file_len(&with_suffix(&output, "gz"))?),
+            human(file_len(&with_suffix(&output, "br"))?)
+        ),
+        false => format!("{} gzip", human(gzip(&bytes)?.len())),
+    };
     println!(
-        "build-web: {} {} raw, {} gzip{}",
+        "build-web: {} {} raw, {sizes}{}; {compressed} page files precompressed",
         output
             .strip_prefix(project_root())
             .unwrap_or(&output)
             .display(),
         human(bytes.len()),
-        human(gzip),
-        if used_optimised {
-            " (wasm-opt -Oz)"
-        } else {
-            " (not wasm-opt'd)"
+        match (release, used_optimised) {
+            (true, true) => " (wasm-opt -Oz)",
+            (true, false) => " (NOT wasm-opt'd)",
+            (false, _) => " (dev profile, for the demo)",
         },
     );
     Ok(output)
+}
+
+/// Writes `FILE.gz` (gzip -9) and `FILE.br` (brotli quality 11) beside every page file under
+/// `web` (and `web/pkg`); returns how many files it compressed.
+fn precompress(web: &Path) -> anyhow::Result<usize> {
+    let mut count = 0;
+    for file in page_files(web)? {
+        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        write(&with_suffix(&file, "gz"), &gzip(&bytes)?)?;
+        write(&with_suffix(&file, "br"), &brotli(&bytes)?)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Removes the `.gz` and `.br` beside every page file (a quick build does not make them, and
+/// old ones must not stand in for the new module); returns 0, the number compressed.
+fn remove_precompressed(web: &Path) -> anyhow::Result<usize> {
+    for file in page_files(web)? {
+        for suffix in ["gz", "br"] {
+            let variant = with_suffix(&file, suffix);
+            if variant.exists() {
+                std::fs::remove_file(&variant)
+                    .with_context(|| format!("removing {}", variant.display()))?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// The files under `web` and `web/pkg` the relay serves and compression shrinks.
+fn page_files(web: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for dir in [web.to_path_buf(), web.join("pkg")] {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let wanted = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| COMPRESSED_EXTENSIONS.contains(&e));
+            if wanted && path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn file_len(path: &Path) -> anyhow::Result<usize> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(meta.len() as usize)
 }
 
 /// `wasm-opt -Oz`; None (with a warning) when it fails.
@@ -147,10 +243,22 @@ fn validate(out_dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+fn gzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes)?;
-    Ok(encoder.finish()?.len())
+    Ok(encoder.finish()?)
+}
+
+fn brotli(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 24,
+        size_hint: bytes.len(),
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).context("brotli")?;
+    Ok(out)
 }
 
 fn human(bytes: usize) -> String {

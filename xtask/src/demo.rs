@@ -1,13 +1,17 @@
 //! `cargo xtask demo`: the whole product on one machine with nothing else running: builds the
-//! page (build-web), then runs `sshdiag-proxy --demo`, which serves `web/` and starts its
+//! page and the relay, then runs `sshdiag-proxy --demo`, which serves `web/` and starts its
 //! built-in demo SSH server, and prints the URL to open.
+//!
+//! A newcomer's first command, so it builds only what the demo needs, in the profile fastest to
+//! build (dev, whose artifacts `cargo xtask test` reuses; the page over loopback needs neither
+//! wasm-opt nor compression), and says what it is doing at every step.
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::build_web::build_web;
+use crate::build_web::{WebProfile, build_web_with};
 use crate::util::{cargo_build, describe, find_artifact, project_root};
 
 /// Where the relay listens unless `--listen` says otherwise (the proxy's own default).
@@ -21,9 +25,21 @@ pub struct DemoArgs {
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    build_web()?;
+    let started = Instant::now();
+    eprintln!(
+        "sshdiag demo: 1/3 building the page's wasm module (dev profile; the first build takes minutes)"
+    );
+    build_web_with(WebProfile::Quick)?;
+    eprintln!(
+        "sshdiag demo: 2/3 building the relay ({:.0} s so far)",
+        started.elapsed().as_secs_f64()
+    );
     let files = cargo_build(&["-p", "sshdiag-proxy", "--bin", "sshdiag-proxy"])?;
     let proxy = find_artifact(&files, "sshdiag-proxy")?;
+    eprintln!(
+        "sshdiag demo: 3/3 starting the relay and its demo SSH server ({:.0} s so far)",
+        started.elapsed().as_secs_f64()
+    );
 
     let listen = args
         .proxy_args
@@ -56,7 +72,10 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     if child.try_wait()?.is_none() {
-        println!("sshdiag demo: open http://{listen}/ (Ctrl-C stops it)");
+        println!(
+            "sshdiag demo: open http://{listen}/ (ready after {:.0} s; Ctrl-C stops it)",
+            started.elapsed().as_secs_f64()
+        );
     }
     let status = child.wait()?;
     if !status.success() {
