@@ -11,6 +11,7 @@ use sshdiag_core::hostkey::{HostKeyInfo, NoTrustStore, TrustStore};
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
 use sshdiag_events::codes::Phase;
 use sshdiag_events::{ErrorType, Event, EventData, HostKeyPolicy, Layer};
+use sshdiag_tests::ports::wait_for_port;
 use sshdiag_tests::relay::RelayFixture;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSPHRASE, TEST_PASSWORD, TEST_USER};
 
@@ -24,6 +25,28 @@ fn options(port: u16, auth: AuthPlan, commands: &[&str]) -> ProbeOptions {
     o.connect_timeout_ms = 5_000;
     o.timeout_ms = Some(60_000);
     o
+}
+
+/// A private key credential, as the CLI and the page build it.
+fn key(text: &str, passphrase: Option<&str>) -> Credential {
+    Credential::PrivateKey {
+        key_text: Secret::new(text.to_string()),
+        passphrase: passphrase.map(Secret::new),
+        label: None,
+    }
+}
+
+/// A probe-only run (no secret) against a fresh sshd with these extra config lines; it must
+/// be green.
+async fn probe_only_against(config: &[&str]) -> ProbeReport {
+    let sshd = SshdFixture::start(SshdOptions::with_config(config.iter().copied())).unwrap();
+    let r = run_direct(
+        options(sshd.port(), AuthPlan::Probe, &[]),
+        &mut NoTrustStore,
+    )
+    .await;
+    assert!(r.verdict.ok, "{:#?}", r.verdict);
+    r
 }
 
 async fn run_direct(opts: ProbeOptions, trust: &mut dyn TrustStore) -> ProbeReport {
@@ -189,18 +212,10 @@ async fn password_login_runs_echo_and_reports_every_layer() {
 async fn ed25519_and_encrypted_rsa_keys_log_in() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let keys = sshd.client_keys().clone();
-    let ed = AuthPlan::Credentials(vec![Credential::PrivateKey {
-        key_text: Secret::new(keys.ed25519.private_key.clone()),
-        passphrase: None,
-        label: None,
-    }]);
+    let ed = AuthPlan::Credentials(vec![key(&keys.ed25519.private_key, None)]);
     let r = run_direct(options(sshd.port(), ed, &["true"]), &mut NoTrustStore).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
-    let rsa = AuthPlan::Credentials(vec![Credential::PrivateKey {
-        key_text: Secret::new(keys.rsa_enc.private_key.clone()),
-        passphrase: Some(Secret::new(TEST_PASSPHRASE)),
-        label: None,
-    }]);
+    let rsa = AuthPlan::Credentials(vec![key(&keys.rsa_enc.private_key, Some(TEST_PASSPHRASE))]);
     let r = run_direct(options(sshd.port(), rsa, &["true"]), &mut NoTrustStore).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
     let all = serde_json::to_string(&r.events).unwrap();
@@ -266,11 +281,7 @@ async fn wrong_password_is_auth_failed_with_the_servers_methods() {
 async fn unauthorised_key_is_auth_failed_naming_authorized_keys() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let keys = sshd.client_keys().clone();
-    let auth = AuthPlan::Credentials(vec![Credential::PrivateKey {
-        key_text: Secret::new(keys.unauthorised_ed25519.private_key.clone()),
-        passphrase: None,
-        label: None,
-    }]);
+    let auth = AuthPlan::Credentials(vec![key(&keys.unauthorised_ed25519.private_key, None)]);
     let r = run_direct(options(sshd.port(), auth, &[]), &mut NoTrustStore).await;
     assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
     assert!(hints(&r).contains("authorized_keys"), "{}", hints(&r));
@@ -294,13 +305,7 @@ async fn password_disabled_says_which_methods_the_server_accepts() {
 
 #[tokio::test]
 async fn probe_only_lists_methods_without_a_secret() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let r = run_direct(
-        options(sshd.port(), AuthPlan::Probe, &[]),
-        &mut NoTrustStore,
-    )
-    .await;
-    assert!(r.verdict.ok, "{:#?}", r.verdict);
+    let r = probe_only_against(&[]).await;
     assert!(
         r.verdict.summary.contains("publickey") && r.verdict.summary.contains("password"),
         "{}",
@@ -403,12 +408,8 @@ async fn http_server_on_the_port_is_not_ssh() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("python3 is needed for the HTTP listener");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Waited for as before: a listener that never comes shows as a wrong verdict below.
+    let _ = wait_for_port(port, Duration::from_secs(5));
     let r = run_direct(options(port, password(), &[]), &mut NoTrustStore).await;
     let _ = child.kill();
     let _ = child.wait();
@@ -539,19 +540,13 @@ fn audit_grade(r: &ProbeReport, alg: &str) -> Option<String> {
 
 #[tokio::test]
 async fn audit_grades_what_a_weak_server_offers() {
-    let sshd = SshdFixture::start(SshdOptions::with_config([
+    let r = probe_only_against(&[
         "KexAlgorithms +diffie-hellman-group1-sha1,diffie-hellman-group14-sha1",
         "Ciphers +aes128-cbc,3des-cbc",
         "MACs +hmac-sha1",
         "HostKeyAlgorithms +ssh-rsa",
-    ]))
-    .unwrap();
-    let r = run_direct(
-        options(sshd.port(), AuthPlan::Probe, &[]),
-        &mut NoTrustStore,
-    )
+    ])
     .await;
-    assert!(r.verdict.ok, "{:#?}", r.verdict);
     assert_eq!(
         audit_grade(&r, "diffie-hellman-group1-sha1").as_deref(),
         Some("broken")
@@ -575,19 +570,13 @@ async fn audit_grades_what_a_weak_server_offers() {
 
 #[tokio::test]
 async fn audit_finds_nothing_weak_in_a_strong_offer() {
-    let sshd = SshdFixture::start(SshdOptions::with_config([
+    let r = probe_only_against(&[
         "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256",
         "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com",
         "MACs hmac-sha2-512-etm@openssh.com",
         "HostKeyAlgorithms ssh-ed25519",
-    ]))
-    .unwrap();
-    let r = run_direct(
-        options(sshd.port(), AuthPlan::Probe, &[]),
-        &mut NoTrustStore,
-    )
+    ])
     .await;
-    assert!(r.verdict.ok, "{:#?}", r.verdict);
     let bad: Vec<_> = r
         .audit
         .iter()
@@ -644,13 +633,9 @@ async fn a_partial_success_chain_goes_on_to_the_next_method() {
         "AuthenticationMethods publickey,password",
     ]))
     .unwrap();
-    let key = Credential::PrivateKey {
-        key_text: Secret::new(sshd.client_keys().ed25519.private_key.clone()),
-        passphrase: None,
-        label: None,
-    };
+    let ed25519 = key(&sshd.client_keys().ed25519.private_key, None);
     let both = AuthPlan::Credentials(vec![
-        key.clone(),
+        ed25519.clone(),
         Credential::Password(Secret::new(TEST_PASSWORD)),
     ]);
     let r = run_direct(options(sshd.port(), both, &["true"]), &mut NoTrustStore).await;
@@ -659,7 +644,7 @@ async fn a_partial_success_chain_goes_on_to_the_next_method() {
         if a.status == Some(sshdiag_events::AuthStatus::Partial))));
     // The key alone is not enough: the verdict says the server wants another method.
     let r = run_direct(
-        options(sshd.port(), AuthPlan::Credentials(vec![key]), &[]),
+        options(sshd.port(), AuthPlan::Credentials(vec![ed25519]), &[]),
         &mut NoTrustStore,
     )
     .await;

@@ -14,8 +14,10 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use sshdiag_testkit::tools;
+
+use crate::prereq;
 use crate::util::{cargo_build, find_artifact, project_root};
-use crate::{prereq, tools};
 
 /// Builds `web/pkg/` and returns the path of the final `sshdiag_web_bg.wasm`.
 pub fn build_web() -> anyhow::Result<PathBuf> {

@@ -1,0 +1,164 @@
+//! Credentials against the real OpenSSH fixture through the relay: a wrong password is named as
+//! such, and every credential mode of the form logs in with its method without leaking it.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions};
+use sshdiag_tests::webdriver::{Browser, STEP};
+
+use crate::{in_browser, last_of, openssh_target, tail, types};
+
+crate::in_every_browser!(
+    a_wrong_password_is_auth_failed_naming_the_accepted_methods,
+    credential_modes_key_file_passphrase_keyboard_interactive_and_probe,
+);
+
+async fn a_wrong_password_is_auth_failed_naming_the_accepted_methods(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    let sshd = SshdFixture::start(SshdOptions::default())?;
+    let relay = openssh_target(&sshd).await?;
+    in_browser(browser, relay, None, async |page, _| {
+        // A wrong password: red, AuthFailed, and a hint naming what the server accepts.
+        page.fill_target(&sshd, "not-the-password").await?;
+        let (class, events) = page.run().await?;
+        let verdict = last_of(&events, "VERDICT")?;
+        anyhow::ensure!(class.contains("fail"), "a wrong password shows green");
+        anyhow::ensure!(
+            verdict["error_type"] == json!("AuthFailed"),
+            "verdict {verdict}; events {:?}",
+            types(&events)
+        );
+        let shown = page.text("verdict").await?;
+        anyhow::ensure!(
+            shown.contains("AuthFailed"),
+            "the verdict panel says {shown}"
+        );
+        let methods_hint = shown
+            .lines()
+            .find(|l| l.contains("accepts"))
+            .with_context(|| format!("no hint names the accepted methods: {shown}"))?;
+        for method in ["publickey", "password"] {
+            anyhow::ensure!(
+                methods_hint.contains(method),
+                "the methods hint does not name {method}: {methods_hint}"
+            );
+        }
+        page.keep_screenshot("auth-failed").await?;
+        Ok(())
+    })
+    .await
+    .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
+}
+
+async fn credential_modes_key_file_passphrase_keyboard_interactive_and_probe(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    // PAM, so that OpenSSH offers keyboard-interactive.
+    let sshd = SshdFixture::start(SshdOptions::with_config(["UsePAM yes"]))?;
+    let relay = openssh_target(&sshd).await?;
+    let keys = sshd.client_keys().clone();
+    in_browser(browser, relay, None, async |page, _| {
+        page.fill_target(&sshd, "").await?;
+        let mut raw_logs = String::new();
+        let auth_method = |events: &[Value]| {
+            events
+                .iter()
+                .filter(|e| {
+                    e["event_type"] == json!("AUTH") && e["data"]["status"] == json!("success")
+                })
+                .map(|e| e["data"]["method"].as_str().unwrap_or("?").to_string())
+                .next()
+        };
+
+        // A key file chosen with the file picker.
+        page.click_css("input[name=authType][value=privateKey]")
+            .await?;
+        page.choose_file("f-keyfile", &keys.ed25519.path).await?;
+        page.wait_for(
+            "return document.getElementById('f-keyfile-note').textContent.includes('Using the key file')",
+            STEP,
+            "the page to take the key file",
+        )
+        .await?;
+        let (class, events) = page.run().await?;
+        anyhow::ensure!(
+            class.contains("ok") && auth_method(&events).as_deref() == Some("private_key"),
+            "key file: {}; {:?}",
+            last_of(&events, "VERDICT")?,
+            types(&events)
+        );
+        raw_logs.push_str(&page.text("raw-jsonl").await?);
+
+        // An encrypted key pasted, with its passphrase.
+        page.click("f-keyfile-clear").await?;
+        page.fill(&[
+            ("f-key", &keys.rsa_enc.private_key),
+            ("f-passphrase", keys.rsa_enc.passphrase.unwrap_or_default()),
+        ])
+        .await?;
+        let (class, events) = page.run().await?;
+        anyhow::ensure!(
+            class.contains("ok") && auth_method(&events).as_deref() == Some("private_key"),
+            "encrypted key: {}; {:?}",
+            last_of(&events, "VERDICT")?,
+            types(&events)
+        );
+        raw_logs.push_str(&page.text("raw-jsonl").await?);
+
+        // Keyboard-interactive: the answer to PAM's password prompt.
+        page.click_css("input[name=authType][value=keyboardInteractive]")
+            .await?;
+        page.fill(&[("f-answers", sshd.password())]).await?;
+        let (class, events) = page.run().await?;
+        anyhow::ensure!(
+            class.contains("ok")
+                && auth_method(&events).as_deref() == Some("keyboard_interactive"),
+            "keyboard-interactive: {}; {:?}",
+            last_of(&events, "VERDICT")?,
+            types(&events)
+        );
+        raw_logs.push_str(&page.text("raw-jsonl").await?);
+
+        // Probe only: no secret, no login, and the methods the server accepts are named.
+        page.click_css("input[name=authType][value=probe]").await?;
+        let (_, events) = page.run().await?;
+        anyhow::ensure!(
+            auth_method(&events).is_none() && !types(&events).contains(&"EXEC"),
+            "a probe logged in or ran a command: {:?}",
+            types(&events)
+        );
+        let shown = page.text("verdict").await?;
+        anyhow::ensure!(
+            shown.contains("publickey") && shown.contains("keyboard-interactive"),
+            "the probe's verdict does not name the methods: {shown}"
+        );
+        raw_logs.push_str(&page.text("raw-jsonl").await?);
+
+        let key_body = keys
+            .ed25519
+            .private_key
+            .lines()
+            .nth(1)
+            .unwrap_or("?")
+            .to_string();
+        let rsa_body = keys
+            .rsa_enc
+            .private_key
+            .lines()
+            .nth(1)
+            .unwrap_or("?")
+            .to_string();
+        for (what, secret) in [
+            ("password", sshd.password()),
+            ("ed25519 key", key_body.as_str()),
+            ("encrypted key", rsa_body.as_str()),
+            ("passphrase", keys.rsa_enc.passphrase.unwrap_or("?")),
+        ] {
+            anyhow::ensure!(!raw_logs.contains(secret), "the events contain the {what}");
+        }
+        Ok(())
+    })
+    .await
+    .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
+}
