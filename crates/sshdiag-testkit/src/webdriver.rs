@@ -351,28 +351,31 @@ impl Session<'_> {
         self.step(&format!("clicking {css}"), element.click()).await
     }
 
-    /// The rendered text of the element with this id.
-    pub async fn text(&self, id: &str) -> anyhow::Result<String> {
-        let text = self
+    /// A property of the element with this id (`innerText`, `hidden`, `open`…); an error when
+    /// there is no such element.
+    pub async fn property(&self, id: &str, name: &str) -> anyhow::Result<Value> {
+        let found = self
             .js_with(
-                "const e = document.getElementById(arguments[0]); return e ? e.innerText : null",
-                json!([id]),
+                "const e = document.getElementById(arguments[0]); \
+                 return e ? { value: e[arguments[1]] } : null",
+                json!([id, name]),
             )
             .await?;
+        anyhow::ensure!(!found.is_null(), "no element #{id}");
+        Ok(found["value"].clone())
+    }
+
+    /// The rendered text of the element with this id.
+    pub async fn text(&self, id: &str) -> anyhow::Result<String> {
+        let text = self.property(id, "innerText").await?;
         text.as_str()
             .map(str::to_string)
-            .with_context(|| format!("no element #{id}"))
+            .with_context(|| format!("#{id} has no text: {text}"))
     }
 
     /// Whether the element with this id is `hidden`.
     pub async fn hidden(&self, id: &str) -> anyhow::Result<bool> {
-        let hidden = self
-            .js_with(
-                "return document.getElementById(arguments[0]).hidden",
-                json!([id]),
-            )
-            .await?;
-        Ok(hidden == json!(true))
+        Ok(self.property(id, "hidden").await? == json!(true))
     }
 
     /// Gives `path` to the `<input type=file id=…>` as a person choosing it would.

@@ -9,19 +9,12 @@ use sshdiag_tests::RelayFixture;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, free_loopback_port};
 use sshdiag_tests::webdriver::Browser;
 
-use crate::{RUN, demo_relay, in_browser, tail, types};
-
-crate::in_every_browser!(
-    the_js_api_refuses_mistakes_with_an_error_naming_them,
-    api_keepalives_on_the_browser_timer_and_retries,
-);
+use crate::{RUN, in_browser, on_the_demo_page, tail, types};
 
 async fn the_js_api_refuses_mistakes_with_an_error_naming_them(
     browser: Browser,
 ) -> anyhow::Result<()> {
-    let key_dir = tempfile::tempdir()?;
-    let relay = demo_relay(key_dir.path()).await?;
-    in_browser(browser, relay, None, async |page, _| {
+    on_the_demo_page(browser, async |page, _| {
         // The JS API refuses mistakes with an Error naming the option, and a bad bundle with a
         // plain message.
         let refusals = page
@@ -204,3 +197,8 @@ async fn api_keepalives_on_the_browser_timer_and_retries(browser: Browser) -> an
     .await
     .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 30)))
 }
+
+crate::in_every_browser!(
+    the_js_api_refuses_mistakes_with_an_error_naming_them,
+    api_keepalives_on_the_browser_timer_and_retries,
+);

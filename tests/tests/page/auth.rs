@@ -6,29 +6,16 @@ use serde_json::{Value, json};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions};
 use sshdiag_tests::webdriver::{Browser, STEP};
 
-use crate::{in_browser, last_of, openssh_target, tail, types};
-
-crate::in_every_browser!(
-    a_wrong_password_is_auth_failed_naming_the_accepted_methods,
-    credential_modes_key_file_passphrase_keyboard_interactive_and_probe,
-);
+use crate::{against_openssh, last_of, types};
 
 async fn a_wrong_password_is_auth_failed_naming_the_accepted_methods(
     browser: Browser,
 ) -> anyhow::Result<()> {
     let sshd = SshdFixture::start(SshdOptions::default())?;
-    let relay = openssh_target(&sshd).await?;
-    in_browser(browser, relay, None, async |page, _| {
+    against_openssh(browser, &sshd, None, async |page, _| {
         // A wrong password: red, AuthFailed, and a hint naming what the server accepts.
         page.fill_target(&sshd, "not-the-password").await?;
-        let (class, events) = page.run().await?;
-        let verdict = last_of(&events, "VERDICT")?;
-        anyhow::ensure!(class.contains("fail"), "a wrong password shows green");
-        anyhow::ensure!(
-            verdict["error_type"] == json!("AuthFailed"),
-            "verdict {verdict}; events {:?}",
-            types(&events)
-        );
+        page.run_failing("AuthFailed").await?;
         let shown = page.text("verdict").await?;
         anyhow::ensure!(
             shown.contains("AuthFailed"),
@@ -48,7 +35,15 @@ async fn a_wrong_password_is_auth_failed_naming_the_accepted_methods(
         Ok(())
     })
     .await
-    .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
+}
+
+/// The method of the run's successful login, if it logged in.
+fn auth_method(events: &[Value]) -> Option<String> {
+    events
+        .iter()
+        .filter(|e| e["event_type"] == json!("AUTH") && e["data"]["status"] == json!("success"))
+        .map(|e| e["data"]["method"].as_str().unwrap_or("?").to_string())
+        .next()
 }
 
 async fn credential_modes_key_file_passphrase_keyboard_interactive_and_probe(
@@ -56,19 +51,21 @@ async fn credential_modes_key_file_passphrase_keyboard_interactive_and_probe(
 ) -> anyhow::Result<()> {
     // PAM, so that OpenSSH offers keyboard-interactive.
     let sshd = SshdFixture::start(SshdOptions::with_config(["UsePAM yes"]))?;
-    let relay = openssh_target(&sshd).await?;
     let keys = sshd.client_keys().clone();
-    in_browser(browser, relay, None, async |page, _| {
+    against_openssh(browser, &sshd, None, async |page, _| {
         page.fill_target(&sshd, "").await?;
         let mut raw_logs = String::new();
-        let auth_method = |events: &[Value]| {
-            events
-                .iter()
-                .filter(|e| {
-                    e["event_type"] == json!("AUTH") && e["data"]["status"] == json!("success")
-                })
-                .map(|e| e["data"]["method"].as_str().unwrap_or("?").to_string())
-                .next()
+        // Run: green, logged in with `method`; the raw events are kept for the secret check.
+        let logs_in_with = async |method: &str, what: &str, raw_logs: &mut String| {
+            let (class, events) = page.run().await?;
+            anyhow::ensure!(
+                class.contains("ok") && auth_method(&events).as_deref() == Some(method),
+                "{what}: {}; {:?}",
+                last_of(&events, "VERDICT")?,
+                types(&events)
+            );
+            raw_logs.push_str(&page.text("raw-jsonl").await?);
+            anyhow::Ok(())
         };
 
         // A key file chosen with the file picker.
@@ -81,14 +78,7 @@ async fn credential_modes_key_file_passphrase_keyboard_interactive_and_probe(
             "the page to take the key file",
         )
         .await?;
-        let (class, events) = page.run().await?;
-        anyhow::ensure!(
-            class.contains("ok") && auth_method(&events).as_deref() == Some("private_key"),
-            "key file: {}; {:?}",
-            last_of(&events, "VERDICT")?,
-            types(&events)
-        );
-        raw_logs.push_str(&page.text("raw-jsonl").await?);
+        logs_in_with("private_key", "key file", &mut raw_logs).await?;
 
         // An encrypted key pasted, with its passphrase.
         page.click("f-keyfile-clear").await?;
@@ -97,28 +87,13 @@ async fn credential_modes_key_file_passphrase_keyboard_interactive_and_probe(
             ("f-passphrase", keys.rsa_enc.passphrase.unwrap_or_default()),
         ])
         .await?;
-        let (class, events) = page.run().await?;
-        anyhow::ensure!(
-            class.contains("ok") && auth_method(&events).as_deref() == Some("private_key"),
-            "encrypted key: {}; {:?}",
-            last_of(&events, "VERDICT")?,
-            types(&events)
-        );
-        raw_logs.push_str(&page.text("raw-jsonl").await?);
+        logs_in_with("private_key", "encrypted key", &mut raw_logs).await?;
 
         // Keyboard-interactive: the answer to PAM's password prompt.
         page.click_css("input[name=authType][value=keyboardInteractive]")
             .await?;
         page.fill(&[("f-answers", sshd.password())]).await?;
-        let (class, events) = page.run().await?;
-        anyhow::ensure!(
-            class.contains("ok")
-                && auth_method(&events).as_deref() == Some("keyboard_interactive"),
-            "keyboard-interactive: {}; {:?}",
-            last_of(&events, "VERDICT")?,
-            types(&events)
-        );
-        raw_logs.push_str(&page.text("raw-jsonl").await?);
+        logs_in_with("keyboard_interactive", "keyboard-interactive", &mut raw_logs).await?;
 
         // Probe only: no secret, no login, and the methods the server accepts are named.
         page.click_css("input[name=authType][value=probe]").await?;
@@ -160,5 +135,9 @@ async fn credential_modes_key_file_passphrase_keyboard_interactive_and_probe(
         Ok(())
     })
     .await
-    .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
 }
+
+crate::in_every_browser!(
+    a_wrong_password_is_auth_failed_naming_the_accepted_methods,
+    credential_modes_key_file_passphrase_keyboard_interactive_and_probe,
+);

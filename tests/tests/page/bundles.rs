@@ -10,20 +10,17 @@ use sshdiag_events::bundle::{Bundle, IntegrityStatus};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions};
 use sshdiag_tests::webdriver::{Browser, STEP};
 
-use crate::{downloaded, in_browser, last_of, openssh_target, relay_connections, tail, types};
-
-crate::in_every_browser!(right_password_forward_probe_bundle_download_and_viewer);
+use crate::{against_openssh, downloaded, last_of, relay_connections, types};
 
 async fn right_password_forward_probe_bundle_download_and_viewer(
     browser: Browser,
 ) -> anyhow::Result<()> {
     let sshd = SshdFixture::start(SshdOptions::default())?;
-    let relay = openssh_target(&sshd).await?;
     let downloads = tempfile::tempdir()?;
     let files = tempfile::tempdir()?;
-    in_browser(
+    against_openssh(
         browser,
-        relay,
+        &sshd,
         Some(downloads.path()),
         async |page, relay| {
             // The right password, and the forward probe field: green, the command ran, and the
@@ -209,5 +206,6 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
         },
     )
     .await
-    .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 20)))
 }
+
+crate::in_every_browser!(right_password_forward_probe_bundle_download_and_viewer);

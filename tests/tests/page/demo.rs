@@ -5,19 +5,12 @@ use anyhow::Context;
 use serde_json::json;
 use sshdiag_tests::webdriver::{Browser, Key, STEP};
 
-use crate::{demo_relay, in_browser, in_order, types};
-
-crate::in_every_browser!(
-    demo_run_is_green_in_order_and_fits_a_laptop_screen,
-    a_denied_target_run_with_the_keyboard_alone_is_proxy_denied,
-);
+use crate::{in_order, on_the_demo_page, types};
 
 async fn demo_run_is_green_in_order_and_fits_a_laptop_screen(
     browser: Browser,
 ) -> anyhow::Result<()> {
-    let key_dir = tempfile::tempdir()?;
-    let relay = demo_relay(key_dir.path()).await?;
-    in_browser(browser, relay, None, async |page, _| {
+    on_the_demo_page(browser, async |page, _| {
         // One click on the pre-filled form: a green run, events in order.
         let (class, events) = page.run().await?;
         let seen = types(&events);
@@ -124,9 +117,7 @@ async fn demo_run_is_green_in_order_and_fits_a_laptop_screen(
 async fn a_denied_target_run_with_the_keyboard_alone_is_proxy_denied(
     browser: Browser,
 ) -> anyhow::Result<()> {
-    let key_dir = tempfile::tempdir()?;
-    let relay = demo_relay(key_dir.path()).await?;
-    in_browser(browser, relay, None, async |page, _| {
+    on_the_demo_page(browser, async |page, _| {
         // A target the relay does not allow, with the keyboard alone: Tab walks the form in
         // reading order to Run, Enter runs. ProxyDenied, red.
         page.fill(&[("f-host", "192.0.2.10"), ("f-port", "22")])
@@ -171,3 +162,8 @@ async fn a_denied_target_run_with_the_keyboard_alone_is_proxy_denied(
     })
     .await
 }
+
+crate::in_every_browser!(
+    demo_run_is_green_in_order_and_fits_a_laptop_screen,
+    a_denied_target_run_with_the_keyboard_alone_is_proxy_denied,
+);

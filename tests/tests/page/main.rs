@@ -148,21 +148,36 @@ async fn in_browser(
     result
 }
 
-/// The relay with its demo SSH server (the form is pre-filled to reach it).
-async fn demo_relay(key_dir: &Path) -> anyhow::Result<RelayFixture> {
-    RelayFixture::start_with_args([
+/// [`in_browser`] on the page of a relay that allows the OpenSSH fixture `sshd`; a failure
+/// carries the tail of sshd's log.
+async fn against_openssh(
+    browser: Browser,
+    sshd: &SshdFixture,
+    downloads: Option<&Path>,
+    scenario: impl AsyncFnOnce(&Page<'_>, &RelayFixture) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let relay = RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())]).await?;
+    in_browser(browser, relay, downloads, scenario)
+        .await
+        .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 30)))
+}
+
+/// [`in_browser`] on the page of a relay with its demo SSH server (the form is pre-filled to
+/// reach it).
+async fn on_the_demo_page(
+    browser: Browser,
+    scenario: impl AsyncFnOnce(&Page<'_>, &RelayFixture) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let key_dir = tempfile::tempdir()?;
+    let relay = RelayFixture::start_with_args([
         "--demo".to_string(),
         "--demo-listen".to_string(),
         "127.0.0.1:0".to_string(),
         "--demo-host-key".to_string(),
-        key_dir.join("demo-host-key").display().to_string(),
+        key_dir.path().join("demo-host-key").display().to_string(),
     ])
-    .await
-}
-
-/// The relay (no demo server) allowing an OpenSSH fixture.
-async fn openssh_target(sshd: &SshdFixture) -> anyhow::Result<RelayFixture> {
-    RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())]).await
+    .await?;
+    in_browser(browser, relay, None, scenario).await
 }
 
 /// A WebDriver session on the page, with the page's own moves.
@@ -221,6 +236,23 @@ impl Page<'_> {
     async fn run(&self) -> anyhow::Result<(String, Vec<Value>)> {
         self.click("run-button").await?;
         self.verdict().await
+    }
+
+    /// Clicks Run and checks that the run is red with this `error_type`; returns the verdict's
+    /// data and the events.
+    async fn run_failing(&self, error_type: &str) -> anyhow::Result<(Value, Vec<Value>)> {
+        let (class, events) = self.run().await?;
+        let verdict = last_of(&events, "VERDICT")?.clone();
+        anyhow::ensure!(
+            class.contains("fail"),
+            "a run that should fail with {error_type} shows green"
+        );
+        anyhow::ensure!(
+            verdict["error_type"] == json!(error_type),
+            "verdict {verdict}; events {:?}",
+            types(&events)
+        );
+        Ok((verdict, events))
     }
 
     /// Waits for the verdict of the run just started; returns (verdict class, events in the
