@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 
 /// The `sshdiag-fixtures` process: a real sshd and relay, held until its stdin closes.
 pub struct FixturesProcess {
+    /// The process itself (its pid is spared when a run ends leftovers around it).
     pub child: Child,
     /// Its JSON line, as `SSHDIAG_TEST_<KEY>` → value.
     pub facts: BTreeMap<String, String>,
