@@ -11,6 +11,7 @@ use sshdiag_core::hostkey::{HostKeyInfo, NoTrustStore, TrustStore};
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
 use sshdiag_events::codes::Phase;
 use sshdiag_events::{ErrorType, Event, EventData, HostKeyPolicy, Layer};
+use sshdiag_tests::ports::wait_for_port;
 use sshdiag_tests::relay::RelayFixture;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSPHRASE, TEST_PASSWORD, TEST_USER};
 
@@ -24,6 +25,37 @@ fn options(port: u16, auth: AuthPlan, commands: &[&str]) -> ProbeOptions {
     o.connect_timeout_ms = 5_000;
     o.timeout_ms = Some(60_000);
     o
+}
+
+/// A private key credential, as the CLI and the page build it.
+fn key(text: &str, passphrase: Option<&str>) -> Credential {
+    Credential::PrivateKey {
+        key_text: Secret::new(text.to_string()),
+        passphrase: passphrase.map(Secret::new),
+        label: None,
+    }
+}
+
+/// A password login to `sshd` that runs `commands`, trusting any host key.
+async fn with_password(sshd: &SshdFixture, commands: &[&str]) -> ProbeReport {
+    run_direct(
+        options(sshd.port(), password(), commands),
+        &mut NoTrustStore,
+    )
+    .await
+}
+
+/// A probe-only run (no secret) against a fresh sshd with these extra config lines; it must
+/// be green.
+async fn probe_only_against(config: &[&str]) -> ProbeReport {
+    let sshd = SshdFixture::start(SshdOptions::with_config(config.iter().copied())).unwrap();
+    let r = run_direct(
+        options(sshd.port(), AuthPlan::Probe, &[]),
+        &mut NoTrustStore,
+    )
+    .await;
+    assert!(r.verdict.ok, "{:#?}", r.verdict);
+    r
 }
 
 async fn run_direct(opts: ProbeOptions, trust: &mut dyn TrustStore) -> ProbeReport {
@@ -96,6 +128,15 @@ fn hints(r: &ProbeReport) -> String {
     r.verdict.hints.join("\n")
 }
 
+/// The verdict's summary names every one of `words`.
+fn assert_summary_names(r: &ProbeReport, words: &[&str]) {
+    assert!(
+        words.iter().all(|w| r.verdict.summary.contains(w)),
+        "{}",
+        r.verdict.summary
+    );
+}
+
 fn assert_failed(r: &ProbeReport, et: ErrorType, layer: Layer) {
     assert!(!r.verdict.ok, "expected failure, got {:#?}", r.verdict);
     assert_eq!(r.verdict.error_type, Some(et), "{:#?}", r.verdict);
@@ -105,11 +146,7 @@ fn assert_failed(r: &ProbeReport, et: ErrorType, layer: Layer) {
 #[tokio::test]
 async fn password_login_runs_echo_and_reports_every_layer() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let r = run_direct(
-        options(sshd.port(), password(), &["echo hello"]),
-        &mut NoTrustStore,
-    )
-    .await;
+    let r = with_password(&sshd, &["echo hello"]).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
     assert_eq!(r.commands[0].stdout.as_deref(), Some("hello\n"));
     assert_eq!(r.commands[0].exit_code, Some(0));
@@ -189,18 +226,10 @@ async fn password_login_runs_echo_and_reports_every_layer() {
 async fn ed25519_and_encrypted_rsa_keys_log_in() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let keys = sshd.client_keys().clone();
-    let ed = AuthPlan::Credentials(vec![Credential::PrivateKey {
-        key_text: Secret::new(keys.ed25519.private_key.clone()),
-        passphrase: None,
-        label: None,
-    }]);
+    let ed = AuthPlan::Credentials(vec![key(&keys.ed25519.private_key, None)]);
     let r = run_direct(options(sshd.port(), ed, &["true"]), &mut NoTrustStore).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
-    let rsa = AuthPlan::Credentials(vec![Credential::PrivateKey {
-        key_text: Secret::new(keys.rsa_enc.private_key.clone()),
-        passphrase: Some(Secret::new(TEST_PASSPHRASE)),
-        label: None,
-    }]);
+    let rsa = AuthPlan::Credentials(vec![key(&keys.rsa_enc.private_key, Some(TEST_PASSPHRASE))]);
     let r = run_direct(options(sshd.port(), rsa, &["true"]), &mut NoTrustStore).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
     let all = serde_json::to_string(&r.events).unwrap();
@@ -233,11 +262,7 @@ async fn keyboard_interactive_logs_in() {
     }]);
     let r = run_direct(options(sshd.port(), ki, &["true"]), &mut NoTrustStore).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
-    assert!(
-        r.verdict.summary.contains("keyboard_interactive"),
-        "{}",
-        r.verdict.summary
-    );
+    assert_summary_names(&r, &["keyboard_interactive"]);
 }
 
 #[tokio::test]
@@ -266,11 +291,7 @@ async fn wrong_password_is_auth_failed_with_the_servers_methods() {
 async fn unauthorised_key_is_auth_failed_naming_authorized_keys() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let keys = sshd.client_keys().clone();
-    let auth = AuthPlan::Credentials(vec![Credential::PrivateKey {
-        key_text: Secret::new(keys.unauthorised_ed25519.private_key.clone()),
-        passphrase: None,
-        label: None,
-    }]);
+    let auth = AuthPlan::Credentials(vec![key(&keys.unauthorised_ed25519.private_key, None)]);
     let r = run_direct(options(sshd.port(), auth, &[]), &mut NoTrustStore).await;
     assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
     assert!(hints(&r).contains("authorized_keys"), "{}", hints(&r));
@@ -283,7 +304,7 @@ async fn password_disabled_says_which_methods_the_server_accepts() {
         "KbdInteractiveAuthentication no",
     ]))
     .unwrap();
-    let r = run_direct(options(sshd.port(), password(), &[]), &mut NoTrustStore).await;
+    let r = with_password(&sshd, &[]).await;
     assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
     assert!(
         hints(&r).contains("does not accept passwords for this user; it accepts: publickey"),
@@ -294,18 +315,8 @@ async fn password_disabled_says_which_methods_the_server_accepts() {
 
 #[tokio::test]
 async fn probe_only_lists_methods_without_a_secret() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let r = run_direct(
-        options(sshd.port(), AuthPlan::Probe, &[]),
-        &mut NoTrustStore,
-    )
-    .await;
-    assert!(r.verdict.ok, "{:#?}", r.verdict);
-    assert!(
-        r.verdict.summary.contains("publickey") && r.verdict.summary.contains("password"),
-        "{}",
-        r.verdict.summary
-    );
+    let r = probe_only_against(&[]).await;
+    assert_summary_names(&r, &["publickey", "password"]);
 }
 
 struct OneKeyStore(Vec<HostKeyInfo>);
@@ -403,12 +414,8 @@ async fn http_server_on_the_port_is_not_ssh() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("python3 is needed for the HTTP listener");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Waited for as before: a listener that never comes shows as a wrong verdict below.
+    let _ = wait_for_port(port, Duration::from_secs(5));
     let r = run_direct(options(port, password(), &[]), &mut NoTrustStore).await;
     let _ = child.kill();
     let _ = child.wait();
@@ -450,41 +457,45 @@ async fn silent_listener_is_banner_timeout() {
 #[tokio::test]
 async fn nonzero_exit_is_a_successful_diagnosis() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let r = run_direct(
-        options(sshd.port(), password(), &["exit 3"]),
-        &mut NoTrustStore,
-    )
-    .await;
+    let r = with_password(&sshd, &["exit 3"]).await;
     assert!(r.verdict.ok, "{:#?}", r.verdict);
     assert_eq!(r.last_exit_code(), Some(3));
-    assert!(
-        r.verdict.summary.contains("exited 3"),
-        "{}",
-        r.verdict.summary
-    );
+    assert_summary_names(&r, &["exited 3"]);
 }
 
 #[tokio::test]
 async fn server_killed_mid_command_is_disconnected_during_exec() {
     let mut sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let opts = options(sshd.port(), password(), &["sleep 30"]);
-    let (mut connector, mut store) = (TcpConnector, NoTrustStore);
-    let probe = sshdiag_core::run(
-        opts,
-        &mut connector,
-        NativeEnv::shared(),
-        &mut store,
-        Box::new(|_| {}),
-    );
+    let mut store = NoTrustStore;
+    // run_direct checks the stream's invariants too.
+    let probe = run_direct(opts, &mut store);
     let killer = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         sshd.kill().unwrap();
     };
     let (r, ()) = tokio::join!(probe, killer);
-    check_stream_invariants(&r);
     assert_failed(&r, ErrorType::Disconnected, Layer::Transport);
     let err = error_data(&r);
     assert_eq!(err.phase, Some(Phase::Exec), "{err:?}");
+}
+
+/// A run through the relay's WebSocket, as the page makes it; the stream's invariants hold.
+async fn through_relay(relay: &RelayFixture, opts: ProbeOptions) -> ProbeReport {
+    let mut c = WsRelayConnector {
+        url: relay.ws_url(),
+        token: None,
+    };
+    let r = sshdiag_core::run(
+        opts,
+        &mut c,
+        NativeEnv::shared(),
+        &mut NoTrustStore,
+        Box::new(|_| {}),
+    )
+    .await;
+    check_stream_invariants(&r);
+    r
 }
 
 #[tokio::test]
@@ -493,19 +504,7 @@ async fn through_the_relay_the_same_login_works_and_denials_are_the_relays() {
     let relay = RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())])
         .await
         .unwrap();
-    let mut c = WsRelayConnector {
-        url: relay.ws_url(),
-        token: None,
-    };
-    let r = sshdiag_core::run(
-        options(sshd.port(), password(), &["echo hello"]),
-        &mut c,
-        NativeEnv::shared(),
-        &mut NoTrustStore,
-        Box::new(|_| {}),
-    )
-    .await;
-    check_stream_invariants(&r);
+    let r = through_relay(&relay, options(sshd.port(), password(), &["echo hello"])).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
     assert_eq!(r.commands[0].stdout.as_deref(), Some("hello\n"));
     let t = types(&r);
@@ -514,19 +513,11 @@ async fn through_the_relay_the_same_login_works_and_denials_are_the_relays() {
         assert!(r.verdict.phases.contains_key(&p), "{p:?}");
     }
     // A target outside the allow list: the relay's refusal, not "connection refused".
-    let mut c = WsRelayConnector {
-        url: relay.ws_url(),
-        token: None,
-    };
-    let r = sshdiag_core::run(
+    let r = through_relay(
+        &relay,
         options(sshd.port().wrapping_add(1), password(), &[]),
-        &mut c,
-        NativeEnv::shared(),
-        &mut NoTrustStore,
-        Box::new(|_| {}),
     )
     .await;
-    check_stream_invariants(&r);
     assert_failed(&r, ErrorType::ProxyDenied, Layer::Relay);
 }
 
@@ -537,33 +528,33 @@ fn audit_grade(r: &ProbeReport, alg: &str) -> Option<String> {
         .map(|f| f.grade.to_string())
 }
 
+/// The audit graded each algorithm as given.
+fn assert_grades(r: &ProbeReport, expected: &[(&str, &str)]) {
+    for (alg, grade) in expected {
+        assert_eq!(audit_grade(r, alg).as_deref(), Some(*grade), "{alg}");
+    }
+}
+
 #[tokio::test]
 async fn audit_grades_what_a_weak_server_offers() {
-    let sshd = SshdFixture::start(SshdOptions::with_config([
+    let r = probe_only_against(&[
         "KexAlgorithms +diffie-hellman-group1-sha1,diffie-hellman-group14-sha1",
         "Ciphers +aes128-cbc,3des-cbc",
         "MACs +hmac-sha1",
         "HostKeyAlgorithms +ssh-rsa",
-    ]))
-    .unwrap();
-    let r = run_direct(
-        options(sshd.port(), AuthPlan::Probe, &[]),
-        &mut NoTrustStore,
-    )
+    ])
     .await;
-    assert!(r.verdict.ok, "{:#?}", r.verdict);
-    assert_eq!(
-        audit_grade(&r, "diffie-hellman-group1-sha1").as_deref(),
-        Some("broken")
+    assert_grades(
+        &r,
+        &[
+            ("diffie-hellman-group1-sha1", "broken"),
+            ("diffie-hellman-group14-sha1", "weak"),
+            ("3des-cbc", "broken"),
+            ("aes128-cbc", "weak"),
+            ("hmac-sha1", "weak"),
+            ("ssh-rsa", "weak"),
+        ],
     );
-    assert_eq!(
-        audit_grade(&r, "diffie-hellman-group14-sha1").as_deref(),
-        Some("weak")
-    );
-    assert_eq!(audit_grade(&r, "3des-cbc").as_deref(), Some("broken"));
-    assert_eq!(audit_grade(&r, "aes128-cbc").as_deref(), Some("weak"));
-    assert_eq!(audit_grade(&r, "hmac-sha1").as_deref(), Some("weak"));
-    assert_eq!(audit_grade(&r, "ssh-rsa").as_deref(), Some("weak"));
     // The findings are events too, so they reach the bundle and the page.
     let audit_events = r
         .events
@@ -575,32 +566,25 @@ async fn audit_grades_what_a_weak_server_offers() {
 
 #[tokio::test]
 async fn audit_finds_nothing_weak_in_a_strong_offer() {
-    let sshd = SshdFixture::start(SshdOptions::with_config([
+    let r = probe_only_against(&[
         "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256",
         "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com",
         "MACs hmac-sha2-512-etm@openssh.com",
         "HostKeyAlgorithms ssh-ed25519",
-    ]))
-    .unwrap();
-    let r = run_direct(
-        options(sshd.port(), AuthPlan::Probe, &[]),
-        &mut NoTrustStore,
-    )
+    ])
     .await;
-    assert!(r.verdict.ok, "{:#?}", r.verdict);
     let bad: Vec<_> = r
         .audit
         .iter()
         .filter(|f| f.grade.needs_fix())
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
-    assert_eq!(
-        audit_grade(&r, "kex-strict-s-v00@openssh.com").as_deref(),
-        Some("good")
-    );
-    assert_eq!(
-        audit_grade(&r, "sntrup761x25519-sha512@openssh.com").as_deref(),
-        Some("good")
+    assert_grades(
+        &r,
+        &[
+            ("kex-strict-s-v00@openssh.com", "good"),
+            ("sntrup761x25519-sha512@openssh.com", "good"),
+        ],
     );
 }
 
@@ -644,13 +628,9 @@ async fn a_partial_success_chain_goes_on_to_the_next_method() {
         "AuthenticationMethods publickey,password",
     ]))
     .unwrap();
-    let key = Credential::PrivateKey {
-        key_text: Secret::new(sshd.client_keys().ed25519.private_key.clone()),
-        passphrase: None,
-        label: None,
-    };
+    let ed25519 = key(&sshd.client_keys().ed25519.private_key, None);
     let both = AuthPlan::Credentials(vec![
-        key.clone(),
+        ed25519.clone(),
         Credential::Password(Secret::new(TEST_PASSWORD)),
     ]);
     let r = run_direct(options(sshd.port(), both, &["true"]), &mut NoTrustStore).await;
@@ -659,7 +639,7 @@ async fn a_partial_success_chain_goes_on_to_the_next_method() {
         if a.status == Some(sshdiag_events::AuthStatus::Partial))));
     // The key alone is not enough: the verdict says the server wants another method.
     let r = run_direct(
-        options(sshd.port(), AuthPlan::Credentials(vec![key]), &[]),
+        options(sshd.port(), AuthPlan::Credentials(vec![ed25519]), &[]),
         &mut NoTrustStore,
     )
     .await;

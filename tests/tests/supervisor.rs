@@ -9,6 +9,8 @@ use sshdiag_core::hostkey::NoTrustStore;
 use sshdiag_core::options::{KeepaliveConfig, RetryPolicy};
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
 use sshdiag_events::{ErrorType, EventData, Layer, StateChangeData};
+use sshdiag_tests::ports::wait_for_port;
+use sshdiag_tests::procs::{signal_all, spawn_dying_with_this_process};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
 
 fn options(port: u16, password: &str) -> ProbeOptions {
@@ -130,12 +132,12 @@ fn relay_binary() -> std::path::PathBuf {
     bin
 }
 
+/// The relay process; woken (SIGCONT) if frozen, then killed, on drop.
 struct Frozen(std::process::Child);
 
 impl Drop for Frozen {
     fn drop(&mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        signal_all(&[self.0.id()], libc::SIGCONT);
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -145,7 +147,8 @@ impl Drop for Frozen {
 async fn keepalives_time_out_when_the_relay_stops_forwarding() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let listen = sshdiag_tests::sshd::free_loopback_port().unwrap();
-    let child = Command::new(relay_binary())
+    let mut command = Command::new(relay_binary());
+    command
         .args([
             "--listen",
             &format!("127.0.0.1:{listen}"),
@@ -153,16 +156,9 @@ async fn keepalives_time_out_when_the_relay_stops_forwarding() {
             &format!("127.0.0.1/32:{}", sshd.port()),
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let relay = Frozen(child);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        .stderr(Stdio::null());
+    let relay = Frozen(spawn_dying_with_this_process(command).unwrap());
+    wait_for_port(listen, Duration::from_secs(20)).unwrap();
     let mut o = options(sshd.port(), TEST_PASSWORD);
     o.keepalive = Some(KeepaliveConfig {
         interval_ms: 300,

@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,9 +26,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::fixtures::{Fixtures, free_loopback_port};
+use sshdiag_testkit::fixtures_process::FixturesProcess;
+use sshdiag_testkit::ports::{free_loopback_port, wait_for_port};
+use sshdiag_testkit::procs::become_subreaper;
+use sshdiag_testkit::tools::{self, Source, Tool};
+use sshdiag_testkit::webdriver::{Browser, Driver};
+
 use crate::prereq;
-use crate::tools::{self, Source, Tool};
 use crate::util::{cargo, cargo_build, describe, find_artifact, project_root};
 
 const BEGIN: &str =
@@ -215,7 +218,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
     // The target and the relay the browser goes through (the release binary).
     let page_addr = format!("127.0.0.1:{}", free_loopback_port()?);
-    let fixtures = Fixtures::start(&fixtures_bin, &[], &scratch.path().join("fixtures.log"))?;
+    let fixtures =
+        FixturesProcess::start(&fixtures_bin, &[], &scratch.path().join("fixtures.log"))?;
     let fact = |key: &str| -> anyhow::Result<String> {
         fixtures
             .facts
@@ -547,7 +551,7 @@ fn browser(
     args: &BenchArgs,
     plan: &Plan,
     runner: &Path,
-    fixtures: &Fixtures,
+    fixtures: &FixturesProcess,
     relay_url: &str,
     page_addr: &str,
     scratch: &Path,
@@ -921,58 +925,52 @@ fn page_timing(
             .stdout(file(&scratch.join("demo-relay.log"))?)
             .stderr(Stdio::null()),
     )?;
-    let driver_port = free_loopback_port()?;
-    let dirs = browser_dirs(&scratch.join("page"))?;
-    guards.spawn(
-        "chromedriver",
-        Command::new(tools::CHROMEDRIVER.require()?)
-            .arg(format!("--port={driver_port}"))
-            .envs(dirs.iter().map(|(k, v)| (*k, v.as_os_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )?;
     wait_port(port)?;
-    wait_port(driver_port)?;
-    let driver = WebDriver { port: driver_port };
     let webdriver_json: Value = serde_json::from_str(&std::fs::read_to_string(
         project_root().join("crates/sshdiag-web/webdriver.json"),
     )?)?;
-    let session = driver.call(
-        "POST",
-        "/session",
-        &json!({"capabilities": {"alwaysMatch": webdriver_json}}),
-    )?;
-    let id = session["value"]["sessionId"]
-        .as_str()
-        .context("chromedriver gave no session id")?
-        .to_string();
-    let result = (|| -> anyhow::Result<()> {
-        driver.call(
-            "POST",
-            &format!("/session/{id}/goog/cdp/execute"),
-            &json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": PAGE_PROBE}}),
-        )?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the WebDriver client's runtime")?;
+    let result = runtime.block_on(page_runs(args, &url, webdriver_json, results));
+    guards.stop_all();
+    result
+}
+
+/// The page runs themselves, in Chromium through the test kit's WebDriver layer (the same one
+/// the page tests use), with the wasm tests' capabilities (`webdriver.json`).
+async fn page_runs(
+    args: &BenchArgs,
+    url: &str,
+    capabilities: Value,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let driver = Driver::start(Browser::Chromium).await?;
+    let session = driver.session_with(capabilities).await?;
+    let result = async {
+        session
+            .cdp(
+                "Page.addScriptToEvaluateOnNewDocument",
+                json!({ "source": PAGE_PROBE }),
+            )
+            .await?;
         for run in 0..args.page_runs {
-            let url = format!("http://127.0.0.1:{port}/");
-            driver.call("POST", &format!("/session/{id}/url"), &json!({"url": url}))?;
+            session.goto(url).await?;
             let deadline = Instant::now() + Duration::from_secs(60);
             let timing = loop {
-                let value = driver.call(
-                    "POST",
-                    &format!("/session/{id}/execute/sync"),
-                    &json!({"script": "return window.__bench || null;", "args": []}),
-                )?;
-                let b = &value["value"];
+                let b = session.js("return window.__bench || null;").await?;
                 if b["readyValue"] == "false" {
                     bail!("the page says its module did not load");
                 }
                 if b["verdict"].is_number() {
-                    break b.clone();
+                    break b;
                 }
                 if Instant::now() > deadline {
                     bail!("the page showed no verdict within 60 s: {b}");
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                tokio::time::sleep(Duration::from_millis(20)).await;
             };
             eprintln!("bench: page run {run}: {timing}");
             let get = |k: &str| timing[k].as_f64().unwrap_or(f64::NAN);
@@ -986,83 +984,11 @@ fn page_timing(
             results.add(format!("{label}/verdict_ms"), get("verdict"));
             results.page.push(timing);
         }
-        Ok(())
-    })();
-    let _ = driver.call("DELETE", &format!("/session/{id}"), &Value::Null);
-    guards.stop_all();
-    result
-}
-
-/// Just enough of the W3C WebDriver protocol over HTTP/1.1 on loopback.
-struct WebDriver {
-    port: u16,
-}
-
-impl WebDriver {
-    fn call(&self, method: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
-            .with_context(|| format!("connecting to chromedriver on {}", self.port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.port,
-            body.len()
-        )?;
-        // chromedriver keeps the connection open despite `Connection: close`: read the
-        // head, then exactly the body it announces.
-        let mut reader = BufReader::new(stream);
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            let n = reader
-                .read_line(&mut line)
-                .with_context(|| format!("chromedriver: {method} {path}: no answer"))?;
-            if n == 0 || line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let lower = head.to_ascii_lowercase();
-        let payload = if lower.contains("transfer-encoding: chunked") {
-            let mut body = String::new();
-            loop {
-                let mut size = String::new();
-                reader.read_line(&mut size)?;
-                let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                let mut chunk = vec![0u8; size + 2];
-                reader.read_exact(&mut chunk)?;
-                if size == 0 {
-                    break;
-                }
-                body.push_str(&String::from_utf8_lossy(&chunk[..size]));
-            }
-            body
-        } else {
-            let length = lower
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .context("chromedriver's answer has no length")?;
-            let mut body = vec![0u8; length];
-            reader.read_exact(&mut body)?;
-            String::from_utf8_lossy(&body).into_owned()
-        };
-        let value: Value = serde_json::from_str(&payload)
-            .with_context(|| format!("chromedriver's answer to {method} {path} is not JSON"))?;
-        if !head.starts_with("HTTP/1.1 2") {
-            bail!(
-                "chromedriver: {method} {path}: {}",
-                value["value"]["message"]
-            );
-        }
-        Ok(value)
+        anyhow::Ok(())
     }
+    .await;
+    session.close().await;
+    result
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1482,14 +1408,7 @@ fn file(path: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 fn wait_port(port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("nothing listens on 127.0.0.1:{port} after 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
+    wait_for_port(port, Duration::from_secs(20))
 }
 
 fn parse_size(text: &str) -> anyhow::Result<u64> {
@@ -1529,13 +1448,5 @@ fn raise_nofile() {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
-    }
-}
-
-/// Orphans (a Chromium left by a killed runner) are re-parented to xtask, not init.
-fn become_subreaper() {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag; no memory is shared.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
 }

@@ -19,8 +19,10 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use sshdiag_testkit::tools;
+
+use crate::prereq;
 use crate::util::{cargo_build, find_artifact, project_root};
-use crate::{prereq, tools};
 
 /// Which build of the module.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -8,28 +8,17 @@
 //! - `codegen`: writes generated docs (`docs/codes.md`).
 //! - `bench`: side-by-side benchmarks (browser, CLI, OpenSSH, relays), written to BENCHMARKS.md.
 //!
-//! xtask depends on no crate of the product except `sshdiag-events` (for codegen), so it keeps
-//! building while the product does not.
+//! xtask depends on no crate of the product except `sshdiag-events` (for codegen), and on the
+//! test kit (`sshdiag-testkit`: tools table, process tree, fixtures process, WebDriver) without
+//! its harness feature, so it keeps building while the product does not.
 
 mod bench;
 mod build_web;
 mod codegen;
 mod demo;
-mod fixtures;
 mod prereq;
 mod test;
 mod util;
-
-/// The external tools table, shared with the test harness (one place for which Debian package
-/// brings which program). Compiled here from its file so xtask need not build the harness.
-#[allow(dead_code)]
-#[path = "../../tests/src/tools.rs"]
-mod tools;
-
-/// The `/proc` walk the harness uses too, compiled here from its file for the same reason.
-#[allow(dead_code)]
-#[path = "../../tests/src/procs.rs"]
-mod procs;
 
 use clap::{Parser, Subcommand};
 

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::tools::{self, Source, Tool};
+use sshdiag_testkit::tools::{self, Source, Tool};
 
 /// The wasm target the page and the browser tests build for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";

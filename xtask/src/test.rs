@@ -20,10 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::fixtures::{Fixtures, free_loopback_port};
+use sshdiag_testkit::fixtures_process::FixturesProcess;
+use sshdiag_testkit::ports::free_loopback_port;
+use sshdiag_testkit::procs::{
+    become_subreaper, descendants, is_alive, signal_all, zombie_children,
+};
+use sshdiag_testkit::tools;
+
 use crate::prereq;
-use crate::procs::{descendants, stat};
-use crate::tools;
 use crate::util::{
     TestCounts, cargo, cargo_artifacts, cargo_build, find_artifact, project_root, run_counting,
 };
@@ -178,7 +182,7 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
 
     // The runner serves the test page on this address; the relay must accept it as Origin.
     let page_addr = format!("127.0.0.1:{}", free_loopback_port()?);
-    let mut fixtures = Fixtures::start(
+    let mut fixtures = FixturesProcess::start(
         &fixtures_bin,
         &["--relay-origin", &format!("http://{page_addr}")],
         &scratch.path().join("fixtures.log"),
@@ -221,15 +225,6 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     Ok((status.success(), counts))
 }
 
-/// Orphans of this run's processes are re-parented to us instead of init, so we can find and
-/// end them (Linux `PR_SET_CHILD_SUBREAPER`).
-fn become_subreaper() {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag; no memory is shared.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
-}
-
 /// Kills every process still descending from xtask (only ones this run started), then reaps.
 fn reap_leftovers(tier: &str) {
     reap_leftovers_except(tier, 0);
@@ -256,14 +251,7 @@ fn reap_leftovers_except(tier: &str, spared: u32) {
     }
     let names: Vec<String> = leftovers.iter().map(|&pid| process_name(pid)).collect();
     for signal in [libc::SIGTERM, libc::SIGKILL] {
-        for &pid in &leftovers {
-            if let Ok(pid) = libc::pid_t::try_from(pid) {
-                // SAFETY: kill(2) has no memory-safety preconditions.
-                unsafe {
-                    libc::kill(pid, signal);
-                }
-            }
-        }
+        signal_all(&leftovers, signal);
         let alive = || leftovers.iter().any(|&pid| is_alive(pid));
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline && alive() {
@@ -305,31 +293,6 @@ fn reap_children(spared: u32) {
             }
         }
     }
-}
-
-/// Children of `parent` that have exited and wait to be reaped.
-fn zombie_children(parent: u32) -> Vec<u32> {
-    let mut zombies = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if stat(pid).is_some_and(|(ppid, state)| ppid == parent && state == 'Z') {
-                zombies.push(pid);
-            }
-        }
-    }
-    zombies
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn is_alive(pid: u32) -> bool {
-    stat(pid).is_some_and(|(_, state)| state != 'Z')
 }
 
 fn process_name(pid: u32) -> String {

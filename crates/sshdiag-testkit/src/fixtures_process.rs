@@ -1,5 +1,7 @@
-//! The `sshdiag-fixtures` process (a real sshd and relay, their facts as one JSON line) and
-//! free loopback ports: shared by the browser test tier and the bench.
+//! The `sshdiag-fixtures` process (a real sshd and relay in a process of their own, their facts
+//! as one JSON line), for the wasm browser test tier and the bench in xtask.
+//!
+//! It must never leave the process running: stopping closes its stdin, and drop stops it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -11,15 +13,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 /// The `sshdiag-fixtures` process: a real sshd and relay, held until its stdin closes.
-pub struct Fixtures {
+pub struct FixturesProcess {
+    /// The process itself (its pid is spared when a run ends leftovers around it).
     pub child: Child,
     /// Its JSON line, as `SSHDIAG_TEST_<KEY>` → value.
     pub facts: BTreeMap<String, String>,
     log: PathBuf,
 }
 
-impl Fixtures {
-    pub fn start(binary: &Path, args: &[&str], log: &Path) -> anyhow::Result<Fixtures> {
+impl FixturesProcess {
+    /// Starts `binary` (the `sshdiag-fixtures` program) with `args`, its stderr in `log`, and
+    /// reads its JSON line; fails (and stops it) when none comes within 120 s.
+    pub fn start(binary: &Path, args: &[&str], log: &Path) -> anyhow::Result<FixturesProcess> {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut child = Command::new(binary)
@@ -36,7 +41,7 @@ impl Fixtures {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = sender.send(line);
         });
-        let mut fixtures = Fixtures {
+        let mut fixtures = FixturesProcess {
             child,
             facts: BTreeMap::new(),
             log: log.to_path_buf(),
@@ -92,6 +97,7 @@ impl Fixtures {
         }
     }
 
+    /// Prints the last lines of its log to stderr, after a failure.
     pub fn print_log_tail(&self) {
         if let Ok(log) = std::fs::read_to_string(&self.log) {
             let lines: Vec<&str> = log.lines().collect();
@@ -103,16 +109,10 @@ impl Fixtures {
     }
 }
 
-impl Drop for Fixtures {
+impl Drop for FixturesProcess {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.stop();
         }
     }
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_loopback_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }

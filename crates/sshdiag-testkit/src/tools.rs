@@ -1,8 +1,8 @@
 //! Where the real programs the tests use live, and which Debian package (or crate) brings each.
 //!
-//! This is the one table of external tools: the harness uses it to fail with one clear line
-//! when a tool is missing, and `xtask` compiles this very file (`#[path]` include) to install
-//! the packages before a test run. So it must stay dependency-free: `std` and `anyhow` only.
+//! This is the one table of external tools: the fixtures use it to fail with one clear line
+//! when a tool is missing, and `xtask` uses it to install the packages before a test run. It is
+//! in the kit's always-built part, so it needs only `std` and `anyhow`.
 //!
 //! It must never skip silently: a missing tool is an error naming the package to install.
 
@@ -250,7 +250,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// The account the sshd fixture's clients log in as. It lives here, beside the tools, so
-/// `xtask` can check for it before a run without building the harness.
+/// `xtask` can check for it before a run without the `harness` feature.
 pub const TEST_USER: &str = "sshdiag-test";
 
 /// Whether a local account with this name exists (read from `/etc/passwd`).

@@ -14,16 +14,17 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::procs::signal_all;
 use crate::tools;
 
 /// The account tests log in as.
@@ -399,58 +400,6 @@ impl Drop for SshdFixture {
     }
 }
 
-/// Spawns `command` so that the kernel kills it (SIGKILL) when this process dies, even by
-/// SIGKILL or a test harness timeout, when no Drop runs.
-///
-/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the process, and
-/// test threads and tokio's blocking threads come and go. So every fixture process is forked
-/// by one spawner thread that lives as long as the process.
-pub fn spawn_dying_with_this_process(mut command: Command) -> std::io::Result<Child> {
-    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (sender, receiver) = mpsc::channel::<Request>();
-        std::thread::Builder::new()
-            .name("sshdiag-fixture-spawner".into())
-            .spawn(move || {
-                for (mut command, reply) in receiver {
-                    let _ = reply.send(command.spawn());
-                }
-            })
-            .map(|_| ())
-            .unwrap_or_else(|error| eprintln!("sshdiag-tests: no spawner thread: {error}"));
-        Mutex::new(sender)
-    });
-
-    let parent = std::process::id();
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
-    // (prctl, getppid).
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died before prctl took effect.
-            if u32::try_from(libc::getppid()).ok() != Some(parent) {
-                return Err(std::io::Error::other("parent died during spawn"));
-            }
-            Ok(())
-        });
-    }
-    let (reply, response) = mpsc::channel();
-    let sent = spawner
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .send((command, reply));
-    match sent {
-        Ok(()) => response
-            .recv()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread is gone"))),
-        // No spawner thread: spawn here, still with the death signal (tied to this thread).
-        Err(mpsc::SendError((mut command, _))) => command.spawn(),
-    }
-}
-
 /// Reads the first line a server sends, if it sends one within a second.
 pub fn read_banner(addr: SocketAddr) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
@@ -468,12 +417,6 @@ pub fn read_banner(addr: SocketAddr) -> Option<String> {
     let _ = stream.write_all(b"SSH-2.0-sshdiag-tests-probe\r\n");
     let line = received.split(|&b| b == b'\n').next()?;
     Some(String::from_utf8_lossy(line).trim_end().to_string())
-}
-
-/// A port on 127.0.0.1 that was free a moment ago (bind to 0, read, release).
-pub fn free_loopback_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((LOOPBACK, 0)).context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Creates [`TEST_USER`] with [`TEST_PASSWORD`] (once per process; as root), or checks that it
@@ -533,25 +476,6 @@ fn create_test_user() -> anyhow::Result<()> {
     bail!("could not create the test user `{TEST_USER}` with useradd")
 }
 
-/// Kills `pid` and all its descendants with SIGKILL. sshd's per-connection processes call
-/// setsid(), so a process-group kill would miss them: walk the parent links in /proc instead.
-pub fn kill_tree(pid: u32) {
-    let mut doomed = descendants(pid);
-    doomed.push(pid);
-    signal_all(&doomed, libc::SIGKILL);
-}
-
-fn signal_all(pids: &[u32], signal: libc::c_int) {
-    for &pid in pids {
-        if let Ok(pid) = libc::pid_t::try_from(pid) {
-            // SAFETY: kill(2) has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid, signal);
-            }
-        }
-    }
-}
-
 /// sshd's processes, stopped by [`SshdFixture::freeze`]; they go on (SIGCONT) when this drops.
 #[derive(Debug)]
 pub struct FrozenSshd(Vec<u32>);
@@ -562,7 +486,10 @@ impl Drop for FrozenSshd {
     }
 }
 
-pub use crate::procs::{descendants, parent_pid};
+// The process and port helpers live in their own modules; these names stay reachable here for
+// the tests that import them from `sshd`.
+pub use crate::ports::free_loopback_port;
+pub use crate::procs::{descendants, kill_tree, parent_pid, spawn_dying_with_this_process};
 
 fn write_file(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
     fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
