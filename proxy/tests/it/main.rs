@@ -12,7 +12,5 @@ mod ssh;
 mod tokens;
 mod util;
 
-// The one table of external tools (PyJWT among them), shared with the harness and xtask.
-#[allow(dead_code)]
-#[path = "../../../tests/src/tools.rs"]
-mod tools;
+// The one table of external tools (PyJWT among them), the test kit's.
+use sshdiag_testkit::tools;
