@@ -65,6 +65,14 @@ impl TapHandle {
         }
     }
 
+    /// The lines the server sent before its banner (or instead of one), in order, verbatim.
+    pub fn pre_banner_lines(&self) -> Vec<String> {
+        match self.0.lock() {
+            Ok(s) => s.pre_banner.clone(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Make every further read and write fail, so whatever holds the stream lets go.
     pub fn abort(&self) {
         if let Ok(mut s) = self.0.lock() {

@@ -102,6 +102,11 @@ impl Session<'_> {
             host: Some(self.opts.host.clone()),
             port: Some(self.opts.port),
             phase: f.phase,
+            methods_tried: f
+                .context
+                .get("methods_tried")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
             context: f.context.clone(),
         };
         if let Some(sw) = &self.at.server_software {
@@ -116,12 +121,9 @@ impl Session<'_> {
             layer: Some(f.failed_layer(self.at.reached)),
             error_type: Some(f.error_type),
             code: f.code.as_str().to_string(),
-            summary: hints::summary_failed(
-                f.error_type,
-                &f.message,
-                &self.opts.host,
-                self.opts.port,
-            ),
+            summary: f.summary.clone().unwrap_or_else(|| {
+                hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
+            }),
             hints: f.hints.clone(),
             phases: self.at.clock.phases.clone(),
         }
