@@ -280,3 +280,34 @@ fn the_connected_event_carries_the_auth_method_that_worked() {
         .collect();
     assert_eq!(methods, vec!["password".to_string()], "{ev:#?}");
 }
+
+#[test]
+fn a_server_that_ends_the_login_after_too_many_keys_is_reported_in_its_own_words() {
+    let sshd = SshdFixture::start(SshdOptions::with_config(["MaxAuthTries 2"])).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = Vec::new();
+    for i in 0..3 {
+        let path = dir.path().join(format!("stray{i}"));
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen (apt-get install -y openssh-client)");
+        assert!(st.success());
+        args.push("-i".to_string());
+        args.push(path.to_str().unwrap().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ev = run(sshd.port(), &args);
+    let (et, code, layer, msg, hints, ctx) = error(&ev);
+    assert_eq!(
+        (et.as_str(), code.as_str(), layer.as_str()),
+        ("Disconnected", "auth-disconnected", "auth"),
+        "{msg}"
+    );
+    assert!(msg.contains("Too many authentication failures"), "{msg}");
+    assert!(hints.contains("MaxAuthTries"), "{hints}");
+    assert!(hints.contains("IdentitiesOnly"), "{hints}");
+    assert!(ctx["keys_offered"].as_array().unwrap().len() >= 2, "{ctx}");
+    assert!(!hints.contains("client-side error") || hints.contains("not a client-side error"));
+}

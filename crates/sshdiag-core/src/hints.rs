@@ -291,7 +291,7 @@ pub fn auth_partial(
         available.join(" or ")
     };
     let mut h = vec![format!(
-        "First step accepted ({}): the server requires more than one method for {user} (AuthenticationMethods in sshd_config) and now wants {wants}.",
+        "First step accepted ({}): the server wants another as well for {user} (AuthenticationMethods in sshd_config); it now wants {wants}.",
         accepted.join(", ")
     )];
     let still: Vec<&String> = rejected.iter().filter(|m| !accepted.contains(m)).collect();
