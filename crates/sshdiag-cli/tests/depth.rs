@@ -311,3 +311,66 @@ fn a_server_that_ends_the_login_after_too_many_keys_is_reported_in_its_own_words
     assert!(ctx["keys_offered"].as_array().unwrap().len() >= 2, "{ctx}");
     assert!(!hints.contains("client-side error") || hints.contains("not a client-side error"));
 }
+
+fn name_list(out: &mut Vec<u8>, v: &str) {
+    out.extend((v.len() as u32).to_be_bytes());
+    out.extend(v.as_bytes());
+}
+
+/// A server KEXINIT packet (unencrypted binary packet) offering what russh speaks.
+fn kexinit_packet() -> Vec<u8> {
+    let mut payload = vec![20u8];
+    payload.extend([7u8; 16]);
+    for l in [
+        "curve25519-sha256",
+        "ssh-ed25519",
+        "aes128-ctr",
+        "aes128-ctr",
+        "hmac-sha2-256",
+        "hmac-sha2-256",
+        "none",
+        "none",
+        "",
+        "",
+    ] {
+        name_list(&mut payload, l);
+    }
+    payload.extend([0, 0, 0, 0, 0]);
+    let mut padding = 8 - (5 + payload.len()) % 8;
+    if padding < 4 {
+        padding += 8;
+    }
+    let mut pkt = ((1 + payload.len() + padding) as u32)
+        .to_be_bytes()
+        .to_vec();
+    pkt.push(padding as u8);
+    pkt.extend(payload);
+    pkt.extend(vec![0u8; padding]);
+    pkt
+}
+
+#[test]
+fn a_stall_after_the_clients_kex_init_names_the_messages_and_the_path_mtu_symptom() {
+    let addr = listener(|mut s| {
+        let _ = s.write_all(b"SSH-2.0-Stall_1.0\r\n");
+        let _ = s.write_all(&kexinit_packet());
+        std::thread::spawn(move || {
+            // Read whatever comes and never answer: the reply is "lost on the path".
+            let mut buf = [0u8; 4096];
+            while matches!(std::io::Read::read(&mut s, &mut buf), Ok(n) if n > 0) {}
+        });
+    });
+    let ev = run(addr.port(), &["--probe-auth", "--timeout", "3"]);
+    let (et, code, _layer, msg, hints, ctx) = error(&ev);
+    assert_eq!(
+        (et.as_str(), code.as_str()),
+        ("Timeout", "timeout"),
+        "{msg}"
+    );
+    assert!(msg.contains("KEX_ECDH_INIT"), "{msg}");
+    assert!(
+        ctx["awaited"].as_str().unwrap().contains("KEX_ECDH_REPLY"),
+        "{ctx}"
+    );
+    assert!(hints.contains("path-MTU"), "{hints}");
+}

@@ -2,6 +2,8 @@
 //! ended (reset, orderly close, silence, a drip of lines) and what the server's own lines say
 //! (OpenSSH's MaxStartups and PerSourcePenalties refusals, access rules, tarpits).
 //!
+//! It also says where a stalled handshake stood (the last clear message sent, the one awaited).
+//!
 //! Text only, like `hints`: it never builds a failure and never depends on the probe. It never
 //! guesses from a list when the evidence decides, and it quotes the server's lines verbatim.
 
@@ -177,6 +179,60 @@ pub fn summary(ending: Ending, lines: &[String], host: &str, port: u16) -> Strin
             format!("{target} sends lines but no SSH banner: it looks like a tarpit.")
         }
     }
+}
+
+/// The name of a clear SSH message type (RFC 4253, 4419, 5656, 8731).
+pub fn message_name(t: u8) -> String {
+    match t {
+        1 => "DISCONNECT".into(),
+        2 => "IGNORE".into(),
+        5 => "SERVICE_REQUEST".into(),
+        6 => "SERVICE_ACCEPT".into(),
+        7 => "EXT_INFO".into(),
+        20 => "KEXINIT".into(),
+        21 => "NEWKEYS".into(),
+        30 => "KEX_ECDH_INIT (or KEXDH_INIT / KEX_DH_GEX_REQUEST_OLD)".into(),
+        31 => "KEX_ECDH_REPLY (or KEXDH_REPLY / KEX_DH_GEX_GROUP)".into(),
+        32 => "KEX_DH_GEX_INIT".into(),
+        33 => "KEX_DH_GEX_REPLY".into(),
+        34 => "KEX_DH_GEX_REQUEST".into(),
+        n => format!("message {n}"),
+    }
+}
+
+/// Where a stalled run stood: the last message sent, the one awaited, and a hint when the
+/// stall has a known cause. `None` when the tap saw nothing to go on.
+pub fn stall(
+    sent: Option<u8>,
+    received: Option<u8>,
+    encrypted_out: bool,
+    encrypted_in: bool,
+) -> Option<(String, String, Option<String>)> {
+    let awaited = match (sent, received, encrypted_out, encrypted_in) {
+        (_, _, true, true) => {
+            return Some((
+                "an encrypted message (after key exchange)".into(),
+                "the server's answer (the stall came after key exchange)".into(),
+                None,
+            ));
+        }
+        (Some(30), _, false, _) => 31,
+        (Some(34), _, false, _) => 31,
+        (Some(32), _, false, _) => 33,
+        (Some(20), None, false, _) => 20,
+        (Some(20), Some(20), false, _) => 31,
+        (Some(21), _, _, false) => 21,
+        _ => return None,
+    };
+    let sent_name = sent.map(message_name).unwrap_or_else(|| "nothing".into());
+    let mtu = (awaited == 31 || awaited == 33).then(|| {
+        "This is the classic path-MTU symptom: the server's key exchange reply is the first large packet (host key, signature, and with post-quantum key exchange over a kilobyte of key share), and a link with a smaller MTU whose ICMP \"fragmentation needed\" messages are filtered drops it silently. Confirm with ping -M do -s 1400 HOST (Linux); fix by allowing ICMP type 3 code 4, clamping the MSS, or lowering the interface MTU (ip link set dev IF mtu 1400).".to_string()
+    });
+    Some((
+        sent_name,
+        format!("the server's {}", message_name(awaited)),
+        mtu,
+    ))
 }
 
 /// The protocol version of an `SSH-x.y-…` banner when it is not one SSH 2 clients speak.

@@ -44,7 +44,7 @@ impl Session<'_> {
     ) {
         self.end_phase();
         let (bytes_sent, bytes_received) = self.at.tap.as_ref().map(|t| t.bytes()).unzip();
-        let failure = result.err();
+        let failure = result.err().map(|f| self.locate_stall(f));
         if let Some(f) = &failure {
             self.error_event(f);
         }
@@ -188,5 +188,29 @@ impl Session<'_> {
             h.push("Host key checking was off: this run cannot tell you are talking to the right server.".into());
         }
         h
+    }
+}
+
+impl Session<'_> {
+    /// A run that ran out of time names the last SSH message sent and the one awaited.
+    fn locate_stall(&self, mut f: Failure) -> Failure {
+        if f.error_type != ErrorType::Timeout {
+            return f;
+        }
+        let Some(tap) = &self.at.tap else {
+            return f;
+        };
+        let (sent, received, enc_out, enc_in) = tap.last_messages();
+        let Some((sent, awaited, hint)) = crate::prebanner::stall(sent, received, enc_out, enc_in)
+        else {
+            return f;
+        };
+        f.message = format!("{}; last sent: {sent}; waiting for {awaited}", f.message);
+        f.context.insert("last_sent".into(), json!(sent));
+        f.context.insert("awaited".into(), json!(awaited));
+        if let Some(h) = hint {
+            f.hints.insert(0, h);
+        }
+        f
     }
 }
