@@ -522,6 +522,13 @@ impl Session<'_> {
             io.kind(),
             std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
         ));
+        // Through the relay the stream just ends; the relay's `closed` frame says how.
+        let relay_saw_reset = matches!(
+            &self.at.relay_closed,
+            Some(crate::transport::ConnectStep::Closed { by, reason, .. })
+                if by == "target" && reason.to_ascii_lowercase().contains("reset")
+        );
+        let reset = reset || relay_saw_reset;
         let ending = if reset {
             Ending::Reset
         } else if matches!(e, russh::Error::Version) && !lines.is_empty() {
