@@ -374,3 +374,25 @@ fn a_stall_after_the_clients_kex_init_names_the_messages_and_the_path_mtu_sympto
     );
     assert!(hints.contains("path-MTU"), "{hints}");
 }
+
+#[test]
+fn a_fast_flood_of_lines_without_a_banner_is_a_tarpit_too() {
+    let addr = listener(|mut s| {
+        let text: String = (0..40).map(|i| format!("line {i} of noise\r\n")).collect();
+        let _ = s.write_all(text.as_bytes());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(5));
+            drop(s);
+        });
+    });
+    let ev = run(addr.port(), &["--probe-auth"]);
+    let (et, code, layer, msg, hints, ctx) = error(&ev);
+    assert_eq!(
+        (et.as_str(), code.as_str(), layer.as_str()),
+        ("NotSsh", "banner-tarpit", "banner"),
+        "{msg}"
+    );
+    assert_eq!(ctx["ending"], "drip");
+    assert!(msg.contains("\"line 0 of noise\""), "{msg}");
+    assert!(hints.contains("tarpit"), "{hints}");
+}

@@ -273,7 +273,7 @@ impl Session<'_> {
             "The server ended the login itself (disconnect code {code}): {desc:?}. This is the server's decision, not a client-side error."
         )];
         let lower = desc.to_ascii_lowercase();
-        if lower.contains("too many") || code == 2 && !keys.is_empty() {
+        if lower.contains("too many") || (code == 2 && !keys.is_empty()) {
             hints.push(format!(
                 "Too many authentication attempts (sshd's MaxAuthTries, default 6, counts every key offered): {} key(s) were offered ({}). Offer only the key meant for {user} (ssh -o IdentitiesOnly=yes -i KEY), or remove keys from the agent (ssh-add -D).",
                 keys.len(),

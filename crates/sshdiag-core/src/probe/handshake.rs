@@ -537,12 +537,13 @@ impl Session<'_> {
         } else {
             Ending::Closed
         };
-        let closed_by = if ending == Ending::Reset {
-            "network"
-        } else {
-            self.closed_by().as_str()
+        let (et, closed_by) = match ending {
+            Ending::Reset => (ErrorType::Disconnected, "network"),
+            // sshdiag gave up on the lines: the server did not hang up.
+            Ending::Drip => (ErrorType::NotSsh, "client"),
+            _ => (ErrorType::Disconnected, self.closed_by().as_str()),
         };
-        self.pre_banner_failure(ErrorType::Disconnected, ending, lines)
+        self.pre_banner_failure(et, ending, lines)
             .ctx("closed_by", json!(closed_by))
             .ctx("phase", json!("banner"))
     }
