@@ -131,8 +131,8 @@ pub fn hints(ending: Ending, lines: &[String], host: &str, port: u16) -> Vec<Str
         }
         None => match ending {
             Ending::Reset => {
-                h.push(format!("The TCP connection to {host}:{port} was accepted and then reset: this is not a refused connection (nothing was refusing at connect time). A firewall or IPS that resets accepted connections, a load balancer with no healthy backend, an sshd that crashed on accept, or a server that hung up at once without reading our identification (the kernel turns that close into a reset) fits this."));
-                h.push(format!("Confirm: on the server, journalctl -u ssh for this time (nothing logged means sshd never saw it: look at the firewall or balancer in front); from here, nc -v {host} {port} resets the same way if it is consistent."));
+                h.push(format!("The TCP connection to {host}:{port} was accepted and then reset: this is not a refused connection (nothing was refusing at connect time). A firewall or IPS that resets accepted connections, a load balancer with no healthy backend, an sshd that crashed on accept, or a server that hung up at once without reading our identification (the kernel turns that close into a reset: sshd dropping the connection for MaxStartups or PerSourcePenalties does this) fits this."));
+                h.push(format!("Confirm: on the server, journalctl -u ssh | grep -iE 'MaxStartups|penalty' for this time (nothing logged means sshd never saw it: look at the firewall or balancer in front); from here, nc -v {host} {port} resets the same way if it is consistent."));
             }
             Ending::Closed => {
                 h.push(format!("The server accepted TCP and closed in order without a word: sshd refusing this source before its banner (tcp-wrappers hosts.deny, MaxStartups on an older OpenSSH, PerSourcePenalties), or a proxy/port-forward in front of {host}:{port} that could not reach its backend."));
