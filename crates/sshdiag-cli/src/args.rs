@@ -287,7 +287,10 @@ impl Args {
     }
 
     fn host_key_policy(&self) -> Result<HostKeyPolicy, String> {
-        let policy = self.strict_host_key_checking.as_deref().unwrap_or("accept-new");
+        let policy = self
+            .strict_host_key_checking
+            .as_deref()
+            .unwrap_or("accept-new");
         match policy.to_ascii_lowercase().as_str() {
             "yes" => Ok(HostKeyPolicy::Yes),
             "accept-new" => Ok(HostKeyPolicy::AcceptNew),

@@ -19,6 +19,8 @@ pub struct Failure {
     pub hints: Vec<String>,
     pub context: Map<String, Value>,
     pub disconnect: DisconnectReason,
+    /// The verdict's sentence when the evidence says more than the error type's own does.
+    pub summary: Option<String>,
 }
 
 impl Failure {
@@ -38,6 +40,7 @@ impl Failure {
             hints: Vec::new(),
             context: Map::new(),
             disconnect,
+            summary: None,
         }
     }
     pub fn code(mut self, code: Code) -> Self {
@@ -58,6 +61,10 @@ impl Failure {
     }
     pub fn layer(mut self, l: Layer) -> Self {
         self.layer = Some(l);
+        self
+    }
+    pub fn summary(mut self, s: impl Into<String>) -> Self {
+        self.summary = Some(s.into());
         self
     }
     pub fn disconnect(mut self, d: DisconnectReason) -> Self {

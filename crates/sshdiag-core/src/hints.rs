@@ -278,6 +278,37 @@ pub fn auth_failed(
     h
 }
 
+/// Partial success: what was accepted, what the server still wants, and how to give it.
+pub fn auth_partial(
+    accepted: &[String],
+    rejected: &[String],
+    available: &[String],
+    user: &str,
+) -> Vec<String> {
+    let wants = if available.is_empty() {
+        "another method".to_string()
+    } else {
+        available.join(" or ")
+    };
+    let mut h = vec![format!(
+        "First step accepted ({}): the server wants another as well for {user} (AuthenticationMethods in sshd_config); it now wants {wants}.",
+        accepted.join(", ")
+    )];
+    let still: Vec<&String> = rejected.iter().filter(|m| !accepted.contains(m)).collect();
+    if still.is_empty() {
+        h.push(format!(
+            "Give {wants} as well (e.g. a password together with the key) and run again."
+        ));
+    } else {
+        let names: Vec<&str> = still.iter().map(|s| s.as_str()).collect();
+        h.push(format!(
+            "The next step ({}) was rejected: check it; the server still accepts {wants} for {user}.",
+            names.join(", ")
+        ));
+    }
+    h
+}
+
 pub fn disconnected(who: &str, phase: Option<Phase>) -> Vec<String> {
     let when = phase.map(Phase::as_str).unwrap_or("session");
     match who {

@@ -18,6 +18,7 @@ pub mod hints;
 pub mod hostkey;
 pub mod keyfile;
 pub mod options;
+pub mod prebanner;
 pub mod probe;
 pub mod report;
 pub mod runtime;

@@ -49,6 +49,9 @@ struct Shared {
     pre_banner: Vec<String>,
     bytes_in: u64,
     bytes_out: u64,
+    /// The type of the last clear (pre-NEWKEYS) SSH message each way: sent, received.
+    last_sent: Option<u8>,
+    last_received: Option<u8>,
     aborted: bool,
     read_waker: Option<Waker>,
 }
@@ -62,6 +65,28 @@ impl TapHandle {
         match self.0.lock() {
             Ok(s) => (s.bytes_out, s.bytes_in),
             Err(_) => (0, 0),
+        }
+    }
+
+    /// The lines the server sent before its banner (or instead of one), in order, verbatim.
+    pub fn pre_banner_lines(&self) -> Vec<String> {
+        match self.0.lock() {
+            Ok(s) => s.pre_banner.clone(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The types of the last clear SSH messages sent and received (before NEWKEYS), and
+    /// whether each direction has gone encrypted.
+    pub fn last_messages(&self) -> (Option<u8>, Option<u8>, bool, bool) {
+        match self.0.lock() {
+            Ok(s) => (
+                s.last_sent,
+                s.last_received,
+                s.outbound.done,
+                s.inbound.done,
+            ),
+            Err(_) => (None, None, false, false),
         }
     }
 
@@ -105,10 +130,18 @@ fn aborted_error() -> io::Error {
 
 impl Shared {
     fn feed(&mut self, inbound: bool, data: &[u8], notes: &UnboundedSender<TapNote>) {
-        let (dir, pre) = if inbound {
-            (&mut self.inbound, &mut self.pre_banner)
+        let (dir, pre, last) = if inbound {
+            (
+                &mut self.inbound,
+                &mut self.pre_banner,
+                &mut self.last_received,
+            )
         } else {
-            (&mut self.outbound, &mut self.pre_banner)
+            (
+                &mut self.outbound,
+                &mut self.pre_banner,
+                &mut self.last_sent,
+            )
         };
         if dir.done {
             return;
@@ -171,6 +204,9 @@ impl Shared {
             let padding = packet[4] as usize;
             let payload_end = (4 + len).saturating_sub(padding);
             let payload = packet.get(5..payload_end).unwrap_or(&[]);
+            if let Some(t) = payload.first() {
+                *last = Some(*t);
+            }
             match payload.first() {
                 Some(20) => {
                     if let Some(p) = parse_kexinit(payload) {

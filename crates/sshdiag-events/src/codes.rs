@@ -78,6 +78,7 @@ catalog! {
     VerdictOk => "verdict-ok", "the diagnosis finished and every step succeeded";
     VerdictFailed => "verdict-failed", "the diagnosis finished with a failure; its layer, type and hints follow";
     AuditFinding => "audit-finding", "the algorithm audit graded one of the server's algorithms as weak or broken";
+    ConnectAuthenticated => "connect-authenticated", "the connection is up and authenticated; the `CONNECT` event carries the method that worked in `auth_method`";
     }
 
     group "Failures", "One code per error type, plus finer codes where they serve; each ends a diagnosis with an `ERROR` event and a failed `VERDICT`." {
@@ -108,6 +109,13 @@ catalog! {
     Timeout => "timeout", "the overall time limit of the diagnosis ran out";
     Internal => "internal", "sshdiag hit a bug; please report it with the evidence bundle";
     InvalidInput => "invalid-input", "an option, key file or other input given to sshdiag was malformed";
+    ResetBeforeBanner => "reset-before-banner", "TCP connected, then the connection was reset before any SSH banner (not a refused connection)";
+    ClosedBeforeBanner => "closed-before-banner", "TCP connected, then the server closed the connection in order without an SSH banner";
+    RefusedBeforeBanner => "refused-before-banner", "the server sent a refusal line instead of its banner (OpenSSH's MaxStartups or PerSourcePenalties, an access rule) and closed";
+    BannerTarpit => "banner-tarpit", "the server sent line after line but never an SSH banner (a tarpit such as endlessh)";
+    ProtocolVersionUnsupported => "protocol-version-unsupported", "the server speaks an SSH protocol version other than 2.0 (an `SSH-1.x` banner)";
+    AuthIncomplete => "auth-incomplete", "the server accepted a first method (partial success) but the further method it wants was not given or was rejected";
+    AuthDisconnected => "auth-disconnected", "the server ended the connection during authentication (too many attempts, a PAM or account refusal)";
     }
 
     group "Relay log lines", "What `sshdiag-proxy` writes to its own log, one code per kind of line." {

@@ -709,6 +709,10 @@ pub struct ErrorData {
     /// The phase the failure happened in.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub phase: Option<Phase>,
+    /// The authentication methods tried, on an authentication failure (where the seed puts
+    /// them; `context.methods_tried` keeps the same list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods_tried: Vec<String>,
     /// Further evidence, per error type (e.g. both offers for `NoMutualKex`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub context: serde_json::Map<String, Value>,

@@ -44,6 +44,10 @@ pub struct Attempt {
     pub hostkey: Option<(HostKeyInfo, HostKeyDecision)>,
     /// The server's SSH_MSG_DISCONNECT: reason code and description.
     pub server_disconnect: Option<(u32, String)>,
+    /// The handshake's notes, still read after it (the server's disconnect during auth).
+    pub(crate) notes: Option<tokio::sync::mpsc::UnboundedReceiver<super::handshake::Note>>,
+    /// The fingerprints of the keys offered during authentication, in order.
+    pub keys_offered: Vec<String>,
     pub methods_available: Option<Vec<String>>,
     pub methods_tried: Vec<String>,
     pub auth_method: Option<AuthMethod>,
@@ -72,6 +76,8 @@ impl Default for Attempt {
             negotiated: None,
             hostkey: None,
             server_disconnect: None,
+            notes: None,
+            keys_offered: Vec::new(),
             methods_available: None,
             methods_tried: Vec::new(),
             auth_method: None,

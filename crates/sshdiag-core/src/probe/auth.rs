@@ -96,10 +96,16 @@ impl Session<'_> {
         self.at.reached = Layer::Auth;
         let result = self.authenticate_with(handle).await;
         self.end_phase();
+        if result.is_ok() {
+            self.emit_authenticated();
+        }
         result
     }
 
     fn auth_event(&mut self, note: AuthNote) {
+        if let (AuthStatus::Attempt, Some(fp)) = (note.status, &note.key_fp) {
+            self.at.keys_offered.push(fp.clone());
+        }
         let (level, code) = match note.status {
             AuthStatus::Attempt => (Level::Debug, Code::AuthAttempt),
             AuthStatus::Success => (Level::Info, Code::AuthSuccess),
@@ -171,6 +177,7 @@ impl Session<'_> {
             AuthPlan::Credentials(c) => c,
         };
         let mut partial = false;
+        let mut accepted = Vec::new();
         for (i, cred) in creds.iter().enumerate() {
             let t = self.now();
             let tried = match cred {
@@ -217,6 +224,7 @@ impl Session<'_> {
                 }
                 AuthOutcome::Partial => {
                     partial = true;
+                    accepted.push(method.as_str().to_string());
                     self.auth_event(note(AuthStatus::Partial).key(key_fp));
                 }
                 AuthOutcome::Rejected => {
@@ -226,7 +234,41 @@ impl Session<'_> {
                 }
             }
         }
+        if partial {
+            return Err(self.auth_incomplete(&accepted));
+        }
         Err(self.auth_failed(partial))
+    }
+
+    /// Partial success: a first step was accepted and the server wants another.
+    fn auth_incomplete(&self, accepted: &[String]) -> Failure {
+        let user = &self.opts.username;
+        let tried = &self.at.methods_tried;
+        let available = self.at.methods_available.clone().unwrap_or_default();
+        let rejected: Vec<String> = tried
+            .iter()
+            .filter(|m| !accepted.contains(m))
+            .cloned()
+            .collect();
+        Failure::new(
+            ErrorType::AuthFailed,
+            format!(
+                "the first step ({}) was accepted for user {user}; the server now wants {}",
+                accepted.join(", "),
+                if available.is_empty() {
+                    "another method".to_string()
+                } else {
+                    available.join(" or ")
+                }
+            ),
+        )
+        .code(Code::AuthIncomplete)
+        .ctx("methods_tried", json!(tried))
+        .ctx("methods_accepted", json!(accepted))
+        .ctx("methods_available", json!(available))
+        .ctx("partial_success", json!(true))
+        .hints(hints::auth_partial(accepted, &rejected, &available, user))
+        .disconnect(DisconnectReason::AuthFailure)
     }
 
     fn auth_failed(&self, partial: bool) -> Failure {

@@ -232,7 +232,13 @@ impl Session<'_> {
     /// A russh error after key exchange: the connection went away.
     pub fn transport_failure(&mut self, e: russh::Error) -> Failure {
         self.drain_later_steps();
+        self.drain_notes();
         let phase = self.fail_phase();
+        if phase == Some(Phase::Auth)
+            && let Some((code, desc)) = self.at.server_disconnect.clone()
+        {
+            return self.auth_disconnected(code, &desc);
+        }
         let (code, desc) = self.at.server_disconnect.clone().unzip();
         let who = self.closed_by();
         let msg = match (&code, &desc) {
@@ -264,5 +270,67 @@ impl Session<'_> {
         }
         f.phase = phase;
         f
+    }
+
+    /// The server ended the connection during authentication: its own words, and what to
+    /// change on the client side.
+    fn auth_disconnected(&self, code: u32, desc: &str) -> Failure {
+        let user = &self.opts.username;
+        let tried = &self.at.methods_tried;
+        let keys = &self.at.keys_offered;
+        let mut hints = vec![format!(
+            "The server ended the login itself (disconnect code {code}): {desc:?}. This is the server's decision, not a client-side error."
+        )];
+        let lower = desc.to_ascii_lowercase();
+        if lower.contains("too many") || (code == 2 && !keys.is_empty()) {
+            hints.push(format!(
+                "Too many authentication attempts (sshd's MaxAuthTries, default 6, counts every key offered): {} key(s) were offered ({}). Offer only the key meant for {user} (ssh -o IdentitiesOnly=yes -i KEY), or remove keys from the agent (ssh-add -D).",
+                keys.len(),
+                keys.join(", ")
+            ));
+        } else {
+            hints.push(format!("The server refused the account during login (a PAM or account rule, AllowUsers/DenyUsers): its log (journalctl -u ssh) has the line for {user}."));
+        }
+        if let Some(avail) = &self.at.methods_available {
+            hints.push(format!(
+                "The server accepts for {user}: {}.",
+                avail.join(", ")
+            ));
+        }
+        let mut f = Failure::new(
+            ErrorType::Disconnected,
+            format!("the server ended the connection during authentication: {desc} (disconnect code {code})"),
+        )
+        .code(Code::AuthDisconnected)
+        .layer(Layer::Auth)
+        .ctx("closed_by", json!("server"))
+        .ctx("phase", json!("auth"))
+        .ctx("disconnect_code", json!(code))
+        .ctx("methods_tried", json!(tried))
+        .ctx("keys_offered", json!(keys))
+        .hints(hints)
+        .disconnect(DisconnectReason::ServerDisconnect);
+        f.phase = Some(Phase::Auth);
+        f
+    }
+
+    /// The seed's `CONNECT` with `auth_method`: the connection is up and authenticated.
+    pub fn emit_authenticated(&mut self) {
+        let Some(method) = self.at.auth_method else {
+            return;
+        };
+        self.rec.emit(
+            Level::Info,
+            Code::ConnectAuthenticated,
+            EventData::Connect(ConnectData {
+                status: Some(ConnectStatus::Connected),
+                host: self.opts.host.clone(),
+                port: self.opts.port,
+                username: Some(self.opts.username.clone()),
+                transport: Some(self.link.transport),
+                proxy: self.link.proxy.clone(),
+                auth_method: Some(method),
+            }),
+        );
     }
 }

@@ -25,12 +25,13 @@ use crate::failure::{Failure, scrub};
 use crate::hints;
 use crate::hostkey::{HostKeyDecision, HostKeyInfo, TrustStore, decide};
 use crate::options::CLIENT_VERSION;
+use crate::prebanner::{self, Ending};
 use crate::runtime::Env;
 use crate::tap::{Tap, TapNote};
 
 /// Messages from inside russh's session task (Send) to the stage.
 #[derive(Debug)]
-enum Note {
+pub(crate) enum Note {
     Tap(TapNote),
     HostKey {
         info: HostKeyInfo,
@@ -221,15 +222,13 @@ impl Session<'_> {
         while let Ok(n) = notes_rx.try_recv() {
             let _ = self.on_note(n, banner_start);
         }
+        // The handler keeps reporting after the handshake (a disconnect during authentication).
+        self.at.notes = Some(notes_rx);
         let handle = match result {
             Err(()) => {
                 tap_handle.abort();
-                let secs = self.opts.connect_timeout_ms as f64 / 1000.0;
-                return Err(Failure::new(
-                    ErrorType::BannerTimeout,
-                    format!("TCP connected, but no SSH banner arrived within {secs} s"),
-                )
-                .hints(hints::banner_timeout(&self.opts.host, self.opts.port)));
+                let lines = tap_handle.pre_banner_lines();
+                return Err(self.banner_timeout(lines));
             }
             Ok(Err(e)) => {
                 tap_handle.abort();
@@ -274,6 +273,9 @@ impl Session<'_> {
                 pre_banner_lines,
             }) => {
                 self.at.banner_seen = true;
+                if let Some(version) = prebanner::unsupported_version(&line) {
+                    return Some(self.unsupported_version(&line, version));
+                }
                 let software = software_from_banner(&line);
                 self.at.server_software = software.clone();
                 let duration = round3(self.now() - banner_start);
@@ -460,13 +462,7 @@ impl Session<'_> {
                 .hints(hints::no_mutual(kind, ours, theirs))
             }
             (_, Some((info, d))) if !d.accept => self.host_key_refused(info, d),
-            _ if !self.at.banner_seen => Failure::new(
-                ErrorType::Disconnected,
-                "the server closed the connection before sending an SSH banner".to_string(),
-            )
-            .ctx("closed_by", json!(self.closed_by().as_str()))
-            .ctx("phase", json!("banner"))
-            .hints(hints::closed_before_banner()),
+            _ if !self.at.banner_seen => self.before_banner(&e),
             _ => self.kex_failed(&e),
         };
         f.phase = phase;
@@ -512,5 +508,114 @@ impl Session<'_> {
         Failure::new(ErrorType::KexFailed, format!("key exchange failed: {msg}"))
             .ctx("closed_by", json!(self.closed_by().as_str()))
             .hints(hints::kex_failed(&msg))
+    }
+
+    /// The connection ended before any banner: say how, and what the server said.
+    fn before_banner(&self, e: &russh::Error) -> Failure {
+        let lines = self
+            .at
+            .tap
+            .as_ref()
+            .map(|t| t.pre_banner_lines())
+            .unwrap_or_default();
+        let reset = matches!(e, russh::Error::IO(io) if matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+        ));
+        // Through the relay the stream just ends; the relay's `closed` frame says how.
+        let relay_saw_reset = matches!(
+            &self.at.relay_closed,
+            Some(crate::transport::ConnectStep::Closed { by, reason, .. })
+                if by == "target" && reason.to_ascii_lowercase().contains("reset")
+        );
+        let reset = reset || relay_saw_reset;
+        let ending = if reset {
+            Ending::Reset
+        } else if matches!(e, russh::Error::Version) && !lines.is_empty() {
+            // More lines than any greeting: russh gave up on them.
+            Ending::Drip
+        } else {
+            Ending::Closed
+        };
+        let (et, closed_by) = match ending {
+            Ending::Reset => (ErrorType::Disconnected, "network"),
+            // sshdiag gave up on the lines: the server did not hang up.
+            Ending::Drip => (ErrorType::NotSsh, "client"),
+            _ => (ErrorType::Disconnected, self.closed_by().as_str()),
+        };
+        self.pre_banner_failure(et, ending, lines)
+            .ctx("closed_by", json!(closed_by))
+            .ctx("phase", json!("banner"))
+    }
+
+    fn banner_timeout(&self, lines: Vec<String>) -> Failure {
+        let ending = if lines.is_empty() {
+            Ending::Silent
+        } else {
+            Ending::Drip
+        };
+        let secs = self.opts.connect_timeout_ms as f64 / 1000.0;
+        let mut f = self.pre_banner_failure(ErrorType::BannerTimeout, ending, lines);
+        f.message = format!("{} (waited {secs} s)", f.message);
+        f
+    }
+
+    fn pre_banner_failure(&self, et: ErrorType, ending: Ending, lines: Vec<String>) -> Failure {
+        let (host, port) = (self.opts.host.as_str(), self.opts.port);
+        let refusal = prebanner::interpret(&lines);
+        let code = match (refusal, ending) {
+            (Some(_), _) => Code::RefusedBeforeBanner,
+            (None, Ending::Reset) => Code::ResetBeforeBanner,
+            (None, Ending::Closed) => Code::ClosedBeforeBanner,
+            (None, Ending::Drip) => Code::BannerTarpit,
+            (None, Ending::Silent) => et.code(),
+        };
+        let mut f = Failure::new(et, scrub(&prebanner::message(ending, &lines)))
+            .code(code)
+            .layer(Layer::Banner)
+            .summary(prebanner::summary(ending, &lines, host, port))
+            .hints(prebanner::hints(ending, &lines, host, port))
+            .ctx("ending", json!(ending.as_str()));
+        if let Some(r) = refusal {
+            f = f.ctx("refusal", json!(r.as_str()));
+        }
+        if !lines.is_empty() {
+            let shown: Vec<String> = lines.iter().map(|l| scrub(l)).collect();
+            f = f.ctx("pre_banner_lines", json!(shown));
+        }
+        f
+    }
+
+    fn unsupported_version(&self, line: &str, version: &str) -> Failure {
+        let (host, port) = (&self.opts.host, self.opts.port);
+        let shown: String = line.chars().take(200).collect();
+        Failure::new(
+            ErrorType::NotSsh,
+            format!("the server speaks SSH protocol {version}, not 2.0; its banner: {shown:?}"),
+        )
+        .code(Code::ProtocolVersionUnsupported)
+        .layer(Layer::Banner)
+        .ctx("server_version", json!(shown))
+        .ctx("protocol_version", json!(version))
+        .summary(format!(
+            "{host}:{port} is an SSH server, but only for protocol version {version} (SSH-1), which no current client speaks."
+        ))
+        .hint(format!(
+            "The server's banner {shown:?} announces SSH protocol {version}: SSH-1 is broken and was removed from OpenSSH (7.6). Upgrade the server (or enable Protocol 2 on it); no client option brings SSH-1 back in sshdiag."
+        ))
+        .hint("Confirm: nc to the port prints the same SSH-1.x line; a server that speaks both says SSH-1.99.")
+    }
+
+    /// Read what the handler reported after the handshake (a disconnect during auth).
+    pub fn drain_notes(&mut self) {
+        let mut notes = Vec::new();
+        if let Some(rx) = self.at.notes.as_mut() {
+            while let Ok(n) = rx.try_recv() {
+                notes.push(n);
+            }
+        }
+        for n in notes {
+            let _ = self.on_note(n, 0.0);
+        }
     }
 }

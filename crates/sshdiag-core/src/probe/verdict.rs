@@ -44,7 +44,7 @@ impl Session<'_> {
     ) {
         self.end_phase();
         let (bytes_sent, bytes_received) = self.at.tap.as_ref().map(|t| t.bytes()).unzip();
-        let failure = result.err();
+        let failure = result.err().map(|f| self.locate_stall(f));
         if let Some(f) = &failure {
             self.error_event(f);
         }
@@ -102,6 +102,11 @@ impl Session<'_> {
             host: Some(self.opts.host.clone()),
             port: Some(self.opts.port),
             phase: f.phase,
+            methods_tried: f
+                .context
+                .get("methods_tried")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
             context: f.context.clone(),
         };
         if let Some(sw) = &self.at.server_software {
@@ -116,12 +121,9 @@ impl Session<'_> {
             layer: Some(f.failed_layer(self.at.reached)),
             error_type: Some(f.error_type),
             code: f.code.as_str().to_string(),
-            summary: hints::summary_failed(
-                f.error_type,
-                &f.message,
-                &self.opts.host,
-                self.opts.port,
-            ),
+            summary: f.summary.clone().unwrap_or_else(|| {
+                hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
+            }),
             hints: f.hints.clone(),
             phases: self.at.clock.phases.clone(),
         }
@@ -186,5 +188,29 @@ impl Session<'_> {
             h.push("Host key checking was off: this run cannot tell you are talking to the right server.".into());
         }
         h
+    }
+}
+
+impl Session<'_> {
+    /// A run that ran out of time names the last SSH message sent and the one awaited.
+    fn locate_stall(&self, mut f: Failure) -> Failure {
+        if f.error_type != ErrorType::Timeout {
+            return f;
+        }
+        let Some(tap) = &self.at.tap else {
+            return f;
+        };
+        let (sent, received, enc_out, enc_in) = tap.last_messages();
+        let Some((sent, awaited, hint)) = crate::prebanner::stall(sent, received, enc_out, enc_in)
+        else {
+            return f;
+        };
+        f.message = format!("{}; last sent: {sent}; waiting for {awaited}", f.message);
+        f.context.insert("last_sent".into(), json!(sent));
+        f.context.insert("awaited".into(), json!(awaited));
+        if let Some(h) = hint {
+            f.hints.insert(0, h);
+        }
+        f
     }
 }

@@ -107,6 +107,7 @@ fn walk_error(v: &mut impl Visitor, error: &mut ErrorData) {
         host,
         port: _,
         phase: _,
+        methods_tried: _,
         context,
     } = error;
     v.text(message);

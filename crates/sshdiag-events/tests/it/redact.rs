@@ -416,6 +416,7 @@ fn careless_bundle(id: &Identity, c: &Canaries) -> Bundle {
             host: Some(id.host.clone()),
             port: Some(2222),
             phase: Some(Phase::Auth),
+            methods_tried: Vec::new(),
             context: serde_json::json!({
                 "key_path": format!("/home/{}/.ssh/id_ed25519", id.username),
                 "relay": proxy,

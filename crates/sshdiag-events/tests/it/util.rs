@@ -342,6 +342,7 @@ pub fn failed_session(id: &Identity) -> Vec<Event> {
             host: Some(id.host.clone()),
             port: Some(22),
             phase: Some(Phase::Auth),
+            methods_tried: Vec::new(),
             context: serde_json::json!({
                 "methods_tried": ["password"],
                 "methods_available": ["publickey"],
