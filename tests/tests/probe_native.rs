@@ -193,6 +193,7 @@ async fn ed25519_and_encrypted_rsa_keys_log_in() {
         key_text: Secret::new(keys.ed25519.private_key.clone()),
         passphrase: None,
         label: None,
+        certificate: None,
     }]);
     let r = run_direct(options(sshd.port(), ed, &["true"]), &mut NoTrustStore).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
@@ -200,6 +201,7 @@ async fn ed25519_and_encrypted_rsa_keys_log_in() {
         key_text: Secret::new(keys.rsa_enc.private_key.clone()),
         passphrase: Some(Secret::new(TEST_PASSPHRASE)),
         label: None,
+        certificate: None,
     }]);
     let r = run_direct(options(sshd.port(), rsa, &["true"]), &mut NoTrustStore).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
@@ -215,6 +217,7 @@ async fn wrong_passphrase_is_a_key_load_error_before_connecting() {
         key_text: Secret::new(keys.rsa_enc.private_key.clone()),
         passphrase: Some(Secret::new("not-the-passphrase")),
         label: Some("id_rsa_enc".into()),
+        certificate: None,
     }]);
     let r = run_direct(options(sshd.port(), rsa, &[]), &mut NoTrustStore).await;
     assert_failed(&r, ErrorType::KeyLoadError, Layer::Client);
@@ -270,6 +273,7 @@ async fn unauthorised_key_is_auth_failed_naming_authorized_keys() {
         key_text: Secret::new(keys.unauthorised_ed25519.private_key.clone()),
         passphrase: None,
         label: None,
+        certificate: None,
     }]);
     let r = run_direct(options(sshd.port(), auth, &[]), &mut NoTrustStore).await;
     assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
@@ -648,6 +652,7 @@ async fn a_partial_success_chain_goes_on_to_the_next_method() {
         key_text: Secret::new(sshd.client_keys().ed25519.private_key.clone()),
         passphrase: None,
         label: None,
+        certificate: None,
     };
     let both = AuthPlan::Credentials(vec![
         key.clone(),

@@ -31,6 +31,10 @@ pub struct Args {
     /// Private key file (OpenSSH, PEM, PKCS#8; encrypted ones too).
     #[arg(short = 'i', long = "identity")]
     pub identity: Vec<std::path::PathBuf>,
+    /// The user certificates found for the keys (`CertificateFile`, `KEY-cert.pub`), filled in
+    /// from the configuration, not a flag.
+    #[arg(skip)]
+    pub certificates: Vec<crate::ssh_config::identity::FoundCertificate>,
     /// Environment variable holding the key's passphrase.
     #[arg(long = "passphrase-env", value_name = "VAR")]
     pub passphrase_env: Option<String>,
@@ -138,6 +142,24 @@ struct SshOptions {
 }
 
 impl Args {
+    /// The certificate OpenSSH would offer with this key: the one that certifies it, else
+    /// (when the key's public half cannot be read) its `KEY-cert.pub`.
+    fn certificate_for(&self, key: &std::path::Path) -> Result<Option<String>, String> {
+        use crate::ssh_config::identity::key_fingerprint;
+        let fp = key_fingerprint(key, self.passphrase_env.as_deref());
+        let implicit = std::path::PathBuf::from(format!("{}-cert.pub", key.display()));
+        let found = self.certificates.iter().find(|c| match &fp {
+            Some(fp) => &c.facts.key_fingerprint == fp,
+            None => c.path == implicit,
+        });
+        found
+            .map(|c| {
+                std::fs::read_to_string(&c.path)
+                    .map_err(|e| format!("certificate {}: {e}", c.path.display()))
+            })
+            .transpose()
+    }
+
     /// Turn arguments into a plan; `read_stdin` supplies `--password-stdin`. Inputs are
     /// checked in a fixed order, so that the first bad one is the one reported.
     pub fn plan(
@@ -287,7 +309,10 @@ impl Args {
     }
 
     fn host_key_policy(&self) -> Result<HostKeyPolicy, String> {
-        let policy = self.strict_host_key_checking.as_deref().unwrap_or("accept-new");
+        let policy = self
+            .strict_host_key_checking
+            .as_deref()
+            .unwrap_or("accept-new");
         match policy.to_ascii_lowercase().as_str() {
             "yes" => Ok(HostKeyPolicy::Yes),
             "accept-new" => Ok(HostKeyPolicy::AcceptNew),
@@ -326,6 +351,7 @@ impl Args {
                 key_text: Secret::new(text),
                 passphrase: passphrase.clone(),
                 label: Some(path.display().to_string()),
+                certificate: self.certificate_for(path)?,
             });
         }
         if let Some(pw) = &password {

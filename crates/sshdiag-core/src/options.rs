@@ -34,10 +34,13 @@ impl std::fmt::Debug for Secret {
 pub enum Credential {
     Password(Secret),
     /// A private key in OpenSSH, PEM or PKCS#8 form; `label` (a file name) is for messages.
+    /// With `certificate` (an OpenSSH user certificate of this key, `…-cert.pub` text, public
+    /// by design), the key is offered with the certificate, as `CertificateFile` does.
     PrivateKey {
         key_text: Secret,
         passphrase: Option<Secret>,
         label: Option<String>,
+        certificate: Option<String>,
     },
     /// Answers to keyboard-interactive prompts, in order.
     KeyboardInteractive {

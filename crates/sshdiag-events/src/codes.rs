@@ -60,6 +60,7 @@ catalog! {
     HostkeyNew => "hostkey-new", "the server's host key was not known before and was not stored";
     HostkeyAcceptedNew => "hostkey-accepted-new", "the server's host key was not known before and was stored as trusted (accept-new)";
     HostkeyUnchecked => "hostkey-unchecked", "host key checking was turned off, so the server's key was not verified";
+    AuthCertificate => "auth-certificate", "a user certificate to offer with a key was read before connecting; the event holds its public facts";
     AuthAttempt => "auth-attempt", "an authentication method is being tried";
     AuthSuccess => "auth-success", "the server accepted authentication";
     AuthRejected => "auth-rejected", "the server rejected one authentication attempt";

@@ -95,7 +95,12 @@ pub fn apply_for_main(args: &mut Args) -> Option<u8> {
             print!("{text}");
             Some(0)
         }
-        Ok(Outcome::Run { notes, .. }) => {
+        Ok(Outcome::Run {
+            notes,
+            certificates,
+            ..
+        }) => {
+            args.certificates = certificates;
             for n in notes {
                 eprintln!("sshdiag: {n}");
             }

@@ -198,9 +198,19 @@ fn walk_event(v: &mut impl Visitor, event: &mut Event) {
             key_fingerprint: _,
             error_type: _,
             error_message,
+            certificate,
         }) => {
             opt(username, |u| v.username(u));
             opt(error_message, |m| v.text(m));
+            if let Some(c) = certificate.as_mut() {
+                // Principals are user names; the key id and critical options (a
+                // `source-address`, a `force-command`) are text that may quote identities.
+                for p in &mut c.principals {
+                    v.username(p);
+                }
+                v.text(&mut c.key_id);
+                each_text(v, &mut c.critical_options);
+            }
         }
         EventData::Channel(ChannelData {
             status: _,

@@ -22,6 +22,7 @@ const EVERY_CODE: &[&str] = &[
     "hostkey-new",
     "hostkey-accepted-new",
     "hostkey-unchecked",
+    "auth-certificate",
     "auth-attempt",
     "auth-success",
     "auth-rejected",
