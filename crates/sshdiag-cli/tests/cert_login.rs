@@ -2,7 +2,9 @@
 //! `TrustedUserCAKeys`: a certificate signed by the trusted CA logs in (with a key the server
 //! does not list in `authorized_keys`), the certificate's public facts are an event before
 //! connecting, and an expired, not-yet-valid, wrong-principal or untrusted-CA certificate is
-//! refused with the hint that names that cause.
+//! refused with the hint that names that cause. Host side: a key on an `@revoked` line is
+//! refused under every policy, and a real sshd's `HostCertificate` is trusted through an
+//! `@cert-authority` line, or refused as expired, for another name, or from an unknown CA.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -177,5 +179,134 @@ fn certificate_login_works_and_each_refusal_names_its_cause() {
                 assert!(!hints.contains(other_cause.as_str()), "{name}: {hints}");
             }
         }
+    }
+}
+
+/// `sshdiag` with the fixture's authorised key, this `known_hosts` and strict checking `policy`;
+/// the run's events.
+fn sshdiag_host(
+    sshd: &SshdFixture,
+    known_hosts: &Path,
+    policy: &str,
+    ev: &Path,
+) -> (Output, Vec<serde_json::Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args(["-F", "none", "--strict-host-key-checking", policy])
+        .arg("--known-hosts")
+        .arg(known_hosts)
+        .args(["-p", &sshd.port().to_string()])
+        .arg("-i")
+        .arg(&sshd.client_keys().ed25519.path)
+        .arg("--events-file")
+        .arg(ev)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .args(["echo", "host-ok"])
+        .env("HOME", std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (out, events(ev))
+}
+
+fn code_of<'a>(evs: &'a [serde_json::Value], event_type: &str) -> &'a serde_json::Value {
+    &evs.iter()
+        .find(|e| e["event_type"] == event_type)
+        .unwrap_or_else(|| panic!("no {event_type}: {evs:?}"))["code"]
+}
+
+#[test]
+fn host_certificates_and_revoked_keys_are_decided_in_the_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, _) = new_ca(d, "host-ca");
+    let (other_ca, _) = new_ca(d, "other-host-ca");
+    let mut sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let host_key = sshd.host_key("ed25519").unwrap().clone();
+    let port = sshd.port();
+    let known_hosts = d.join("known_hosts");
+    let ev = d.join("events.jsonl");
+
+    // A key on an @revoked line is refused under every policy, even with checking off.
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "@revoked [127.0.0.1]:{port} {}\n",
+            host_key.public_key.trim()
+        ),
+    )
+    .unwrap();
+    for policy in ["yes", "accept-new", "no"] {
+        let (out, evs) = sshdiag_host(&sshd, &known_hosts, policy, &ev);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.stdout.is_empty(), "{policy}: {err}");
+        assert_eq!(code_of(&evs, "HOSTKEY"), "host-key-revoked", "{policy}");
+        let verdict = evs.iter().find(|e| e["event_type"] == "VERDICT").unwrap();
+        assert_eq!(verdict["data"]["code"], "host-key-revoked", "{policy}");
+        assert!(err.contains("@revoked"), "{policy}: {err}");
+    }
+
+    // Host certificates, trusted through an @cert-authority line for this name and port.
+    let ca_line = std::fs::read_to_string(format!("{}.pub", ca.display())).unwrap();
+    std::fs::write(
+        &known_hosts,
+        format!("@cert-authority [127.0.0.1]:{port} {ca_line}"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(sshd.config_path()).unwrap();
+    let cases: [(&str, &Path, &[&str], &str); 4] = [
+        ("valid", &ca, &["-n", "127.0.0.1", "-V", "-5m:+1h"], ""),
+        (
+            "expired",
+            &ca,
+            &["-n", "127.0.0.1", "-V", "20200101:20200102"],
+            "the host certificate expired at 2020-01-02",
+        ),
+        (
+            "other-name",
+            &ca,
+            &["-n", "db.example.com"],
+            "the host certificate is for db.example.com, not for \"127.0.0.1\"",
+        ),
+        (
+            "unknown-ca",
+            &other_ca,
+            &["-n", "127.0.0.1"],
+            "which no @cert-authority line in known_hosts trusts",
+        ),
+    ];
+    for (name, signer, extra, reason) in cases {
+        let pubfile = d.join(format!("host-{name}.pub"));
+        std::fs::write(&pubfile, &host_key.public_key).unwrap();
+        let mut args = vec!["-q", "-h", "-s", signer.to_str().unwrap(), "-I", name];
+        args.extend(extra);
+        args.push(pubfile.to_str().unwrap());
+        keygen(&args);
+        let cert = d.join(format!("host-{name}-cert.pub"));
+        std::fs::write(
+            sshd.config_path(),
+            format!("{config}HostCertificate {}\n", cert.display()),
+        )
+        .unwrap();
+        sshd.restart().unwrap();
+        let (out, evs) = sshdiag_host(&sshd, &known_hosts, "yes", &ev);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if reason.is_empty() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "host-ok\n", "{err}");
+            assert_eq!(code_of(&evs, "HOSTKEY"), "hostkey-trusted");
+            continue;
+        }
+        assert!(out.stdout.is_empty(), "{name}: {err}");
+        assert_eq!(
+            code_of(&evs, "HOSTKEY"),
+            "host-certificate-refused",
+            "{name}"
+        );
+        let verdict = evs.iter().find(|e| e["event_type"] == "VERDICT").unwrap();
+        assert_eq!(
+            verdict["data"]["code"], "host-certificate-refused",
+            "{name}"
+        );
+        let summary = verdict["data"]["summary"].to_string() + &err;
+        assert!(summary.contains(reason), "{name}: {summary}");
     }
 }

@@ -56,6 +56,8 @@ const EVERY_CODE: &[&str] = &[
     "no-mutual-kex",
     "kex-failed",
     "host-key-mismatch",
+    "host-key-revoked",
+    "host-certificate-refused",
     "host-key-unknown",
     "key-load-error",
     "auth-failed",
