@@ -35,6 +35,10 @@ pub struct Args {
     /// from the configuration, not a flag.
     #[arg(skip)]
     pub certificates: Vec<crate::ssh_config::identity::FoundCertificate>,
+    /// The configuration lines that set a value (keyword, file, line), for the bundle; filled
+    /// in from the configuration, not a flag.
+    #[arg(skip)]
+    pub ssh_config: Vec<sshdiag_events::bundle::ConfigLine>,
     /// Environment variable holding the key's passphrase.
     #[arg(long = "passphrase-env", value_name = "VAR")]
     pub passphrase_env: Option<String>,
@@ -204,6 +208,7 @@ impl Args {
         };
         options.host_key_policy = policy;
         options.forward_probe = forward_probe;
+        options.ssh_config = self.ssh_config.clone();
         // ServerAliveInterval 0 means off, as in OpenSSH.
         options.keepalive = ssh
             .alive_interval

@@ -108,6 +108,8 @@ pub struct ProbeOptions {
     pub hold_ms: u64,
     /// Retry transient failures (never authentication or host-key failures).
     pub retry: Option<RetryPolicy>,
+    /// The `ssh_config` lines that set a value for this run (the CLI's), for the bundle.
+    pub ssh_config: Vec<sshdiag_events::bundle::ConfigLine>,
 }
 
 /// Keepalive settings: a round trip every `interval_ms`; `max_missed` unanswered in a row end
@@ -178,6 +180,7 @@ impl ProbeOptions {
             keepalive: None,
             hold_ms: 0,
             retry: None,
+            ssh_config: Vec::new(),
         }
     }
 }

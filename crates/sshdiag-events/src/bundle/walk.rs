@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{Bundle, BundleVerdict, HostInfo, ServerInfo, TranscriptEntry};
+use super::{Bundle, BundleVerdict, ConfigLine, HostInfo, ServerInfo, TranscriptEntry};
 use crate::event::{
     AuditData, AuthData, ChannelData, ConnectData, DisconnectData, ErrorData, Event, EventData,
     ExecData, ForwardData, HostkeyData, KeepaliveData, KexData, ProxyData, StateChangeData,
@@ -299,6 +299,7 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         error_context,
         redaction: _,
         audit,
+        ssh_config,
         integrity: _,
         loaded_digest: _,
     } = bundle;
@@ -353,6 +354,15 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         for finding in findings {
             walk_audit(v, finding);
         }
+    }
+    // A configuration file's path names its owner (`/home/alice/.ssh/config`).
+    for line in ssh_config.iter_mut().flatten() {
+        let ConfigLine {
+            keyword: _,
+            file,
+            line: _,
+        } = line;
+        v.text(file);
     }
 }
 
