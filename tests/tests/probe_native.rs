@@ -33,6 +33,7 @@ fn key(text: &str, passphrase: Option<&str>) -> Credential {
         key_text: Secret::new(text.to_string()),
         passphrase: passphrase.map(Secret::new),
         label: None,
+        certificate: None,
     }
 }
 
@@ -244,6 +245,7 @@ async fn wrong_passphrase_is_a_key_load_error_before_connecting() {
         key_text: Secret::new(keys.rsa_enc.private_key.clone()),
         passphrase: Some(Secret::new("not-the-passphrase")),
         label: Some("id_rsa_enc".into()),
+        certificate: None,
     }]);
     let r = run_direct(options(sshd.port(), rsa, &[]), &mut NoTrustStore).await;
     assert_failed(&r, ErrorType::KeyLoadError, Layer::Client);

@@ -31,6 +31,14 @@ pub struct Args {
     /// Private key file (OpenSSH, PEM, PKCS#8; encrypted ones too).
     #[arg(short = 'i', long = "identity")]
     pub identity: Vec<std::path::PathBuf>,
+    /// The user certificates found for the keys (`CertificateFile`, `KEY-cert.pub`), filled in
+    /// from the configuration, not a flag.
+    #[arg(skip)]
+    pub certificates: Vec<crate::ssh_config::identity::FoundCertificate>,
+    /// The configuration lines that set a value (keyword, file, line), for the bundle; filled
+    /// in from the configuration, not a flag.
+    #[arg(skip)]
+    pub ssh_config: Vec<sshdiag_events::bundle::ConfigLine>,
     /// Environment variable holding the key's passphrase.
     #[arg(long = "passphrase-env", value_name = "VAR")]
     pub passphrase_env: Option<String>,
@@ -138,6 +146,24 @@ struct SshOptions {
 }
 
 impl Args {
+    /// The certificate OpenSSH would offer with this key: the one that certifies it, else
+    /// (when the key's public half cannot be read) its `KEY-cert.pub`.
+    fn certificate_for(&self, key: &std::path::Path) -> Result<Option<String>, String> {
+        use crate::ssh_config::identity::key_fingerprint;
+        let fp = key_fingerprint(key, self.passphrase_env.as_deref());
+        let implicit = std::path::PathBuf::from(format!("{}-cert.pub", key.display()));
+        let found = self.certificates.iter().find(|c| match &fp {
+            Some(fp) => &c.facts.key_fingerprint == fp,
+            None => c.path == implicit,
+        });
+        found
+            .map(|c| {
+                std::fs::read_to_string(&c.path)
+                    .map_err(|e| format!("certificate {}: {e}", c.path.display()))
+            })
+            .transpose()
+    }
+
     /// Turn arguments into a plan; `read_stdin` supplies `--password-stdin`. Inputs are
     /// checked in a fixed order, so that the first bad one is the one reported.
     pub fn plan(
@@ -182,6 +208,7 @@ impl Args {
         };
         options.host_key_policy = policy;
         options.forward_probe = forward_probe;
+        options.ssh_config = self.ssh_config.clone();
         // ServerAliveInterval 0 means off, as in OpenSSH.
         options.keepalive = ssh
             .alive_interval
@@ -329,6 +356,7 @@ impl Args {
                 key_text: Secret::new(text),
                 passphrase: passphrase.clone(),
                 label: Some(path.display().to_string()),
+                certificate: self.certificate_for(path)?,
             });
         }
         if let Some(pw) = &password {

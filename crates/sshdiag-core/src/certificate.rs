@@ -109,6 +109,33 @@ pub fn utc(secs: u64) -> String {
 }
 
 impl CertificateFacts {
+    /// The facts as they go into an event (public only).
+    pub fn info(&self) -> sshdiag_events::CertificateInfo {
+        sshdiag_events::CertificateInfo {
+            key_id: self.key_id.clone(),
+            serial: self.serial,
+            cert_type: self.cert_type.to_string(),
+            algorithm: self.algorithm.clone(),
+            key_fingerprint: self.key_fingerprint.clone(),
+            principals: self.principals.clone(),
+            valid_after: utc(self.valid_after),
+            valid_before: utc(self.valid_before),
+            ca_fingerprint: self.ca_fingerprint.clone(),
+            critical_options: self
+                .critical_options
+                .iter()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect(),
+            extensions: self.extensions.clone(),
+        }
+    }
+
     /// The facts, one per line, for a person.
     pub fn describe(&self) -> Vec<String> {
         let none = |v: &[String]| {

@@ -373,6 +373,14 @@ pub fn summary_failed(error_type: ErrorType, message: &str, host: &str, port: u1
             message.trim_start_matches("no common ")
         ),
         ErrorType::KexFailed => format!("Key exchange with {target} failed."),
+        // A revoked key or a refused host certificate: the message itself is the summary.
+        ErrorType::HostKeyMismatch
+            if message.contains("@revoked") || message.starts_with("the host certificate") =>
+        {
+            let mut m = message.to_string();
+            m[..1].make_ascii_uppercase();
+            format!("{m}.")
+        }
         ErrorType::HostKeyMismatch => {
             format!("{target} presented a different host key than the one trusted.")
         }

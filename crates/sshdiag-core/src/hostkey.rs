@@ -94,6 +94,31 @@ pub struct HostKeyDecision {
     pub unknown: bool,
     /// The key is listed on an `@revoked` line: refused whatever the policy, as OpenSSH does.
     pub revoked: bool,
+    /// A host certificate judged against the `@cert-authority` lines.
+    pub certificate: Option<HostCertCheck>,
+}
+
+/// The decision on a host certificate: a certificate a trusted CA signed for this name, valid
+/// now, is trusted under every policy; one that fails the check is refused under `yes` and
+/// `accept-new` with its reason (under `no`, unchecked), as OpenSSH refuses it when the
+/// `@cert-authority` line exists.
+pub fn decide_certificate(policy: HostKeyPolicy, check: HostCertCheck) -> HostKeyDecision {
+    let trusted = check.trusted();
+    HostKeyDecision {
+        status: if policy == HostKeyPolicy::No && !trusted {
+            HostkeyStatus::Unchecked
+        } else if trusted {
+            HostkeyStatus::Trusted
+        } else {
+            HostkeyStatus::Mismatch
+        },
+        accept: trusted || policy == HostKeyPolicy::No,
+        remember: false,
+        expected_fingerprint: None,
+        unknown: false,
+        revoked: false,
+        certificate: Some(check),
+    }
 }
 
 pub fn decide(
@@ -114,6 +139,7 @@ pub fn decide(
         expected_fingerprint: None,
         unknown: false,
         revoked: false,
+        certificate: None,
     };
     if matches {
         return if policy == HostKeyPolicy::No {
@@ -137,6 +163,7 @@ pub fn decide(
             expected_fingerprint: Some(t.fingerprint_sha256.clone()),
             unknown: false,
             revoked: false,
+            certificate: None,
         };
     }
     match policy {
@@ -177,6 +204,7 @@ pub fn decide_checked(
             expected_fingerprint: None,
             unknown: false,
             revoked: true,
+            certificate: None,
         };
     }
     decide(policy, trusted, presented)

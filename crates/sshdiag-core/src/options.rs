@@ -34,10 +34,13 @@ impl std::fmt::Debug for Secret {
 pub enum Credential {
     Password(Secret),
     /// A private key in OpenSSH, PEM or PKCS#8 form; `label` (a file name) is for messages.
+    /// With `certificate` (an OpenSSH user certificate of this key, `…-cert.pub` text, public
+    /// by design), the key is offered with the certificate, as `CertificateFile` does.
     PrivateKey {
         key_text: Secret,
         passphrase: Option<Secret>,
         label: Option<String>,
+        certificate: Option<String>,
     },
     /// Answers to keyboard-interactive prompts, in order.
     KeyboardInteractive {
@@ -105,6 +108,8 @@ pub struct ProbeOptions {
     pub hold_ms: u64,
     /// Retry transient failures (never authentication or host-key failures).
     pub retry: Option<RetryPolicy>,
+    /// The `ssh_config` lines that set a value for this run (the CLI's), for the bundle.
+    pub ssh_config: Vec<sshdiag_events::bundle::ConfigLine>,
 }
 
 /// Keepalive settings: a round trip every `interval_ms`; `max_missed` unanswered in a row end
@@ -175,6 +180,7 @@ impl ProbeOptions {
             keepalive: None,
             hold_ms: 0,
             retry: None,
+            ssh_config: Vec::new(),
         }
     }
 }

@@ -17,7 +17,11 @@ pub fn bundle(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env) -> Bundl
         username: opts.username.clone(),
         proxy: report.proxy.clone(),
     };
-    Bundle::from_session(info, report.events.clone(), report.commands.clone())
+    let mut bundle = Bundle::from_session(info, report.events.clone(), report.commands.clone());
+    if !opts.ssh_config.is_empty() {
+        bundle.ssh_config = Some(opts.ssh_config.clone());
+    }
+    bundle
 }
 
 /// The bundle as JSON, redacted or raw.

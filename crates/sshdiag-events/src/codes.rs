@@ -60,6 +60,7 @@ catalog! {
     HostkeyNew => "hostkey-new", "the server's host key was not known before and was not stored";
     HostkeyAcceptedNew => "hostkey-accepted-new", "the server's host key was not known before and was stored as trusted (accept-new)";
     HostkeyUnchecked => "hostkey-unchecked", "host key checking was turned off, so the server's key was not verified";
+    AuthCertificate => "auth-certificate", "a user certificate to offer with a key was read before connecting; the event holds its public facts";
     AuthAttempt => "auth-attempt", "an authentication method is being tried";
     AuthSuccess => "auth-success", "the server accepted authentication";
     AuthRejected => "auth-rejected", "the server rejected one authentication attempt";
@@ -97,6 +98,8 @@ catalog! {
     NoMutualKex => "no-mutual-kex", "client and server share no algorithm in one negotiation category";
     KexFailed => "kex-failed", "key exchange failed for a reason other than a missing common algorithm";
     HostKeyMismatch => "host-key-mismatch", "the server's host key differs from the key trusted for this host";
+    HostKeyRevoked => "host-key-revoked", "the server's host key (or its certificate's key) is on an `@revoked` line in known_hosts, which refuses it under every policy";
+    HostCertificateRefused => "host-certificate-refused", "the server presented a host certificate that failed its check against the `@cert-authority` lines: expired, not yet valid, not for this host name, or signed by an unknown CA";
     HostKeyUnknown => "host-key-unknown", "strict host key checking is on and no key is trusted for this host";
     KeyLoadError => "key-load-error", "the private key could not be used: unreadable, not a key, wrong passphrase or unsupported type";
     AuthFailed => "auth-failed", "every authentication method tried was rejected";

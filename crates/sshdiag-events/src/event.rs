@@ -519,6 +519,36 @@ pub struct AuthData {
     /// Why this attempt failed, for people.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error_message: Option<String>,
+    /// The OpenSSH user certificate offered with the key: its public facts only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub certificate: Option<CertificateInfo>,
+}
+
+/// The public facts of an OpenSSH certificate (a certificate is public by design).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    /// The key id the CA wrote (often a person's name or address).
+    pub key_id: String,
+    /// The serial number.
+    pub serial: u64,
+    /// `user` or `host`.
+    pub cert_type: String,
+    /// The certificate's algorithm (`ssh-ed25519-cert-v01@openssh.com`, …).
+    pub algorithm: String,
+    /// `SHA256:…` of the certified key.
+    pub key_fingerprint: String,
+    /// The user (or host) names it is valid for.
+    pub principals: Vec<String>,
+    /// Valid from (UTC, RFC 3339).
+    pub valid_after: String,
+    /// Valid until (UTC, RFC 3339, or `forever`).
+    pub valid_before: String,
+    /// `SHA256:…` of the signing CA's key.
+    pub ca_fingerprint: String,
+    /// Critical options as `name=value` (`force-command`, `source-address`, …).
+    pub critical_options: Vec<String>,
+    /// Extensions (`permit-pty`, …).
+    pub extensions: Vec<String>,
 }
 
 /// What became of a channel the client asked for.

@@ -294,6 +294,7 @@ fn parse_auth(obj: Option<&Map<String, Value>>) -> Result<AuthPlan, JsValue> {
                 key_text: Secret::new(key),
                 passphrase,
                 label,
+                certificate: None,
             }]))
         }
         "keyboardInteractive" => {

@@ -78,6 +78,7 @@ async fn probe(s: &Setup, kex: Option<&str>, command: &str) -> (f64, ProbeReport
             key_text: Secret::new(s.key),
             passphrase: None,
             label: Some("ed25519".into()),
+            certificate: None,
         }]),
     );
     opts.commands = vec![command.to_string()];

@@ -95,7 +95,21 @@ pub fn apply_for_main(args: &mut Args) -> Option<u8> {
             print!("{text}");
             Some(0)
         }
-        Ok(Outcome::Run { notes, .. }) => {
+        Ok(Outcome::Run {
+            notes,
+            certificates,
+            resolved,
+        }) => {
+            args.certificates = certificates;
+            args.ssh_config = resolved
+                .applied()
+                .into_iter()
+                .map(|(keyword, origin)| sshdiag_events::bundle::ConfigLine {
+                    keyword: keyword.to_string(),
+                    file: origin.file.clone(),
+                    line: origin.line as u64,
+                })
+                .collect();
             for n in notes {
                 eprintln!("sshdiag: {n}");
             }

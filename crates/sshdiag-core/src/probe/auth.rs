@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{Certificate, PrivateKey, PrivateKeyWithHashAlg};
 use serde_json::json;
 use sshdiag_events::codes::Phase;
 use sshdiag_events::{
@@ -19,11 +19,15 @@ use tokio::sync::Mutex;
 use super::attempt::Session;
 use super::handshake::ProbeHandler;
 use super::recorder::round3;
+use crate::certificate::{CertificateFacts, Clock, parse, refusal_hint};
 use crate::failure::Failure;
 use crate::hints;
 use crate::options::{AgentConnection, AgentSource, AuthPlan, Credential, Secret};
 
 type Handle = client::Handle<ProbeHandler>;
+
+/// Seconds the server's clock may differ from ours when a certificate's validity is judged.
+pub const CLOCK_SKEW_SECS: u64 = 60;
 
 /// What the server answered to one credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +52,9 @@ struct AuthNote {
     duration: Option<f64>,
     key_fp: Option<String>,
     err: Option<(ErrorType, String)>,
+    certificate: Option<sshdiag_events::CertificateInfo>,
+    /// The certificate's description before connecting, not an attempt.
+    describes: bool,
 }
 
 impl AuthNote {
@@ -58,6 +65,8 @@ impl AuthNote {
             duration: None,
             key_fp: None,
             err: None,
+            certificate: None,
+            describes: false,
         }
     }
     fn took(mut self, ms: f64) -> Self {
@@ -66,6 +75,10 @@ impl AuthNote {
     }
     fn key(mut self, fp: Option<String>) -> Self {
         self.key_fp = fp;
+        self
+    }
+    fn cert(mut self, facts: Option<&CertificateFacts>) -> Self {
+        self.certificate = facts.map(CertificateFacts::info);
         self
     }
     fn error(mut self, error_type: ErrorType, message: String) -> Self {
@@ -107,6 +120,7 @@ impl Session<'_> {
             self.at.keys_offered.push(fp.clone());
         }
         let (level, code) = match note.status {
+            AuthStatus::Attempt if note.describes => (Level::Info, Code::AuthCertificate),
             AuthStatus::Attempt => (Level::Debug, Code::AuthAttempt),
             AuthStatus::Success => (Level::Info, Code::AuthSuccess),
             AuthStatus::Partial => (Level::Info, Code::AuthPartial),
@@ -128,6 +142,7 @@ impl Session<'_> {
             key_fingerprint: note.key_fp,
             error_type: note.err.as_ref().map(|(t, _)| t.as_str().to_string()),
             error_message: note.err.map(|(_, m)| m),
+            certificate: note.certificate,
         };
         self.rec.emit(level, code, EventData::Auth(data));
     }
@@ -178,18 +193,24 @@ impl Session<'_> {
         };
         let mut partial = false;
         let mut accepted = Vec::new();
+        let mut cert_hints = Vec::new();
         for (i, cred) in creds.iter().enumerate() {
             let t = self.now();
             let tried = match cred {
                 Credential::Password(pw) => Some(self.auth_password(handle, pw).await?),
-                Credential::PrivateKey { .. } => {
+                Credential::PrivateKey { certificate, .. } => {
                     let Some(Some(key)) = self.at.keys.get(i).cloned() else {
                         return Err(Failure::new(
                             ErrorType::Internal,
                             "a decoded key went missing",
                         ));
                     };
-                    Some(self.auth_key(handle, key).await?)
+                    let cert = certificate.as_deref().and_then(|t| parse(t).ok());
+                    let tried = self.auth_key(handle, key, cert.clone()).await?;
+                    if let (AuthOutcome::Rejected, Some((_, facts))) = (tried.outcome, &cert) {
+                        cert_hints.push(self.certificate_refused(facts));
+                    }
+                    Some(tried)
                 }
                 Credential::Agent(AgentSource::Unavailable(why)) => {
                     return Err(Failure::new(ErrorType::AgentError, why.clone()));
@@ -237,7 +258,55 @@ impl Session<'_> {
         if partial {
             return Err(self.auth_incomplete(&accepted));
         }
-        Err(self.auth_failed(partial))
+        // A refused certificate's own evidence comes before the generic key hints.
+        let mut failure = self.auth_failed(partial);
+        cert_hints.append(&mut failure.hints);
+        failure.hints = cert_hints;
+        Err(failure)
+    }
+
+    /// Before connecting: check that the certificate certifies this key and say what it is
+    /// (an `AUTH` event with its public facts). A certificate that cannot be read, or is for
+    /// another key, is refused here, as OpenSSH would not offer it.
+    pub fn describe_certificate(
+        &mut self,
+        text: &str,
+        key: &PrivateKey,
+        label: &str,
+    ) -> Result<(), Failure> {
+        let bad = |m: String| Failure::new(ErrorType::InvalidInput, m).ctx("key", json!(label));
+        let (_, facts) =
+            parse(text).map_err(|e| bad(format!("the certificate for {label}: {e}")))?;
+        let fp = key
+            .public_key()
+            .fingerprint(russh::keys::HashAlg::Sha256)
+            .to_string();
+        if facts.key_fingerprint != fp {
+            return Err(bad(format!(
+                "the certificate certifies key {}, not {label} ({fp})",
+                facts.key_fingerprint
+            ))
+            .hint("Give the certificate signed for this key (KEY-cert.pub next to KEY, or CertificateFile)."));
+        }
+        let note = AuthNote::new(AuthStatus::Attempt, AuthMethod::PrivateKey).key(Some(fp));
+        let mut note = note.cert(Some(&facts));
+        note.describes = true;
+        self.auth_event(note);
+        Ok(())
+    }
+
+    /// The hint for a refused certificate: what in it explains the refusal (expired, not yet
+    /// valid, the user not a principal), else the CA the server must trust.
+    fn certificate_refused(&self, facts: &CertificateFacts) -> String {
+        let clock = Clock {
+            now: (self.env.now_unix_ms() / 1000.0).max(0.0) as u64,
+            skew: CLOCK_SKEW_SECS,
+        };
+        format!(
+            "The server refused the certificate {}: {}",
+            facts.key_id,
+            refusal_hint(facts, &self.opts.username, clock, None)
+        )
     }
 
     /// Partial success: a first step was accepted and the server wants another.
@@ -307,6 +376,7 @@ impl Session<'_> {
         &mut self,
         handle: &mut Handle,
         key: Arc<PrivateKey>,
+        cert: Option<(Certificate, CertificateFacts)>,
     ) -> Result<Tried, Failure> {
         let user = self.opts.username.as_str();
         let fp = key
@@ -314,12 +384,17 @@ impl Session<'_> {
             .fingerprint(russh::keys::HashAlg::Sha256)
             .to_string();
         let attempt = AuthNote::new(AuthStatus::Attempt, AuthMethod::PrivateKey);
+        let attempt = attempt.cert(cert.as_ref().map(|(_, f)| f));
         self.auth_event(attempt.key(Some(fp.clone())));
-        let hash = rsa_hash(handle, key.algorithm()).await;
-        let r = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
-            .await
-            .map_err(|e| self.transport_failure(e))?;
+        let r = match cert {
+            Some((cert, _)) => handle.authenticate_openssh_cert(user, key, cert).await,
+            None => {
+                let hash = rsa_hash(handle, key.algorithm()).await;
+                let key = PrivateKeyWithHashAlg::new(key, hash);
+                handle.authenticate_publickey(user, key).await
+            }
+        }
+        .map_err(|e| self.transport_failure(e))?;
         Ok(Tried {
             method: AuthMethod::PrivateKey,
             key_fp: Some(fp),

@@ -23,7 +23,10 @@ use super::attempt::Session;
 use super::recorder::round3;
 use crate::failure::{Failure, scrub};
 use crate::hints;
-use crate::hostkey::{HostKeyDecision, HostKeyInfo, TrustStore, decide};
+use crate::hostkey::{
+    HostKeyDecision, HostKeyInfo, TrustStore, check_host_certificate, decide_certificate,
+    decide_checked,
+};
 use crate::options::CLIENT_VERSION;
 use crate::prebanner::{self, Ending};
 use crate::runtime::Env;
@@ -50,6 +53,11 @@ pub(crate) enum Note {
 pub struct ProbeHandler {
     notes: UnboundedSender<Note>,
     trusted: Vec<HostKeyInfo>,
+    /// `@revoked` keys and `@cert-authority` CAs for this host, and its name as the
+    /// certificate's principals must list it.
+    revoked: Vec<HostKeyInfo>,
+    cas: Vec<HostKeyInfo>,
+    host: String,
     policy: HostKeyPolicy,
     env: Arc<dyn Env>,
     kex_reported: bool,
@@ -99,14 +107,22 @@ impl client::Handler for ProbeHandler {
         key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         let start_ms = self.env.monotonic_ms();
-        let public = match key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                cert.public_key().clone().into()
-            }
+        let (public, cert) = match key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), None),
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => (
+                cert.public_key().clone().into(),
+                Some(crate::certificate::facts(cert)),
+            ),
         };
         let info = HostKeyInfo::from_public_key(&public);
-        let decision = decide(self.policy, &self.trusted, &info);
+        let mut decision = decide_checked(self.policy, &self.trusted, &self.revoked, &info);
+        if let Some(facts) = cert
+            && !decision.revoked
+        {
+            let now = (self.env.now_unix_ms() / 1000.0).max(0.0) as u64;
+            let check = check_host_certificate(&facts, &self.host, &self.cas, now);
+            decision = decide_certificate(self.policy, check);
+        }
         let accept = decision.accept;
         let _ = self.notes.send(Note::HostKey {
             info,
@@ -170,10 +186,19 @@ impl Session<'_> {
         let (tap_tx, mut tap_rx) = unbounded_channel::<TapNote>();
         let (tap, tap_handle) = Tap::new(stream, tap_tx);
         self.at.tap = Some(tap_handle.clone());
-        let config = self.client_config()?;
+        let mut config = self.client_config()?;
+        let (host, port) = (self.opts.host.clone(), self.opts.port);
+        let cas = trust.cert_authorities(&host, port);
+        // Host certificates only when a CA is trusted for this host, as OpenSSH offers them.
+        if !cas.is_empty() {
+            config.preferred.host_key_certificates = config.preferred.key.clone();
+        }
         let handler = ProbeHandler {
             notes: notes_tx,
-            trusted: trust.lookup(&self.opts.host, self.opts.port),
+            trusted: trust.lookup(&host, port),
+            revoked: trust.revoked(&host, port),
+            cas,
+            host,
             policy: self.opts.host_key_policy,
             env: self.env.clone(),
             kex_reported: false,
@@ -354,6 +379,10 @@ impl Session<'_> {
         clock.current = Some((Phase::Kex, end_ms));
         self.at.reached = Layer::Hostkey;
         let (level, code) = match decision.status {
+            _ if decision.revoked => (Level::Error, Code::HostKeyRevoked),
+            HostkeyStatus::Mismatch if decision.certificate.is_some() => {
+                (Level::Error, Code::HostCertificateRefused)
+            }
             HostkeyStatus::Trusted => (Level::Info, Code::HostkeyTrusted),
             HostkeyStatus::AcceptedNew => (Level::Info, Code::HostkeyAcceptedNew),
             HostkeyStatus::New => (Level::Error, Code::HostKeyUnknown),
@@ -471,6 +500,9 @@ impl Session<'_> {
 
     fn host_key_refused(&self, info: &HostKeyInfo, d: &HostKeyDecision) -> Failure {
         let (host, port) = (&self.opts.host, self.opts.port);
+        if d.revoked || d.certificate.is_some() {
+            return self.host_key_marked(info, d);
+        }
         if d.unknown {
             return Failure::new(
                 ErrorType::HostKeyUnknown,
@@ -491,6 +523,30 @@ impl Session<'_> {
         .ctx("presented_fingerprint", json!(presented))
         .ctx("algorithm", json!(info.algorithm))
         .hints(hints::host_key_mismatch(host, port, &expected, presented))
+    }
+
+    /// A key on an `@revoked` line, or a host certificate that failed its check.
+    fn host_key_marked(&self, info: &HostKeyInfo, d: &HostKeyDecision) -> Failure {
+        let (host, port) = (&self.opts.host, self.opts.port);
+        let fp = &info.fingerprint_sha256;
+        let (message, hint, code) = match &d.certificate {
+            Some(check) if !d.revoked => (
+                format!("the host certificate of {host}:{port} was refused: {}", check.explain()),
+                "Have the host certificate signed again for this name by the CA your known_hosts trusts (ssh-keygen -s CA -h -n NAME), or correct the @cert-authority line.".to_string(),
+                Code::HostCertificateRefused,
+            ),
+            _ => (
+                format!("the host key of {host}:{port} ({fp}) is marked @revoked in known_hosts; it is refused under every policy"),
+                "A revoked key means the server's key was compromised or retired: the server must get a new host key. Remove the @revoked line only if it was added by mistake.".to_string(),
+                Code::HostKeyRevoked,
+            ),
+        };
+        let mut f = Failure::new(ErrorType::HostKeyMismatch, message)
+            .ctx("presented_fingerprint", json!(fp))
+            .ctx("algorithm", json!(info.algorithm))
+            .hint(hint);
+        f.code = code;
+        f
     }
 
     fn kex_failed(&self, e: &russh::Error) -> Failure {

@@ -205,13 +205,18 @@ fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
                 key_text,
                 passphrase,
                 label,
+                certificate,
             } => {
                 let label = label.clone().unwrap_or_else(|| "the private key".into());
-                Some(Arc::new(decode_key(
+                let key = decode_key(
                     key_text.expose(),
                     passphrase.as_ref().map(|p| p.expose()),
                     &label,
-                )?))
+                )?;
+                if let Some(text) = certificate {
+                    cx.describe_certificate(text, &key, &label)?;
+                }
+                Some(Arc::new(key))
             }
             Credential::Agent(AgentSource::Unavailable(why)) => {
                 return Err(Failure::new(ErrorType::AgentError, why.clone())

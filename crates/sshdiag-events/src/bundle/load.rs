@@ -174,6 +174,7 @@ impl Bundle {
             error_context: section(&object, "error_context")?,
             redaction: section(&object, "redaction")?,
             audit: section(&object, "audit")?,
+            ssh_config: section(&object, "ssh_config")?,
             integrity: section(&object, "integrity")?,
             loaded_digest: LoadedDigest(Some(loaded)),
         })

@@ -379,6 +379,17 @@ impl PartialEq for LoadedDigest {
     }
 }
 
+/// One `ssh_config` line that set a value for the run: where, and which keyword.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigLine {
+    /// The keyword (`HostName`, `IdentityFile`, …).
+    pub keyword: String,
+    /// The file it was read from (`command line` for `-o` and flags).
+    pub file: String,
+    /// The line in that file (0 for the command line).
+    pub line: u64,
+}
+
 /// The evidence bundle. See the module docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
@@ -415,6 +426,10 @@ pub struct Bundle {
     /// The algorithm audit's findings, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<Vec<AuditData>>,
+    /// The `ssh_config` lines that set a value for this run (CLI), keyword and place only:
+    /// the values stay out, and a redacted bundle treats the file names as free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_config: Option<Vec<ConfigLine>>,
     /// The integrity digest; see the module docs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
@@ -470,6 +485,7 @@ impl Bundle {
             error_context: derived.error_context,
             redaction: Redaction::default(),
             audit: derived.audit,
+            ssh_config: None,
             integrity: None,
             loaded_digest: LoadedDigest(None),
             events,

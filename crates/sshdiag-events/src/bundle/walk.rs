@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{Bundle, BundleVerdict, HostInfo, ServerInfo, TranscriptEntry};
+use super::{Bundle, BundleVerdict, ConfigLine, HostInfo, ServerInfo, TranscriptEntry};
 use crate::event::{
     AuditData, AuthData, ChannelData, ConnectData, DisconnectData, ErrorData, Event, EventData,
     ExecData, ForwardData, HostkeyData, KeepaliveData, KexData, ProxyData, StateChangeData,
@@ -199,9 +199,19 @@ fn walk_event(v: &mut impl Visitor, event: &mut Event) {
             key_fingerprint: _,
             error_type: _,
             error_message,
+            certificate,
         }) => {
             opt(username, |u| v.username(u));
             opt(error_message, |m| v.text(m));
+            if let Some(c) = certificate.as_mut() {
+                // Principals are user names; the key id and critical options (a
+                // `source-address`, a `force-command`) are text that may quote identities.
+                for p in &mut c.principals {
+                    v.username(p);
+                }
+                v.text(&mut c.key_id);
+                each_text(v, &mut c.critical_options);
+            }
         }
         EventData::Channel(ChannelData {
             status: _,
@@ -290,6 +300,7 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         error_context,
         redaction: _,
         audit,
+        ssh_config,
         integrity: _,
         loaded_digest: _,
     } = bundle;
@@ -344,6 +355,15 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         for finding in findings {
             walk_audit(v, finding);
         }
+    }
+    // A configuration file's path names its owner (`/home/alice/.ssh/config`).
+    for line in ssh_config.iter_mut().flatten() {
+        let ConfigLine {
+            keyword: _,
+            file,
+            line: _,
+        } = line;
+        v.text(file);
     }
 }
 

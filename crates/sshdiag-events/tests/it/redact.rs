@@ -512,3 +512,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_certificate_keeps_its_fingerprints_and_loses_its_principals_key_id_and_addresses() {
+    let id = Identity::default();
+    let mut events = util::failed_session(&id);
+    let ca = "SHA256:Ca1dK8mZp7vQ3bXcR9tY2wL6nF4hS0aE5uI8oP1qA2s";
+    events.push(Event {
+        code: Code::AuthCertificate.as_str().into(),
+        data: EventData::Auth(AuthData {
+            status: Some(AuthStatus::Attempt),
+            method: Some(AuthMethod::PrivateKey),
+            certificate: Some(CertificateInfo {
+                key_id: format!("{} laptop", id.username),
+                principals: vec![id.username.clone(), "carol-admin".into()],
+                ca_fingerprint: ca.into(),
+                critical_options: vec![format!("source-address={}/32", id.ipv4)],
+                extensions: vec!["permit-pty".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..events[1].clone()
+    });
+    let bundle = Bundle::from_session(util::session_info(&id), events, vec![]);
+    let json = bundle
+        .redacted_with(&mut Redactor::with_key([1; 32]))
+        .to_json(false);
+    for needle in [id.username.as_str(), "carol-admin", id.ipv4.as_str()] {
+        assert!(!json.contains(needle), "{needle} leaked:\n{json}");
+    }
+    assert!(json.contains(ca) && json.contains("permit-pty"), "{json}");
+}

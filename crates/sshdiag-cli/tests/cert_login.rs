@@ -1,0 +1,312 @@
+//! Certificate login through the real `sshdiag` binary against a real sshd with
+//! `TrustedUserCAKeys`: a certificate signed by the trusted CA logs in (with a key the server
+//! does not list in `authorized_keys`), the certificate's public facts are an event before
+//! connecting, and an expired, not-yet-valid, wrong-principal or untrusted-CA certificate is
+//! refused with the hint that names that cause. Host side: a key on an `@revoked` line is
+//! refused under every policy, and a real sshd's `HostCertificate` is trusted through an
+//! `@cert-authority` line, or refused as expired, for another name, or from an unknown CA.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::tools::SSH_KEYGEN;
+
+fn keygen(args: &[&str]) -> String {
+    let out = Command::new(SSH_KEYGEN.require().unwrap())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A new ed25519 CA key `DIR/NAME` and its SHA256 fingerprint.
+fn new_ca(dir: &Path, name: &str) -> (PathBuf, String) {
+    let ca = dir.join(name);
+    let path = ca.to_str().unwrap();
+    keygen(&["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path]);
+    let fp = keygen(&["-l", "-E", "sha256", "-f", &format!("{path}.pub")]);
+    (ca, fp.split_whitespace().nth(1).unwrap().to_string())
+}
+
+/// Sign `public_key` as `NAME.pub` and return `NAME-cert.pub`.
+fn sign(dir: &Path, ca: &Path, public_key: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let pubfile = dir.join(format!("{name}.pub"));
+    std::fs::write(&pubfile, public_key).unwrap();
+    let mut args = vec!["-q", "-s", ca.to_str().unwrap(), "-I", name, "-z", "7"];
+    args.extend(extra);
+    args.push(pubfile.to_str().unwrap());
+    keygen(&args);
+    dir.join(format!("{name}-cert.pub"))
+}
+
+fn sshdiag(sshd: &SshdFixture, key: &Path, cert: &Path, events: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args(["-F", "none", "--strict-host-key-checking", "no"])
+        .args(["-p", &sshd.port().to_string()])
+        .arg("-i")
+        .arg(key)
+        .arg("-o")
+        .arg(format!("CertificateFile={}", cert.display()))
+        .arg("--events-file")
+        .arg(events)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .args(["echo", "cert-ok"])
+        .env("HOME", std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The events of a run, parsed.
+fn events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn certificate_login_works_and_each_refusal_names_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, ca_fp) = new_ca(d, "ca");
+    let (other_ca, other_fp) = new_ca(d, "other-ca");
+    let sshd = SshdFixture::start(SshdOptions::with_config([format!(
+        "TrustedUserCAKeys {}.pub",
+        ca.display()
+    )]))
+    .unwrap();
+    // A key the server does not list in authorized_keys: only its certificate can let it in.
+    let key = sshd.client_keys().unauthorised_ed25519.clone();
+    let pk = key.public_key.as_str();
+    let user = TEST_USER;
+    let ev = d.join("events.jsonl");
+
+    let valid = sign(d, &ca, pk, "valid", &["-n", user, "-V", "-5m:+1h"]);
+    let out = sshdiag(&sshd, &key.path, &valid, &ev);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "cert-ok\n",
+        "{err}\n{}",
+        sshd.log()
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let evs = events(&ev);
+    let described = evs
+        .iter()
+        .position(|e| e["code"] == "auth-certificate")
+        .expect("the certificate is described");
+    let connected = evs
+        .iter()
+        .position(|e| e["code"] == "connect-established")
+        .unwrap();
+    assert!(
+        described < connected,
+        "described before the transport opens"
+    );
+    let c = &evs[described]["data"]["certificate"];
+    assert_eq!(c["key_id"], "valid");
+    assert_eq!(c["serial"], 7);
+    assert_eq!(c["principals"], serde_json::json!([user]));
+    assert_eq!(c["ca_fingerprint"], ca_fp.as_str());
+    assert!(
+        !std::fs::read_to_string(&ev)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+
+    let cases: Vec<(&str, PathBuf, String)> = vec![
+        (
+            "expired",
+            sign(
+                d,
+                &ca,
+                pk,
+                "expired",
+                &["-n", user, "-V", "20200101:20200102"],
+            ),
+            "the certificate expired at 2020-01-02".into(),
+        ),
+        (
+            "not-yet-valid",
+            sign(d, &ca, pk, "future", &["-n", user, "-V", "+1d:+2d"]),
+            "the certificate is not valid before".into(),
+        ),
+        (
+            "wrong-principal",
+            sign(d, &ca, pk, "principal", &["-n", "someone-else,admin"]),
+            format!("the login user {user:?} is not among the principals (someone-else, admin)"),
+        ),
+        (
+            "untrusted-ca",
+            sign(d, &other_ca, pk, "untrusted", &["-n", user]),
+            format!(
+                "TrustedUserCAKeys (sshd_config) must list the CA key with fingerprint {other_fp}"
+            ),
+        ),
+    ];
+    for (name, cert, cause) in &cases {
+        let out = sshdiag(&sshd, &key.path, cert, &ev);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{name}: {err}");
+        let verdict = events(&ev)
+            .into_iter()
+            .find(|e| e["event_type"] == "VERDICT")
+            .unwrap();
+        assert_eq!(
+            verdict["data"]["error_type"], "AuthFailed",
+            "{name}: {verdict}"
+        );
+        let hints: Vec<String> = serde_json::from_value(verdict["data"]["hints"].clone()).unwrap();
+        // The certificate's own evidence comes first.
+        assert!(hints[0].contains(cause.as_str()), "{name}: {hints:?}");
+        let hints = hints.join("\n");
+        assert!(
+            err.contains(cause.as_str()),
+            "{name}: the summary shows it: {err}"
+        );
+        // Only the cause of this certificate is named.
+        for (other, _, other_cause) in &cases {
+            if other != name {
+                assert!(!hints.contains(other_cause.as_str()), "{name}: {hints}");
+            }
+        }
+    }
+}
+
+/// `sshdiag` with the fixture's authorised key, this `known_hosts` and strict checking `policy`;
+/// the run's events.
+fn sshdiag_host(
+    sshd: &SshdFixture,
+    known_hosts: &Path,
+    policy: &str,
+    ev: &Path,
+) -> (Output, Vec<serde_json::Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args(["-F", "none", "--strict-host-key-checking", policy])
+        .arg("--known-hosts")
+        .arg(known_hosts)
+        .args(["-p", &sshd.port().to_string()])
+        .arg("-i")
+        .arg(&sshd.client_keys().ed25519.path)
+        .arg("--events-file")
+        .arg(ev)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .args(["echo", "host-ok"])
+        .env("HOME", std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (out, events(ev))
+}
+
+fn code_of<'a>(evs: &'a [serde_json::Value], event_type: &str) -> &'a serde_json::Value {
+    &evs.iter()
+        .find(|e| e["event_type"] == event_type)
+        .unwrap_or_else(|| panic!("no {event_type}: {evs:?}"))["code"]
+}
+
+#[test]
+fn host_certificates_and_revoked_keys_are_decided_in_the_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, _) = new_ca(d, "host-ca");
+    let (other_ca, _) = new_ca(d, "other-host-ca");
+    let mut sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let host_key = sshd.host_key("ed25519").unwrap().clone();
+    let port = sshd.port();
+    let known_hosts = d.join("known_hosts");
+    let ev = d.join("events.jsonl");
+
+    // A key on an @revoked line is refused under every policy, even with checking off.
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "@revoked [127.0.0.1]:{port} {}\n",
+            host_key.public_key.trim()
+        ),
+    )
+    .unwrap();
+    for policy in ["yes", "accept-new", "no"] {
+        let (out, evs) = sshdiag_host(&sshd, &known_hosts, policy, &ev);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.stdout.is_empty(), "{policy}: {err}");
+        assert_eq!(code_of(&evs, "HOSTKEY"), "host-key-revoked", "{policy}");
+        let verdict = evs.iter().find(|e| e["event_type"] == "VERDICT").unwrap();
+        assert_eq!(verdict["data"]["code"], "host-key-revoked", "{policy}");
+        assert!(err.contains("@revoked"), "{policy}: {err}");
+    }
+
+    // Host certificates, trusted through an @cert-authority line for this name and port.
+    let ca_line = std::fs::read_to_string(format!("{}.pub", ca.display())).unwrap();
+    std::fs::write(
+        &known_hosts,
+        format!("@cert-authority [127.0.0.1]:{port} {ca_line}"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(sshd.config_path()).unwrap();
+    let cases: [(&str, &Path, &[&str], &str); 4] = [
+        ("valid", &ca, &["-n", "127.0.0.1", "-V", "-5m:+1h"], ""),
+        (
+            "expired",
+            &ca,
+            &["-n", "127.0.0.1", "-V", "20200101:20200102"],
+            "the host certificate expired at 2020-01-02",
+        ),
+        (
+            "other-name",
+            &ca,
+            &["-n", "db.example.com"],
+            "the host certificate is for db.example.com, not for \"127.0.0.1\"",
+        ),
+        (
+            "unknown-ca",
+            &other_ca,
+            &["-n", "127.0.0.1"],
+            "which no @cert-authority line in known_hosts trusts",
+        ),
+    ];
+    for (name, signer, extra, reason) in cases {
+        let pubfile = d.join(format!("host-{name}.pub"));
+        std::fs::write(&pubfile, &host_key.public_key).unwrap();
+        let mut args = vec!["-q", "-h", "-s", signer.to_str().unwrap(), "-I", name];
+        args.extend(extra);
+        args.push(pubfile.to_str().unwrap());
+        keygen(&args);
+        let cert = d.join(format!("host-{name}-cert.pub"));
+        std::fs::write(
+            sshd.config_path(),
+            format!("{config}HostCertificate {}\n", cert.display()),
+        )
+        .unwrap();
+        sshd.restart().unwrap();
+        let (out, evs) = sshdiag_host(&sshd, &known_hosts, "yes", &ev);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if reason.is_empty() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "host-ok\n", "{err}");
+            assert_eq!(code_of(&evs, "HOSTKEY"), "hostkey-trusted");
+            continue;
+        }
+        assert!(out.stdout.is_empty(), "{name}: {err}");
+        assert_eq!(
+            code_of(&evs, "HOSTKEY"),
+            "host-certificate-refused",
+            "{name}"
+        );
+        let verdict = evs.iter().find(|e| e["event_type"] == "VERDICT").unwrap();
+        assert_eq!(
+            verdict["data"]["code"], "host-certificate-refused",
+            "{name}"
+        );
+        let summary = verdict["data"]["summary"].to_string() + &err;
+        assert!(summary.contains(reason), "{name}: {summary}");
+    }
+}
