@@ -21,8 +21,8 @@
 pub mod config;
 mod cors;
 pub mod demo;
-pub mod link;
 pub mod limit;
+pub mod link;
 pub mod log;
 pub mod metrics;
 pub mod policy;

@@ -4,6 +4,7 @@
 //! sockets closed at the header deadline, a capped count of sockets that never upgrade, a
 //! relay that keeps serving with few file descriptors, and protocol violations answered with
 //! a close frame and a `closed` control frame.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 mod raw;
 

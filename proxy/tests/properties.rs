@@ -2,6 +2,7 @@
 //! runs in the test suite): connect tokens, target hosts and allow patterns, and whole first
 //! frames sent over a real WebSocket to a real relay. Arbitrary input must give a clear
 //! refusal, never a panic, never a token in a log line, and must leave the relay serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,8 +10,8 @@ use clap::Parser as _;
 use futures::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use sshdiag_events::relay::{ClosedBy, ControlFrame, SUBPROTOCOL};
-use sshdiag_proxy::policy::{AllowRule, Policy, TargetHost};
 use sshdiag_proxy::TokenKeys;
+use sshdiag_proxy::policy::{AllowRule, Policy, TargetHost};
 use sshdiag_proxy::{Config, LogSink, MemoryLog, mint_token};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

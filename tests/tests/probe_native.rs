@@ -575,11 +575,7 @@ async fn audit_finds_nothing_weak_in_a_strong_offer() {
         "HostKeyAlgorithms ssh-ed25519",
     ])
     .await;
-    let bad: Vec<_> = r
-        .audit
-        .iter()
-        .filter(|f| f.grade.needs_fix())
-        .collect();
+    let bad: Vec<_> = r.audit.iter().filter(|f| f.grade.needs_fix()).collect();
     assert!(bad.is_empty(), "{bad:#?}");
     assert_grades(
         &r,

@@ -1,5 +1,6 @@
 //! The `sshdiag` binary as a user runs it, against a real OpenSSH sshd: exit statuses, the
 //! JSONL stream, the bundle files, and bad input refused before any connection.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::process::{Command, Output};
 

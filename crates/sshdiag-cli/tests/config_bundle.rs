@@ -1,6 +1,7 @@
 //! The bundle records which `ssh_config` lines applied: a real run against a real sshd through
 //! an alias in a configuration file keeps each keyword with its file and line (never the
 //! value), and the redacted bundle hides the user name inside the file's path.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::process::Command;
 
@@ -68,11 +69,17 @@ fn the_bundle_names_the_config_lines_that_applied_without_their_values() {
     }
     // Keyword and place only: the section holds no value.
     let section = raw["ssh_config"].to_string();
-    assert!(!section.contains(&key) && !section.contains("127.0.0.1"), "{section}");
+    assert!(
+        !section.contains(&key) && !section.contains("127.0.0.1"),
+        "{section}"
+    );
     let redacted = std::fs::read_to_string(&redacted).unwrap();
     let r: serde_json::Value = serde_json::from_str(&redacted).unwrap();
     let section = r["ssh_config"].to_string();
     assert!(section.contains("HostName"), "{section}");
     assert!(!section.contains(TEST_USER), "{section}");
-    assert!(!redacted.contains(TEST_USER), "the user name leaked:\n{redacted}");
+    assert!(
+        !redacted.contains(TEST_USER),
+        "the user name leaked:\n{redacted}"
+    );
 }

@@ -6,6 +6,7 @@
 //! Does nothing unless built by `cargo xtask bench`, which sets `SSHDIAG_BENCH=1` and the
 //! fixture facts (`SSHDIAG_TEST_*`) at compile time; in `cargo xtask test` it is one empty test
 //! that passes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 #![cfg(target_arch = "wasm32")]
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The browser tier: the wasm core in headless Chromium, over a real WebSocket through the real
 //! relay, to a real OpenSSH sshd. `cargo xtask test` starts the fixtures and passes their facts
 //! at compile time (`SSHDIAG_TEST_*`); built any other way these tests fail and say so.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 #![cfg(target_arch = "wasm32")]
 // Built without the fixtures the tests must still compile (clippy, `--no-run`) and then fail
 // with a message saying how to run them, which is what `option_env!(..).expect` does.

@@ -1,5 +1,6 @@
 //! The integration tests of `sshdiag-events`, one binary (ripgrep's layout): shared fixtures
 //! in `util`, one module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 mod bundle;
 mod codes;
