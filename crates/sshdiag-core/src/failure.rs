@@ -19,6 +19,10 @@ pub struct Failure {
     pub hints: Vec<String>,
     pub context: Map<String, Value>,
     pub disconnect: DisconnectReason,
+    /// In a jump-host run, the server the failure belongs to (`ERROR`'s host and port) and
+    /// the verdict's summary naming that hop; `None` for the session's own server.
+    pub at: Option<(String, u16)>,
+    pub summary: Option<String>,
 }
 
 impl Failure {
@@ -38,6 +42,8 @@ impl Failure {
             hints: Vec::new(),
             context: Map::new(),
             disconnect,
+            at: None,
+            summary: None,
         }
     }
     pub fn code(mut self, code: Code) -> Self {

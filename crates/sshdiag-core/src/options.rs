@@ -105,6 +105,20 @@ pub struct ProbeOptions {
     pub hold_ms: u64,
     /// Retry transient failures (never authentication or host-key failures).
     pub retry: Option<RetryPolicy>,
+    /// Jump hosts passed through in order before the target (OpenSSH's `ProxyJump`): the
+    /// first is reached by the connector, each further one and the target through a
+    /// `direct-tcpip` channel of the one before.
+    pub jump: Vec<JumpHost>,
+}
+
+/// One jump host of a chain.
+#[derive(Debug, Clone)]
+pub struct JumpHost {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// Its own credentials; `None`: the target's.
+    pub auth: Option<AuthPlan>,
 }
 
 /// Keepalive settings: a round trip every `interval_ms`; `max_missed` unanswered in a row end
@@ -175,6 +189,7 @@ impl ProbeOptions {
             keepalive: None,
             hold_ms: 0,
             retry: None,
+            jump: Vec::new(),
         }
     }
 }

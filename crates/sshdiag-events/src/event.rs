@@ -52,6 +52,20 @@ pub struct Event {
     pub code: String,
     /// The typed data of this event type.
     pub data: EventData,
+    /// In a jump-host run, the server (hop) this event belongs to; absent for a direct run.
+    pub hop: Option<Hop>,
+}
+
+/// One server of a jump-host chain: jump hosts are numbered from 0 in the order they are
+/// passed through, and the target is the last index (the number of jump hosts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    /// The position in the chain, from 0 (the first jump host).
+    pub index: u32,
+    /// The host name as given (also its `known_hosts` name).
+    pub host: String,
+    /// The SSH port.
+    pub port: u16,
 }
 
 impl Event {
@@ -156,6 +170,8 @@ struct WireEvent {
     level: Level,
     code: String,
     data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hop: Option<Hop>,
 }
 
 impl Serialize for Event {
@@ -169,6 +185,7 @@ impl Serialize for Event {
             level: self.level,
             code: self.code.clone(),
             data,
+            hop: self.hop.clone(),
         }
         .serialize(s)
     }
@@ -186,6 +203,7 @@ impl<'de> Deserialize<'de> for Event {
             level: w.level,
             code: w.code,
             data,
+            hop: w.hop,
         })
     }
 }

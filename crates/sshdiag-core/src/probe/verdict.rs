@@ -99,8 +99,8 @@ impl Session<'_> {
             message: scrub(&f.message),
             layer: Some(f.failed_layer(self.at.reached)),
             hints: f.hints.clone(),
-            host: Some(self.opts.host.clone()),
-            port: Some(self.opts.port),
+            host: Some(f.at.as_ref().map_or(&self.opts.host, |a| &a.0).clone()),
+            port: Some(f.at.as_ref().map_or(self.opts.port, |a| a.1)),
             phase: f.phase,
             context: f.context.clone(),
         };
@@ -116,12 +116,9 @@ impl Session<'_> {
             layer: Some(f.failed_layer(self.at.reached)),
             error_type: Some(f.error_type),
             code: f.code.as_str().to_string(),
-            summary: hints::summary_failed(
-                f.error_type,
-                &f.message,
-                &self.opts.host,
-                self.opts.port,
-            ),
+            summary: f.summary.clone().unwrap_or_else(|| {
+                hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
+            }),
             hints: f.hints.clone(),
             phases: self.at.clock.phases.clone(),
         }
@@ -159,6 +156,12 @@ impl Session<'_> {
             .map(AuthMethod::as_str)
             .unwrap_or("none");
         let mut s = format!("SSH to {target} works: authenticated as {user} with {how}");
+        if !self.opts.jump.is_empty() {
+            let via: Vec<String> = (self.opts.jump.iter())
+                .map(|j| format!("{}@{}:{}", j.username, j.host, j.port))
+                .collect();
+            s.push_str(&format!(", through {}", via.join(" then ")));
+        }
         if let Some(last) = self.at.commands.last() {
             match (last.exit_code, &last.exit_signal) {
                 (Some(c), _) => s.push_str(&format!("; {:?} exited {c}", last.command)),
