@@ -79,7 +79,14 @@ fn a_command_runs_on_the_target_through_one_jump_host() {
     let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
     let target = SshdFixture::start(SshdOptions::default()).unwrap();
     let tport = target.port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.json");
+    let redacted = dir.path().join("redacted.json");
     let (out, events, known) = sshdiag(&[
+        "--bundle-raw",
+        raw.to_str().unwrap(),
+        "--bundle",
+        redacted.to_str().unwrap(),
         "-J",
         &jump(&bastion),
         "-p",
@@ -120,6 +127,28 @@ fn a_command_runs_on_the_target_through_one_jump_host() {
     }
     // The target session really went through the bastion's forwarding.
     let wanted = format!("target 127.0.0.1 port {}", target.port());
+    // The bundle keeps every hop's facts; the redacted one hides the hops' host names as
+    // it hides the target's.
+    let hops = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        let bundle: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let events = bundle["events"].as_array().expect("events").clone();
+        events.into_iter().map(|e| e["hop"].clone()).collect()
+    };
+    let raw_hops = hops(&raw);
+    let bastion_hop = serde_json::json!({"index": 0, "host": "127.0.0.1", "port": bastion.port()});
+    assert!(raw_hops.contains(&bastion_hop), "{raw_hops:?}");
+    let redacted_hops = hops(&redacted);
+    assert!(
+        redacted_hops.iter().any(|h| h["index"] == 1),
+        "{redacted_hops:?}"
+    );
+    assert!(
+        redacted_hops
+            .iter()
+            .all(|h| h.is_null() || h["host"] != "127.0.0.1"),
+        "{redacted_hops:?}"
+    );
     assert!(
         bastion.log().contains(&wanted),
         "the bastion forwarded nothing to the target"
