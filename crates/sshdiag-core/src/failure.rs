@@ -19,10 +19,18 @@ pub struct Failure {
     pub hints: Vec<String>,
     pub context: Map<String, Value>,
     pub disconnect: DisconnectReason,
-    /// In a jump-host run, the server the failure belongs to (`ERROR`'s host and port) and
-    /// the verdict's summary naming that hop; `None` for the session's own server.
-    pub at: Option<(String, u16)>,
-    pub summary: Option<String>,
+    /// In a jump-host run, the hop the failure belongs to; `None` for the session's own
+    /// server.
+    pub at_hop: Option<Box<AtHop>>,
+}
+
+/// Where in a jump-host chain a failure happened: `ERROR`'s host and port, and the
+/// verdict's summary naming that hop.
+#[derive(Debug, Clone)]
+pub struct AtHop {
+    pub host: String,
+    pub port: u16,
+    pub summary: String,
 }
 
 impl Failure {
@@ -42,8 +50,7 @@ impl Failure {
             hints: Vec::new(),
             context: Map::new(),
             disconnect,
-            at: None,
-            summary: None,
+            at_hop: None,
         }
     }
     pub fn code(mut self, code: Code) -> Self {

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 pub use crate::audit::{AuditData, AuditGrade};
 use crate::codes::{Code, ErrorType, Layer, Phase};
+use crate::hop::Hop;
 use crate::precision::round_thousandths;
 
 /// Severity of an event.
@@ -54,18 +55,6 @@ pub struct Event {
     pub data: EventData,
     /// In a jump-host run, the server (hop) this event belongs to; absent for a direct run.
     pub hop: Option<Hop>,
-}
-
-/// One server of a jump-host chain: jump hosts are numbered from 0 in the order they are
-/// passed through, and the target is the last index (the number of jump hosts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hop {
-    /// The position in the chain, from 0 (the first jump host).
-    pub index: u32,
-    /// The host name as given (also its `known_hosts` name).
-    pub host: String,
-    /// The SSH port.
-    pub port: u16,
 }
 
 impl Event {

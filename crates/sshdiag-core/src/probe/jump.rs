@@ -18,7 +18,7 @@ use sshdiag_events::{ErrorType, Hop, Layer, Transport};
 use super::attempt::{Link, Session};
 use super::handshake::ProbeHandler;
 use super::runner::precheck;
-use crate::failure::Failure;
+use crate::failure::{AtHop, Failure};
 use crate::hints;
 use crate::hostkey::TrustStore;
 use crate::options::{JumpHost, ProbeOptions};
@@ -131,15 +131,14 @@ impl Session<'_> {
             Ok(channel) => return Ok(channel.into_stream()),
             Err(russh::Error::ChannelOpenFailure(reason)) => reason,
             Err(e) => {
-                let f = Failure::new(
-                    ErrorType::Disconnected,
-                    format!(
-                        "{name} went away while opening a connection to {target}: {}",
-                        crate::failure::scrub(&e.to_string())
-                    ),
+                let message = format!(
+                    "{name} went away while opening a connection to {target}: {}",
+                    crate::failure::scrub(&e.to_string())
                 );
+                let summary = format!("The {message}.");
+                let f = Failure::new(ErrorType::Disconnected, message);
                 self.rec.hop = Some(here.clone());
-                return Err(mark(f, &here, Layer::Transport, None));
+                return Err(mark(f, &here, Layer::Transport, summary));
             }
         };
         let (code, text) = hints::channel_failure(&reason);
@@ -175,7 +174,7 @@ impl Session<'_> {
             )
             .ctx("target", json!(target))
             .hint(fix);
-        Err(mark(f, &hop, layer, Some(summary)))
+        Err(mark(f, &hop, layer, summary))
     }
 }
 
@@ -207,7 +206,7 @@ async fn hop_stages<C: Connector>(
 
 /// A failure of jump host `hop`'s own stages: named after the hop, at the layer it reached.
 fn at_hop(f: Failure, hop: &Session<'_>, name: &str) -> Failure {
-    if f.at.is_some() {
+    if f.at_hop.is_some() {
         return f;
     }
     let layer = f.failed_layer(hop.at.reached);
@@ -222,14 +221,17 @@ fn at_hop(f: Failure, hop: &Session<'_>, name: &str) -> Failure {
     );
     let mut f = f;
     f.message = format!("{name}: {}", f.message);
-    mark(f, &h, layer, Some(summary))
+    mark(f, &h, layer, summary)
 }
 
-/// Name the hop and layer of a failure.
-fn mark(mut f: Failure, hop: &Hop, layer: Layer, summary: Option<String>) -> Failure {
+/// Name the hop and layer of a failure, and the verdict's summary.
+fn mark(mut f: Failure, hop: &Hop, layer: Layer, summary: String) -> Failure {
     f.layer = Some(layer);
-    f.at = Some((hop.host.clone(), hop.port));
-    f.summary = summary;
+    f.at_hop = Some(Box::new(AtHop {
+        host: hop.host.clone(),
+        port: hop.port,
+        summary,
+    }));
     f.context.insert("hop".into(), json!(hop.index));
     f
 }

@@ -99,8 +99,13 @@ impl Session<'_> {
             message: scrub(&f.message),
             layer: Some(f.failed_layer(self.at.reached)),
             hints: f.hints.clone(),
-            host: Some(f.at.as_ref().map_or(&self.opts.host, |a| &a.0).clone()),
-            port: Some(f.at.as_ref().map_or(self.opts.port, |a| a.1)),
+            host: Some(
+                f.at_hop
+                    .as_ref()
+                    .map_or(&self.opts.host, |a| &a.host)
+                    .clone(),
+            ),
+            port: Some(f.at_hop.as_ref().map_or(self.opts.port, |a| a.port)),
             phase: f.phase,
             context: f.context.clone(),
         };
@@ -116,9 +121,13 @@ impl Session<'_> {
             layer: Some(f.failed_layer(self.at.reached)),
             error_type: Some(f.error_type),
             code: f.code.as_str().to_string(),
-            summary: f.summary.clone().unwrap_or_else(|| {
-                hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
-            }),
+            summary: f
+                .at_hop
+                .as_ref()
+                .map(|a| a.summary.clone())
+                .unwrap_or_else(|| {
+                    hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
+                }),
             hints: f.hints.clone(),
             phases: self.at.clock.phases.clone(),
         }
