@@ -8,14 +8,19 @@ use std::process::{Command, Output};
 use sshdiag_events::{ErrorData, Event, EventData, Layer, VerdictData, read_jsonl};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
 
-/// Run `sshdiag` with the test password and the events in a file; returns the output and
-/// the events.
+/// Run `sshdiag` with the test password, the events in a file and no ssh_config unless
+/// `args` names one; returns the output, the events and the known_hosts file.
 fn sshdiag(args: &[&str]) -> (Output, Vec<Event>, String) {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let kh = dir.path().join("known_hosts");
     let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
-        .args(["-F", "none", "--password-env", "SSHDIAG_PW"])
+        .args(if args.contains(&"-F") {
+            &[][..]
+        } else {
+            &["-F", "none"][..]
+        })
+        .args(["--password-env", "SSHDIAG_PW"])
         .args(["--known-hosts", kh.to_str().unwrap()])
         .args(["--events-file", events.to_str().unwrap()])
         .args(args)
@@ -305,4 +310,32 @@ fn a_bad_jump_spec_is_refused_before_connecting() {
     assert!(events.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("-J user@"), "{stderr}");
+}
+
+#[test]
+fn proxyjump_in_ssh_config_applies_to_its_host() {
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host db\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  ProxyJump {}\n",
+            target.port(),
+            jump(&bastion)
+        ),
+    )
+    .unwrap();
+    let (out, events, _) = sshdiag(&["-F", config.to_str().unwrap(), "db", "echo", "cfg"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "cfg\n");
+    assert_eq!(banner_hops(&events), [Some(0), Some(1)]);
+    let wanted = format!("target 127.0.0.1 port {}", target.port());
+    assert!(bastion.log().contains(&wanted));
 }
