@@ -6,7 +6,7 @@
 use clap::Parser;
 use sshdiag_core::algorithms::AlgorithmPrefs;
 use sshdiag_core::options::{HostPortError, KeepaliveConfig, RetryPolicy, parse_host_port};
-use sshdiag_core::{AuthPlan, Credential, ProbeOptions, Secret};
+use sshdiag_core::{AuthPlan, Credential, JumpHost, ProbeOptions, Secret};
 use sshdiag_events::HostKeyPolicy;
 
 #[derive(Debug, Parser)]
@@ -84,6 +84,10 @@ pub struct Args {
     /// Print the effective settings for the destination, as `ssh -G`, and exit.
     #[arg(short = 'G')]
     pub print_config: bool,
+    /// Jump hosts passed through in order, as OpenSSH's `-J` (`-o ProxyJump=`): each is
+    /// diagnosed like the target, with the target's credentials.
+    #[arg(short = 'J', value_name = "[USER@]HOST[:PORT][,...]")]
+    pub jump: Option<String>,
     /// OpenSSH-style option Name=Value (KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs,
     /// ConnectTimeout, ServerAliveInterval, ServerAliveCountMax).
     #[arg(short = 'o', value_name = "Name=Value")]
@@ -143,6 +147,46 @@ struct SshOptions {
     /// ServerAliveInterval in seconds, when given.
     alive_interval: Option<u32>,
     alive_count: u32,
+}
+
+/// OpenSSH's `ProxyJump` list, `[USER@]HOST[:PORT][,...]`: a jump host without a user logs
+/// in as `user` (the target's login), and without a port uses 22.
+pub fn parse_jump(spec: &str, user: &str) -> Result<Vec<JumpHost>, String> {
+    let mut hops = Vec::new();
+    for part in spec.split(',') {
+        let part = part.trim().trim_start_matches("ssh://");
+        let bad = |why: &str| format!("-J {spec}: {part:?}: {why}");
+        let (user_at, hostport) = match part.rsplit_once('@') {
+            Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+            Some(_) => return Err(bad("the user before @ is empty")),
+            None => (None, part),
+        };
+        let bracketed = hostport.starts_with('[');
+        let has_port = if bracketed {
+            hostport.contains("]:")
+        } else {
+            hostport.matches(':').count() == 1
+        };
+        let (host, port) = if has_port {
+            parse_host_port(hostport).map_err(|e| match e {
+                HostPortError::Malformed => bad("expected [USER@]HOST[:PORT]"),
+                HostPortError::BadPort => bad("the port must be 1-65535"),
+            })?
+        } else {
+            let h = hostport.trim_start_matches('[').trim_end_matches(']');
+            (h.to_string(), 22)
+        };
+        if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+            return Err(bad("expected [USER@]HOST[:PORT]"));
+        }
+        hops.push(JumpHost {
+            host,
+            port,
+            username: user_at.unwrap_or_else(|| user.to_string()),
+            auth: None,
+        });
+    }
+    Ok(hops)
 }
 
 impl Args {
@@ -228,6 +272,9 @@ impl Args {
             options.timeout_ms = options.timeout_ms.map(|t| t + options.hold_ms);
         }
         options.algorithms = ssh.algorithms;
+        if let Some(spec) = &self.jump {
+            options.jump = parse_jump(spec, &options.username)?;
+        }
         let known_hosts = match &self.known_hosts {
             Some(p) => Some(p.clone()),
             None => {

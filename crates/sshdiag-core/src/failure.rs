@@ -21,6 +21,18 @@ pub struct Failure {
     pub disconnect: DisconnectReason,
     /// The verdict's sentence when the evidence says more than the error type's own does.
     pub summary: Option<String>,
+    /// In a jump-host run, the hop the failure belongs to; `None` for the session's own
+    /// server.
+    pub at_hop: Option<Box<AtHop>>,
+}
+
+/// Where in a jump-host chain a failure happened: `ERROR`'s host and port, and the
+/// verdict's summary naming that hop.
+#[derive(Debug, Clone)]
+pub struct AtHop {
+    pub host: String,
+    pub port: u16,
+    pub summary: String,
 }
 
 impl Failure {
@@ -41,6 +53,7 @@ impl Failure {
             context: Map::new(),
             disconnect,
             summary: None,
+            at_hop: None,
         }
     }
     pub fn code(mut self, code: Code) -> Self {

@@ -25,6 +25,6 @@ pub mod runtime;
 pub mod tap;
 pub mod transport;
 
-pub use options::{AuthPlan, Credential, ProbeOptions, Secret};
+pub use options::{AuthPlan, Credential, JumpHost, ProbeOptions, Secret};
 pub use probe::{ProbeReport, run};
 pub use runtime::Env;

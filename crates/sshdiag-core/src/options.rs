@@ -110,6 +110,20 @@ pub struct ProbeOptions {
     pub retry: Option<RetryPolicy>,
     /// The `ssh_config` lines that set a value for this run (the CLI's), for the bundle.
     pub ssh_config: Vec<sshdiag_events::bundle::ConfigLine>,
+    /// Jump hosts passed through in order before the target (OpenSSH's `ProxyJump`): the
+    /// first is reached by the connector, each further one and the target through a
+    /// `direct-tcpip` channel of the one before.
+    pub jump: Vec<JumpHost>,
+}
+
+/// One jump host of a chain.
+#[derive(Debug, Clone)]
+pub struct JumpHost {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// Its own credentials; `None`: the target's.
+    pub auth: Option<AuthPlan>,
 }
 
 /// Keepalive settings: a round trip every `interval_ms`; `max_missed` unanswered in a row end
@@ -181,6 +195,7 @@ impl ProbeOptions {
             hold_ms: 0,
             retry: None,
             ssh_config: Vec::new(),
+            jump: Vec::new(),
         }
     }
 }

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 pub use crate::audit::{AuditData, AuditGrade};
 use crate::codes::{Code, ErrorType, Layer, Phase};
+use crate::hop::Hop;
 use crate::precision::round_thousandths;
 
 /// Severity of an event.
@@ -52,6 +53,8 @@ pub struct Event {
     pub code: String,
     /// The typed data of this event type.
     pub data: EventData,
+    /// In a jump-host run, the server (hop) this event belongs to; absent for a direct run.
+    pub hop: Option<Hop>,
 }
 
 impl Event {
@@ -156,6 +159,8 @@ struct WireEvent {
     level: Level,
     code: String,
     data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hop: Option<Hop>,
 }
 
 impl Serialize for Event {
@@ -169,6 +174,7 @@ impl Serialize for Event {
             level: self.level,
             code: self.code.clone(),
             data,
+            hop: self.hop.clone(),
         }
         .serialize(s)
     }
@@ -186,6 +192,7 @@ impl<'de> Deserialize<'de> for Event {
             level: w.level,
             code: w.code,
             data,
+            hop: w.hop,
         })
     }
 }

@@ -367,6 +367,7 @@ impl EventBuilder {
             level: self.level,
             code: self.code,
             data: self.data,
+            hop: None,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod bundle;
 pub mod codes;
 pub mod event;
+pub mod hop;
 pub mod jsonl;
 pub mod precision;
 pub mod redact;
@@ -32,6 +33,7 @@ pub use bundle::{
 };
 pub use codes::{Code, ErrorType, Layer};
 pub use event::*;
+pub use hop::Hop;
 pub use jsonl::{EventBuilder, EventCollector, JsonlRead, LineError, read_jsonl, to_line};
 pub use precision::round_thousandths;
 pub use scrub::scrub_secrets;

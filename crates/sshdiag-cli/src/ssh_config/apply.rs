@@ -150,6 +150,10 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
             word(&kh.display().to_string())
         ));
     }
+    // `-J` is OpenSSH's `-o ProxyJump=`, ahead of the `-o` options.
+    if let Some(j) = &args.jump {
+        command_line.push(format!("ProxyJump {}", word(j)));
+    }
     for o in &args.options {
         let (name, _) = o
             .split_once('=')
@@ -209,13 +213,8 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
 /// Fill the arguments the user left open from the resolved settings.
 fn fill(args: &mut Args, r: &Resolved, warnings: &mut Vec<String>) -> Result<(), String> {
     let s = &r.settings;
-    if let Some(j) = r.proxy_jump() {
-        let origin = s.proxy_jump.as_ref().map(|v| v.origin.to_string());
-        return Err(format!(
-            "ProxyJump {j} ({}): jump hosts are not supported by this build yet",
-            origin.unwrap_or_default()
-        ));
-    }
+    // The jump hosts as resolved (`-J` was read first, so it wins); `none` means none.
+    args.jump = r.proxy_jump().map(str::to_string);
     r.algorithm_lists().map_err(|e| e.to_string())?;
     args.destination = r.hostname();
     if s.user.is_some() {

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod channel;
 pub mod connect;
 pub mod handshake;
+pub mod jump;
 pub mod recorder;
 pub mod runner;
 pub mod supervisor;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sshdiag_events::codes::Phase;
-use sshdiag_events::{Code, Event, EventData, Level, timestamp_from_unix_ms};
+use sshdiag_events::{Code, Event, EventData, Hop, Level, timestamp_from_unix_ms};
 
 use crate::runtime::Env;
 
@@ -19,6 +19,8 @@ pub struct Recorder {
     env: Arc<dyn Env>,
     pub events: Vec<Event>,
     on_event: Box<dyn FnMut(&Event)>,
+    /// In a jump-host run, the hop the next events belong to.
+    pub hop: Option<Hop>,
 }
 
 impl Recorder {
@@ -28,6 +30,7 @@ impl Recorder {
             env,
             events: Vec::new(),
             on_event,
+            hop: None,
         }
     }
 
@@ -40,6 +43,7 @@ impl Recorder {
             level,
             code: code.as_str().to_string(),
             data,
+            hop: self.hop.clone(),
         };
         (self.on_event)(&event);
         self.events.push(event);

@@ -99,8 +99,10 @@ pub async fn run<C: Connector>(
     );
     let mut sup = Supervisor::new(opts.retry.is_some() || opts.keepalive.is_some());
     let mut slot: Option<Handle> = None;
+    // The jump hosts' sessions, which carry the target's and stay open until it is closed.
+    let mut chain: Vec<Handle> = Vec::new();
     let result = {
-        let steps = supervise(&mut cx, &mut sup, connector, trust, &mut slot);
+        let steps = supervise(&mut cx, &mut sup, connector, trust, &mut slot, &mut chain);
         let timer = match opts.timeout_ms {
             Some(ms) => env.sleep(ms),
             None => Box::pin(futures::future::pending::<()>()),
@@ -122,6 +124,12 @@ pub async fn run<C: Connector>(
         }
     };
     cx.finish(&mut sup, &mut slot, result).await;
+    // The jump hosts' sessions close after the target's, the nearest first.
+    while let Some(h) = chain.pop() {
+        let _ = h
+            .disconnect(russh::Disconnect::ByApplication, "sshdiag finished", "en")
+            .await;
+    }
     let commands = std::mem::take(&mut cx.at.commands);
     let audit = std::mem::take(&mut cx.at.audit);
     let verdict = match rec.events.last().map(|e| &e.data) {
@@ -147,10 +155,11 @@ async fn supervise<C: Connector>(
     connector: &mut C,
     trust: &mut dyn TrustStore,
     slot: &mut Option<Handle>,
+    chain: &mut Vec<Handle>,
 ) -> Result<(), Failure> {
     sup.set_state(cx.rec, sshdiag_events::SupervisorState::Connecting, None);
     loop {
-        let failure = match steps(cx, sup, connector, trust, slot).await {
+        let failure = match steps(cx, sup, connector, trust, slot, chain).await {
             Ok(()) => return Ok(()),
             Err(f) => f,
         };
@@ -166,10 +175,16 @@ async fn steps<C: Connector>(
     connector: &mut C,
     trust: &mut dyn TrustStore,
     slot: &mut Option<Handle>,
+    chain: &mut Vec<Handle>,
 ) -> Result<(), Failure> {
     precheck(cx)?;
-    let stream = cx.connect_transport(connector).await?;
-    let handle = slot.insert(cx.handshake(stream, trust).await?);
+    let handle = if cx.opts.jump.is_empty() {
+        let stream = cx.connect_transport(connector).await?;
+        slot.insert(cx.handshake(stream, trust).await?)
+    } else {
+        let stream = cx.through_jump_hosts(connector, trust, chain).await?;
+        slot.insert(cx.handshake(stream, trust).await?)
+    };
     cx.authenticate(handle).await?;
     sup.set_state(cx.rec, sshdiag_events::SupervisorState::Connected, None);
     for command in &cx.opts.commands {
@@ -186,7 +201,7 @@ async fn steps<C: Connector>(
 
 /// Everything before the first byte: options that cannot work are reported without
 /// connecting (bad algorithm names, unreadable keys).
-fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
+pub(super) fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
     let lists = cx.opts.algorithms.resolve().map_err(|m| {
         Failure::new(ErrorType::InvalidInput, m.clone())
             .hint("Fix the algorithm option; the message lists what sshdiag supports.")

@@ -99,8 +99,13 @@ impl Session<'_> {
             message: scrub(&f.message),
             layer: Some(f.failed_layer(self.at.reached)),
             hints: f.hints.clone(),
-            host: Some(self.opts.host.clone()),
-            port: Some(self.opts.port),
+            host: Some(
+                f.at_hop
+                    .as_ref()
+                    .map_or(&self.opts.host, |a| &a.host)
+                    .clone(),
+            ),
+            port: Some(f.at_hop.as_ref().map_or(self.opts.port, |a| a.port)),
             phase: f.phase,
             methods_tried: f
                 .context
@@ -121,9 +126,14 @@ impl Session<'_> {
             layer: Some(f.failed_layer(self.at.reached)),
             error_type: Some(f.error_type),
             code: f.code.as_str().to_string(),
-            summary: f.summary.clone().unwrap_or_else(|| {
-                hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
-            }),
+            summary: f
+                .at_hop
+                .as_ref()
+                .map(|a| a.summary.clone())
+                .or_else(|| f.summary.clone())
+                .unwrap_or_else(|| {
+                    hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
+                }),
             hints: f.hints.clone(),
             phases: self.at.clock.phases.clone(),
         }
@@ -161,6 +171,12 @@ impl Session<'_> {
             .map(AuthMethod::as_str)
             .unwrap_or("none");
         let mut s = format!("SSH to {target} works: authenticated as {user} with {how}");
+        if !self.opts.jump.is_empty() {
+            let via: Vec<String> = (self.opts.jump.iter())
+                .map(|j| format!("{}@{}:{}", j.username, j.host, j.port))
+                .collect();
+            s.push_str(&format!(", through {}", via.join(" then ")));
+        }
         if let Some(last) = self.at.commands.last() {
             match (last.exit_code, &last.exit_signal) {
                 (Some(c), _) => s.push_str(&format!("; {:?} exited {c}", last.command)),

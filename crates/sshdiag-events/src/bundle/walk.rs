@@ -140,7 +140,11 @@ fn walk_event(v: &mut impl Visitor, event: &mut Event) {
         level: _,
         code: _,
         data,
+        hop,
     } = event;
+    if let Some(h) = hop {
+        v.host(&mut h.host);
+    }
     match data {
         EventData::Connect(ConnectData {
             status: _,

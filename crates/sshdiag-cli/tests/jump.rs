@@ -1,0 +1,341 @@
+//! Jump-host chains as a user runs them: the `sshdiag` binary with `-J` (and `-o ProxyJump=`)
+//! through real OpenSSH bastions to a real OpenSSH target, each server its own sshd. Success
+//! through one and two jump hosts, and each failure (bastion auth, forwarding disabled on the
+//! bastion, target port closed behind the bastion, target auth) naming the right hop and layer.
+
+use std::process::{Command, Output};
+
+use sshdiag_events::{ErrorData, Event, EventData, Layer, VerdictData, read_jsonl};
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
+
+/// Run `sshdiag` with the test password, the events in a file and no ssh_config unless
+/// `args` names one; returns the output, the events and the known_hosts file.
+fn sshdiag(args: &[&str]) -> (Output, Vec<Event>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let kh = dir.path().join("known_hosts");
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args(if args.contains(&"-F") {
+            &[][..]
+        } else {
+            &["-F", "none"][..]
+        })
+        .args(["--password-env", "SSHDIAG_PW"])
+        .args(["--known-hosts", kh.to_str().unwrap()])
+        .args(["--events-file", events.to_str().unwrap()])
+        .args(args)
+        .env("SSHDIAG_PW", TEST_PASSWORD)
+        .env("HOME", dir.path())
+        .output()
+        .expect("run sshdiag");
+    let text = std::fs::read_to_string(&events).unwrap_or_default();
+    let read = read_jsonl(&text);
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    assert!(!text.contains(TEST_PASSWORD));
+    let known = std::fs::read_to_string(&kh).unwrap_or_default();
+    (out, read.events, known)
+}
+
+fn jump(sshd: &SshdFixture) -> String {
+    format!("{TEST_USER}@127.0.0.1:{}", sshd.port())
+}
+
+fn dest() -> String {
+    format!("{TEST_USER}@127.0.0.1")
+}
+
+fn error(events: &[Event]) -> (&Event, &ErrorData) {
+    let mut errors = events.iter().filter_map(|e| match &e.data {
+        EventData::Error(d) => Some((e, d)),
+        _ => None,
+    });
+    let first = errors.next().expect("an ERROR event");
+    assert!(errors.next().is_none(), "exactly one ERROR: {events:#?}");
+    first
+}
+
+fn verdict(events: &[Event]) -> &VerdictData {
+    match events.last().map(|e| &e.data) {
+        Some(EventData::Verdict(v)) => v,
+        other => panic!("the last event is not VERDICT: {other:?}"),
+    }
+}
+
+/// The hop index of each VERSION event: one banner per server passed through.
+fn banner_hops(events: &[Event]) -> Vec<Option<u32>> {
+    events
+        .iter()
+        .filter(|e| matches!(e.data, EventData::Version(_)))
+        .map(|e| e.hop.as_ref().map(|h| h.index))
+        .collect()
+}
+
+/// The hop index of each successful AUTH event.
+fn login_hops(events: &[Event]) -> Vec<Option<u32>> {
+    events
+        .iter()
+        .filter(|e| e.code == "auth-success")
+        .map(|e| e.hop.as_ref().map(|h| h.index))
+        .collect()
+}
+
+#[test]
+fn a_command_runs_on_the_target_through_one_jump_host() {
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let tport = target.port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.json");
+    let redacted = dir.path().join("redacted.json");
+    let (out, events, known) = sshdiag(&[
+        "--bundle-raw",
+        raw.to_str().unwrap(),
+        "--bundle",
+        redacted.to_str().unwrap(),
+        "-J",
+        &jump(&bastion),
+        "-p",
+        &tport,
+        &dest(),
+        "echo",
+        "via-bastion",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via-bastion\n");
+    let v = verdict(&events);
+    assert!(v.ok, "{v:?}");
+    assert!(
+        v.summary.contains(&format!("through {}", jump(&bastion))),
+        "{}",
+        v.summary
+    );
+    // Each server was diagnosed on its own, and its events say which it was.
+    assert_eq!(banner_hops(&events), [Some(0), Some(1)]);
+    assert_eq!(login_hops(&events), [Some(0), Some(1)]);
+    let bastion_hop = events
+        .iter()
+        .find_map(|e| e.hop.as_ref().filter(|h| h.index == 0))
+        .unwrap();
+    assert_eq!(bastion_hop.port, bastion.port());
+    let exec = events
+        .iter()
+        .find(|e| matches!(e.data, EventData::Exec(_)))
+        .unwrap();
+    assert_eq!(
+        exec.hop.as_ref().map(|h| (h.index, h.port)),
+        Some((1, target.port()))
+    );
+    // Each host key was checked and stored under its own name.
+    for port in [bastion.port(), target.port()] {
+        assert!(known.contains(&format!("[127.0.0.1]:{port} ")), "{known}");
+    }
+    // The target session really went through the bastion's forwarding.
+    let wanted = format!("target 127.0.0.1 port {}", target.port());
+    // The bundle keeps every hop's facts; the redacted one hides the hops' host names as
+    // it hides the target's.
+    let hops = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        let bundle: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let events = bundle["events"].as_array().expect("events").clone();
+        events.into_iter().map(|e| e["hop"].clone()).collect()
+    };
+    let raw_hops = hops(&raw);
+    let bastion_hop = serde_json::json!({"index": 0, "host": "127.0.0.1", "port": bastion.port()});
+    assert!(raw_hops.contains(&bastion_hop), "{raw_hops:?}");
+    let redacted_hops = hops(&redacted);
+    assert!(
+        redacted_hops.iter().any(|h| h["index"] == 1),
+        "{redacted_hops:?}"
+    );
+    assert!(
+        redacted_hops
+            .iter()
+            .all(|h| h.is_null() || h["host"] != "127.0.0.1"),
+        "{redacted_hops:?}"
+    );
+    assert!(
+        bastion.log().contains(&wanted),
+        "the bastion forwarded nothing to the target"
+    );
+}
+
+#[test]
+fn a_direct_run_carries_no_hop() {
+    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    let port = sshd.port().to_string();
+    let (out, events, _) = sshdiag(&["-p", &port, &dest(), "true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(events.iter().all(|e| e.hop.is_none()));
+    let line = serde_json::to_string(&events[0]).unwrap();
+    assert!(!line.contains("\"hop\""), "{line}");
+}
+
+#[test]
+fn two_jump_hosts_from_proxyjump_are_passed_in_order() {
+    let first = SshdFixture::start(SshdOptions::default()).unwrap();
+    let second = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let chain = format!("ProxyJump={},{}", jump(&first), jump(&second));
+    let tport = target.port().to_string();
+    let (out, events, _) = sshdiag(&["-o", &chain, "-p", &tport, &dest(), "echo", "two"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n");
+    assert_eq!(banner_hops(&events), [Some(0), Some(1), Some(2)]);
+    assert_eq!(login_hops(&events), [Some(0), Some(1), Some(2)]);
+    assert!(
+        first
+            .log()
+            .contains(&format!("target 127.0.0.1 port {}", second.port()))
+    );
+    assert!(
+        second
+            .log()
+            .contains(&format!("target 127.0.0.1 port {}", target.port()))
+    );
+}
+
+#[test]
+fn a_refused_login_at_the_bastion_names_the_bastion() {
+    let bastion =
+        SshdFixture::start(SshdOptions::with_config(["PasswordAuthentication no"])).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let tport = target.port().to_string();
+    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &tport, &dest(), "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let (event, e) = error(&events);
+    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(0));
+    assert_eq!((e.layer, e.port), (Some(Layer::Auth), Some(bastion.port())));
+    let v = verdict(&events);
+    assert_eq!(v.layer, Some(Layer::Auth));
+    assert!(
+        v.summary.starts_with("At jump host 1 of 1 (127.0.0.1:"),
+        "{}",
+        v.summary
+    );
+    assert_eq!(
+        banner_hops(&events),
+        [Some(0)],
+        "the target was never reached"
+    );
+}
+
+#[test]
+fn forwarding_disabled_on_the_bastion_names_allowtcpforwarding() {
+    let bastion = SshdFixture::start(SshdOptions::with_config(["AllowTcpForwarding no"])).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let tport = target.port().to_string();
+    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &tport, &dest(), "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let (event, e) = error(&events);
+    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(0));
+    assert_eq!(e.error_type, "ChannelOpenFailed");
+    assert_eq!(
+        (e.layer, e.port),
+        (Some(Layer::Channel), Some(bastion.port()))
+    );
+    assert!(
+        e.hints.iter().any(|h| h.contains("AllowTcpForwarding")),
+        "{:?}",
+        e.hints
+    );
+    let v = verdict(&events);
+    assert!(
+        v.summary
+            .contains("accepted you; it could not open a connection to"),
+        "{}",
+        v.summary
+    );
+    assert!(
+        v.summary.contains("administratively prohibited"),
+        "{}",
+        v.summary
+    );
+    assert_eq!(login_hops(&events), [Some(0)]);
+}
+
+#[test]
+fn a_closed_target_port_behind_the_bastion_names_the_target_as_seen_from_it() {
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let closed = free_loopback_port().unwrap().to_string();
+    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &closed, &dest(), "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let (event, e) = error(&events);
+    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(1));
+    assert_eq!(e.error_type, "ConnectionRefused");
+    assert_eq!(e.layer, Some(Layer::Tcp));
+    assert_eq!(e.port.map(|p| p.to_string()), Some(closed.clone()));
+    let v = verdict(&events);
+    let said = format!(
+        "The jump host 1 of 1 (127.0.0.1:{}) accepted you; it could not open a connection to 127.0.0.1:{closed}: connect failed",
+        bastion.port()
+    );
+    assert!(v.summary.starts_with(&said), "{}", v.summary);
+    assert_eq!(v.layer, Some(Layer::Tcp));
+}
+
+#[test]
+fn a_refused_login_at_the_target_names_the_target() {
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target =
+        SshdFixture::start(SshdOptions::with_config(["PasswordAuthentication no"])).unwrap();
+    let tport = target.port().to_string();
+    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &tport, &dest(), "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let (event, e) = error(&events);
+    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(1));
+    assert_eq!((e.layer, e.port), (Some(Layer::Auth), Some(target.port())));
+    assert_eq!(
+        login_hops(&events),
+        [Some(0)],
+        "the bastion accepted the login"
+    );
+    assert_eq!(verdict(&events).layer, Some(Layer::Auth));
+}
+
+#[test]
+fn a_bad_jump_spec_is_refused_before_connecting() {
+    let (out, events, _) = sshdiag(&["-J", "user@", &dest(), "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(events.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("-J user@"), "{stderr}");
+}
+
+#[test]
+fn proxyjump_in_ssh_config_applies_to_its_host() {
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host db\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  ProxyJump {}\n",
+            target.port(),
+            jump(&bastion)
+        ),
+    )
+    .unwrap();
+    let (out, events, _) = sshdiag(&["-F", config.to_str().unwrap(), "db", "echo", "cfg"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "cfg\n");
+    assert_eq!(banner_hops(&events), [Some(0), Some(1)]);
+    let wanted = format!("target 127.0.0.1 port {}", target.port());
+    assert!(bastion.log().contains(&wanted));
+}
