@@ -67,12 +67,37 @@ pub(crate) async fn static_cors(
         _ => next.run(request).await,
     };
     let headers = response.headers_mut();
-    // The answer depends on the Origin, so caches must key on it, allowed or not.
-    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    // The answer depends on the Origin, so caches must key on it, allowed or not. One `Vary`
+    // line naming everything (the file server already varies on Accept-Encoding): some caches
+    // and clients read only the first.
+    add_vary_origin(headers);
     if let Some(origin) = origin {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     }
     response
+}
+
+/// Adds `Origin` to the response's `Vary`, folding any `Vary` lines already there into one.
+fn add_vary_origin(headers: &mut axum::http::HeaderMap) {
+    let mut names: Vec<String> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !names.iter().any(|n| n.eq_ignore_ascii_case("origin")) {
+        names.push("Origin".to_string());
+    }
+    match HeaderValue::from_str(&names.join(", ")) {
+        Ok(value) => {
+            headers.insert(header::VARY, value);
+        }
+        Err(_) => {
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
 }
 
 #[cfg(test)]
