@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sshdiag_cli::ssh_config::identity::{describe_certificates, find_certificates};
+use sshdiag_cli::identity::{describe_certificates, find_certificates};
 use sshdiag_core::certificate::{Clock, Refusal, parse, refusal_hint, refusal_reasons};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
 use sshdiag_tests::tools::{SSH, SSH_KEYGEN};

@@ -34,7 +34,7 @@ pub struct Args {
     /// The user certificates found for the keys (`CertificateFile`, `KEY-cert.pub`), filled in
     /// from the configuration, not a flag.
     #[arg(skip)]
-    pub certificates: Vec<crate::ssh_config::identity::FoundCertificate>,
+    pub certificates: Vec<crate::identity::FoundCertificate>,
     /// The configuration lines that set a value (keyword, file, line), for the bundle; filled
     /// in from the configuration, not a flag.
     #[arg(skip)]
@@ -193,7 +193,7 @@ impl Args {
     /// The certificate OpenSSH would offer with this key: the one that certifies it, else
     /// (when the key's public half cannot be read) its `KEY-cert.pub`.
     fn certificate_for(&self, key: &std::path::Path) -> Result<Option<String>, String> {
-        use crate::ssh_config::identity::key_fingerprint;
+        use crate::identity::key_fingerprint;
         let fp = key_fingerprint(key, self.passphrase_env.as_deref());
         let implicit = std::path::PathBuf::from(format!("{}-cert.pub", key.display()));
         let found = self.certificates.iter().find(|c| match &fp {

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod bundle_cmd;
+pub mod identity;
 pub mod logging;
 pub mod native;
 pub mod ssh_config;

@@ -22,6 +22,7 @@ pub mod codes;
 pub mod event;
 pub mod hop;
 pub mod jsonl;
+pub mod outcome;
 pub mod precision;
 pub mod redact;
 pub mod relay;

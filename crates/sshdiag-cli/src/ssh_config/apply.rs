@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::identity::{
+use super::{ConfigFiles, Query, Resolved, StrictHostKeyChecking, resolve};
+use crate::args::Args;
+use crate::identity::{
     FoundCertificate, check_identity, describe_certificates, find_certificates,
     unmatched_certificates,
 };
-use super::{ConfigFiles, Query, Resolved, StrictHostKeyChecking, resolve};
-use crate::args::Args;
 
 /// The system-wide file OpenSSH reads after the user's (without `-F`).
 const SYSTEM_CONFIG: &str = "/etc/ssh/ssh_config";
@@ -63,7 +63,7 @@ fn local_user() -> String {
             return u;
         }
     }
-    let uid = super::uid();
+    let uid = crate::identity::uid();
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|p| {

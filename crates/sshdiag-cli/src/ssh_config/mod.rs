@@ -10,7 +10,6 @@
 
 mod apply;
 mod files;
-pub mod identity;
 mod lex;
 mod resolve;
 
@@ -242,17 +241,7 @@ fn expand(value: &str, lookup: &dyn Fn(char) -> Option<String>) -> String {
     out
 }
 
-/// The numeric user id, for `%i` (read from `/proc/self/status`; 0 elsewhere).
-fn uid() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().next().map(str::to_string))
-        })
-        .unwrap_or_else(|| "0".into())
-}
+use crate::identity::uid;
 
 mod output;
 

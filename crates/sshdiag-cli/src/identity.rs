@@ -29,7 +29,7 @@ pub fn check_identity(path: &Path, passphrase_env: Option<&str>) -> Result<Optio
     if let Some(problem) = kind.identity_problem(&shown) {
         return Ok(Some(format!("-i {problem}")));
     }
-    let owned = super::uid() == meta.uid().to_string();
+    let owned = uid() == meta.uid().to_string();
     if let Some(problem) = keyfile::permission_problem(&shown, meta.mode(), owned) {
         return Err(problem);
     }
@@ -153,4 +153,17 @@ pub fn describe_certificates(found: &[FoundCertificate], user: &str) -> Vec<Stri
         }
     }
     out
+}
+
+/// The numeric user id, for `%i` and OpenSSH's key-file ownership rule (read from
+/// `/proc/self/status`; 0 elsewhere).
+pub fn uid() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().next().map(str::to_string))
+        })
+        .unwrap_or_else(|| "0".into())
 }
