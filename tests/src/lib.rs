@@ -10,5 +10,5 @@
 
 pub use sshdiag_testkit::{
     ClientKey, ClientKeys, HostKey, RelayFixture, SshdFixture, SshdOptions, TEST_PASSPHRASE,
-    TEST_PASSWORD, TEST_USER, ports, procs, relay, sshd, tools, webdriver,
+    TEST_PASSWORD, TEST_USER, certs, openssh, ports, procs, relay, sshd, tools, webdriver,
 };

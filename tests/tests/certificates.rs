@@ -10,76 +10,24 @@ use std::process::Command;
 
 use sshdiag_cli::identity::{describe_certificates, find_certificates};
 use sshdiag_core::certificate::{Clock, Refusal, parse, refusal_hint, refusal_reasons};
+use sshdiag_tests::certs::{self, keygen, new_ca};
+use sshdiag_tests::openssh;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
-use sshdiag_tests::tools::{SSH, SSH_KEYGEN};
+use sshdiag_tests::tools::SSH;
 
-fn keygen(args: &[&str]) -> String {
-    let out = Command::new(SSH_KEYGEN.require().unwrap())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn new_ca(dir: &Path, name: &str) -> (PathBuf, String) {
-    let ca = dir.join(name);
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        name,
-        "-f",
-        ca.to_str().unwrap(),
-    ]);
-    let fp = keygen(&["-l", "-E", "sha256", "-f", &format!("{}.pub", ca.display())]);
-    let fp = fp.split_whitespace().nth(1).unwrap().to_string();
-    (ca, fp)
-}
-
-/// Sign `public_key` as `NAME.pub` and return `NAME-cert.pub`.
+/// Sign `public_key` as `NAME.pub` (serial 42) and return `NAME-cert.pub`.
 fn sign(dir: &Path, ca: &Path, public_key: &str, name: &str, extra: &[&str]) -> PathBuf {
-    let pubfile = dir.join(format!("{name}.pub"));
-    std::fs::write(&pubfile, public_key).unwrap();
-    let mut args = vec!["-q", "-s", ca.to_str().unwrap(), "-I", name, "-z", "42"];
-    args.extend(extra);
-    args.push(pubfile.to_str().unwrap());
-    keygen(&args);
-    dir.join(format!("{name}-cert.pub"))
+    certs::sign(dir, ca, public_key, name, 42, extra)
 }
 
 /// Whether OpenSSH's client logs in with this key and certificate.
 fn openssh_login(sshd: &SshdFixture, key: &Path, cert: &Path) -> bool {
-    let out = Command::new(SSH.require().unwrap())
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .arg("-i")
-        .arg(key)
+    let out = openssh::ssh_batch(key, sshd.port())
+        .unwrap()
         .arg("-o")
         .arg(format!("CertificateFile={}", cert.display()))
-        .args(["-p", &sshd.port().to_string()])
         .arg(format!("{TEST_USER}@127.0.0.1"))
         .arg("echo cert-ok")
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "cert-ok"

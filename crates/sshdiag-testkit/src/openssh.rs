@@ -1,0 +1,31 @@
+//! OpenSSH's own client as a test's reference: the one way tests build an `ssh` command that
+//! logs in with exactly one key, never prompts, and trusts the loopback test server's host key.
+//!
+//! It must never read the user's `~/.ssh/config` or known hosts, and never reach anything but
+//! the port given (tests use loopback only).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::tools::SSH;
+
+/// `ssh -F /dev/null` in batch mode with only `key`, host-key checking off and no known-hosts
+/// file, to `port`, stdin closed. The caller adds options, the destination and the command.
+pub fn ssh_batch(key: &Path, port: u16) -> anyhow::Result<Command> {
+    let mut cmd = Command::new(SSH.require()?);
+    cmd.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+    ])
+    .args(["-o", "StrictHostKeyChecking=no"])
+    .args(["-o", "UserKnownHostsFile=/dev/null"])
+    .arg("-i")
+    .arg(key)
+    .args(["-p", &port.to_string()])
+    .stdin(Stdio::null());
+    Ok(cmd)
+}
