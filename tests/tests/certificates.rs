@@ -6,14 +6,12 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sshdiag_cli::identity::{describe_certificates, find_certificates};
 use sshdiag_core::certificate::{Clock, Refusal, parse, refusal_hint, refusal_reasons};
 use sshdiag_tests::certs::{self, keygen, new_ca};
 use sshdiag_tests::openssh;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
-use sshdiag_tests::tools::SSH;
 
 /// Sign `public_key` as `NAME.pub` (serial 42) and return `NAME-cert.pub`.
 fn sign(dir: &Path, ca: &Path, public_key: &str, name: &str, extra: &[&str]) -> PathBuf {
@@ -205,15 +203,8 @@ fn a_certificate_is_described_with_its_public_facts_as_ssh_keygen_lists_them() {
 
 /// Whether OpenSSH's client accepts the server's host certificate with this `known_hosts`.
 fn openssh_trusts_host(sshd: &SshdFixture, known_hosts: &Path) -> bool {
-    let out = Command::new(SSH.require().unwrap())
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
+    let out = openssh::ssh_alone()
+        .unwrap()
         .args(["-o", "StrictHostKeyChecking=yes", "-o", "CheckHostIP=no"])
         .args(["-o", "HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com"])
         .arg("-o")
@@ -223,7 +214,6 @@ fn openssh_trusts_host(sshd: &SshdFixture, known_hosts: &Path) -> bool {
         .args(["-p", &sshd.port().to_string()])
         .arg(format!("{TEST_USER}@127.0.0.1"))
         .arg("echo host-ok")
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "host-ok"

@@ -3,35 +3,12 @@
 //! layer, "the relay process or the path to it died"), not sshd or the host. Also the logs on
 //! demand (`RUST_LOG`) of both binaries: russh's lines show, secrets never do.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sshdiag_events::{EventData, Layer, read_jsonl};
+use sshdiag_tests::procs::{Killed, workspace_binary};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
-
-/// A binary of this workspace, built next to this test (`cargo xtask test` builds them all).
-fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (cargo xtask test does)",
-        bin.display()
-    );
-    bin
-}
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts the relay binary on a free loopback port with `args`, stdout to `log`.
 fn relay(args: &[&str], log: &std::path::Path, rust_log: Option<&str>) -> (Killed, u16) {

@@ -29,3 +29,20 @@ pub fn ssh_batch(key: &Path, port: u16) -> anyhow::Result<Command> {
     .stdin(Stdio::null());
     Ok(cmd)
 }
+
+/// `ssh -F /dev/null` in batch mode with only the keys given by `-i`, stdin closed: the caller
+/// adds host-key options (OpenSSH keeps the first value of an option), the key, port, destination
+/// and command.
+pub fn ssh_alone() -> anyhow::Result<Command> {
+    let mut cmd = Command::new(SSH.require()?);
+    cmd.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+    ])
+    .stdin(Stdio::null());
+    Ok(cmd)
+}
