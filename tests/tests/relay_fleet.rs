@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sshdiag_events::{EventData, Layer, read_jsonl};
+use sshdiag_events::{Layer, read_jsonl};
 use sshdiag_tests::procs::{Killed, workspace_binary};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
 use sshdiag_tests::tools::HAPROXY;
@@ -268,14 +268,7 @@ impl Session {
     }
 
     fn verdict(&self) -> sshdiag_events::VerdictData {
-        read_jsonl(&self.events_text())
-            .events
-            .iter()
-            .find_map(|e| match &e.data {
-                EventData::Verdict(v) => Some(v.clone()),
-                _ => None,
-            })
-            .expect("a verdict")
+        sshdiag_tests::jsonl::verdict(&self.events_text())
     }
 }
 

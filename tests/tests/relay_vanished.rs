@@ -6,7 +6,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sshdiag_events::{EventData, Layer, read_jsonl};
+use sshdiag_events::Layer;
+use sshdiag_tests::jsonl;
 use sshdiag_tests::procs::{Killed, workspace_binary};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
 
@@ -100,15 +101,7 @@ fn a_relay_killed_mid_session_is_a_relay_layer_verdict_in_the_cli() {
     eprintln!("relay killed: the CLI gave its verdict {verdict_after:?} later");
     assert_eq!(status.code(), Some(255), "{stderr}");
     let text = std::fs::read_to_string(&events).unwrap();
-    let read = read_jsonl(&text);
-    let verdict = read
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Verdict(v) => Some(v.clone()),
-            _ => None,
-        })
-        .expect("a verdict");
+    let verdict = jsonl::verdict(&text);
     assert!(!verdict.ok);
     assert_eq!(verdict.layer, Some(Layer::Relay), "{verdict:#?}");
     assert!(
@@ -281,14 +274,6 @@ fn a_secret_in_the_relay_url_reaches_no_event_and_no_log() {
             "the secret reached the {what}: {text}"
         );
     }
-    let read = read_jsonl(&std::fs::read_to_string(&events).unwrap());
-    let verdict = read
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Verdict(v) => Some(v.clone()),
-            _ => None,
-        })
-        .expect("a verdict");
+    let verdict = jsonl::verdict(&std::fs::read_to_string(&events).unwrap());
     assert_eq!(verdict.layer, Some(Layer::Relay), "{verdict:#?}");
 }
