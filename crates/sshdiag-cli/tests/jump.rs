@@ -36,6 +36,16 @@ fn sshdiag(args: &[&str]) -> (Output, Vec<Event>, String) {
     (out, read.events, known)
 }
 
+/// The exit status is `code`; on failure the assertion shows the CLI's stderr.
+fn assert_exit(out: &Output, code: Option<i32>) {
+    assert_eq!(
+        out.status.code(),
+        code,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn jump(sshd: &SshdFixture) -> String {
     format!("{TEST_USER}@127.0.0.1:{}", sshd.port())
 }
@@ -165,12 +175,7 @@ fn a_direct_run_carries_no_hop() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let port = sshd.port().to_string();
     let (out, events, _) = sshdiag(&["-p", &port, &dest(), "true"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, Some(0));
     assert!(events.iter().all(|e| e.hop.is_none()));
     let line = serde_json::to_string(&events[0]).unwrap();
     assert!(!line.contains("\"hop\""), "{line}");
@@ -184,12 +189,7 @@ fn two_jump_hosts_from_proxyjump_are_passed_in_order() {
     let chain = format!("ProxyJump={},{}", jump(&first), jump(&second));
     let tport = target.port().to_string();
     let (out, events, _) = sshdiag(&["-o", &chain, "-p", &tport, &dest(), "echo", "two"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n");
     assert_eq!(banner_hops(&events), [Some(0), Some(1), Some(2)]);
     assert_eq!(login_hops(&events), [Some(0), Some(1), Some(2)]);
@@ -328,12 +328,7 @@ fn proxyjump_in_ssh_config_applies_to_its_host() {
     )
     .unwrap();
     let (out, events, _) = sshdiag(&["-F", config.to_str().unwrap(), "db", "echo", "cfg"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "cfg\n");
     assert_eq!(banner_hops(&events), [Some(0), Some(1)]);
     let wanted = format!("target 127.0.0.1 port {}", target.port());
