@@ -12,21 +12,12 @@ use crate::tools::SSH;
 /// `ssh -F /dev/null` in batch mode with only `key`, host-key checking off and no known-hosts
 /// file, to `port`, stdin closed. The caller adds options, the destination and the command.
 pub fn ssh_batch(key: &Path, port: u16) -> anyhow::Result<Command> {
-    let mut cmd = Command::new(SSH.require()?);
-    cmd.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-    ])
-    .args(["-o", "StrictHostKeyChecking=no"])
-    .args(["-o", "UserKnownHostsFile=/dev/null"])
-    .arg("-i")
-    .arg(key)
-    .args(["-p", &port.to_string()])
-    .stdin(Stdio::null());
+    let mut cmd = ssh_alone()?;
+    cmd.args(["-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null"])
+        .arg("-i")
+        .arg(key)
+        .args(["-p", &port.to_string()]);
     Ok(cmd)
 }
 
