@@ -47,15 +47,13 @@ fn events(path: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn certificate_login_works_and_each_refusal_names_its_cause() {
-    let dir = tempfile::tempdir().unwrap();
+    let certs::UserCaScene {
+        dir,
+        ca: (ca, ca_fp),
+        other_ca: (other_ca, other_fp),
+        sshd,
+    } = certs::user_ca_scene();
     let d = dir.path();
-    let (ca, ca_fp) = new_ca(d, "ca");
-    let (other_ca, other_fp) = new_ca(d, "other-ca");
-    let sshd = SshdFixture::start(SshdOptions::with_config([format!(
-        "TrustedUserCAKeys {}.pub",
-        ca.display()
-    )]))
-    .unwrap();
     // A key the server does not list in authorized_keys: only its certificate can let it in.
     let key = sshd.client_keys().unauthorised_ed25519.clone();
     let pk = key.public_key.as_str();

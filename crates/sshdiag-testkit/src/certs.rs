@@ -53,3 +53,36 @@ pub fn sign(
     keygen(&args);
     dir.join(format!("{name}-cert.pub"))
 }
+
+/// A user-certificate scene: a temp dir holding a trusted CA and an untrusted one, and a real
+/// sshd whose `TrustedUserCAKeys` lists only the trusted CA.
+#[cfg(feature = "harness")]
+pub struct UserCaScene {
+    /// Where the CA keys (and the certificates a test signs) live.
+    pub dir: tempfile::TempDir,
+    /// The CA the server trusts, and its SHA256 fingerprint.
+    pub ca: (PathBuf, String),
+    /// A CA the server does not trust, and its SHA256 fingerprint.
+    pub other_ca: (PathBuf, String),
+    /// The server.
+    pub sshd: crate::SshdFixture,
+}
+
+/// Make a [`UserCaScene`]: CAs `ca` and `other-ca` in a new temp dir, and an sshd trusting `ca`.
+#[cfg(feature = "harness")]
+pub fn user_ca_scene() -> UserCaScene {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = new_ca(dir.path(), "ca");
+    let other_ca = new_ca(dir.path(), "other-ca");
+    let sshd = crate::SshdFixture::start(crate::SshdOptions::with_config([format!(
+        "TrustedUserCAKeys {}.pub",
+        ca.0.display()
+    )]))
+    .unwrap();
+    UserCaScene {
+        dir,
+        ca,
+        other_ca,
+        sshd,
+    }
+}
