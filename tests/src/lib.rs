@@ -8,7 +8,9 @@
 //! Nothing here may send traffic anywhere but 127.0.0.1, and nothing may skip a test silently
 //! when a part is missing: it fails with one line naming what to install.
 
+pub mod jsonl;
+
 pub use sshdiag_testkit::{
     ClientKey, ClientKeys, HostKey, RelayFixture, SshdFixture, SshdOptions, TEST_PASSPHRASE,
-    TEST_PASSWORD, TEST_USER, ports, procs, relay, sshd, tools, webdriver,
+    TEST_PASSWORD, TEST_USER, certs, openssh, ports, procs, relay, sshd, tools, webdriver,
 };

@@ -6,80 +6,26 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sshdiag_cli::identity::{describe_certificates, find_certificates};
 use sshdiag_core::certificate::{Clock, Refusal, parse, refusal_hint, refusal_reasons};
+use sshdiag_tests::certs::{self, keygen, new_ca};
+use sshdiag_tests::openssh;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
-use sshdiag_tests::tools::{SSH, SSH_KEYGEN};
 
-fn keygen(args: &[&str]) -> String {
-    let out = Command::new(SSH_KEYGEN.require().unwrap())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn new_ca(dir: &Path, name: &str) -> (PathBuf, String) {
-    let ca = dir.join(name);
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        name,
-        "-f",
-        ca.to_str().unwrap(),
-    ]);
-    let fp = keygen(&["-l", "-E", "sha256", "-f", &format!("{}.pub", ca.display())]);
-    let fp = fp.split_whitespace().nth(1).unwrap().to_string();
-    (ca, fp)
-}
-
-/// Sign `public_key` as `NAME.pub` and return `NAME-cert.pub`.
+/// Sign `public_key` as `NAME.pub` (serial 42) and return `NAME-cert.pub`.
 fn sign(dir: &Path, ca: &Path, public_key: &str, name: &str, extra: &[&str]) -> PathBuf {
-    let pubfile = dir.join(format!("{name}.pub"));
-    std::fs::write(&pubfile, public_key).unwrap();
-    let mut args = vec!["-q", "-s", ca.to_str().unwrap(), "-I", name, "-z", "42"];
-    args.extend(extra);
-    args.push(pubfile.to_str().unwrap());
-    keygen(&args);
-    dir.join(format!("{name}-cert.pub"))
+    certs::sign(dir, ca, public_key, name, 42, extra)
 }
 
 /// Whether OpenSSH's client logs in with this key and certificate.
 fn openssh_login(sshd: &SshdFixture, key: &Path, cert: &Path) -> bool {
-    let out = Command::new(SSH.require().unwrap())
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .arg("-i")
-        .arg(key)
+    let out = openssh::ssh_batch(key, sshd.port())
+        .unwrap()
         .arg("-o")
         .arg(format!("CertificateFile={}", cert.display()))
-        .args(["-p", &sshd.port().to_string()])
         .arg(format!("{TEST_USER}@127.0.0.1"))
         .arg("echo cert-ok")
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "cert-ok"
@@ -97,15 +43,13 @@ fn now() -> u64 {
 
 #[test]
 fn reasons_from_the_certificate_match_what_a_real_sshd_does() {
-    let dir = tempfile::tempdir().unwrap();
+    let certs::UserCaScene {
+        dir,
+        ca: (ca, ca_fp),
+        other_ca: (other_ca, other_fp),
+        sshd,
+    } = certs::user_ca_scene();
     let d = dir.path();
-    let (ca, ca_fp) = new_ca(d, "ca");
-    let (other_ca, other_fp) = new_ca(d, "other-ca");
-    let sshd = SshdFixture::start(SshdOptions::with_config([format!(
-        "TrustedUserCAKeys {}.pub",
-        ca.display()
-    )]))
-    .unwrap();
     // A key the server does not list in authorized_keys: only its certificate can let it in.
     let key = sshd.client_keys().unauthorised_ed25519.clone();
     let user = TEST_USER;
@@ -257,15 +201,8 @@ fn a_certificate_is_described_with_its_public_facts_as_ssh_keygen_lists_them() {
 
 /// Whether OpenSSH's client accepts the server's host certificate with this `known_hosts`.
 fn openssh_trusts_host(sshd: &SshdFixture, known_hosts: &Path) -> bool {
-    let out = Command::new(SSH.require().unwrap())
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
+    let out = openssh::ssh_alone()
+        .unwrap()
         .args(["-o", "StrictHostKeyChecking=yes", "-o", "CheckHostIP=no"])
         .args(["-o", "HostKeyAlgorithms=ssh-ed25519-cert-v01@openssh.com"])
         .arg("-o")
@@ -275,7 +212,6 @@ fn openssh_trusts_host(sshd: &SshdFixture, known_hosts: &Path) -> bool {
         .args(["-p", &sshd.port().to_string()])
         .arg(format!("{TEST_USER}@127.0.0.1"))
         .arg("echo host-ok")
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "host-ok"

@@ -2,7 +2,6 @@
 //! relay's TCP handshake is named as a reset before the banner, never as a refused connection.
 
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use sshdiag_cli::native::{NativeEnv, WsRelayConnector};
@@ -18,21 +17,7 @@ async fn a_reset_behind_the_relay_is_a_reset_before_the_banner_not_a_refusal() {
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: a valid socket descriptor and a linger struct of the size passed.
-            let rc = unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    (&linger as *const libc::linger).cast(),
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(rc, 0);
+            sshdiag_tests::ports::reset_on_close(&s).unwrap();
             std::thread::sleep(Duration::from_millis(300));
             drop(s);
         }

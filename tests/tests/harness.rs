@@ -60,30 +60,10 @@ fn sshd_fixture_restarts_on_the_same_port_and_takes_extra_config_first() -> anyh
 #[test]
 fn sshd_fixture_lets_the_authorised_key_in_and_keeps_the_other_out() -> anyhow::Result<()> {
     let sshd = SshdFixture::start(SshdOptions::default())?;
-    let ssh = sshdiag_tests::tools::SSH.require()?;
     let login = |key: &std::path::Path| -> anyhow::Result<std::process::Output> {
-        Ok(std::process::Command::new(&ssh)
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .arg("-i")
-            .arg(key)
-            .arg("-p")
-            .arg(sshd.port().to_string())
+        Ok(sshdiag_tests::openssh::ssh_batch(key, sshd.port())?
             .arg(format!("{}@{}", sshd.user(), sshd.host()))
             .arg("echo sshdiag-harness-ok")
-            .stdin(std::process::Stdio::null())
             .output()?)
     };
     let keys = sshd.client_keys();

@@ -17,20 +17,8 @@ use sshdiag_events::{Bundle, IntegrityStatus};
 use sshdiag_tests::relay::RelayFixture;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
 use sshdiag_tests::tools;
+use sshdiag_tests::webdriver::CHROMIUM_FLAGS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Chromium's flags for a quiet, local-only headless run.
-const CHROMIUM_FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-];
 
 /// A module for the portal to import, written into a relay's web root.
 const MODULE: &str = "export const answer = 42;\n";

@@ -10,37 +10,15 @@
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sshdiag_events::{EventData, Layer, read_jsonl};
+use sshdiag_events::{Layer, read_jsonl};
+use sshdiag_tests::procs::{Killed, workspace_binary};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
 use sshdiag_tests::tools::HAPROXY;
 
 const SECRET: &str = "fleet-secret-0123456789abcdef0123456789";
-
-/// A binary of this workspace, built next to this test (`cargo xtask test` builds them all).
-fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (cargo xtask test does)",
-        bin.display()
-    );
-    bin
-}
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -290,14 +268,7 @@ impl Session {
     }
 
     fn verdict(&self) -> sshdiag_events::VerdictData {
-        read_jsonl(&self.events_text())
-            .events
-            .iter()
-            .find_map(|e| match &e.data {
-                EventData::Verdict(v) => Some(v.clone()),
-                _ => None,
-            })
-            .expect("a verdict")
+        sshdiag_tests::jsonl::verdict(&self.events_text())
     }
 }
 

@@ -3,35 +3,14 @@
 //! layer, "the relay process or the path to it died"), not sshd or the host. Also the logs on
 //! demand (`RUST_LOG`) of both binaries: russh's lines show, secrets never do.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sshdiag_events::{EventData, Layer, read_jsonl};
+use sshdiag_events::Layer;
+use sshdiag_tests::jsonl;
+use sshdiag_tests::procs::{Killed, workspace_binary};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
-
-/// A binary of this workspace, built next to this test (`cargo xtask test` builds them all).
-fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (cargo xtask test does)",
-        bin.display()
-    );
-    bin
-}
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts the relay binary on a free loopback port with `args`, stdout to `log`.
 fn relay(args: &[&str], log: &std::path::Path, rust_log: Option<&str>) -> (Killed, u16) {
@@ -55,6 +34,17 @@ fn relay(args: &[&str], log: &std::path::Path, rust_log: Option<&str>) -> (Kille
     (child, port)
 }
 
+/// The workspace's `sshdiag` with `password` in `SSHDIAG_PW` (`--password-env`), its
+/// known_hosts and `HOME` in `dir`; the caller adds the rest.
+fn sshdiag(dir: &Path, password: &str) -> Command {
+    let mut cmd = Command::new(workspace_binary("sshdiag"));
+    cmd.args(["--password-env", "SSHDIAG_PW", "--known-hosts"])
+        .arg(dir.join("known_hosts"))
+        .env("SSHDIAG_PW", password)
+        .env("HOME", dir);
+    cmd
+}
+
 #[test]
 fn a_relay_killed_mid_session_is_a_relay_layer_verdict_in_the_cli() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
@@ -66,24 +56,18 @@ fn a_relay_killed_mid_session_is_a_relay_layer_verdict_in_the_cli() {
         None,
     );
     let events = dir.path().join("events.jsonl");
-    let cli = Command::new(workspace_binary("sshdiag"))
+    let cli = sshdiag(dir.path(), TEST_PASSWORD)
         .args([
             "--proxy",
             &format!("ws://127.0.0.1:{port}/ws"),
             "-p",
             &sshd.port().to_string(),
-            "--password-env",
-            "SSHDIAG_PW",
-            "--known-hosts",
-            dir.path().join("known_hosts").to_str().unwrap(),
             "--events-file",
             events.to_str().unwrap(),
             &format!("{TEST_USER}@127.0.0.1"),
             "sleep",
             "30",
         ])
-        .env("SSHDIAG_PW", TEST_PASSWORD)
-        .env("HOME", dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,15 +107,7 @@ fn a_relay_killed_mid_session_is_a_relay_layer_verdict_in_the_cli() {
     eprintln!("relay killed: the CLI gave its verdict {verdict_after:?} later");
     assert_eq!(status.code(), Some(255), "{stderr}");
     let text = std::fs::read_to_string(&events).unwrap();
-    let read = read_jsonl(&text);
-    let verdict = read
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Verdict(v) => Some(v.clone()),
-            _ => None,
-        })
-        .expect("a verdict");
+    let verdict = jsonl::verdict(&text);
     assert!(!verdict.ok);
     assert_eq!(verdict.layer, Some(Layer::Relay), "{verdict:#?}");
     assert!(
@@ -185,7 +161,7 @@ fn logs_on_demand_show_russh_and_never_a_secret() {
         expires,
     );
     let canary_password = "demo";
-    let out = Command::new(workspace_binary("sshdiag"))
+    let out = sshdiag(dir.path(), canary_password)
         .args([
             "--proxy",
             &format!("ws://127.0.0.1:{port}/ws"),
@@ -193,16 +169,10 @@ fn logs_on_demand_show_russh_and_never_a_secret() {
             "SSHDIAG_TOKEN",
             "-p",
             &demo_port.to_string(),
-            "--password-env",
-            "SSHDIAG_PW",
-            "--known-hosts",
-            dir.path().join("known_hosts").to_str().unwrap(),
             "demo@127.0.0.1",
             "whoami",
         ])
         .env("SSHDIAG_TOKEN", &token)
-        .env("SSHDIAG_PW", canary_password)
-        .env("HOME", dir.path())
         .env("RUST_LOG", "trace")
         .output()
         .unwrap();
@@ -267,14 +237,10 @@ fn a_secret_in_the_relay_url_reaches_no_event_and_no_log() {
     // Nothing listens on this port: the WebSocket library's error names the URL it tried.
     let port = free_loopback_port().unwrap();
     let canary = "hunter2-canary-secret";
-    let out = Command::new(workspace_binary("sshdiag"))
+    let out = sshdiag(dir.path(), canary)
         .args([
             "--proxy",
             &format!("ws://admin:{canary}@127.0.0.1:{port}/ws?password={canary}&token={canary}"),
-            "--password-env",
-            "SSHDIAG_PW",
-            "--known-hosts",
-            dir.path().join("known_hosts").to_str().unwrap(),
             "--events-file",
             events.to_str().unwrap(),
             "--bundle",
@@ -284,8 +250,6 @@ fn a_secret_in_the_relay_url_reaches_no_event_and_no_log() {
             "--events",
             "demo@127.0.0.1",
         ])
-        .env("SSHDIAG_PW", canary)
-        .env("HOME", dir.path())
         .env("RUST_LOG", "trace")
         .output()
         .unwrap();
@@ -304,14 +268,6 @@ fn a_secret_in_the_relay_url_reaches_no_event_and_no_log() {
             "the secret reached the {what}: {text}"
         );
     }
-    let read = read_jsonl(&std::fs::read_to_string(&events).unwrap());
-    let verdict = read
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Verdict(v) => Some(v.clone()),
-            _ => None,
-        })
-        .expect("a verdict");
+    let verdict = jsonl::verdict(&std::fs::read_to_string(&events).unwrap());
     assert_eq!(verdict.layer, Some(Layer::Relay), "{verdict:#?}");
 }

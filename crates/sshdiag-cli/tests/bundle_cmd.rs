@@ -4,20 +4,13 @@
 //! that is no bundle (255, one line).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::sshdiag;
 use sshdiag_cli::bundle_cmd::{EXIT_EDITED, EXIT_NOT_REDACTED, EXIT_UNREADABLE};
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
-
-fn sshdiag(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sshdiag"))
-        .args(args)
-        .env("SSHDIAG_PW", TEST_PASSWORD)
-        .env("HOME", std::env::temp_dir())
-        .output()
-        .expect("run sshdiag")
-}
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

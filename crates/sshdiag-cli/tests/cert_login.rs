@@ -10,40 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sshdiag_tests::certs::{self, keygen, new_ca};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
-use sshdiag_tests::tools::SSH_KEYGEN;
 
-fn keygen(args: &[&str]) -> String {
-    let out = Command::new(SSH_KEYGEN.require().unwrap())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A new ed25519 CA key `DIR/NAME` and its SHA256 fingerprint.
-fn new_ca(dir: &Path, name: &str) -> (PathBuf, String) {
-    let ca = dir.join(name);
-    let path = ca.to_str().unwrap();
-    keygen(&["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path]);
-    let fp = keygen(&["-l", "-E", "sha256", "-f", &format!("{path}.pub")]);
-    (ca, fp.split_whitespace().nth(1).unwrap().to_string())
-}
-
-/// Sign `public_key` as `NAME.pub` and return `NAME-cert.pub`.
+/// Sign `public_key` as `NAME.pub` (serial 7) and return `NAME-cert.pub`.
 fn sign(dir: &Path, ca: &Path, public_key: &str, name: &str, extra: &[&str]) -> PathBuf {
-    let pubfile = dir.join(format!("{name}.pub"));
-    std::fs::write(&pubfile, public_key).unwrap();
-    let mut args = vec!["-q", "-s", ca.to_str().unwrap(), "-I", name, "-z", "7"];
-    args.extend(extra);
-    args.push(pubfile.to_str().unwrap());
-    keygen(&args);
-    dir.join(format!("{name}-cert.pub"))
+    certs::sign(dir, ca, public_key, name, 7, extra)
 }
 
 fn sshdiag(sshd: &SshdFixture, key: &Path, cert: &Path, events: &Path) -> Output {
@@ -75,15 +47,13 @@ fn events(path: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn certificate_login_works_and_each_refusal_names_its_cause() {
-    let dir = tempfile::tempdir().unwrap();
+    let certs::UserCaScene {
+        dir,
+        ca: (ca, ca_fp),
+        other_ca: (other_ca, other_fp),
+        sshd,
+    } = certs::user_ca_scene();
     let d = dir.path();
-    let (ca, ca_fp) = new_ca(d, "ca");
-    let (other_ca, other_fp) = new_ca(d, "other-ca");
-    let sshd = SshdFixture::start(SshdOptions::with_config([format!(
-        "TrustedUserCAKeys {}.pub",
-        ca.display()
-    )]))
-    .unwrap();
     // A key the server does not list in authorized_keys: only its certificate can let it in.
     let key = sshd.client_keys().unauthorised_ed25519.clone();
     let pk = key.public_key.as_str();

@@ -2,19 +2,13 @@
 //! JSONL stream, the bundle files, and bad input refused before any connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Command;
+
+use common::sshdiag;
 use sshdiag_events::{Bundle, EventData, IntegrityStatus, read_jsonl};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
-
-fn sshdiag(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sshdiag"))
-        .args(args)
-        .env("SSHDIAG_PW", TEST_PASSWORD)
-        .env("HOME", std::env::temp_dir())
-        .output()
-        .expect("run sshdiag")
-}
 
 fn dest() -> String {
     format!("{TEST_USER}@127.0.0.1")

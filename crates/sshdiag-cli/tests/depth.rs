@@ -4,22 +4,16 @@
 //! fields. Each test asserts the error type, code and layer and the words of the hint.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
+mod common;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
+use common::sshdiag;
 use sshdiag_events::{Event, EventData, read_jsonl};
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
-
-fn sshdiag(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sshdiag"))
-        .args(args)
-        .env("SSHDIAG_PW", TEST_PASSWORD)
-        .env("HOME", std::env::temp_dir())
-        .output()
-        .expect("run sshdiag")
-}
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
 
 /// Run against `port` with a short connect timeout and return the events.
 fn run(port: u16, extra: &[&str]) -> Vec<Event> {
@@ -90,22 +84,7 @@ fn listener(serve: impl Fn(TcpStream) + Send + 'static) -> SocketAddr {
 
 /// SO_LINGER with a zero timeout, so that closing the socket resets the connection.
 fn zero_linger(s: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor and a linger struct of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt SO_LINGER");
+    sshdiag_tests::ports::reset_on_close(s).expect("setsockopt SO_LINGER");
 }
 
 #[test]

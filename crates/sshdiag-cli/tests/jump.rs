@@ -37,6 +37,27 @@ fn sshdiag(args: &[&str]) -> (Output, Vec<Event>, String) {
     (out, read.events, known)
 }
 
+/// The exit status is `code`; on failure the assertion shows the CLI's stderr.
+fn assert_exit(out: &Output, code: Option<i32>) {
+    assert_eq!(
+        out.status.code(),
+        code,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Run `true` through `bastion` to port `port` of 127.0.0.1: the run must fail with its one
+/// ERROR at hop `hop`. Returns the events and that ERROR's data.
+fn fails_at_hop(bastion: &SshdFixture, port: &str, hop: u32) -> (Vec<Event>, ErrorData) {
+    let (out, events, _) = sshdiag(&["-J", &jump(bastion), "-p", port, &dest(), "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let (event, e) = error(&events);
+    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(hop));
+    let e = e.clone();
+    (events, e)
+}
+
 fn jump(sshd: &SshdFixture) -> String {
     format!("{TEST_USER}@127.0.0.1:{}", sshd.port())
 }
@@ -166,12 +187,7 @@ fn a_direct_run_carries_no_hop() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let port = sshd.port().to_string();
     let (out, events, _) = sshdiag(&["-p", &port, &dest(), "true"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, Some(0));
     assert!(events.iter().all(|e| e.hop.is_none()));
     let line = serde_json::to_string(&events[0]).unwrap();
     assert!(!line.contains("\"hop\""), "{line}");
@@ -185,12 +201,7 @@ fn two_jump_hosts_from_proxyjump_are_passed_in_order() {
     let chain = format!("ProxyJump={},{}", jump(&first), jump(&second));
     let tport = target.port().to_string();
     let (out, events, _) = sshdiag(&["-o", &chain, "-p", &tport, &dest(), "echo", "two"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n");
     assert_eq!(banner_hops(&events), [Some(0), Some(1), Some(2)]);
     assert_eq!(login_hops(&events), [Some(0), Some(1), Some(2)]);
@@ -212,10 +223,7 @@ fn a_refused_login_at_the_bastion_names_the_bastion() {
         SshdFixture::start(SshdOptions::with_config(["PasswordAuthentication no"])).unwrap();
     let target = SshdFixture::start(SshdOptions::default()).unwrap();
     let tport = target.port().to_string();
-    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &tport, &dest(), "true"]);
-    assert_ne!(out.status.code(), Some(0));
-    let (event, e) = error(&events);
-    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(0));
+    let (events, e) = fails_at_hop(&bastion, &tport, 0);
     assert_eq!((e.layer, e.port), (Some(Layer::Auth), Some(bastion.port())));
     let v = verdict(&events);
     assert_eq!(v.layer, Some(Layer::Auth));
@@ -236,10 +244,7 @@ fn forwarding_disabled_on_the_bastion_names_allowtcpforwarding() {
     let bastion = SshdFixture::start(SshdOptions::with_config(["AllowTcpForwarding no"])).unwrap();
     let target = SshdFixture::start(SshdOptions::default()).unwrap();
     let tport = target.port().to_string();
-    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &tport, &dest(), "true"]);
-    assert_ne!(out.status.code(), Some(0));
-    let (event, e) = error(&events);
-    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(0));
+    let (events, e) = fails_at_hop(&bastion, &tport, 0);
     assert_eq!(e.error_type, "ChannelOpenFailed");
     assert_eq!(
         (e.layer, e.port),
@@ -269,10 +274,7 @@ fn forwarding_disabled_on_the_bastion_names_allowtcpforwarding() {
 fn a_closed_target_port_behind_the_bastion_names_the_target_as_seen_from_it() {
     let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
     let closed = free_loopback_port().unwrap().to_string();
-    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &closed, &dest(), "true"]);
-    assert_ne!(out.status.code(), Some(0));
-    let (event, e) = error(&events);
-    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(1));
+    let (events, e) = fails_at_hop(&bastion, &closed, 1);
     assert_eq!(e.error_type, "ConnectionRefused");
     assert_eq!(e.layer, Some(Layer::Tcp));
     assert_eq!(e.port.map(|p| p.to_string()), Some(closed.clone()));
@@ -291,10 +293,7 @@ fn a_refused_login_at_the_target_names_the_target() {
     let target =
         SshdFixture::start(SshdOptions::with_config(["PasswordAuthentication no"])).unwrap();
     let tport = target.port().to_string();
-    let (out, events, _) = sshdiag(&["-J", &jump(&bastion), "-p", &tport, &dest(), "true"]);
-    assert_ne!(out.status.code(), Some(0));
-    let (event, e) = error(&events);
-    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(1));
+    let (events, e) = fails_at_hop(&bastion, &tport, 1);
     assert_eq!((e.layer, e.port), (Some(Layer::Auth), Some(target.port())));
     assert_eq!(
         login_hops(&events),
@@ -329,12 +328,7 @@ fn proxyjump_in_ssh_config_applies_to_its_host() {
     )
     .unwrap();
     let (out, events, _) = sshdiag(&["-F", config.to_str().unwrap(), "db", "echo", "cfg"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "cfg\n");
     assert_eq!(banner_hops(&events), [Some(0), Some(1)]);
     let wanted = format!("target 127.0.0.1 port {}", target.port());

@@ -394,34 +394,17 @@ fn certificates_are_found_as_openssh_finds_them_and_described_before_connecting(
 #[test]
 fn the_permission_rule_is_openssh_own_on_every_mode() {
     use sshdiag_core::keyfile::permission_problem;
-    use sshdiag_tests::tools::SSH;
+    use sshdiag_tests::openssh;
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id_ed25519");
     std::fs::copy(&sshd.client_keys().ed25519.path, &key).unwrap();
     for mode in [0o600, 0o400, 0o640, 0o604, 0o660, 0o644] {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-        let out = Command::new(SSH.require().unwrap())
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .arg("-i")
-            .arg(&key)
-            .args(["-p", &sshd.port().to_string()])
+        let out = openssh::ssh_batch(&key, sshd.port())
+            .unwrap()
             .arg(format!("{TEST_USER}@127.0.0.1"))
             .arg("echo perm-ok")
-            .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
         let openssh_refuses =

@@ -2,6 +2,8 @@
 //! by the scenario tests (`sshdiag-tests`) and `xtask`, so each exists once.
 //!
 //! Always built (std, `anyhow`, `libc`, `serde_json`; what xtask needs to prepare a run):
+//! - [`certs`]: CA keys and certificates signed with the real `ssh-keygen`;
+//! - [`openssh`]: OpenSSH's client in batch mode, the tests' reference login;
 //! - [`tools`]: where the external programs are, and which Debian package (or crate) brings each;
 //! - [`procs`]: spawning processes that die with the test process, and the `/proc` walk that
 //!   finds and ends what a test left behind;
@@ -19,7 +21,9 @@
 //! Nothing here may send traffic anywhere but loopback, download a program, or skip a test
 //! silently when a part is missing: it fails with one line naming what to install.
 
+pub mod certs;
 pub mod fixtures_process;
+pub mod openssh;
 pub mod ports;
 pub mod procs;
 pub mod tools;

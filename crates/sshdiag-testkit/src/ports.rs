@@ -27,3 +27,27 @@ pub fn wait_for_port(port: u16, limit: Duration) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Sets SO_LINGER with a zero timeout on `s`, so that closing it resets the connection (an
+/// RST, not a FIN): how a test listener plays a server that resets.
+pub fn reset_on_close(s: &TcpStream) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket descriptor and a linger struct of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        bail!("setsockopt SO_LINGER: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -153,3 +153,31 @@ pub fn become_subreaper() {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
 }
+
+/// A child process killed and reaped when the value is dropped, so a failing test leaves no
+/// process behind.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A binary of this workspace, built next to the running test (`target/<profile>/NAME`;
+/// `cargo xtask test` builds them all). Panics with the build command when it is missing.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("the test runs from target/<profile>/deps");
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins` (cargo xtask test does)",
+        bin.display()
+    );
+    bin
+}

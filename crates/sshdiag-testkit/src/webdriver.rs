@@ -31,6 +31,19 @@ use crate::ports::{free_loopback_port, wait_for_port};
 use crate::procs::{kill_tree, spawn_dying_with_this_process};
 use crate::tools::{self, Tool};
 
+/// Chromium's flags for a quiet, local-only headless run (no sync, updates or QUIC).
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+];
+
 /// How long one WebDriver command may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(60);
 
@@ -181,24 +194,14 @@ impl Driver {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let profile = self.scratch.path().join(format!("profile-{nanos}"));
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--no-first-run",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([
-            format!("--window-size={},{}", WINDOW.0, WINDOW.1),
-            format!("--user-data-dir={}", profile.display()),
-        ])
-        .collect::<Vec<_>>();
+        let args = CHROMIUM_FLAGS
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+                format!("--user-data-dir={}", profile.display()),
+            ])
+            .collect::<Vec<_>>();
         let mut options = json!({ "args": args, "binary": tools::CHROMIUM.require()? });
         if let Some(dir) = downloads {
             options["prefs"] = json!({

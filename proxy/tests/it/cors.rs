@@ -5,10 +5,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-use crate::util::{TestRelay, WAIT};
+use crate::util::{TestRelay, http_exchange};
 
 const PORTAL: &str = "http://portal.example:8080";
 
@@ -19,19 +16,12 @@ async fn head_of(
     path: &str,
     extra: &[(&str, &str)],
 ) -> (u16, Vec<(String, String)>) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in extra {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&response);
+    let text = http_exchange(addr, &request).await;
     let head = text.split("\r\n\r\n").next().unwrap_or_default();
     let mut lines = head.lines();
     let status = lines

@@ -229,7 +229,6 @@ pub async fn send_and_close_server(payload: Arc<Vec<u8>>) -> SocketAddr {
 
 /// A bare HTTP/1.1 GET; returns status and body.
 pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
     if !headers
         .iter()
@@ -241,13 +240,7 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&response).into_owned();
+    let text = http_exchange(addr, &request).await;
     let status = text
         .split_whitespace()
         .nth(1)
@@ -258,6 +251,19 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Sends one raw HTTP request (the server closes after answering) and returns the whole
+/// response as text, within [`WAIT`].
+pub async fn http_exchange(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .expect("read");
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 /// The value of one metric line (`name{labels}`), 0 when absent.
