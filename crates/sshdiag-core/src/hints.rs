@@ -117,17 +117,6 @@ pub fn connect_hints(
     }
 }
 
-pub fn banner_timeout(host: &str, port: u16) -> Vec<String> {
-    vec![
-        format!(
-            "Something accepted TCP on {host}:{port} but never said anything: a load balancer or firewall holding the connection, an overloaded sshd (MaxStartups), or a service that waits for the client to speak first."
-        ),
-        format!(
-            "Check with: nc {host} {port}  — an SSH server prints a line starting with SSH-2.0 at once."
-        ),
-    ]
-}
-
 pub fn not_ssh(first_line: &str, port: u16) -> Vec<String> {
     let lower = first_line.to_ascii_lowercase();
     let what = if first_line.starts_with("HTTP/")
@@ -143,13 +132,6 @@ pub fn not_ssh(first_line: &str, port: u16) -> Vec<String> {
     vec![format!(
         "Port {port} is served by {what}, not by sshd: use the port sshd listens on (often 22), or check the port forwarding in front of it."
     )]
-}
-
-pub fn closed_before_banner() -> Vec<String> {
-    vec![
-        "The server accepted TCP and closed it without a banner: sshd refusing this client (tcp_wrappers, MaxStartups, a fail2ban/DenyUsers rule) or a proxy in front that could not reach it.".into(),
-        "The server's log (journalctl -u ssh) says which.".into(),
-    ]
 }
 
 pub fn kex_failed(msg: &str) -> Vec<String> {
