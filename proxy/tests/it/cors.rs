@@ -1,7 +1,7 @@
 //! CORS on the static files over real HTTP: an `Origin` that `--origin` allows gets
 //! `Access-Control-Allow-Origin` on the page's files and `/relay.json` (and a preflight
 //! answer); any other origin, a relay without `--origin`, and the operator endpoints get none.
-//! (The browser proof, a module imported across origins in Chromium, is tests/tests/portal.rs.)
+//! (The browser proof, a module imported across origins in Chromium, is tests/tests/scenarios/portal.rs.)
 
 use std::net::SocketAddr;
 

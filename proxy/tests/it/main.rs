@@ -5,10 +5,13 @@
 mod cors;
 mod data;
 mod demo;
+mod hardening;
 mod limits;
 mod observability;
 mod policy;
+mod properties;
 mod pyjwt;
+mod raw;
 mod ssh;
 mod tokens;
 mod util;

@@ -2,7 +2,6 @@
 //! each format recognised from its content (and loadable where russh can), a private key that
 //! others can read refused with the seed's wording and the `chmod` fix, a PuTTY key that logs
 //! in to a real sshd, and an encrypted one without its passphrase told how to convert it.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

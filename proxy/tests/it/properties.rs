@@ -2,7 +2,6 @@
 //! runs in the test suite): connect tokens, target hosts and allow patterns, and whole first
 //! frames sent over a real WebSocket to a real relay. Arbitrary input must give a clear
 //! refusal, never a panic, never a token in a log line, and must leave the relay serving.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -2,13 +2,10 @@
 //! the rendering names the verdict, hints, timeline, server, commands and integrity; `verify`'s
 //! exit status tells an edited bundle (1) from an unredacted one (2) from both (3) from a file
 //! that is no bundle (255, one line).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
-
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::sshdiag;
+use crate::common::sshdiag;
 use sshdiag_cli::bundle_cmd::{EXIT_EDITED, EXIT_NOT_REDACTED, EXIT_UNREADABLE};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
 

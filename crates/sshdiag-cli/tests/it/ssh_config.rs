@@ -2,7 +2,6 @@
 //! makes no connection) over one configuration with aliases, wildcards, negation, `Match`,
 //! `Include` and `ProxyJump`, for several hosts; bad lines refused with `file:line`; and a real
 //! login through an alias against a real sshd.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -4,16 +4,13 @@
 //! sockets closed at the header deadline, a capped count of sockets that never upgrade, a
 //! relay that keeps serving with few file descriptors, and protocol violations answered with
 //! a close frame and a `closed` control frame.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
-
-mod raw;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::raw::{Relay, frame, metric, upgrade};
 use futures::StreamExt;
-use raw::{Relay, frame, metric, upgrade};
 use sshdiag_events::relay::{ClosedBy, ControlFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

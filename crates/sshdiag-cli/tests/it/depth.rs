@@ -2,16 +2,13 @@
 //! broken servers do before their banner (reset, close, silence, a drip of lines, an SSH-1
 //! banner, OpenSSH's MaxStartups refusal), and a real sshd for partial success and the seed's
 //! fields. Each test asserts the error type, code and layer and the words of the hint.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
-
-mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use common::sshdiag;
+use crate::common::sshdiag;
 use sshdiag_events::{Event, EventData, read_jsonl};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
 

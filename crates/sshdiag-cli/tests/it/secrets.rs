@@ -5,7 +5,6 @@
 //! quotes a URL with its password and a `password=` option — what a relay, or a proxy in front
 //! of one, does when it echoes what it was given. The core scrubs such texts where they enter;
 //! this test fails if it stops doing so.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::process::Command;
 

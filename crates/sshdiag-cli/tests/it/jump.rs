@@ -2,7 +2,6 @@
 //! through real OpenSSH bastions to a real OpenSSH target, each server its own sshd. Success
 //! through one and two jump hosts, and each failure (bastion auth, forwarding disabled on the
 //! bastion, target port closed behind the bastion, target auth) naming the right hop and layer.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::process::{Command, Output};
 

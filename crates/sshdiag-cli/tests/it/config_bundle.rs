@@ -1,7 +1,6 @@
 //! The bundle records which `ssh_config` lines applied: a real run against a real sshd through
 //! an alias in a configuration file keeps each keyword with its file and line (never the
 //! value), and the redacted bundle hides the user name inside the file's path.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::process::Command;
 

@@ -1,12 +1,9 @@
 //! The `sshdiag` binary as a user runs it, against a real OpenSSH sshd: exit statuses, the
 //! JSONL stream, the bundle files, and bad input refused before any connection.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
-
-mod common;
 
 use std::process::Command;
 
-use common::sshdiag;
+use crate::common::sshdiag;
 use sshdiag_events::{Bundle, EventData, IntegrityStatus, read_jsonl};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
 

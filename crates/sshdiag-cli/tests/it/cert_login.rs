@@ -5,7 +5,6 @@
 //! refused with the hint that names that cause. Host side: a key on an `@revoked` line is
 //! refused under every policy, and a real sshd's `HostCertificate` is trusted through an
 //! `@cert-authority` line, or refused as expired, for another name, or from an unknown CA.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

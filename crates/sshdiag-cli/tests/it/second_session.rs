@@ -2,7 +2,6 @@
 //! chain will: connect, handshake and authenticate to a real OpenSSH sshd, open a
 //! `direct-tcpip` channel through it back to the same sshd, and run the same handshake, auth
 //! and exec stages over that channel's stream, both sessions recording into one event stream.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 use sshdiag_cli::native::{NativeEnv, TcpConnector};
 use sshdiag_core::hostkey::NoTrustStore;
