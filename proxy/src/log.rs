@@ -54,15 +54,8 @@ pub const TARGET: &str = "sshdiag_proxy";
 /// reserve); it is written as the `target` key.
 pub(crate) const TARGET_FIELD: &str = "relay_target";
 
-/// Severity of a log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
+/// Severity of a log line: the same four words as an event's level.
+pub use sshdiag_events::Level;
 
 /// One event of the relay's log.
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +99,17 @@ impl LogLine {
             module: None,
             message: message.into(),
         }
+    }
+
+    /// A warning about a client that has no session (yet): the line names its IP.
+    pub fn client_warning(
+        client: std::net::IpAddr,
+        code: Code,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut line = LogLine::new(Level::Warn, code, message);
+        line.client_ip = Some(client.to_string());
+        line
     }
 
     /// Emits this line as a `tracing` event of the relay, inside whatever span is current;
@@ -471,29 +475,7 @@ pub fn rfc3339_now() -> String {
 }
 
 /// Splits Unix seconds into UTC (year, month, day, hour, minute, second).
-/// Howard Hinnant's `civil_from_days`, valid for every date a relay will see.
-pub fn civil_from_unix(unix: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (unix / 86_400) as i64;
-    let rem = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = if m <= 2 { y + 1 } else { y };
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        ((rem % 3600) / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
+pub use sshdiag_events::civil::civil_from_unix;
 
 #[cfg(test)]
 mod tests {

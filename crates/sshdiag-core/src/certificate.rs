@@ -88,24 +88,8 @@ pub fn utc(secs: u64) -> String {
     if secs == FOREVER {
         return "forever".into();
     }
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, hour, minute, second) = sshdiag_events::civil::civil_from_unix(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 
 impl CertificateFacts {
@@ -121,19 +105,23 @@ impl CertificateFacts {
             valid_after: utc(self.valid_after),
             valid_before: utc(self.valid_before),
             ca_fingerprint: self.ca_fingerprint.clone(),
-            critical_options: self
-                .critical_options
-                .iter()
-                .map(|(k, v)| {
-                    if v.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{k}={v}")
-                    }
-                })
-                .collect(),
+            critical_options: self.options(),
             extensions: self.extensions.clone(),
         }
+    }
+
+    /// The critical options as `name=value` (a bare `name` when it has no value).
+    fn options(&self) -> Vec<String> {
+        self.critical_options
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect()
     }
 
     /// The facts, one per line, for a person.
@@ -145,17 +133,7 @@ impl CertificateFacts {
                 v.join(", ")
             }
         };
-        let options: Vec<String> = self
-            .critical_options
-            .iter()
-            .map(|(k, v)| {
-                if v.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{k}={v}")
-                }
-            })
-            .collect();
+        let options = self.options();
         vec![
             format!("type: {} certificate, {}", self.cert_type, self.algorithm),
             format!("key id: {:?}, serial {}", self.key_id, self.serial),
@@ -254,6 +232,12 @@ impl Refusal {
     }
 }
 
+/// Whether the first `bits` (all when `None`) of two `width`-bit addresses agree.
+fn same_prefix(a: u128, n: u128, width: u32, bits: Option<u32>) -> bool {
+    let ignored = width - bits.unwrap_or(width).min(width);
+    a.checked_shr(ignored).unwrap_or(0) == n.checked_shr(ignored).unwrap_or(0)
+}
+
 /// Whether `addr` is inside `cidr` (`a.b.c.d/n`, `x::/n`, or a plain address).
 fn in_cidr(addr: IpAddr, cidr: &str) -> bool {
     let (net, bits) = match cidr.split_once('/') {
@@ -265,23 +249,9 @@ fn in_cidr(addr: IpAddr, cidr: &str) -> bool {
     };
     match (addr, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(a) & mask == u32::from(n) & mask
+            same_prefix(u32::from(a).into(), u32::from(n).into(), 32, bits)
         }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => same_prefix(a.into(), n.into(), 128, bits),
         (IpAddr::V6(a), IpAddr::V4(_)) => a
             .to_ipv4_mapped()
             .is_some_and(|v4| in_cidr(IpAddr::V4(v4), cidr)),

@@ -18,6 +18,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod civil;
 pub mod codes;
 pub mod event;
 pub mod hop;
