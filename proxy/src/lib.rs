@@ -20,6 +20,7 @@
 
 pub mod config;
 mod cors;
+mod counts;
 pub mod demo;
 pub mod limit;
 pub mod link;
@@ -31,11 +32,9 @@ mod session;
 mod static_files;
 pub mod token;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -76,8 +75,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// The demo server's address and host key fingerprint, with `--demo`.
     demo: Option<(SocketAddr, String)>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-    total: AtomicUsize,
+    /// Relayed sessions, per client and in total.
+    sessions: counts::Counts,
     /// Sockets that have not completed the upgrade and the connect frame.
     pending: serve::Pending,
     /// Becomes true when shutdown starts: new upgrades are refused.
@@ -96,19 +95,11 @@ impl Shared {
     /// escape `--max-per-ip`.
     fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Limit> {
         let ip = client_key(ip);
-        let mut per_ip = match self.per_ip.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if self.total.load(Ordering::SeqCst) >= self.config.max_connections {
-            return Err(Limit::MaxConnections);
-        }
-        let count = per_ip.entry(ip).or_insert(0);
-        if *count >= self.config.max_per_ip {
-            return Err(Limit::MaxPerIp);
-        }
-        *count += 1;
-        self.total.fetch_add(1, Ordering::SeqCst);
+        self.sessions.take(
+            ip,
+            (self.config.max_connections, Limit::MaxConnections),
+            (self.config.max_per_ip, Limit::MaxPerIp),
+        )?;
         self.metrics.session_started();
         Ok(Slot {
             shared: Arc::clone(self),
@@ -117,7 +108,7 @@ impl Shared {
     }
 
     fn active(&self) -> usize {
-        self.total.load(Ordering::SeqCst)
+        self.sessions.total()
     }
 }
 
@@ -140,17 +131,7 @@ pub(crate) struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut per_ip = match self.shared.per_ip.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(count) = per_ip.get_mut(&self.ip) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-        self.shared.total.fetch_sub(1, Ordering::SeqCst);
+        self.shared.sessions.give_back(self.ip);
         self.shared.metrics.session_ended();
     }
 }
@@ -293,8 +274,7 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         demo: demo
             .as_ref()
             .map(|d| (d.local_addr(), d.host_key_fingerprint().to_string())),
-        per_ip: Mutex::new(HashMap::new()),
-        total: AtomicUsize::new(0),
+        sessions: counts::Counts::default(),
         pending: serve::Pending::default(),
         draining: draining_rx,
         force_close: force_rx,
@@ -532,12 +512,11 @@ async fn ws_handler(
     let client = SocketAddr::new(policy::canonical(client.ip()), client.port());
     let loopback_only = shared.config.listen.ip().is_loopback();
     if let Err(why) = origin_check(&shared.origins, &headers, loopback_only) {
-        let mut line = LogLine::new(
-            Level::Warn,
+        let line = LogLine::client_warning(
+            client.ip(),
             Code::RelayOriginRefused,
             format!("WebSocket upgrade refused: {why}"),
         );
-        line.client_ip = Some(client.ip().to_string());
         shared.log(line);
         shared.metrics.denied("origin");
         return (StatusCode::FORBIDDEN, "Origin not allowed\n").into_response();
@@ -547,12 +526,11 @@ async fn ws_handler(
     }
     let ws = ws.protocols([SUBPROTOCOL]);
     if ws.selected_protocol().is_none() {
-        let mut line = LogLine::new(
-            Level::Warn,
+        let line = LogLine::client_warning(
+            client.ip(),
             Code::RelayBadFrame,
             format!("WebSocket upgrade without subprotocol {SUBPROTOCOL}; refused"),
         );
-        line.client_ip = Some(client.ip().to_string());
         shared.log(line);
         return (
             StatusCode::BAD_REQUEST,
@@ -651,46 +629,47 @@ mod tests {
         map
     }
 
+    /// Whether `origin_check` accepts this Origin (none: no header) and Host.
+    fn accepts(allowed: &[String], origin: Option<&str>, host: &str, loopback: bool) -> bool {
+        let mut pairs = vec![("host", host)];
+        if let Some(origin) = origin {
+            pairs.insert(0, ("origin", origin));
+        }
+        origin_check(allowed, &headers(&pairs), loopback).is_ok()
+    }
+
     #[test]
     fn origins() {
-        let same = headers(&[
-            ("origin", "http://relay.example:8022"),
-            ("host", "relay.example:8022"),
-        ]);
-        assert!(origin_check(&[], &same, false).is_ok());
-        let https = headers(&[
-            ("origin", "https://relay.example"),
-            ("host", "relay.example:443"),
-        ]);
-        assert!(origin_check(&[], &https, false).is_ok());
-        let cross = headers(&[
-            ("origin", "http://evil.example"),
-            ("host", "relay.example:8022"),
-        ]);
-        assert!(origin_check(&[], &cross, false).is_err());
-        let null = headers(&[("origin", "null"), ("host", "relay.example")]);
-        assert!(origin_check(&[], &null, false).is_err());
-        assert!(origin_check(&[], &headers(&[("host", "x")]), false).is_ok());
+        let same = Some("http://relay.example:8022");
+        for (origin, host, accepted) in [
+            (same, "relay.example:8022", true),
+            (Some("https://relay.example"), "relay.example:443", true),
+            (Some("http://evil.example"), "relay.example:8022", false),
+            (Some("null"), "relay.example", false),
+            (None, "x", true),
+            (Some("http://evil.example:8022"), "evil.example:8022", true),
+        ] {
+            assert_eq!(
+                accepts(&[], origin, host, false),
+                accepted,
+                "{origin:?} {host}"
+            );
+        }
         // Listening on loopback: a rebinding name is refused even when Origin and Host agree.
-        let rebinding = headers(&[
-            ("origin", "http://evil.example:8022"),
-            ("host", "evil.example:8022"),
-        ]);
-        assert!(origin_check(&[], &rebinding, false).is_ok());
-        assert!(origin_check(&[], &rebinding, true).is_err());
-        let local = headers(&[
-            ("origin", "http://localhost:8022"),
-            ("host", "localhost:8022"),
-        ]);
-        assert!(origin_check(&[], &local, true).is_ok());
-        let v6 = headers(&[("origin", "http://[::1]:8022"), ("host", "[::1]:8022")]);
-        assert!(origin_check(&[], &v6, true).is_ok());
+        for (origin, host, accepted) in [
+            (Some("http://evil.example:8022"), "evil.example:8022", false),
+            (Some("http://localhost:8022"), "localhost:8022", true),
+            (Some("http://[::1]:8022"), "[::1]:8022", true),
+        ] {
+            assert_eq!(
+                accepts(&[], origin, host, true),
+                accepted,
+                "{origin:?} {host}"
+            );
+        }
         let listed = vec!["https://portal.example".to_string()];
-        let portal = headers(&[
-            ("origin", "https://Portal.example/"),
-            ("host", "relay.example"),
-        ]);
-        assert!(origin_check(&listed, &portal, false).is_ok());
-        assert!(origin_check(&listed, &same, false).is_err());
+        let portal = Some("https://Portal.example/");
+        assert!(accepts(&listed, portal, "relay.example", false));
+        assert!(!accepts(&listed, same, "relay.example:8022", false));
     }
 }

@@ -157,31 +157,26 @@ impl Metrics {
             "direction",
             bytes,
         );
-        let _ = writeln!(
-            out,
-            "# HELP sshdiag_proxy_bad_frames_total Frames refused as malformed or out of protocol."
+        single(
+            &mut out,
+            "sshdiag_proxy_bad_frames_total",
+            "counter",
+            "Frames refused as malformed or out of protocol.",
+            self.bad_frames.load(Ordering::Relaxed),
         );
-        let _ = writeln!(out, "# TYPE sshdiag_proxy_bad_frames_total counter");
-        let _ = writeln!(
-            out,
-            "sshdiag_proxy_bad_frames_total {}",
-            self.bad_frames.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "sshdiag_proxy_active_connections",
+            "gauge",
+            "Relayed WebSockets open right now.",
+            self.active(),
         );
-        let _ = writeln!(
-            out,
-            "# HELP sshdiag_proxy_active_connections Relayed WebSockets open right now."
-        );
-        let _ = writeln!(out, "# TYPE sshdiag_proxy_active_connections gauge");
-        let _ = writeln!(out, "sshdiag_proxy_active_connections {}", self.active());
-        let _ = writeln!(
-            out,
-            "# HELP sshdiag_proxy_pending_connections Sockets that have not completed the upgrade and the connect frame."
-        );
-        let _ = writeln!(out, "# TYPE sshdiag_proxy_pending_connections gauge");
-        let _ = writeln!(
-            out,
-            "sshdiag_proxy_pending_connections {}",
-            self.pending.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "sshdiag_proxy_pending_connections",
+            "gauge",
+            "Sockets that have not completed the upgrade and the connect frame.",
+            self.pending.load(Ordering::Relaxed),
         );
 
         let name = "sshdiag_proxy_connect_seconds";
@@ -204,6 +199,13 @@ impl Metrics {
         let _ = writeln!(out, "{name}_count {count}");
         out
     }
+}
+
+/// One series without labels: its `HELP` and `TYPE` lines, then its value.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
 }
 
 #[cfg(test)]

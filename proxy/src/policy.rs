@@ -723,46 +723,34 @@ mod tests {
         TargetHost::parse(text).unwrap()
     }
 
+    /// `p`'s decision for `host:port` resolved to `addr`: the refusal's code when it refuses.
+    fn check(p: &Policy, host: &str, port: u16, addr: &str) -> Result<(), RelayErrorCode> {
+        p.check_address(&name(host), port, ip(addr))
+            .map_err(|denial| denial.code)
+    }
+
     #[test]
     fn host_patterns_never_unlock_internal_addresses() {
         let p = policy(&["*:22", "*.example.com:2222"], false);
-        assert_eq!(
-            p.check_address(&name("a.example.com"), 2222, ip("8.8.8.8")),
-            Ok(())
-        );
-        assert_eq!(p.check_address(&name("x.org"), 22, ip("8.8.8.8")), Ok(()));
-        let denied = p
-            .check_address(&name("a.example.com"), 2222, ip("10.0.0.1"))
-            .unwrap_err();
-        assert_eq!(denied.code, RelayErrorCode::DeniedPrivateAddress);
-        let denied = p
-            .check_address(&name("example.com"), 2222, ip("8.8.8.8"))
-            .unwrap_err();
-        assert_eq!(denied.code, RelayErrorCode::Denied);
-        let denied = p
-            .check_address(&name("x.org"), 23, ip("8.8.8.8"))
-            .unwrap_err();
-        assert_eq!(denied.code, RelayErrorCode::Denied);
+        assert_eq!(check(&p, "a.example.com", 2222, "8.8.8.8"), Ok(()));
+        assert_eq!(check(&p, "x.org", 22, "8.8.8.8"), Ok(()));
+        let denied = check(&p, "a.example.com", 2222, "10.0.0.1");
+        assert_eq!(denied, Err(RelayErrorCode::DeniedPrivateAddress));
+        let denied = check(&p, "example.com", 2222, "8.8.8.8");
+        assert_eq!(denied, Err(RelayErrorCode::Denied));
+        let denied = check(&p, "x.org", 23, "8.8.8.8");
+        assert_eq!(denied, Err(RelayErrorCode::Denied));
     }
 
     #[test]
     fn cidr_rules_and_allow_private_open_internal_addresses() {
         let p = policy(&["127.0.0.0/8:22", "[fd00::/8]:22"], false);
-        assert_eq!(
-            p.check_address(&name("localhost"), 22, ip("127.0.0.1")),
-            Ok(())
-        );
-        assert_eq!(
-            p.check_address(&name("x"), 22, ip("::ffff:127.0.0.2")),
-            Ok(())
-        );
-        assert_eq!(p.check_address(&name("x"), 22, ip("fd00::5")), Ok(()));
-        assert!(p.check_address(&name("x"), 23, ip("127.0.0.1")).is_err());
+        assert_eq!(check(&p, "localhost", 22, "127.0.0.1"), Ok(()));
+        assert_eq!(check(&p, "x", 22, "::ffff:127.0.0.2"), Ok(()));
+        assert_eq!(check(&p, "x", 22, "fd00::5"), Ok(()));
+        assert!(check(&p, "x", 23, "127.0.0.1").is_err());
         let open = policy(&["*:22"], true);
-        assert_eq!(
-            open.check_address(&name("localhost"), 22, ip("127.0.0.1")),
-            Ok(())
-        );
+        assert_eq!(check(&open, "localhost", 22, "127.0.0.1"), Ok(()));
     }
 
     #[test]

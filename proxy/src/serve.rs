@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,8 +42,7 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/pla
 /// Counts of sockets that have not completed the upgrade and the connect frame.
 #[derive(Default)]
 pub(crate) struct Pending {
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-    total: AtomicUsize,
+    counts: crate::counts::Counts,
     /// When a refusal of each kind (`None`: a failed accept) was last logged.
     last_logged: Mutex<HashMap<Option<Limit>, Instant>>,
 }
@@ -51,7 +50,7 @@ pub(crate) struct Pending {
 impl Pending {
     /// Pending sockets right now.
     pub(crate) fn count(&self) -> usize {
-        self.total.load(Ordering::SeqCst)
+        self.counts.total()
     }
 }
 
@@ -66,20 +65,11 @@ pub(crate) struct Ticket {
 impl Ticket {
     fn take(shared: &Arc<Shared>, ip: IpAddr) -> Result<Ticket, Limit> {
         let key = crate::client_key(ip);
-        let pending = &shared.pending;
-        let mut per_ip = match pending.per_ip.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if pending.total.load(Ordering::SeqCst) >= shared.config.max_pending {
-            return Err(Limit::MaxPending);
-        }
-        let count = per_ip.entry(key).or_insert(0);
-        if *count >= shared.config.max_pending_per_ip {
-            return Err(Limit::MaxPendingPerIp);
-        }
-        *count += 1;
-        pending.total.fetch_add(1, Ordering::SeqCst);
+        shared.pending.counts.take(
+            key,
+            (shared.config.max_pending, Limit::MaxPending),
+            (shared.config.max_pending_per_ip, Limit::MaxPendingPerIp),
+        )?;
         shared.metrics.pending_opened();
         Ok(Ticket {
             shared: Arc::clone(shared),
@@ -93,18 +83,7 @@ impl Ticket {
         if self.released.swap(true, Ordering::SeqCst) {
             return;
         }
-        let pending = &self.shared.pending;
-        let mut per_ip = match pending.per_ip.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(count) = per_ip.get_mut(&self.key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                per_ip.remove(&self.key);
-            }
-        }
-        pending.total.fetch_sub(1, Ordering::SeqCst);
+        self.shared.pending.counts.give_back(self.key);
         self.shared.metrics.pending_closed();
     }
 }
@@ -169,8 +148,8 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, client: SocketAddr, app: &Router)
             shared.metrics.limit(limit);
             // Never wait on a socket we refuse: what fits in the send buffer now is all.
             let _ = tcp.try_write(BUSY);
-            let mut line = LogLine::new(
-                Level::Warn,
+            let line = LogLine::client_warning(
+                client.ip(),
                 Code::RelayLimit,
                 format!(
                     "{limit}: refusing sockets from {} before their request ({} pending; limits {} per IP, {} in total)",
@@ -180,7 +159,6 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, client: SocketAddr, app: &Router)
                     shared.config.max_pending
                 ),
             );
-            line.client_ip = Some(client.ip().to_string());
             log_throttled(shared, Some(limit), line);
             return;
         }
@@ -225,12 +203,11 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, client: SocketAddr, app: &Router)
             && !served.load(Ordering::Relaxed)
         {
             counted.metrics.limit(Limit::HeaderTimeout);
-            let mut line = LogLine::new(
-                Level::Warn,
+            let line = LogLine::client_warning(
+                client.ip(),
                 Code::RelayLimit,
                 format!("header-timeout: no complete request within {header_timeout:?}; closed"),
             );
-            line.client_ip = Some(client.ip().to_string());
             log_throttled(&counted, Some(Limit::HeaderTimeout), line);
         }
         drop(ticket);

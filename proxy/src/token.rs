@@ -327,6 +327,14 @@ mod tests {
         TokenKeys::from_secret(SECRET)
     }
 
+    /// The code `keys()` refuses `token` with for `host:port` at `now`.
+    fn refusal(token: &str, host: &str, port: u16, now: u64) -> RelayErrorCode {
+        keys()
+            .verify(Some(token), host, port, now)
+            .unwrap_err()
+            .code
+    }
+
     #[test]
     fn a_minted_token_verifies_for_its_target_only() {
         let token = mint_token(SECRET, "Example.com", 22, 2_000);
@@ -335,18 +343,18 @@ mod tests {
                 .verify(Some(&token), "example.com.", 22, 1_000)
                 .is_ok()
         );
-        let other = keys()
-            .verify(Some(&token), "example.org", 22, 1_000)
-            .unwrap_err();
-        assert_eq!(other.code, RelayErrorCode::TokenInvalid);
-        let port = keys()
-            .verify(Some(&token), "example.com", 2222, 1_000)
-            .unwrap_err();
-        assert_eq!(port.code, RelayErrorCode::TokenInvalid);
-        let expired = keys()
-            .verify(Some(&token), "example.com", 22, 2_000)
-            .unwrap_err();
-        assert_eq!(expired.code, RelayErrorCode::TokenExpired);
+        assert_eq!(
+            refusal(&token, "example.org", 22, 1_000),
+            RelayErrorCode::TokenInvalid
+        );
+        assert_eq!(
+            refusal(&token, "example.com", 2222, 1_000),
+            RelayErrorCode::TokenInvalid
+        );
+        assert_eq!(
+            refusal(&token, "example.com", 22, 2_000),
+            RelayErrorCode::TokenExpired
+        );
         let wrong_key = TokenKeys::from_secret(b"another secret!!")
             .verify(Some(&token), "example.com", 22, 1_000)
             .unwrap_err();
@@ -363,10 +371,10 @@ mod tests {
             ticket: Some("SUP-1\u{7}42".into()),
         };
         let token = signer.sign(&claims).unwrap();
-        let early = keys()
-            .verify(Some(&token), "a.example", 22, 1_000)
-            .unwrap_err();
-        assert_eq!(early.code, RelayErrorCode::TokenInvalid);
+        assert_eq!(
+            refusal(&token, "a.example", 22, 1_000),
+            RelayErrorCode::TokenInvalid
+        );
         let accepted = keys()
             .verify(Some(&token), "b.example", 2222, 1_490)
             .unwrap();
