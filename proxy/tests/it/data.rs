@@ -8,9 +8,7 @@ use sha2::{Digest, Sha256};
 use sshdiag_events::relay::{ClosedBy, ControlFrame};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::util::{
-    Got, TestRelay, echo_server, expect_connected, metric, next, send_and_close_server,
-};
+use crate::util::{Got, TestRelay, echo_relay, metric, next, send_and_close_server};
 
 const BULK: usize = 64 << 20;
 
@@ -31,11 +29,8 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_mib_each_way_through_an_echo() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&["--allow", &format!("127.0.0.1:{port}")]).await;
-    let mut ws = relay.open("127.0.0.1", port, "bulk-echo", None).await;
-    expect_connected(&mut ws).await;
+    let (port, relay) = echo_relay(&[]).await;
+    let ws = relay.connected(port, "bulk-echo").await;
     let data = pattern(BULK, 0x5eed);
     let sent_hash = Sha256::digest(&data);
     let (mut tx, mut rx) = ws.split();
@@ -99,8 +94,7 @@ async fn target_sends_then_closes(len: usize, id: &str) {
     let expected = Sha256::digest(payload.as_slice());
     let target = send_and_close_server(Arc::clone(&payload)).await;
     let relay = TestRelay::start(&["--allow", &format!("127.0.0.1:{}", target.port())]).await;
-    let mut ws = relay.open("127.0.0.1", target.port(), id, None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(target.port(), id).await;
     let mut hasher = Sha256::new();
     let mut received = 0usize;
     loop {

@@ -12,15 +12,27 @@ async fn demo() -> DemoServer {
         .expect("demo server starts")
 }
 
-#[tokio::test]
-async fn demo_login_and_echo() {
-    let server = demo().await;
+/// Logs in to `server` over a direct TCP connection and runs `command`; `None` when the login
+/// was refused.
+async fn exec_direct(
+    server: &DemoServer,
+    user: &str,
+    password: &str,
+    command: &str,
+) -> Option<crate::ssh::Run> {
     let stream = TcpStream::connect(server.local_addr())
         .await
         .expect("connect");
-    let run = exec_over(stream, "demo", "demo", "echo hi")
+    exec_over(stream, user, password, command)
         .await
         .expect("ssh works")
+}
+
+#[tokio::test]
+async fn demo_login_and_echo() {
+    let server = demo().await;
+    let run = exec_direct(&server, "demo", "demo", "echo hi")
+        .await
         .expect("demo/demo is accepted");
     assert_eq!(run.stdout, b"hi\n");
     assert_eq!(run.exit, Some(0));
@@ -31,19 +43,9 @@ async fn demo_login_and_echo() {
 #[tokio::test]
 async fn demo_rejects_a_wrong_password() {
     let server = demo().await;
-    let stream = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
-    let run = exec_over(stream, "demo", "wrong", "echo hi")
-        .await
-        .expect("ssh works");
+    let run = exec_direct(&server, "demo", "wrong", "echo hi").await;
     assert!(run.is_none(), "a wrong password must be rejected");
-    let stream = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
-    let run = exec_over(stream, "root", "demo", "echo hi")
-        .await
-        .expect("ssh works");
+    let run = exec_direct(&server, "root", "demo", "echo hi").await;
     assert!(run.is_none(), "another user must be rejected");
 }
 
@@ -56,31 +58,19 @@ async fn demo_commands_exit_codes_and_stderr() {
         ("exit 42", b"", 42),
         ("cat /demo/blob", &sshdiag_proxy::demo::blob()[..], 0),
     ] {
-        let stream = TcpStream::connect(server.local_addr())
+        let run = exec_direct(&server, "demo", "demo", command)
             .await
-            .expect("connect");
-        let run = exec_over(stream, "demo", "demo", command)
-            .await
-            .expect("ssh")
             .expect("auth");
         assert_eq!(run.stdout, stdout, "{command}");
         assert_eq!(run.exit, Some(exit), "{command}");
     }
-    let stream = TcpStream::connect(server.local_addr())
+    let run = exec_direct(&server, "demo", "demo", "nosuch --flag")
         .await
-        .expect("connect");
-    let run = exec_over(stream, "demo", "demo", "nosuch --flag")
-        .await
-        .expect("ssh")
         .expect("auth");
     assert_eq!(run.exit, Some(127));
     assert_eq!(run.stderr, b"sshdiag-demo: nosuch: command not found\n");
-    let stream = TcpStream::connect(server.local_addr())
+    let run = exec_direct(&server, "demo", "demo", "uname -a")
         .await
-        .expect("connect");
-    let run = exec_over(stream, "demo", "demo", "uname -a")
-        .await
-        .expect("ssh")
         .expect("auth");
     assert!(
         run.stdout.starts_with(b"sshdiag-demo 0.1.0"),

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::raw::{Relay, frame, metric, upgrade};
+use crate::raw::{Relay, frame, upgrade};
+use crate::util::metric;
 use futures::StreamExt;
 use sshdiag_events::relay::{ClosedBy, ControlFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +31,26 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
     }
 }
 
+/// `times` copies of `frame`, back to back.
+fn repeated(frame: &[u8], times: usize) -> Vec<u8> {
+    frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * times)
+        .collect()
+}
+
+/// Writes a masked connect frame for `127.0.0.1:port` as `id`.
+async fn write_connect(stream: &mut TcpStream, port: u16, id: &str) {
+    let connect =
+        format!(r#"{{"type":"connect","host":"127.0.0.1","port":{port},"connection_id":"{id}"}}"#);
+    stream
+        .write_all(&frame(0x1, connect.as_bytes(), true))
+        .await
+        .expect("write");
+}
+
 #[tokio::test]
 async fn a_ping_flood_with_unread_pongs_does_not_grow_the_relay() {
     let relay = Relay::spawn(&["--handshake-timeout", "20s"]).await;
@@ -38,12 +59,7 @@ async fn a_ping_flood_with_unread_pongs_does_not_grow_the_relay() {
     // 1 MiB of masked pings with 125-byte payloads, written again and again; the pongs are
     // never read, so they can only pile up in the relay.
     let one = frame(0x9, &[0x5a; 125], true);
-    let burst: Vec<u8> = one
-        .iter()
-        .copied()
-        .cycle()
-        .take(one.len() * 8_000)
-        .collect();
+    let burst = repeated(&one, 8_000);
     let started = Instant::now();
     // A writer task writes whole frames only; the pongs are never read.
     let sent = Arc::new(AtomicUsize::new(0));
@@ -234,28 +250,10 @@ async fn with_few_file_descriptors_the_relay_backs_off_and_serves_again() {
 /// Sends `bad` as a raw frame (after a valid connect frame when `connected`), and expects
 /// `closed{by: relay, reason: bad-frame: …}` then a close frame with code 1002.
 async fn violation_is_answered(relay: &Relay, bad: Vec<u8>, connected: bool) -> String {
-    let echo = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let echo_addr = echo.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
+    let echo_addr = crate::util::echo_server().await;
     let mut stream = upgrade(relay.addr, None).await;
     if connected {
-        let connect = format!(
-            r#"{{"type":"connect","host":"127.0.0.1","port":{},"connection_id":"bad-frame-test"}}"#,
-            echo_addr.port()
-        );
-        stream
-            .write_all(&frame(0x1, connect.as_bytes(), true))
-            .await
-            .expect("write");
+        write_connect(&mut stream, echo_addr.port(), "bad-frame-test").await;
     }
     let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
         stream,
@@ -347,21 +345,10 @@ async fn app_pings_with_unread_pongs_end_the_session_with_a_limit_not_a_queue() 
     });
     let relay = Relay::spawn(&["--allow", &format!("127.0.0.1/32:{echo_port}")]).await;
     let mut stream = upgrade(relay.addr, None).await;
-    let connect = format!(
-        r#"{{"type":"connect","host":"127.0.0.1","port":{echo_port},"connection_id":"pong-flood"}}"#
-    );
-    stream
-        .write_all(&frame(0x1, connect.as_bytes(), true))
-        .await
-        .expect("write");
+    write_connect(&mut stream, echo_port, "pong-flood").await;
     let before = relay.rss_kib();
     let ping = frame(0x1, br#"{"type":"ping","id":1}"#, true);
-    let burst: Vec<u8> = ping
-        .iter()
-        .copied()
-        .cycle()
-        .take(ping.len() * 4_000)
-        .collect();
+    let burst = repeated(&ping, 4_000);
     let started = Instant::now();
     let mut peak = before;
     // Write whole pings and never read (a writer task, so no frame is ever cut in half),

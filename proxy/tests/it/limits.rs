@@ -7,8 +7,8 @@ use sshdiag_events::relay::{ClosedBy, ControlFrame, RelayErrorCode};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::util::{
-    Got, TestRelay, control, echo_server, expect_connected, expect_error, http_get, metric, next,
-    send_connect, ws_connect,
+    Got, TestRelay, control, echo_relay, expect_error, http_get, metric, next, send_connect,
+    ws_connect,
 };
 
 /// Reads until the relay's `closed` frame.
@@ -54,13 +54,7 @@ async fn a_foreign_origin_is_refused_at_the_upgrade() {
     ws_connect(relay.addr(), None)
         .await
         .expect("no Origin upgrades");
-    assert_eq!(
-        metric(
-            &relay.metrics().await,
-            "sshdiag_proxy_denied_total{reason=\"origin\"}"
-        ),
-        1.0
-    );
+    assert_eq!(relay.denied_count("origin").await, 1.0);
     relay.relay.shutdown().await;
 
     let relay = TestRelay::start(&["--origin", "https://portal.example"]).await;
@@ -112,32 +106,17 @@ async fn a_silent_client_is_dropped_at_the_handshake_deadline() {
             .iter()
             .any(|l| l["code"] == "relay-handshake-timeout")
     );
+    assert_eq!(relay.limit_count("handshake-timeout").await, 1.0);
     let metrics = relay.metrics().await;
-    assert_eq!(
-        metric(
-            &metrics,
-            "sshdiag_proxy_limit_total{limit=\"handshake-timeout\"}"
-        ),
-        1.0
-    );
     assert_eq!(metric(&metrics, "sshdiag_proxy_active_connections"), 0.0);
     relay.relay.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_oversized_frame_is_refused() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&[
-        "--allow",
-        &format!("127.0.0.1:{port}"),
-        "--max-frame-size",
-        "4096",
-    ])
-    .await;
+    let (port, relay) = echo_relay(&["--max-frame-size", "4096"]).await;
     // Just over the limit: read whole, refused with `limit`.
-    let mut ws = relay.open("127.0.0.1", port, "big-frame", None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(port, "big-frame").await;
     ws.send(Message::binary(vec![7u8; 4096]))
         .await
         .expect("send");
@@ -157,8 +136,7 @@ async fn an_oversized_frame_is_refused() {
 
     // Far over the limit (beyond what the WebSocket layer reads): the session still ends with
     // a limit line and the relay keeps serving.
-    let mut ws = relay.open("127.0.0.1", port, "huge-frame", None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(port, "huge-frame").await;
     let _ = ws.send(Message::binary(vec![7u8; 1 << 20])).await;
     loop {
         match next(&mut ws).await {
@@ -170,86 +148,44 @@ async fn an_oversized_frame_is_refused() {
     relay.wait_line("huge-frame", "relay-limit").await;
     let (status, _) = relay.get("/healthz").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        metric(
-            &relay.metrics().await,
-            "sshdiag_proxy_limit_total{limit=\"frame-size\"}"
-        ),
-        2.0
-    );
+    assert_eq!(relay.limit_count("frame-size").await, 2.0);
     relay.relay.shutdown().await;
 }
 
 #[tokio::test]
 async fn connection_n_plus_one_gets_limit() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&[
-        "--allow",
-        &format!("127.0.0.1:{port}"),
-        "--max-connections",
-        "2",
-    ])
-    .await;
-    let mut first = relay.open("127.0.0.1", port, "slot-1", None).await;
-    expect_connected(&mut first).await;
-    let mut second = relay.open("127.0.0.1", port, "slot-2", None).await;
-    expect_connected(&mut second).await;
+    let (port, relay) = echo_relay(&["--max-connections", "2"]).await;
+    let mut first = relay.connected(port, "slot-1").await;
+    let _second = relay.connected(port, "slot-2").await;
     let mut third = relay.ws().await;
     let (code, message) = expect_error(&mut third).await;
     assert_eq!(code, RelayErrorCode::Limit);
     assert!(message.contains("connection limit"), "{message}");
     assert!(relay.log.json().iter().any(|l| l["code"] == "relay-limit"));
-    assert_eq!(
-        metric(
-            &relay.metrics().await,
-            "sshdiag_proxy_limit_total{limit=\"max-connections\"}"
-        ),
-        1.0
-    );
+    assert_eq!(relay.limit_count("max-connections").await, 1.0);
     // A freed slot is reusable: the count does not leak.
     first.close(None).await.expect("close");
     relay.wait_line("slot-1", "relay-closed").await;
-    let mut again = relay.open("127.0.0.1", port, "slot-3", None).await;
-    expect_connected(&mut again).await;
+    let _again = relay.connected(port, "slot-3").await;
     relay.relay.shutdown().await;
 }
 
 #[tokio::test]
 async fn connections_per_ip_are_limited() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay =
-        TestRelay::start(&["--allow", &format!("127.0.0.1:{port}"), "--max-per-ip", "1"]).await;
-    let mut first = relay.open("127.0.0.1", port, "ip-1", None).await;
-    expect_connected(&mut first).await;
+    let (port, relay) = echo_relay(&["--max-per-ip", "1"]).await;
+    let _first = relay.connected(port, "ip-1").await;
     let mut second = relay.ws().await;
     let (code, message) = expect_error(&mut second).await;
     assert_eq!(code, RelayErrorCode::Limit);
     assert!(message.contains("127.0.0.1"), "{message}");
-    assert_eq!(
-        metric(
-            &relay.metrics().await,
-            "sshdiag_proxy_limit_total{limit=\"max-per-ip\"}"
-        ),
-        1.0
-    );
+    assert_eq!(relay.limit_count("max-per-ip").await, 1.0);
     relay.relay.shutdown().await;
 }
 
 #[tokio::test]
 async fn idle_and_session_timeouts_close_with_limit() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&[
-        "--allow",
-        &format!("127.0.0.1:{port}"),
-        "--idle-timeout",
-        "300ms",
-    ])
-    .await;
-    let mut ws = relay.open("127.0.0.1", port, "idle", None).await;
-    expect_connected(&mut ws).await;
+    let (port, relay) = echo_relay(&["--idle-timeout", "300ms"]).await;
+    let mut ws = relay.connected(port, "idle").await;
     let (code, message) = expect_error(&mut ws).await;
     assert_eq!(code, RelayErrorCode::Limit);
     assert!(message.contains("no data"), "{message}");
@@ -265,8 +201,7 @@ async fn idle_and_session_timeouts_close_with_limit() {
         "400ms",
     ])
     .await;
-    let mut ws = relay.open("127.0.0.1", port, "long", None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(port, "long").await;
     // Busy all along: the session limit still applies.
     let busy = async {
         loop {
@@ -284,21 +219,13 @@ async fn idle_and_session_timeouts_close_with_limit() {
     };
     assert_eq!(busy.await, Some(RelayErrorCode::Limit));
     relay.wait_line("long", "relay-limit").await;
-    assert_eq!(
-        metric(
-            &relay.metrics().await,
-            "sshdiag_proxy_limit_total{limit=\"max-session\"}"
-        ),
-        1.0
-    );
+    assert_eq!(relay.limit_count("max-session").await, 1.0);
     relay.relay.shutdown().await;
 }
 
 #[tokio::test]
 async fn hostile_frames_end_the_session_cleanly() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&["--allow", &format!("127.0.0.1:{port}")]).await;
+    let (port, relay) = echo_relay(&[]).await;
     let before_connect: Vec<(&str, Message)> = vec![
         ("binary first", Message::binary(vec![0u8; 10])),
         ("not json", Message::text("{{{")),
@@ -358,8 +285,7 @@ async fn hostile_frames_end_the_session_cleanly() {
     assert_eq!(bad, 6, "one bad-frame line each (the huge one is a limit)");
 
     // A text frame after connect.
-    let mut ws = relay.open("127.0.0.1", port, "text-after", None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(port, "text-after").await;
     ws.send(Message::text("hello")).await.expect("send");
     let (by, reason, _, _) = expect_closed(&mut ws).await;
     assert_eq!(by, ClosedBy::Relay);
@@ -372,8 +298,7 @@ async fn hostile_frames_end_the_session_cleanly() {
 
     // Still serving, nothing stuck.
     assert_eq!(relay.get("/healthz").await.0, 200);
-    let mut ws = relay.open("127.0.0.1", port, "after-hostile", None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(port, "after-hostile").await;
     ws.send(Message::binary(b"ping".to_vec()))
         .await
         .expect("send");
@@ -390,9 +315,7 @@ async fn hostile_frames_end_the_session_cleanly() {
 
 #[tokio::test]
 async fn ping_before_connect_is_fine() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&["--allow", &format!("127.0.0.1:{port}")]).await;
+    let (port, relay) = echo_relay(&[]).await;
     let mut ws = relay.ws().await;
     ws.send(Message::Ping(b"x".to_vec().into()))
         .await
@@ -407,11 +330,8 @@ async fn ping_before_connect_is_fine() {
 
 #[tokio::test]
 async fn an_app_ping_after_connect_gets_its_pong_and_data_still_flows() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&["--allow", &format!("127.0.0.1:{port}")]).await;
-    let mut ws = relay.open("127.0.0.1", port, "app-ping", None).await;
-    expect_connected(&mut ws).await;
+    let (port, relay) = echo_relay(&[]).await;
+    let mut ws = relay.connected(port, "app-ping").await;
     ws.send(Message::text(r#"{"type":"ping","id":7}"#))
         .await
         .expect("send");

@@ -4,7 +4,7 @@ use futures::SinkExt;
 use sshdiag_events::relay::{ClosedBy, ControlFrame};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::util::{Got, TestRelay, echo_server, expect_connected, expect_error, metric, next};
+use crate::util::{Got, TestRelay, echo_relay, echo_server, expect_error, metric, next};
 
 #[tokio::test]
 async fn every_connection_line_carries_the_connection_id_and_metrics_count() {
@@ -17,8 +17,7 @@ async fn every_connection_line_carries_the_connection_id_and_metrics_count() {
         &format!("*:{port}"),
     ])
     .await;
-    let mut ws = relay.open("127.0.0.1", port, "c7f3a91e2b", None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(port, "c7f3a91e2b").await;
     ws.send(Message::binary(b"hello".to_vec()))
         .await
         .expect("send");
@@ -178,18 +177,9 @@ async fn health_metrics_and_the_page_are_served() {
 
 #[tokio::test]
 async fn shutdown_drains_then_closes_sessions() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let relay = TestRelay::start(&[
-        "--allow",
-        &format!("127.0.0.1:{port}"),
-        "--drain-timeout",
-        "300ms",
-    ])
-    .await;
+    let (port, relay) = echo_relay(&["--drain-timeout", "300ms"]).await;
     let addr = relay.addr();
-    let mut ws = relay.open("127.0.0.1", port, "draining", None).await;
-    expect_connected(&mut ws).await;
+    let mut ws = relay.connected(port, "draining").await;
     let log = relay.log.clone();
     let started = std::time::Instant::now();
     let shutdown = tokio::spawn(relay.relay.shutdown());

@@ -9,6 +9,26 @@ use crate::util::{
     Got, TestRelay, control, echo_on, echo_server, expect_connected, expect_error, next,
 };
 
+/// Asserts that the log `line` is a warning whose message contains `needle`.
+fn assert_warns(line: &serde_json::Value, needle: &str) {
+    assert_eq!(line["level"], "warn");
+    assert!(line["message"].as_str().unwrap_or("").contains(needle));
+}
+
+/// Opens a connection to each of `hosts` on port 22 (ids `PREFIX-N`), asserts that each is
+/// refused as `denied`, and returns the ids.
+async fn expect_all_denied(relay: &TestRelay, hosts: &[&str], prefix: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let id = format!("{prefix}-{i}");
+        let mut ws = relay.open(host, 22, &id, None).await;
+        let (code, _) = expect_error(&mut ws).await;
+        assert_eq!(code, RelayErrorCode::Denied, "{host}");
+        ids.push(id);
+    }
+    ids
+}
+
 #[tokio::test]
 async fn internal_addresses_in_every_form_are_refused() {
     let echo = echo_server().await;
@@ -53,13 +73,7 @@ async fn internal_addresses_in_every_form_are_refused() {
             "{host}: {message}"
         );
         let line = relay.wait_line(&id, "relay-denied").await;
-        assert_eq!(line["level"], "warn");
-        assert!(
-            line["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("denied-private-address")
-        );
+        assert_warns(&line, "denied-private-address");
         assert!(
             relay
                 .lines_for(&id)
@@ -68,28 +82,16 @@ async fn internal_addresses_in_every_form_are_refused() {
             "{host} must never be connected to"
         );
     }
-    let metrics = relay.metrics().await;
-    assert_eq!(
-        crate::util::metric(
-            &metrics,
-            "sshdiag_proxy_denied_total{reason=\"denied-private-address\"}"
-        ),
-        hosts.len() as f64
-    );
+    let denied = relay.denied_count("denied-private-address").await;
+    assert_eq!(denied, hosts.len() as f64);
     relay.relay.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_numeric_looking_but_invalid_host_is_refused_without_a_lookup() {
     let relay = TestRelay::start(&["--allow", "*:22"]).await;
-    for (i, host) in ["1.2.3.4.5", "4294967296", "0x1ffffffff", "1.2.3.256"]
-        .iter()
-        .enumerate()
-    {
-        let id = format!("bad-numeric-{i}");
-        let mut ws = relay.open(host, 22, &id, None).await;
-        let (code, _) = expect_error(&mut ws).await;
-        assert_eq!(code, RelayErrorCode::Denied, "{host}");
+    let hosts = ["1.2.3.4.5", "4294967296", "0x1ffffffff", "1.2.3.256"];
+    for id in expect_all_denied(&relay, &hosts, "bad-numeric").await {
         assert!(
             relay
                 .lines_for(&id)
@@ -129,22 +131,9 @@ async fn with_no_rules_everything_is_denied_and_the_relay_says_so() {
         .into_iter()
         .find(|l| l["code"] == "relay-started")
         .expect("a relay-started line");
-    assert_eq!(started["level"], "warn");
-    assert!(
-        started["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("every target is denied")
-    );
-    for (i, host) in ["203.0.113.9", "example.com", "127.0.0.1"]
-        .iter()
-        .enumerate()
-    {
-        let id = format!("no-rules-{i}");
-        let mut ws = relay.open(host, 22, &id, None).await;
-        let (code, _) = expect_error(&mut ws).await;
-        assert_eq!(code, RelayErrorCode::Denied, "{host}");
-    }
+    assert_warns(&started, "every target is denied");
+    let hosts = ["203.0.113.9", "example.com", "127.0.0.1"];
+    expect_all_denied(&relay, &hosts, "no-rules").await;
     relay.relay.shutdown().await;
 }
 

@@ -5,6 +5,7 @@
 //! way round, tokens from `sshdiag-proxy mint-token` and `link` verify in PyJWT and in the relay.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,18 +36,9 @@ fn now() -> u64 {
 
 /// Runs a Python script and returns its stdout, failing with its stderr.
 fn run_python(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    let mut command = Command::new(python());
+    command.arg("-c").arg(script).args(args);
+    sshdiag_testkit::procs::stdout_of(&mut command, "python")
 }
 
 /// Writes an Ed25519 key pair as PEM (PKCS#8 private, SubjectPublicKeyInfo public) with the
@@ -114,26 +106,57 @@ print(json.dumps({
     serde_json::from_str(&out).expect("PyJWT printed a JSON object")
 }
 
+/// What both token tests start from: an echo target, and a temp dir holding the portal's
+/// Ed25519 pair and the shared secret.
+struct Scene {
+    echo: SocketAddr,
+    dir: tempfile::TempDir,
+    private: PathBuf,
+    public: PathBuf,
+    secret_file: PathBuf,
+}
+
+impl Scene {
+    /// The scene, with the file `secret` holding `secret`.
+    async fn new(secret: &str) -> Scene {
+        let echo = echo_server().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (private, public) = ed25519_pair(dir.path(), "portal");
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, secret).expect("write secret");
+        Scene {
+            echo,
+            dir,
+            private,
+            public,
+            secret_file,
+        }
+    }
+
+    /// A relay that allows only the echo target and takes HS256 tokens signed with the secret
+    /// and EdDSA tokens signed with the portal's key.
+    async fn relay(&self) -> TestRelay {
+        TestRelay::start(&[
+            "--allow",
+            &format!("127.0.0.1/32:{}", self.echo.port()),
+            "--token-secret-file",
+            self.secret_file.to_str().unwrap(),
+            "--token-public-key",
+            self.public.to_str().unwrap(),
+        ])
+        .await
+    }
+}
+
 #[tokio::test]
 async fn pyjwt_tokens_are_accepted_and_bad_ones_refused_with_the_right_code() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (private, public) = ed25519_pair(dir.path(), "portal");
-    let (other_private, _) = ed25519_pair(dir.path(), "other");
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write secret");
-    let tokens = pyjwt_tokens(port, &private, &other_private, &public);
+    let scene = Scene::new(&format!("{SECRET}\n")).await;
+    let (echo, port) = (scene.echo, scene.echo.port());
+    let (private, public) = (&scene.private, &scene.public);
+    let (other_private, _) = ed25519_pair(scene.dir.path(), "other");
+    let tokens = pyjwt_tokens(port, private, &other_private, public);
     let allow = format!("127.0.0.1/32:{port}");
-    let both = TestRelay::start(&[
-        "--allow",
-        &allow,
-        "--token-secret-file",
-        secret_file.to_str().unwrap(),
-        "--token-public-key",
-        public.to_str().unwrap(),
-    ])
-    .await;
+    let both = scene.relay().await;
 
     for name in ["hs256", "eddsa", "eddsa-list"] {
         let mut ws = both
@@ -212,6 +235,13 @@ fn proxy_tool(args: &[&str]) -> std::process::Output {
         .expect("run sshdiag-proxy")
 }
 
+/// Runs `sshdiag-proxy ARGS`, asserts that it succeeded, and returns its trimmed stdout.
+fn proxy_tool_ok(args: &[&str]) -> String {
+    let out = proxy_tool(args);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// Decodes a token with PyJWT (verifying it) and returns its claims.
 fn pyjwt_decode(token: &str, alg: &str, key_arg: &str) -> serde_json::Value {
     let out = run_python(
@@ -229,15 +259,12 @@ print(json.dumps(jwt.decode(token, key, algorithms=[alg])))
 
 #[tokio::test]
 async fn mint_token_and_link_make_tokens_pyjwt_and_the_relay_accept() {
-    let echo = echo_server().await;
-    let port = echo.port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (private, public) = ed25519_pair(dir.path(), "portal");
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, SECRET).expect("write secret");
+    let scene = Scene::new(SECRET).await;
+    let (echo, port) = (scene.echo, scene.echo.port());
+    let (private, public, secret_file) = (&scene.private, &scene.public, &scene.secret_file);
     let target = format!("127.0.0.1:{port}");
 
-    let minted = proxy_tool(&[
+    let hs256 = proxy_tool_ok(&[
         "mint-token",
         "--secret-file",
         secret_file.to_str().unwrap(),
@@ -248,15 +275,13 @@ async fn mint_token_and_link_make_tokens_pyjwt_and_the_relay_accept() {
         "--ticket",
         "SUP-77",
     ]);
-    assert!(minted.status.success(), "{minted:?}");
-    let hs256 = String::from_utf8(minted.stdout).unwrap().trim().to_string();
     let claims = pyjwt_decode(&hs256, "HS256", SECRET);
     assert_eq!(claims["target"], target);
     assert_eq!(claims["ticket"], "SUP-77");
     let exp = claims["exp"].as_u64().expect("exp");
     assert!((now() + 590..=now() + 610).contains(&exp), "exp {exp}");
 
-    let linked = proxy_tool(&[
+    let link = proxy_tool_ok(&[
         "link",
         "--private-key",
         private.to_str().unwrap(),
@@ -271,8 +296,6 @@ async fn mint_token_and_link_make_tokens_pyjwt_and_the_relay_accept() {
         "--command",
         "uname -a",
     ]);
-    assert!(linked.status.success(), "{linked:?}");
-    let link = String::from_utf8(linked.stdout).unwrap().trim().to_string();
     let (base, fragment) = link.split_once('#').expect("a fragment");
     assert_eq!(base, "https://support.example/diagnose/");
     let pairs: HashMap<String, String> = url::form_urlencoded::parse(fragment.as_bytes())
@@ -288,15 +311,7 @@ async fn mint_token_and_link_make_tokens_pyjwt_and_the_relay_accept() {
         target
     );
 
-    let relay = TestRelay::start(&[
-        "--allow",
-        &format!("127.0.0.1/32:{port}"),
-        "--token-secret-file",
-        secret_file.to_str().unwrap(),
-        "--token-public-key",
-        public.to_str().unwrap(),
-    ])
-    .await;
+    let relay = scene.relay().await;
     for (id, token) in [("cli-hs256", hs256), ("cli-link", eddsa)] {
         let mut ws = relay.open("127.0.0.1", port, id, Some(token)).await;
         assert_eq!(expect_connected(&mut ws).await, echo.to_string(), "{id}");

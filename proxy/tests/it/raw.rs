@@ -146,17 +146,7 @@ impl Relay {
             .await
             .expect("an answer in time")
             .expect("read");
-        let text = String::from_utf8_lossy(&response).into_owned();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        crate::util::parse_response(&String::from_utf8_lossy(&response))
     }
 
     /// Sends a signal to the relay process (`TERM`, `KILL`).
@@ -236,15 +226,4 @@ pub fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
         out.extend_from_slice(payload);
     }
     out
-}
-
-/// The value of one metric line (`name{labels}`), 0 when absent.
-pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
 }

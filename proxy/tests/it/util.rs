@@ -68,6 +68,25 @@ impl TestRelay {
         self.get("/metrics").await.1
     }
 
+    /// How many times the relay applied the limit `name` (its `sshdiag_proxy_limit_total`).
+    pub async fn limit_count(&self, name: &str) -> f64 {
+        let series = format!("sshdiag_proxy_limit_total{{limit=\"{name}\"}}");
+        metric(&self.metrics().await, &series)
+    }
+
+    /// How many connections the relay refused for `reason` (its `sshdiag_proxy_denied_total`).
+    pub async fn denied_count(&self, reason: &str) -> f64 {
+        let series = format!("sshdiag_proxy_denied_total{{reason=\"{reason}\"}}");
+        metric(&self.metrics().await, &series)
+    }
+
+    /// Opens a WebSocket to `127.0.0.1:port` as `id` and reads `resolved` then `connected`.
+    pub async fn connected(&self, port: u16, id: &str) -> Ws {
+        let mut ws = self.open("127.0.0.1", port, id, None).await;
+        expect_connected(&mut ws).await;
+        ws
+    }
+
     /// Log lines (JSON) for one connection id.
     pub fn lines_for(&self, id: &str) -> Vec<serde_json::Value> {
         self.log
@@ -197,6 +216,16 @@ pub async fn echo_server() -> SocketAddr {
     echo_on(listener)
 }
 
+/// An echo server on IPv4 loopback and a relay that allows exactly it, with `extra` flags;
+/// returns the echo's port and the relay.
+pub async fn echo_relay(extra: &[&str]) -> (u16, TestRelay) {
+    let port = echo_server().await.port();
+    let allow = format!("127.0.0.1:{port}");
+    let mut args = vec!["--allow", allow.as_str()];
+    args.extend_from_slice(extra);
+    (port, TestRelay::start(&args).await)
+}
+
 /// Echoes every connection `listener` accepts; returns its address.
 pub fn echo_on(listener: TcpListener) -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
@@ -240,7 +269,11 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    let text = http_exchange(addr, &request).await;
+    parse_response(&http_exchange(addr, &request).await)
+}
+
+/// An HTTP response's status (0 when unreadable) and body.
+pub fn parse_response(text: &str) -> (u16, String) {
     let status = text
         .split_whitespace()
         .nth(1)
