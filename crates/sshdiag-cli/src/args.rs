@@ -291,16 +291,20 @@ impl Args {
         })
     }
 
+    /// The destination `[USER@]HOST` split into the user it names, if any, and the host
+    /// (an IPv6 address without its brackets).
+    pub fn split_destination(&self) -> (Option<String>, String) {
+        let (user_at, host) = match self.destination.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, self.destination.as_str()),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (user_at, host.to_string())
+    }
+
     /// `[USER@]HOST`, with `-l` and then `$USER` for the user.
     fn destination(&self) -> Result<(String, String), String> {
-        let (user_at, host) = match self.destination.rsplit_once('@') {
-            Some((u, h)) => (Some(u.to_string()), h.to_string()),
-            None => (None, self.destination.clone()),
-        };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let (user_at, host) = self.split_destination();
         if host.is_empty() {
             return Err("no host given: usage sshdiag [USER@]HOST [COMMAND...]".into());
         }

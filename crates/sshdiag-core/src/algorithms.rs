@@ -45,13 +45,17 @@ pub const DEFAULT_MACS: &[&str] = &[
     "hmac-sha1",
 ];
 
+/// The names of `all`, without those in `skip` (the null algorithms).
+fn names_but<N: AsRef<str>>(all: &'static [N], skip: &[&str]) -> Vec<&'static str> {
+    all.iter()
+        .map(|n| n.as_ref())
+        .filter(|n| !skip.contains(n))
+        .collect()
+}
+
 /// Everything russh can do in each category (what `+` may add).
 pub fn supported_kex() -> Vec<&'static str> {
-    kex::ALL_KEX_ALGORITHMS
-        .iter()
-        .map(|n| n.as_ref())
-        .filter(|n| *n != "none")
-        .collect()
+    names_but(kex::ALL_KEX_ALGORITHMS, &["none"])
 }
 /// The default host key algorithms and `ssh-rsa` (SHA-1 signatures: only when asked for).
 pub fn supported_host_key() -> Vec<&'static str> {
@@ -62,18 +66,10 @@ pub fn supported_host_key() -> Vec<&'static str> {
         .collect()
 }
 pub fn supported_ciphers() -> Vec<&'static str> {
-    cipher::ALL_CIPHERS
-        .iter()
-        .map(|n| n.as_ref())
-        .filter(|n| *n != "none" && *n != "clear")
-        .collect()
+    names_but(cipher::ALL_CIPHERS, &["none", "clear"])
 }
 pub fn supported_macs() -> Vec<&'static str> {
-    mac::ALL_MAC_ALGORITHMS
-        .iter()
-        .map(|n| n.as_ref())
-        .filter(|n| *n != "none")
-        .collect()
+    names_but(mac::ALL_MAC_ALGORITHMS, &["none"])
 }
 
 /// The user's preferences, each an OpenSSH-syntax string or empty for the default.
@@ -94,7 +90,9 @@ pub struct AlgorithmLists {
     pub macs: Vec<String>,
 }
 
-fn glob(pattern: &str, name: &str) -> bool {
+/// `*` and `?` glob, case-sensitive as OpenSSH's `match_pattern` (for algorithm names here,
+/// and for host names in the CLI's ssh_config).
+pub fn glob(pattern: &str, name: &str) -> bool {
     fn rec(p: &[u8], n: &[u8]) -> bool {
         match (p.first(), n.first()) {
             (None, None) => true,

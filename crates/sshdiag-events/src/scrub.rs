@@ -78,6 +78,14 @@ pub(crate) fn char_at(text: &str, at: usize) -> Option<char> {
     text[at..].chars().next()
 }
 
+/// Records one secret found at the byte range `range`; returns its end, where the search
+/// goes on.
+fn mark_secret(ranges: &mut Vec<(usize, usize)>, count: &mut u64, range: (usize, usize)) -> usize {
+    ranges.push(range);
+    *count += 1;
+    range.1
+}
+
 /// Replaces the given byte ranges with `replacement`. Overlapping or touching ranges become
 /// one replacement, so no pass can cut text apart twice.
 fn splice(text: &str, ranges: &[(usize, usize)], replacement: &str) -> String {
@@ -159,9 +167,7 @@ fn scrub_pem(text: &str, count: &mut u64) -> String {
                 None => probe = e + 3,
             }
         }
-        ranges.push((start, end));
-        *count += 1;
-        search = end;
+        search = mark_secret(&mut ranges, count, (start, end));
     }
     splice(text, &ranges, REDACTED_PRIVATE_KEY)
 }
@@ -183,8 +189,11 @@ fn scrub_url_passwords(text: &str, count: &mut u64) -> String {
         {
             let password = &authority[colon + 1..at];
             if !password.is_empty() && password != REDACTED {
-                ranges.push((authority_start + colon + 1, authority_start + at));
-                *count += 1;
+                mark_secret(
+                    &mut ranges,
+                    count,
+                    (authority_start + colon + 1, authority_start + at),
+                );
             }
         }
         search = authority_start;
@@ -242,9 +251,7 @@ fn scrub_authorization(text: &str, count: &mut u64) -> String {
                 (at, first_end)
             };
         if end > start && !text[start..end].contains(REDACTED) {
-            ranges.push((start, end));
-            *count += 1;
-            search = end;
+            search = mark_secret(&mut ranges, count, (start, end));
         }
     }
     splice(text, &ranges, REDACTED)
@@ -274,9 +281,7 @@ fn scrub_bearer(text: &str, count: &mut u64) -> String {
         let padded_only = !token.trim_end_matches('=').contains('=');
         let glued_to_marker = text[end..].starts_with("[REDACTED");
         if token.len() >= 8 && padded_only && !glued_to_marker {
-            ranges.push((start, end));
-            *count += 1;
-            search = end;
+            search = mark_secret(&mut ranges, count, (start, end));
         }
     }
     splice(text, &ranges, REDACTED)
@@ -376,9 +381,7 @@ fn scrub_key_values(text: &str, count: &mut u64) -> String {
                 .map_or(text.len(), |j| start + j),
         };
         if end > start && &text[start..end] != REDACTED {
-            ranges.push((start, end));
-            *count += 1;
-            cursor = end;
+            cursor = mark_secret(&mut ranges, count, (start, end));
             i = end;
         } else {
             i += 1;
@@ -429,8 +432,7 @@ fn scrub_flags(text: &str, count: &mut u64) -> String {
             if let Some((ns, ne)) = next {
                 let value = &text[ns..ne];
                 if !value.starts_with('-') && value != REDACTED {
-                    ranges.push((ns, ne));
-                    *count += 1;
+                    mark_secret(ranges, count, (ns, ne));
                 }
             }
         };
@@ -440,8 +442,7 @@ fn scrub_flags(text: &str, count: &mut u64) -> String {
             && value != REDACTED
             && !NOT_PASSWORDS.contains(&token)
         {
-            ranges.push((s + 2, e));
-            *count += 1;
+            mark_secret(&mut ranges, count, (s + 2, e));
         } else if token == "-p" {
             let previous = index.checked_sub(1).and_then(|p| tokens.get(p));
             let after_sshpass = previous.is_some_and(|&(ps, pe)| text[ps..pe].ends_with("sshpass"));
@@ -503,8 +504,7 @@ fn scrub_base64_runs(text: &str, count: &mut u64) -> String {
                 .split('/')
                 .any(|segment| segment.len() >= 16 && has_mixed_classes(segment));
         if looks_random {
-            ranges.push((start, i));
-            *count += 1;
+            mark_secret(&mut ranges, count, (start, i));
         }
     }
     splice(text, &ranges, REDACTED)

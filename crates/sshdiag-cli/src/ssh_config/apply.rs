@@ -124,14 +124,7 @@ pub fn apply_for_main(args: &mut Args) -> Option<u8> {
 
 /// Resolve the configuration for `args` and apply it under the explicit flags.
 pub fn apply(args: &mut Args) -> Result<Outcome, String> {
-    let (user_at, host) = match args.destination.rsplit_once('@') {
-        Some((u, h)) => (Some(u.to_string()), h.to_string()),
-        None => (None, args.destination.clone()),
-    };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let (user_at, host) = args.split_destination();
     let mut command_line = Vec::new();
     if let Some(u) = args.user.clone().or(user_at) {
         command_line.push(format!("User {}", word(&u)));

@@ -67,19 +67,9 @@ fn split_args(s: &str) -> Result<Vec<String>, String> {
     Ok(args)
 }
 
-/// `*` and `?` glob, case-sensitive as OpenSSH's `match_pattern`.
-pub fn glob(pattern: &str, name: &str) -> bool {
-    fn rec(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => rec(&p[1..], n) || (!n.is_empty() && rec(p, &n[1..])),
-            (Some(b'?'), Some(_)) => rec(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    rec(pattern.as_bytes(), name.as_bytes())
-}
+/// `*` and `?` glob, case-sensitive as OpenSSH's `match_pattern`: the core's, which matches
+/// algorithm names the same way.
+pub use sshdiag_core::algorithms::glob;
 
 /// OpenSSH's `match_pattern_list`: a comma-separated list matches when one positive pattern
 /// matches and no `!` pattern does.

@@ -90,6 +90,17 @@ impl Default for Attempt {
     }
 }
 
+/// Everything `rx` holds right now (nothing when there is no receiver), without waiting.
+pub(crate) fn drained<T>(rx: &mut Option<UnboundedReceiver<T>>) -> Vec<T> {
+    let mut items = Vec::new();
+    if let Some(rx) = rx.as_mut() {
+        while let Ok(item) = rx.try_recv() {
+            items.push(item);
+        }
+    }
+    items
+}
+
 /// Facts of the link a session runs over that outlive an attempt.
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -99,6 +110,23 @@ pub struct Link {
     /// When the relay last answered a ping, and the target a keepalive (monotonic ms).
     pub last_relay_rtt_at: Option<f64>,
     pub last_target_rtt_at: Option<f64>,
+}
+
+impl Link {
+    /// A fresh link through the relay at `proxy` (a WebSocket), or over plain TCP when `None`.
+    pub fn new(proxy: Option<String>) -> Link {
+        let transport = if proxy.is_some() {
+            Transport::Websocket
+        } else {
+            Transport::Tcp
+        };
+        Link {
+            transport,
+            proxy,
+            last_relay_rtt_at: None,
+            last_target_rtt_at: None,
+        }
+    }
 }
 
 /// Who ended a connection that went away.
@@ -135,7 +163,24 @@ pub struct Session<'a> {
     pub at: Attempt,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    /// A session with options `opts` recording into `rec`, over `link`, before its first
+    /// attempt.
+    pub fn new(
+        opts: &'a ProbeOptions,
+        env: Arc<dyn Env>,
+        rec: &'a mut Recorder,
+        link: &'a mut Link,
+    ) -> Session<'a> {
+        Session {
+            opts,
+            env,
+            rec,
+            link,
+            at: Default::default(),
+        }
+    }
+
     pub fn now(&self) -> f64 {
         self.env.monotonic_ms()
     }

@@ -123,31 +123,22 @@ impl Session<'_> {
             ConnectStep::WsOpen { ms } => {
                 self.at.clock.set(Phase::Relay, *ms);
                 self.at.reached = Layer::Dns;
-                let data = ProxyData {
-                    status: Some(ProxyStatus::WsOpen),
-                    ms: Some(*ms),
-                    ..Default::default()
-                };
-                (Code::ProxyWsOpen, data)
+                (Code::ProxyWsOpen, timed(ProxyStatus::WsOpen, *ms))
             }
             ConnectStep::Resolved { addrs, ms } => {
                 self.at.clock.set(Phase::Dns, *ms);
                 self.at.reached = Layer::Tcp;
                 let data = ProxyData {
-                    status: Some(ProxyStatus::Resolved),
-                    ms: Some(*ms),
                     addrs: Some(addrs.clone()),
-                    ..Default::default()
+                    ..timed(ProxyStatus::Resolved, *ms)
                 };
                 (Code::ProxyResolved, data)
             }
             ConnectStep::TcpConnected { peer, ms } => {
                 self.at.clock.set(Phase::Tcp, *ms);
                 let data = ProxyData {
-                    status: Some(ProxyStatus::TcpConnected),
-                    ms: Some(*ms),
                     peer: Some(peer.clone()),
-                    ..Default::default()
+                    ..timed(ProxyStatus::TcpConnected, *ms)
                 };
                 (Code::ProxyTcpConnected, data)
             }
@@ -218,13 +209,7 @@ impl Session<'_> {
 
     /// Read what the relay reported after the stream was handed over.
     pub fn drain_later_steps(&mut self) {
-        let mut steps = Vec::new();
-        if let Some(rx) = self.at.later_steps.as_mut() {
-            while let Ok(step) = rx.try_recv() {
-                steps.push(step);
-            }
-        }
-        for step in steps {
+        for step in super::attempt::drained(&mut self.at.later_steps) {
             self.on_connect_step(step);
         }
     }
@@ -332,5 +317,14 @@ impl Session<'_> {
                 auth_method: Some(method),
             }),
         );
+    }
+}
+
+/// A relay step that took `ms` milliseconds.
+fn timed(status: ProxyStatus, ms: f64) -> ProxyData {
+    ProxyData {
+        status: Some(status),
+        ms: Some(ms),
+        ..Default::default()
     }
 }

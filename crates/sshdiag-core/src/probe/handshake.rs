@@ -664,13 +664,7 @@ impl Session<'_> {
 
     /// Read what the handler reported after the handshake (a disconnect during auth).
     pub fn drain_notes(&mut self) {
-        let mut notes = Vec::new();
-        if let Some(rx) = self.at.notes.as_mut() {
-            while let Ok(n) = rx.try_recv() {
-                notes.push(n);
-            }
-        }
-        for n in notes {
+        for n in super::attempt::drained(&mut self.at.notes) {
             let _ = self.on_note(n, 0.0);
         }
     }

@@ -13,7 +13,7 @@
 
 use russh::{ChannelOpenFailure, ChannelStream, client};
 use serde_json::json;
-use sshdiag_events::{ErrorType, Hop, Layer, Transport};
+use sshdiag_events::{ErrorType, Hop, Layer};
 
 use super::attempt::{Link, Session};
 use super::handshake::ProbeHandler;
@@ -83,20 +83,9 @@ impl Session<'_> {
             let mut link = if index == 0 {
                 self.link.clone()
             } else {
-                Link {
-                    transport: Transport::Tcp,
-                    proxy: None,
-                    last_relay_rtt_at: None,
-                    last_target_rtt_at: None,
-                }
+                Link::new(None)
             };
-            let mut hop = Session {
-                opts: &opts,
-                env: self.env.clone(),
-                rec: &mut *self.rec,
-                link: &mut link,
-                at: Default::default(),
-            };
+            let mut hop = Session::new(&opts, self.env.clone(), &mut *self.rec, &mut link);
             let name = hop_name(index, total, &opts.host, opts.port);
             let handle = hop_stages(&mut hop, connector, trust, channel)
                 .await

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use russh::client;
 use sshdiag_events::bundle::TranscriptEntry;
 use sshdiag_events::{
-    AuditData, Code, ConnectData, ConnectStatus, ErrorType, Event, EventData, Level, Transport,
-    VerdictData,
+    AuditData, Code, ConnectData, ConnectStatus, ErrorType, Event, EventData, Level, VerdictData,
 };
 
 use super::attempt::{Link, Session};
@@ -65,25 +64,10 @@ pub async fn run<C: Connector>(
         .unwrap_or_else(|| new_connection_id(env.as_ref()));
     let started_unix_ms = env.now_unix_ms();
     let proxy = connector.proxy_url();
-    let transport = if proxy.is_some() {
-        Transport::Websocket
-    } else {
-        Transport::Tcp
-    };
     let mut rec = Recorder::new(connection_id.clone(), env.clone(), on_event);
-    let mut link = Link {
-        transport,
-        proxy: proxy.clone(),
-        last_relay_rtt_at: None,
-        last_target_rtt_at: None,
-    };
-    let mut cx = Session {
-        opts: &opts,
-        env: env.clone(),
-        rec: &mut rec,
-        link: &mut link,
-        at: Default::default(),
-    };
+    let mut link = Link::new(proxy.clone());
+    let transport = link.transport;
+    let mut cx = Session::new(&opts, env.clone(), &mut rec, &mut link);
     cx.rec.emit(
         Level::Info,
         Code::ConnectInitiating,
@@ -102,7 +86,14 @@ pub async fn run<C: Connector>(
     // The jump hosts' sessions, which carry the target's and stay open until it is closed.
     let mut chain: Vec<Handle> = Vec::new();
     let result = {
-        let steps = supervise(&mut cx, &mut sup, connector, trust, &mut slot, &mut chain);
+        let mut attempts = Attempts {
+            sup: &mut sup,
+            connector,
+            trust,
+            slot: &mut slot,
+            chain: &mut chain,
+        };
+        let steps = supervise(&mut cx, &mut attempts);
         let timer = match opts.timeout_ms {
             Some(ms) => env.sleep(ms),
             None => Box::pin(futures::future::pending::<()>()),
@@ -147,23 +138,30 @@ pub async fn run<C: Connector>(
     }
 }
 
+/// What a run's attempts share besides the session: the supervisor, the way in, the trusted
+/// host keys, the target's session handle (`slot`) and the jump hosts' (`chain`).
+struct Attempts<'r, C> {
+    sup: &'r mut Supervisor,
+    connector: &'r mut C,
+    trust: &'r mut dyn TrustStore,
+    slot: &'r mut Option<Handle>,
+    chain: &'r mut Vec<Handle>,
+}
+
 /// The attempts of a run: the stages, and after a transient failure a fresh attempt, until
 /// one succeeds or the supervisor gives up.
 async fn supervise<C: Connector>(
     cx: &mut Session<'_>,
-    sup: &mut Supervisor,
-    connector: &mut C,
-    trust: &mut dyn TrustStore,
-    slot: &mut Option<Handle>,
-    chain: &mut Vec<Handle>,
+    run: &mut Attempts<'_, C>,
 ) -> Result<(), Failure> {
-    sup.set_state(cx.rec, sshdiag_events::SupervisorState::Connecting, None);
+    run.sup
+        .set_state(cx.rec, sshdiag_events::SupervisorState::Connecting, None);
     loop {
-        let failure = match steps(cx, sup, connector, trust, slot, chain).await {
+        let failure = match steps(cx, run).await {
             Ok(()) => return Ok(()),
             Err(f) => f,
         };
-        sup.retry_or_give_up(cx, slot, failure).await?;
+        run.sup.retry_or_give_up(cx, run.slot, failure).await?;
     }
 }
 
@@ -171,22 +169,21 @@ async fn supervise<C: Connector>(
 /// handshake made it, so that whatever fails later, the verdict can close it.
 async fn steps<C: Connector>(
     cx: &mut Session<'_>,
-    sup: &mut Supervisor,
-    connector: &mut C,
-    trust: &mut dyn TrustStore,
-    slot: &mut Option<Handle>,
-    chain: &mut Vec<Handle>,
+    run: &mut Attempts<'_, C>,
 ) -> Result<(), Failure> {
     precheck(cx)?;
     let handle = if cx.opts.jump.is_empty() {
-        let stream = cx.connect_transport(connector).await?;
-        slot.insert(cx.handshake(stream, trust).await?)
+        let stream = cx.connect_transport(run.connector).await?;
+        run.slot.insert(cx.handshake(stream, run.trust).await?)
     } else {
-        let stream = cx.through_jump_hosts(connector, trust, chain).await?;
-        slot.insert(cx.handshake(stream, trust).await?)
+        let stream = cx
+            .through_jump_hosts(run.connector, run.trust, run.chain)
+            .await?;
+        run.slot.insert(cx.handshake(stream, run.trust).await?)
     };
     cx.authenticate(handle).await?;
-    sup.set_state(cx.rec, sshdiag_events::SupervisorState::Connected, None);
+    run.sup
+        .set_state(cx.rec, sshdiag_events::SupervisorState::Connected, None);
     for command in &cx.opts.commands {
         cx.exec(handle, command).await?;
     }

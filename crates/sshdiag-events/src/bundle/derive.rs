@@ -192,17 +192,12 @@ pub fn software_from_banner(banner: &str) -> Option<String> {
 }
 
 fn derive_timing(events: &[Event], phases: BTreeMap<Phase, f64>) -> Timing {
-    let connect: f64 = [
-        Phase::Relay,
-        Phase::Dns,
-        Phase::Tcp,
-        Phase::Banner,
-        Phase::Kex,
-        Phase::Hostkey,
-    ]
-    .iter()
-    .filter_map(|phase| phases.get(phase))
-    .sum();
+    // Connecting is every phase before authentication.
+    let connect: f64 = Phase::ALL
+        .iter()
+        .take_while(|phase| **phase != Phase::Auth)
+        .filter_map(|phase| phases.get(phase))
+        .sum();
     let auth = phases.get(&Phase::Auth).copied().unwrap_or(0.0);
     let total = match (events.first(), events.last()) {
         (Some(first), Some(last)) => ((last.timestamp - first.timestamp) * 1000.0).round(),
