@@ -4,9 +4,41 @@
 //!
 //! It must never signal a process that is not a descendant of one the caller started.
 
+use std::io::Write as _;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
+
+/// Runs `command` to its end, asserts that it succeeded (the failure names `what` and shows
+/// its stderr), and returns its stdout as text. For tests, where a tool that fails is a failed
+/// test.
+pub fn stdout_of(command: &mut Command, what: &str) -> String {
+    stdout_of_fed(command, &[], what)
+}
+
+/// [`stdout_of`], with `input` written to the command's standard input.
+pub fn stdout_of_fed(command: &mut Command, input: &[u8], what: &str) -> String {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input)
+            .unwrap_or_else(|error| panic!("{what}: writing its input: {error}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 /// Every pid in `/proc`.
 pub fn pids() -> Vec<u32> {

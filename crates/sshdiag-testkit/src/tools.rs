@@ -55,74 +55,42 @@ impl Source {
 }
 
 /// The OpenSSH server; the harness runs it by absolute path because sshd re-executes itself.
-pub const SSHD: Tool = Tool {
-    name: "sshd",
-    fallbacks: &["/usr/sbin/sshd"],
-    source: Source::Debian("openssh-server"),
-};
+pub const SSHD: Tool = Tool::debian("sshd", &["/usr/sbin/sshd"], "openssh-server");
 
 /// Generates host and client keys for the sshd fixture and prints fingerprints.
-pub const SSH_KEYGEN: Tool = Tool {
-    name: "ssh-keygen",
-    fallbacks: &["/usr/bin/ssh-keygen"],
-    source: Source::Debian("openssh-client"),
-};
+pub const SSH_KEYGEN: Tool = Tool::debian("ssh-keygen", &["/usr/bin/ssh-keygen"], "openssh-client");
 
 /// The OpenSSH client, used to check the fixture the way a user would.
-pub const SSH: Tool = Tool {
-    name: "ssh",
-    fallbacks: &["/usr/bin/ssh"],
-    source: Source::Debian("openssh-client"),
-};
+pub const SSH: Tool = Tool::debian("ssh", &["/usr/bin/ssh"], "openssh-client");
 
 /// Makes PuTTY `.ppk` keys for the key-file tests (a format users bring from Windows).
-pub const PUTTYGEN: Tool = Tool {
-    name: "puttygen",
-    fallbacks: &["/usr/bin/puttygen"],
-    source: Source::Debian("putty-tools"),
-};
+pub const PUTTYGEN: Tool = Tool::debian("puttygen", &["/usr/bin/puttygen"], "putty-tools");
 
 /// The browser the wasm tests and page tests run in.
-pub const CHROMIUM: Tool = Tool {
-    name: "chromium",
-    fallbacks: &["/usr/bin/chromium"],
-    source: Source::Debian("chromium"),
-};
+pub const CHROMIUM: Tool = Tool::debian("chromium", &["/usr/bin/chromium"], "chromium");
 
 /// The WebDriver server `wasm-bindgen-test-runner` and page tests talk to.
-pub const CHROMEDRIVER: Tool = Tool {
-    name: "chromedriver",
-    fallbacks: &["/usr/bin/chromedriver"],
-    source: Source::Debian("chromium-driver"),
-};
+pub const CHROMEDRIVER: Tool = Tool::debian(
+    "chromedriver",
+    &["/usr/bin/chromedriver"],
+    "chromium-driver",
+);
 
 /// Builds `ring`'s C and assembly for wasm32.
-pub const CLANG: Tool = Tool {
-    name: "clang",
-    fallbacks: &["/usr/bin/clang"],
-    source: Source::Debian("clang"),
-};
+pub const CLANG: Tool = Tool::debian("clang", &["/usr/bin/clang"], "clang");
 
 /// Used by shell-level checks of JSON output.
-pub const JQ: Tool = Tool {
-    name: "jq",
-    fallbacks: &["/usr/bin/jq"],
-    source: Source::Debian("jq"),
-};
+pub const JQ: Tool = Tool::debian("jq", &["/usr/bin/jq"], "jq");
 
 /// Shrinks the release wasm module (`cargo xtask build-web` installs it or stops).
-pub const WASM_OPT: Tool = Tool {
-    name: "wasm-opt",
-    fallbacks: &["/usr/bin/wasm-opt"],
-    source: Source::Debian("binaryen"),
-};
+pub const WASM_OPT: Tool = Tool::debian("wasm-opt", &["/usr/bin/wasm-opt"], "binaryen");
 
 /// The second browser the page tests run in (page.md: "current Chromium and Firefox").
-pub const FIREFOX: Tool = Tool {
-    name: "firefox-esr",
-    fallbacks: &["/usr/bin/firefox-esr", "/usr/bin/firefox"],
-    source: Source::Debian("firefox-esr"),
-};
+pub const FIREFOX: Tool = Tool::debian(
+    "firefox-esr",
+    &["/usr/bin/firefox-esr", "/usr/bin/firefox"],
+    "firefox-esr",
+);
 
 /// Firefox's WebDriver server; Debian does not package it, crates.io has Mozilla's own.
 pub const GECKODRIVER: Tool = Tool {
@@ -156,11 +124,7 @@ pub const PY_CRYPTOGRAPHY: Tool = Tool {
 };
 
 /// The load balancer the relay fleet tests put in front of several relays.
-pub const HAPROXY: Tool = Tool {
-    name: "haproxy",
-    fallbacks: &["/usr/sbin/haproxy"],
-    source: Source::Debian("haproxy"),
-};
+pub const HAPROXY: Tool = Tool::debian("haproxy", &["/usr/sbin/haproxy"], "haproxy");
 
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[
@@ -181,6 +145,19 @@ pub const ALL: &[Tool] = &[
 ];
 
 impl Tool {
+    /// A program from the Debian package `package`, also looked for at `fallbacks`.
+    pub const fn debian(
+        name: &'static str,
+        fallbacks: &'static [&'static str],
+        package: &'static str,
+    ) -> Tool {
+        Tool {
+            name,
+            fallbacks,
+            source: Source::Debian(package),
+        }
+    }
+
     /// The program's absolute path, if it is installed.
     pub fn find(&self) -> Option<PathBuf> {
         if let Source::DebianPython { module, .. } = self.source {

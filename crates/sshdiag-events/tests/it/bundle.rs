@@ -15,12 +15,7 @@ use sshdiag_events::event::*;
 use crate::util::{self, Identity};
 
 fn ok_bundle() -> Bundle {
-    let id = Identity::default();
-    Bundle::from_session(
-        util::session_info(&id),
-        util::ok_session(&id),
-        util::transcript(),
-    )
+    util::bundle_of(util::ok_session)
 }
 
 fn failed_bundle() -> Bundle {

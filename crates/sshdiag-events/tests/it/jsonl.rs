@@ -2,8 +2,7 @@
 //! `jq` filters run with the real `jq` over our output.
 
 use std::cell::RefCell;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -344,35 +343,15 @@ fn collector_push_fills_the_envelope() {
     );
 }
 
+/// Runs the real `jq -c FILTER` (from the tools table) on `input`; its output lines.
 fn jq(filter: &str, input: &str) -> Vec<String> {
-    let jq = "/usr/bin/jq";
-    let spawned = Command::new(jq)
-        .args(["-c", filter])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => panic!(
-            "these tests run nbs-ssh users' jq filters with the real jq, which could not be \
-             started ({jq}: {e}); install it: `apt-get install jq`"
-        ),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.as_bytes())
-            .unwrap_or_else(|e| panic!("writing to jq: {e}"));
-    }
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("running jq: {e}"));
-    assert!(
-        output.status.success(),
-        "jq {filter:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
+    let jq = sshdiag_testkit::tools::JQ
+        .require()
+        .unwrap_or_else(|e| panic!("these tests run users' jq filters with the real jq: {e}"));
+    let mut command = Command::new(jq);
+    command.args(["-c", filter]);
+    let what = format!("jq {filter:?}");
+    sshdiag_testkit::procs::stdout_of_fed(&mut command, input.as_bytes(), &what)
         .lines()
         .map(str::to_string)
         .collect()

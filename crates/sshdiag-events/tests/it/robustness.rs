@@ -9,13 +9,7 @@ use sshdiag_events::redact::{find_ip_addresses, scrub_secrets, scrub_secrets_cou
 use crate::util::{self, Identity};
 
 fn good_bundle_json() -> String {
-    let id = Identity::default();
-    Bundle::from_session(
-        util::session_info(&id),
-        util::failed_session(&id),
-        util::transcript(),
-    )
-    .to_json(false)
+    util::bundle_of(util::failed_session).to_json(false)
 }
 
 fn good_jsonl() -> String {

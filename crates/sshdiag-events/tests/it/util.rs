@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use sshdiag_events::bundle::{SessionInfo, ToolInfo, TranscriptEntry};
+use sshdiag_events::bundle::{Bundle, SessionInfo, ToolInfo, TranscriptEntry};
 use sshdiag_events::codes::{Code, ErrorType, Layer, Phase};
 use sshdiag_events::event::*;
 use sshdiag_events::jsonl::EventCollector;
@@ -60,6 +60,27 @@ fn proposal(kex: &[&str]) -> Proposal {
 
 pub fn phases(entries: &[(Phase, f64)]) -> BTreeMap<Phase, f64> {
     entries.iter().copied().collect()
+}
+
+/// The milliseconds of the phases both sessions below go through up to the host key check.
+const UP_TO_HOSTKEY: [(Phase, f64); 6] = [
+    (Phase::Relay, 12.0),
+    (Phase::Dns, 3.5),
+    (Phase::Tcp, 8.25),
+    (Phase::Banner, 20.0),
+    (Phase::Kex, 30.0),
+    (Phase::Hostkey, 0.5),
+];
+
+/// The verdict's phases of a session that went through [`UP_TO_HOSTKEY`], then `rest`.
+fn phases_after_hostkey(rest: &[(Phase, f64)]) -> BTreeMap<Phase, f64> {
+    UP_TO_HOSTKEY.iter().chain(rest).copied().collect()
+}
+
+/// The bundle of `session` for the default identity, with the standard transcript.
+pub fn bundle_of(session: fn(&Identity) -> Vec<Event>) -> Bundle {
+    let id = Identity::default();
+    Bundle::from_session(session_info(&id), session(&id), transcript())
 }
 
 /// A session through the relay: password rejected, key accepted, one command, verdict ok.
@@ -282,13 +303,7 @@ pub fn ok_session(id: &Identity) -> Vec<Event> {
                 id.host, id.username
             ),
             hints: vec![],
-            phases: phases(&[
-                (Phase::Relay, 12.0),
-                (Phase::Dns, 3.5),
-                (Phase::Tcp, 8.25),
-                (Phase::Banner, 20.0),
-                (Phase::Kex, 30.0),
-                (Phase::Hostkey, 0.5),
+            phases: phases_after_hostkey(&[
                 (Phase::Auth, 57.7),
                 (Phase::Channel, 2.0),
                 (Phase::Exec, 15.0),
@@ -382,15 +397,7 @@ pub fn failed_session(id: &Identity) -> Vec<Event> {
                 id.host, id.username
             ),
             hints: vec!["Add your public key to ~/.ssh/authorized_keys on the server.".into()],
-            phases: phases(&[
-                (Phase::Relay, 12.0),
-                (Phase::Dns, 3.5),
-                (Phase::Tcp, 8.25),
-                (Phase::Banner, 20.0),
-                (Phase::Kex, 30.0),
-                (Phase::Hostkey, 0.5),
-                (Phase::Auth, 45.2),
-            ]),
+            phases: phases_after_hostkey(&[(Phase::Auth, 45.2)]),
         }),
         t,
     );
