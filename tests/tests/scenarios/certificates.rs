@@ -11,7 +11,7 @@ use sshdiag_cli::identity::{describe_certificates, find_certificates};
 use sshdiag_core::certificate::{Clock, Refusal, parse, refusal_hint, refusal_reasons};
 use sshdiag_tests::certs::{self, keygen, new_ca};
 use sshdiag_tests::openssh;
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::sshd::{SshdFixture, TEST_USER};
 
 /// Sign `public_key` as `NAME.pub` (serial 42) and return `NAME-cert.pub`.
 fn sign(dir: &Path, ca: &Path, public_key: &str, name: &str, extra: &[&str]) -> PathBuf {
@@ -43,70 +43,44 @@ fn now() -> u64 {
 
 #[test]
 fn reasons_from_the_certificate_match_what_a_real_sshd_does() {
-    let certs::UserCaScene {
-        dir,
-        ca: (ca, ca_fp),
-        other_ca: (other_ca, other_fp),
-        sshd,
-    } = certs::user_ca_scene();
-    let d = dir.path();
-    // A key the server does not list in authorized_keys: only its certificate can let it in.
-    let key = sshd.client_keys().unauthorised_ed25519.clone();
+    let scene = certs::user_ca_scene();
     let user = TEST_USER;
+    let signed = scene.sign_user_certs(user, 42);
+    let (sshd, key) = (&scene.sshd, &signed.key);
+    let (ca_fp, other_fp) = (&scene.cas.ca.1, &scene.cas.other_ca.1);
     let clock = Clock {
         now: now(),
         skew: 60,
     };
     let here: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
-    let pk = key.public_key.as_str();
-    let cases: Vec<(&str, PathBuf, Option<IsReason>)> = vec![
-        (
-            "valid",
-            sign(d, &ca, pk, "valid", &["-n", user, "-V", "-5m:+1h"]),
-            None,
-        ),
+    let cases: Vec<(&str, &PathBuf, Option<IsReason>)> = vec![
+        ("valid", &signed.valid, None),
         (
             "expired",
-            sign(
-                d,
-                &ca,
-                pk,
-                "expired",
-                &["-n", user, "-V", "20200101:20200102"],
-            ),
+            &signed.expired,
             Some(|r| matches!(r, Refusal::Expired { .. })),
         ),
         (
             "not-yet-valid",
-            sign(d, &ca, pk, "future", &["-n", user, "-V", "+1d:+2d"]),
+            &signed.not_yet_valid,
             Some(|r| matches!(r, Refusal::NotYetValid { .. })),
         ),
         (
             "wrong-principal",
-            sign(d, &ca, pk, "principal", &["-n", "someone-else,admin"]),
+            &signed.wrong_principal,
             Some(|r| matches!(r, Refusal::UserNotAPrincipal { .. })),
         ),
         (
             "source-address",
-            sign(
-                d,
-                &ca,
-                pk,
-                "source",
-                &["-n", user, "-O", "source-address=10.9.8.0/24"],
-            ),
+            &signed.source_address,
             Some(|r| matches!(r, Refusal::SourceAddress { .. })),
         ),
-        (
-            "untrusted-ca",
-            sign(d, &other_ca, pk, "untrusted", &["-n", user]),
-            None,
-        ),
+        ("untrusted-ca", &signed.untrusted_ca, None),
     ];
     for (name, cert, expected) in &cases {
         let (_, facts) = parse(&std::fs::read_to_string(cert).unwrap()).unwrap();
         let reasons = refusal_reasons(&facts, user, clock, here);
-        let server_accepts = openssh_login(&sshd, &key.path, cert);
+        let server_accepts = openssh_login(sshd, &key.path, cert);
         match expected {
             Some(is_it) => {
                 assert_eq!(reasons.len(), 1, "{name}: {reasons:?}");
@@ -116,7 +90,7 @@ fn reasons_from_the_certificate_match_what_a_real_sshd_does() {
             None if *name == "valid" => {
                 assert!(reasons.is_empty(), "{name}: {reasons:?}");
                 assert!(server_accepts, "{name}: sshd refused it\n{}", sshd.log());
-                assert_eq!(facts.ca_fingerprint, ca_fp);
+                assert_eq!(&facts.ca_fingerprint, ca_fp);
             }
             None => {
                 // Nothing in the certificate explains the refusal: the hint names the CA.
@@ -124,7 +98,7 @@ fn reasons_from_the_certificate_match_what_a_real_sshd_does() {
                 assert!(!server_accepts, "{name}: sshd accepted it");
                 let hint = refusal_hint(&facts, user, clock, here);
                 assert!(
-                    hint.contains("TrustedUserCAKeys") && hint.contains(&other_fp),
+                    hint.contains("TrustedUserCAKeys") && hint.contains(other_fp.as_str()),
                     "{hint}"
                 );
             }
@@ -220,24 +194,14 @@ fn openssh_trusts_host(sshd: &SshdFixture, known_hosts: &Path) -> bool {
 #[test]
 fn host_certificates_are_judged_as_openssh_judges_them_through_cert_authority_lines() {
     use sshdiag_core::hostkey::{HostCertCheck, KnownHosts, check_host_certificate};
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (ca, ca_fp) = new_ca(d, "host-ca");
-    let (other_ca, _) = new_ca(d, "other-host-ca");
-    let mut sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let host_key = sshd.host_key("ed25519").unwrap().clone();
+    let mut scene = certs::host_ca_scene();
+    let ((ca, ca_fp), other_ca) = (scene.cas.ca.clone(), scene.cas.other_ca.0.clone());
     let ca_line = std::fs::read_to_string(format!("{}.pub", ca.display())).unwrap();
-    let known_hosts = d.join("known_hosts");
     // The CA is trusted for this server's name and port only.
-    std::fs::write(
-        &known_hosts,
-        format!(
-            "@cert-authority [127.0.0.1]:{},!*.invalid {ca_line}",
-            sshd.port()
-        ),
-    )
-    .unwrap();
-    let config = std::fs::read_to_string(sshd.config_path()).unwrap();
+    let port = scene.sshd.port();
+    let known_hosts = scene.known_hosts(&format!(
+        "@cert-authority [127.0.0.1]:{port},!*.invalid {ca_line}"
+    ));
     type IsCheck = fn(&HostCertCheck) -> bool;
     let cases: [(&str, &Path, &[&str], IsCheck); 4] = [
         (
@@ -260,19 +224,8 @@ fn host_certificates_are_judged_as_openssh_judges_them_through_cert_authority_li
         }),
     ];
     for (name, signer, extra, expected) in cases {
-        let pubfile = d.join(format!("host-{name}.pub"));
-        std::fs::write(&pubfile, &host_key.public_key).unwrap();
-        let mut args = vec!["-q", "-h", "-s", signer.to_str().unwrap(), "-I", name];
-        args.extend(extra);
-        args.push(pubfile.to_str().unwrap());
-        keygen(&args);
-        let cert = d.join(format!("host-{name}-cert.pub"));
-        std::fs::write(
-            sshd.config_path(),
-            format!("{config}HostCertificate {}\n", cert.display()),
-        )
-        .unwrap();
-        sshd.restart().unwrap();
+        let cert = scene.serve_host_certificate(signer, name, extra);
+        let sshd = &scene.sshd;
         let (_, facts) = parse(&std::fs::read_to_string(&cert).unwrap()).unwrap();
         assert_eq!(facts.cert_type, "host");
         let cas = KnownHosts::parse(&std::fs::read_to_string(&known_hosts).unwrap())
@@ -281,7 +234,7 @@ fn host_certificates_are_judged_as_openssh_judges_them_through_cert_authority_li
         assert_eq!(cas[0].fingerprint_sha256, ca_fp);
         let ours = check_host_certificate(&facts, "127.0.0.1", &cas, now());
         assert!(expected(&ours), "{name}: {ours:?}");
-        let openssh = openssh_trusts_host(&sshd, &known_hosts);
+        let openssh = openssh_trusts_host(sshd, &known_hosts);
         assert_eq!(
             ours.trusted(),
             openssh,

@@ -59,6 +59,8 @@ struct Fleet {
     _haproxy: Killed,
     front: u16,
     stats: u16,
+    /// One token, minted once with the shared secret; every session shows it.
+    token: String,
 }
 
 impl Fleet {
@@ -115,6 +117,7 @@ impl Fleet {
             .stderr(std::fs::File::create(dir.path().join("haproxy.err")).unwrap())
             .spawn()
             .unwrap();
+        let token = token_for(sshd.port());
         let fleet = Fleet {
             dir,
             sshd,
@@ -122,6 +125,7 @@ impl Fleet {
             _haproxy: Killed(haproxy),
             front,
             stats,
+            token,
         };
         wait_listening(front);
         fleet.wait_states(|name| (name.to_string(), "UP".to_string()));
@@ -162,17 +166,8 @@ impl Fleet {
         }
     }
 
-    fn token(&self) -> String {
-        let expires = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 600;
-        sshdiag_proxy::mint_token(SECRET.as_bytes(), "127.0.0.1", self.sshd.port(), expires)
-    }
-
     /// Starts the CLI through the load balancer, running `command` on the target.
-    fn session(&self, token: &str, tag: &str, command: &[&str]) -> Session {
+    fn session(&self, tag: &str, command: &[&str]) -> Session {
         let events = self.dir.path().join(format!("{tag}.jsonl"));
         let mut args = vec![
             "--proxy".to_string(),
@@ -197,7 +192,7 @@ impl Fleet {
         args.extend(command.iter().map(|s| s.to_string()));
         let child = Command::new(workspace_binary("sshdiag"))
             .args(&args)
-            .env("SSHDIAG_TOKEN", token)
+            .env("SSHDIAG_TOKEN", &self.token)
             .env("SSHDIAG_PW", TEST_PASSWORD)
             .env("HOME", self.dir.path())
             .env_remove("RUST_LOG")
@@ -272,6 +267,17 @@ impl Session {
     }
 }
 
+/// A token for the target at `port` of 127.0.0.1, valid for ten minutes, signed with the
+/// fleet's shared secret.
+fn token_for(port: u16) -> String {
+    let expires = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    sshdiag_proxy::mint_token(SECRET.as_bytes(), "127.0.0.1", port, expires)
+}
+
 fn wait_exit(instance: &mut Instance, within: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -286,10 +292,9 @@ fn wait_exit(instance: &mut Instance, within: Duration) -> Option<ExitStatus> {
 #[test]
 fn a_token_minted_once_works_on_every_instance() {
     let fleet = Fleet::start(3);
-    let token = fleet.token();
     let mut served = Vec::new();
     for n in 0..3 {
-        let mut session = fleet.session(&token, &format!("s{n}"), &["true"]);
+        let mut session = fleet.session(&format!("s{n}"), &["true"]);
         let status = session.wait();
         assert!(status.success(), "{}", session.events_text());
         assert!(session.verdict().ok);
@@ -317,8 +322,7 @@ fn a_token_minted_once_works_on_every_instance() {
 #[test]
 fn a_drained_instance_finishes_its_session_while_new_ones_go_elsewhere() {
     let fleet = Fleet::start(3);
-    let token = fleet.token();
-    let mut long = fleet.session(&token, "long", &["sleep", "4"]);
+    let mut long = fleet.session("long", &["sleep", "4"]);
     long.wait_authenticated();
     let drained = fleet.served_by(&long.connection_id()).expect("served");
     let mut fleet = fleet;
@@ -335,7 +339,7 @@ fn a_drained_instance_finishes_its_session_while_new_ones_go_elsewhere() {
         drain_started.elapsed()
     );
     for n in 0..3 {
-        let mut session = fleet.session(&token, &format!("new{n}"), &["true"]);
+        let mut session = fleet.session(&format!("new{n}"), &["true"]);
         assert!(session.wait().success(), "{}", session.events_text());
         let by = fleet.served_by(&session.connection_id()).expect("served");
         assert_ne!(by, drained, "a new session went to the draining instance");
@@ -362,10 +366,9 @@ fn a_drained_instance_finishes_its_session_while_new_ones_go_elsewhere() {
 #[test]
 fn killing_one_instance_ends_only_its_own_session_with_a_relay_verdict() {
     let fleet = Fleet::start(3);
-    let token = fleet.token();
     let mut sessions = Vec::new();
     for n in 0..3 {
-        let session = fleet.session(&token, &format!("k{n}"), &["sleep", "5"]);
+        let session = fleet.session(&format!("k{n}"), &["sleep", "5"]);
         session.wait_authenticated();
         sessions.push(session);
     }

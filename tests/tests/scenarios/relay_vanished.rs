@@ -34,11 +34,12 @@ fn relay(args: &[&str], log: &std::path::Path, rust_log: Option<&str>) -> (Kille
     (child, port)
 }
 
-/// The workspace's `sshdiag` with `password` in `SSHDIAG_PW` (`--password-env`), its
-/// known_hosts and `HOME` in `dir`; the caller adds the rest.
-fn sshdiag(dir: &Path, password: &str) -> Command {
+/// The workspace's `sshdiag` through the relay at `relay`, with `password` in `SSHDIAG_PW`
+/// (`--password-env`), its known_hosts and `HOME` in `dir`; the caller adds the rest.
+fn sshdiag(dir: &Path, password: &str, relay: &str) -> Command {
     let mut cmd = Command::new(workspace_binary("sshdiag"));
-    cmd.args(["--password-env", "SSHDIAG_PW", "--known-hosts"])
+    cmd.args(["--proxy", relay])
+        .args(["--password-env", "SSHDIAG_PW", "--known-hosts"])
         .arg(dir.join("known_hosts"))
         .env("SSHDIAG_PW", password)
         .env("HOME", dir);
@@ -56,22 +57,24 @@ fn a_relay_killed_mid_session_is_a_relay_layer_verdict_in_the_cli() {
         None,
     );
     let events = dir.path().join("events.jsonl");
-    let cli = sshdiag(dir.path(), TEST_PASSWORD)
-        .args([
-            "--proxy",
-            &format!("ws://127.0.0.1:{port}/ws"),
-            "-p",
-            &sshd.port().to_string(),
-            "--events-file",
-            events.to_str().unwrap(),
-            &format!("{TEST_USER}@127.0.0.1"),
-            "sleep",
-            "30",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let cli = sshdiag(
+        dir.path(),
+        TEST_PASSWORD,
+        &format!("ws://127.0.0.1:{port}/ws"),
+    )
+    .args([
+        "-p",
+        &sshd.port().to_string(),
+        "--events-file",
+        events.to_str().unwrap(),
+        &format!("{TEST_USER}@127.0.0.1"),
+        "sleep",
+        "30",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut cli = Killed(cli);
     // Kill the relay once the command runs.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -161,21 +164,23 @@ fn logs_on_demand_show_russh_and_never_a_secret() {
         expires,
     );
     let canary_password = "demo";
-    let out = sshdiag(dir.path(), canary_password)
-        .args([
-            "--proxy",
-            &format!("ws://127.0.0.1:{port}/ws"),
-            "--token-env",
-            "SSHDIAG_TOKEN",
-            "-p",
-            &demo_port.to_string(),
-            "demo@127.0.0.1",
-            "whoami",
-        ])
-        .env("SSHDIAG_TOKEN", &token)
-        .env("RUST_LOG", "trace")
-        .output()
-        .unwrap();
+    let out = sshdiag(
+        dir.path(),
+        canary_password,
+        &format!("ws://127.0.0.1:{port}/ws"),
+    )
+    .args([
+        "--token-env",
+        "SSHDIAG_TOKEN",
+        "-p",
+        &demo_port.to_string(),
+        "demo@127.0.0.1",
+        "whoami",
+    ])
+    .env("SSHDIAG_TOKEN", &token)
+    .env("RUST_LOG", "trace")
+    .output()
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // The CLI's log: russh's own lines, the connection's span with its id, no token.
@@ -237,10 +242,9 @@ fn a_secret_in_the_relay_url_reaches_no_event_and_no_log() {
     // Nothing listens on this port: the WebSocket library's error names the URL it tried.
     let port = free_loopback_port().unwrap();
     let canary = "hunter2-canary-secret";
-    let out = sshdiag(dir.path(), canary)
+    let url = format!("ws://admin:{canary}@127.0.0.1:{port}/ws?password={canary}&token={canary}");
+    let out = sshdiag(dir.path(), canary, &url)
         .args([
-            "--proxy",
-            &format!("ws://admin:{canary}@127.0.0.1:{port}/ws?password={canary}&token={canary}"),
             "--events-file",
             events.to_str().unwrap(),
             "--bundle",

@@ -25,6 +25,12 @@ impl Reply {
     }
 }
 
+/// GET the module again accepting `encodings`, as a browser revalidating `etag` does.
+async fn revalidate(relay: &RelayFixture, encodings: &str, etag: &str) -> Reply {
+    let headers = [("Accept-Encoding", encodings), ("If-None-Match", etag)];
+    get(relay, "/pkg/m.wasm", &headers).await
+}
+
 async fn get(relay: &RelayFixture, path: &str, extra: &[(&str, &str)]) -> Reply {
     let mut stream = tokio::net::TcpStream::connect(relay.addr()).await.unwrap();
     let mut request = format!(
@@ -114,12 +120,7 @@ async fn precompressed_variants_by_accept_encoding_and_a_304_on_revalidation() {
     assert_eq!(plain.header("vary"), Some("accept-encoding"));
 
     // A second visit: the browser revalidates and gets no body.
-    let again = get(
-        &relay,
-        "/pkg/m.wasm",
-        &[("Accept-Encoding", "br"), ("If-None-Match", &etag)],
-    )
-    .await;
+    let again = revalidate(&relay, "br", &etag).await;
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
     assert_eq!(again.header("etag"), Some(etag.as_str()));
@@ -141,12 +142,7 @@ async fn precompressed_variants_by_accept_encoding_and_a_304_on_revalidation() {
         .open(root.path().join("pkg/m.wasm"))
         .unwrap();
     file.set_modified(later).unwrap();
-    let rebuilt = get(
-        &relay,
-        "/pkg/m.wasm",
-        &[("Accept-Encoding", "br, gzip"), ("If-None-Match", &etag)],
-    )
-    .await;
+    let rebuilt = revalidate(&relay, "br, gzip", &etag).await;
     assert_eq!(rebuilt.status, 200);
     assert_eq!(rebuilt.body, b"\0asm rebuilt");
     assert_eq!(rebuilt.header("content-encoding"), None);

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::sshdiag;
+use crate::common::{sshd_and_dir, sshdiag, sshdiag_with_password};
 use sshdiag_cli::bundle_cmd::{EXIT_EDITED, EXIT_NOT_REDACTED, EXIT_UNREADABLE};
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::sshd::{SshdFixture, TEST_USER};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -17,23 +17,21 @@ fn text(bytes: &[u8]) -> String {
 fn bundles(sshd: &SshdFixture, dir: &Path) -> (PathBuf, PathBuf) {
     let red = dir.join("bundle.json");
     let raw = dir.join("bundle-raw.json");
-    let port = sshd.port().to_string();
-    let out = sshdiag(&[
-        "-p",
-        &port,
-        "--password-env",
-        "SSHDIAG_PW",
-        "--strict-host-key-checking",
-        "no",
-        "--bundle",
-        red.to_str().unwrap(),
-        "--bundle-raw",
-        raw.to_str().unwrap(),
-        "-q",
-        &format!("{TEST_USER}@127.0.0.1"),
-        "echo",
-        "hello-from-sshd",
-    ]);
+    let out = sshdiag_with_password(
+        sshd.port(),
+        &[
+            "--strict-host-key-checking",
+            "no",
+            "--bundle",
+            red.to_str().unwrap(),
+            "--bundle-raw",
+            raw.to_str().unwrap(),
+            "-q",
+            &format!("{TEST_USER}@127.0.0.1"),
+            "echo",
+            "hello-from-sshd",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     (red, raw)
 }
@@ -49,8 +47,7 @@ fn edited(path: &Path, from: &str, to: &str) -> PathBuf {
 
 #[test]
 fn show_renders_every_section_and_verify_says_which_check_failed() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sshd, dir) = sshd_and_dir();
     let (red, raw) = bundles(&sshd, dir.path());
 
     let shown = sshdiag(&["bundle", "show", red.to_str().unwrap()]);

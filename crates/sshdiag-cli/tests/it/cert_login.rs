@@ -6,33 +6,35 @@
 //! refused under every policy, and a real sshd's `HostCertificate` is trusted through an
 //! `@cert-authority` line, or refused as expired, for another name, or from an unknown CA.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sshdiag_tests::certs::{self, keygen, new_ca};
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::certs;
+use sshdiag_tests::sshd::{SshdFixture, TEST_USER};
 
-/// Sign `public_key` as `NAME.pub` (serial 7) and return `NAME-cert.pub`.
-fn sign(dir: &Path, ca: &Path, public_key: &str, name: &str, extra: &[&str]) -> PathBuf {
-    certs::sign(dir, ca, public_key, name, 7, extra)
-}
-
-fn sshdiag(sshd: &SshdFixture, key: &Path, cert: &Path, events: &Path) -> Output {
+/// `sshdiag -F none` to `sshd` as the test user with strict checking `policy` and `options`,
+/// its events to `events`, running `echo WORD`.
+fn run(sshd: &SshdFixture, policy: &str, options: &[&OsStr], events: &Path, word: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sshdiag"))
-        .args(["-F", "none", "--strict-host-key-checking", "no"])
+        .args(["-F", "none", "--strict-host-key-checking", policy])
         .args(["-p", &sshd.port().to_string()])
-        .arg("-i")
-        .arg(key)
-        .arg("-o")
-        .arg(format!("CertificateFile={}", cert.display()))
+        .args(options)
         .arg("--events-file")
         .arg(events)
         .arg(format!("{TEST_USER}@127.0.0.1"))
-        .args(["echo", "cert-ok"])
+        .args(["echo", word])
         .env("HOME", std::env::temp_dir())
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap()
+}
+
+/// `sshdiag` with this key and certificate and no host key checking.
+fn sshdiag(sshd: &SshdFixture, key: &Path, cert: &Path, events: &Path) -> Output {
+    let cert = format!("CertificateFile={}", cert.display());
+    let options = ["-i".as_ref(), key.as_os_str(), "-o".as_ref(), cert.as_ref()];
+    run(sshd, "no", &options, events, "cert-ok")
 }
 
 /// The events of a run, parsed.
@@ -46,21 +48,13 @@ fn events(path: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn certificate_login_works_and_each_refusal_names_its_cause() {
-    let certs::UserCaScene {
-        dir,
-        ca: (ca, ca_fp),
-        other_ca: (other_ca, other_fp),
-        sshd,
-    } = certs::user_ca_scene();
-    let d = dir.path();
-    // A key the server does not list in authorized_keys: only its certificate can let it in.
-    let key = sshd.client_keys().unauthorised_ed25519.clone();
-    let pk = key.public_key.as_str();
+    let scene = certs::user_ca_scene();
+    let (sshd, (_, ca_fp), (_, other_fp)) = (&scene.sshd, &scene.cas.ca, &scene.cas.other_ca);
     let user = TEST_USER;
-    let ev = d.join("events.jsonl");
+    let signed = scene.sign_user_certs(user, 7);
+    let (key, ev) = (&signed.key, scene.cas.dir.path().join("events.jsonl"));
 
-    let valid = sign(d, &ca, pk, "valid", &["-n", user, "-V", "-5m:+1h"]);
-    let out = sshdiag(&sshd, &key.path, &valid, &ev);
+    let out = sshdiag(sshd, &key.path, &signed.valid, &ev);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -93,38 +87,32 @@ fn certificate_login_works_and_each_refusal_names_its_cause() {
             .contains("PRIVATE KEY")
     );
 
-    let cases: Vec<(&str, PathBuf, String)> = vec![
+    let cases: Vec<(&str, &PathBuf, String)> = vec![
         (
             "expired",
-            sign(
-                d,
-                &ca,
-                pk,
-                "expired",
-                &["-n", user, "-V", "20200101:20200102"],
-            ),
+            &signed.expired,
             "the certificate expired at 2020-01-02".into(),
         ),
         (
             "not-yet-valid",
-            sign(d, &ca, pk, "future", &["-n", user, "-V", "+1d:+2d"]),
+            &signed.not_yet_valid,
             "the certificate is not valid before".into(),
         ),
         (
             "wrong-principal",
-            sign(d, &ca, pk, "principal", &["-n", "someone-else,admin"]),
+            &signed.wrong_principal,
             format!("the login user {user:?} is not among the principals (someone-else, admin)"),
         ),
         (
             "untrusted-ca",
-            sign(d, &other_ca, pk, "untrusted", &["-n", user]),
+            &signed.untrusted_ca,
             format!(
                 "TrustedUserCAKeys (sshd_config) must list the CA key with fingerprint {other_fp}"
             ),
         ),
     ];
     for (name, cert, cause) in &cases {
-        let out = sshdiag(&sshd, &key.path, cert, &ev);
+        let out = sshdiag(sshd, &key.path, cert, &ev);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_ne!(out.status.code(), Some(0), "{name}: {err}");
         let verdict = events(&ev)
@@ -160,21 +148,14 @@ fn sshdiag_host(
     policy: &str,
     ev: &Path,
 ) -> (Output, Vec<serde_json::Value>) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
-        .args(["-F", "none", "--strict-host-key-checking", policy])
-        .arg("--known-hosts")
-        .arg(known_hosts)
-        .args(["-p", &sshd.port().to_string()])
-        .arg("-i")
-        .arg(&sshd.client_keys().ed25519.path)
-        .arg("--events-file")
-        .arg(ev)
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .args(["echo", "host-ok"])
-        .env("HOME", std::env::temp_dir())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let key = sshd.client_keys().ed25519.path.as_os_str();
+    let options = [
+        "--known-hosts".as_ref(),
+        known_hosts.as_os_str(),
+        "-i".as_ref(),
+        key,
+    ];
+    let out = run(sshd, policy, &options, ev, "host-ok");
     (out, events(ev))
 }
 
@@ -186,27 +167,20 @@ fn code_of<'a>(evs: &'a [serde_json::Value], event_type: &str) -> &'a serde_json
 
 #[test]
 fn host_certificates_and_revoked_keys_are_decided_in_the_probe() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (ca, _) = new_ca(d, "host-ca");
-    let (other_ca, _) = new_ca(d, "other-host-ca");
-    let mut sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let host_key = sshd.host_key("ed25519").unwrap().clone();
-    let port = sshd.port();
-    let known_hosts = d.join("known_hosts");
-    let ev = d.join("events.jsonl");
+    let mut scene = certs::host_ca_scene();
+    let (ca, other_ca) = (scene.cas.ca.0.clone(), scene.cas.other_ca.0.clone());
+    let host_key = scene.host_key.clone();
+    let port = scene.sshd.port();
+    let ev = scene.cas.dir.path().join("events.jsonl");
 
     // A key on an @revoked line is refused under every policy, even with checking off.
-    std::fs::write(
-        &known_hosts,
-        format!(
-            "@revoked [127.0.0.1]:{port} {}\n",
-            host_key.public_key.trim()
-        ),
-    )
-    .unwrap();
+    let revoked = format!(
+        "@revoked [127.0.0.1]:{port} {}\n",
+        host_key.public_key.trim()
+    );
+    let known_hosts = scene.known_hosts(&revoked);
     for policy in ["yes", "accept-new", "no"] {
-        let (out, evs) = sshdiag_host(&sshd, &known_hosts, policy, &ev);
+        let (out, evs) = sshdiag_host(&scene.sshd, &known_hosts, policy, &ev);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.stdout.is_empty(), "{policy}: {err}");
         assert_eq!(code_of(&evs, "HOSTKEY"), "host-key-revoked", "{policy}");
@@ -217,12 +191,7 @@ fn host_certificates_and_revoked_keys_are_decided_in_the_probe() {
 
     // Host certificates, trusted through an @cert-authority line for this name and port.
     let ca_line = std::fs::read_to_string(format!("{}.pub", ca.display())).unwrap();
-    std::fs::write(
-        &known_hosts,
-        format!("@cert-authority [127.0.0.1]:{port} {ca_line}"),
-    )
-    .unwrap();
-    let config = std::fs::read_to_string(sshd.config_path()).unwrap();
+    scene.known_hosts(&format!("@cert-authority [127.0.0.1]:{port} {ca_line}"));
     let cases: [(&str, &Path, &[&str], &str); 4] = [
         ("valid", &ca, &["-n", "127.0.0.1", "-V", "-5m:+1h"], ""),
         (
@@ -245,20 +214,8 @@ fn host_certificates_and_revoked_keys_are_decided_in_the_probe() {
         ),
     ];
     for (name, signer, extra, reason) in cases {
-        let pubfile = d.join(format!("host-{name}.pub"));
-        std::fs::write(&pubfile, &host_key.public_key).unwrap();
-        let mut args = vec!["-q", "-h", "-s", signer.to_str().unwrap(), "-I", name];
-        args.extend(extra);
-        args.push(pubfile.to_str().unwrap());
-        keygen(&args);
-        let cert = d.join(format!("host-{name}-cert.pub"));
-        std::fs::write(
-            sshd.config_path(),
-            format!("{config}HostCertificate {}\n", cert.display()),
-        )
-        .unwrap();
-        sshd.restart().unwrap();
-        let (out, evs) = sshdiag_host(&sshd, &known_hosts, "yes", &ev);
+        scene.serve_host_certificate(signer, name, extra);
+        let (out, evs) = sshdiag_host(&scene.sshd, &known_hosts, "yes", &ev);
         let err = String::from_utf8_lossy(&out.stderr);
         if reason.is_empty() {
             assert_eq!(String::from_utf8_lossy(&out.stdout), "host-ok\n", "{err}");

@@ -3,9 +3,10 @@
 
 use std::process::Command;
 
-use crate::common::sshdiag;
+use crate::common::{assert_exit, bundle_flags, sshd_and_dir, sshdiag_with_password};
 use sshdiag_events::{Bundle, EventData, IntegrityStatus, read_jsonl};
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
+use sshdiag_tests::procs::stdout_of;
+use sshdiag_tests::sshd::{TEST_PASSWORD, TEST_USER};
 
 fn dest() -> String {
     format!("{TEST_USER}@127.0.0.1")
@@ -13,32 +14,25 @@ fn dest() -> String {
 
 #[test]
 fn remote_exit_status_is_the_cli_exit_status_and_events_stream_to_a_file() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sshd, dir) = sshd_and_dir();
     let events = dir.path().join("events.jsonl");
     let kh = dir.path().join("known_hosts");
-    let port = sshd.port().to_string();
-    let out = sshdiag(&[
-        "-p",
-        &port,
-        "--password-env",
-        "SSHDIAG_PW",
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--events-file",
-        events.to_str().unwrap(),
-        &dest(),
-        "echo",
-        "out;",
-        "exit",
-        "3",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let port = sshd.port();
+    let out = sshdiag_with_password(
+        port,
+        &[
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--events-file",
+            events.to_str().unwrap(),
+            &dest(),
+            "echo",
+            "out;",
+            "exit",
+            "3",
+        ],
     );
+    assert_exit(&out, Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     let text = std::fs::read_to_string(&events).unwrap();
     let read = read_jsonl(&text);
@@ -57,8 +51,7 @@ fn remote_exit_status_is_the_cli_exit_status_and_events_stream_to_a_file() {
 
 #[test]
 fn failure_exits_255_and_the_redacted_bundle_names_the_cause_without_identities() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sshd, dir) = sshd_and_dir();
     let red = dir.path().join("bundle.json");
     let raw = dir.path().join("bundle-raw.json");
     let port = sshd.port().to_string();
@@ -71,14 +64,8 @@ fn failure_exits_255_and_the_redacted_bundle_names_the_cause_without_identities(
             "--strict-host-key-checking",
             "no",
         ])
-        .args([
-            "--bundle",
-            red.to_str().unwrap(),
-            "--bundle-raw",
-            raw.to_str().unwrap(),
-            "--events",
-            &dest(),
-        ])
+        .args(bundle_flags(&red, &raw))
+        .args(["--events", &dest()])
         .env("BAD_PW", "wrong-canary-pw")
         .output()
         .unwrap();
@@ -169,8 +156,7 @@ fn bad_input_is_one_clear_line_and_255_before_connecting() {
 
 #[test]
 fn an_agents_key_logs_in_and_a_missing_agent_is_agent_error() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sshd, dir) = sshd_and_dir();
     let sock = dir.path().join("agent.sock");
     // A real OpenSSH agent (Debian's openssh-client), holding the fixture's ed25519 key.
     let mut agent = Command::new("ssh-agent")
@@ -184,16 +170,10 @@ fn an_agents_key_logs_in_and_a_missing_agent_is_agent_error() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let added = Command::new("ssh-add")
-        .arg(&sshd.client_keys().ed25519.path)
-        .env("SSH_AUTH_SOCK", &sock)
-        .output()
-        .expect("ssh-add is needed (Debian package openssh-client)");
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    let mut add = Command::new("ssh-add");
+    add.arg(&sshd.client_keys().ed25519.path)
+        .env("SSH_AUTH_SOCK", &sock);
+    stdout_of(&mut add, "ssh-add (Debian package openssh-client)");
     let port = sshd.port().to_string();
     let run = |sock: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_sshdiag"))

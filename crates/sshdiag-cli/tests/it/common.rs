@@ -4,9 +4,60 @@
 //! It must never pass a secret on the command line (only through the environment), and never
 //! point `HOME` at the real user's home.
 
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sshdiag_tests::sshd::TEST_PASSWORD;
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD};
+
+/// A real sshd with the default options, and a temp dir for the test's files.
+pub fn sshd_and_dir() -> (SshdFixture, tempfile::TempDir) {
+    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
+    (sshd, tempfile::tempdir().unwrap())
+}
+
+/// [`sshdiag`] to port `port` with the password from `SSHDIAG_PW`, then `args`.
+pub fn sshdiag_with_password(port: u16, args: &[&str]) -> Output {
+    let port = port.to_string();
+    let mut all = vec!["-p", &port, "--password-env", "SSHDIAG_PW"];
+    all.extend_from_slice(args);
+    sshdiag(&all)
+}
+
+/// The flags that write the redacted bundle to `redacted` and the raw one to `raw`.
+pub fn bundle_flags<'a>(redacted: &'a Path, raw: &'a Path) -> [&'a OsStr; 4] {
+    let flags: [&OsStr; 2] = ["--bundle".as_ref(), "--bundle-raw".as_ref()];
+    [flags[0], redacted.as_os_str(), flags[1], raw.as_os_str()]
+}
+
+/// Writes `text` to `DIR/NAME` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The exit status is `code`; on failure the assertion shows the CLI's stderr.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: Option<i32>) {
+    assert_eq!(
+        out.status.code(),
+        code,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The run printed exactly `stdout`; on failure the assertion shows the CLI's stderr.
+#[track_caller]
+pub fn assert_prints(out: &Output, stdout: &str) {
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        stdout,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// Run the `sshdiag` binary with `args`, the test password in `SSHDIAG_PW`, and `HOME` set to
 /// the temp dir, and wait for its output.

@@ -4,34 +4,27 @@
 
 use std::process::Command;
 
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use crate::common::{bundle_flags, sshd_and_dir, write_file};
+use sshdiag_tests::sshd::TEST_USER;
 
 #[test]
 fn the_bundle_names_the_config_lines_that_applied_without_their_values() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sshd, dir) = sshd_and_dir();
     // The configuration lives under a directory named after the user, as ~/.ssh does.
     let home = dir.path().join(TEST_USER);
     std::fs::create_dir(&home).unwrap();
-    let config = home.join("config");
     let key = sshd.client_keys().ed25519.path.display().to_string();
-    std::fs::write(
-        &config,
-        format!(
-            "# the database bastion\nHost db-alias\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  IdentityFile {key}\n  StrictHostKeyChecking no\n",
-            sshd.port()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "# the database bastion\nHost db-alias\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  IdentityFile {key}\n  StrictHostKeyChecking no\n",
+        sshd.port()
+    );
+    let config = write_file(&home, "config", &text);
     let raw = dir.path().join("raw.json");
     let redacted = dir.path().join("redacted.json");
     let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
         .arg("-F")
         .arg(&config)
-        .arg("--bundle-raw")
-        .arg(&raw)
-        .arg("--bundle")
-        .arg(&redacted)
+        .args(bundle_flags(&redacted, &raw))
         .args(["db-alias", "echo", "alias-ok"])
         .env("HOME", dir.path())
         .stdin(std::process::Stdio::null())

@@ -5,6 +5,8 @@
 
 use std::process::{Command, Output};
 
+use crate::common::{assert_exit, write_file};
+
 use sshdiag_events::{ErrorData, Event, EventData, Layer, VerdictData, read_jsonl};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
 
@@ -34,16 +36,6 @@ fn sshdiag(args: &[&str]) -> (Output, Vec<Event>, String) {
     assert!(!text.contains(TEST_PASSWORD));
     let known = std::fs::read_to_string(&kh).unwrap_or_default();
     (out, read.events, known)
-}
-
-/// The exit status is `code`; on failure the assertion shows the CLI's stderr.
-fn assert_exit(out: &Output, code: Option<i32>) {
-    assert_eq!(
-        out.status.code(),
-        code,
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Run `true` through `bastion` to port `port` of 127.0.0.1: the run must fail with its one
@@ -316,16 +308,12 @@ fn proxyjump_in_ssh_config_applies_to_its_host() {
     let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
     let target = SshdFixture::start(SshdOptions::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(
-        &config,
-        format!(
-            "Host db\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  ProxyJump {}\n",
-            target.port(),
-            jump(&bastion)
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "Host db\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  ProxyJump {}\n",
+        target.port(),
+        jump(&bastion)
+    );
+    let config = write_file(dir.path(), "config", &text);
     let (out, events, _) = sshdiag(&["-F", config.to_str().unwrap(), "db", "echo", "cfg"]);
     assert_exit(&out, Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "cfg\n");

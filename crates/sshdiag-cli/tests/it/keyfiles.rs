@@ -8,19 +8,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sshdiag_core::keyfile::{KeyFileKind, PrivateFormat, classify};
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::sshd::{SshdFixture, TEST_USER};
 use sshdiag_tests::tools::{PUTTYGEN, SSH_KEYGEN};
+
+use crate::common::{assert_prints, sshd_and_dir};
+use sshdiag_tests::procs::stdout_of;
 
 const PASSPHRASE: &str = "correct horse";
 
 fn run(program: &Path, args: &[&str]) {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {}",
-        program.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let what = format!("{} {args:?}", program.display());
+    stdout_of(Command::new(program).args(args), &what);
 }
 
 /// `ssh-keygen -t KIND [-m FORMAT] -N PASSPHRASE -f DIR/NAME`.
@@ -60,6 +58,23 @@ fn to_ppk(source: &Path, out: &Path, version: u8, passphrase: Option<&str>) {
     run(&puttygen, &args);
 }
 
+/// The fixture's authorised ed25519 key as a version 3 PuTTY key `DIR/NAME` (mode 0600).
+fn authorised_ppk(sshd: &SshdFixture, dir: &Path, name: &str, passphrase: Option<&str>) -> PathBuf {
+    let ppk = dir.join(name);
+    to_ppk(&sshd.client_keys().ed25519.path, &ppk, 3, passphrase);
+    std::fs::set_permissions(&ppk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ppk
+}
+
+/// `ssh-keygen -s CA -I ID -n PRINCIPALS EXTRA KEY.pub`: writes `KEY-cert.pub`.
+fn sign(ca: &Path, key: &Path, id: &str, principals: &str, extra: &[&str]) {
+    let public = format!("{}.pub", key.display());
+    let mut args = vec!["-q", "-s", ca.to_str().unwrap(), "-I", id, "-n", principals];
+    args.extend_from_slice(extra);
+    args.push(&public);
+    run(&SSH_KEYGEN.require().unwrap(), &args);
+}
+
 fn text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
@@ -68,43 +83,24 @@ fn text(p: &Path) -> String {
 fn every_format_is_recognised_by_content_and_private_keys_load() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cases: Vec<(PathBuf, PrivateFormat, bool)> = vec![
-        (
-            keygen(d, "ed", "ed25519", None, ""),
-            PrivateFormat::OpenSsh,
-            false,
-        ),
-        (
-            keygen(d, "ed_enc", "ed25519", None, PASSPHRASE),
-            PrivateFormat::OpenSsh,
-            true,
-        ),
-        (
-            keygen(d, "rsa_pem", "rsa", Some("PEM"), ""),
-            PrivateFormat::PemRsa,
-            false,
-        ),
-        (
-            keygen(d, "rsa_pem_enc", "rsa", Some("PEM"), PASSPHRASE),
-            PrivateFormat::PemRsa,
-            true,
-        ),
-        (
-            keygen(d, "ec_pem", "ecdsa", Some("PEM"), ""),
-            PrivateFormat::PemEc,
-            false,
-        ),
-        (
-            keygen(d, "rsa_p8", "rsa", Some("PKCS8"), ""),
-            PrivateFormat::Pkcs8,
-            false,
-        ),
-        (
-            keygen(d, "ec_p8_enc", "ecdsa", Some("PKCS8"), PASSPHRASE),
-            PrivateFormat::Pkcs8,
-            true,
-        ),
+    use PrivateFormat::{OpenSsh, PemEc, PemRsa, Pkcs8};
+    // File name, key type, `ssh-keygen -m` format, the format it is, whether encrypted.
+    let made = [
+        ("ed", "ed25519", None, OpenSsh, false),
+        ("ed_enc", "ed25519", None, OpenSsh, true),
+        ("rsa_pem", "rsa", Some("PEM"), PemRsa, false),
+        ("rsa_pem_enc", "rsa", Some("PEM"), PemRsa, true),
+        ("ec_pem", "ecdsa", Some("PEM"), PemEc, false),
+        ("rsa_p8", "rsa", Some("PKCS8"), Pkcs8, false),
+        ("ec_p8_enc", "ecdsa", Some("PKCS8"), Pkcs8, true),
     ];
+    let cases: Vec<(PathBuf, PrivateFormat, bool)> = made
+        .into_iter()
+        .map(|(name, kind, m, format, encrypted)| {
+            let passphrase = if encrypted { PASSPHRASE } else { "" };
+            (keygen(d, name, kind, m, passphrase), format, encrypted)
+        })
+        .collect();
     let mut loaded = Vec::new();
     for (path, format, encrypted) in &cases {
         let t = text(path);
@@ -134,19 +130,7 @@ fn every_format_is_recognised_by_content_and_private_keys_load() {
     assert!(loaded.iter().all(|(_, ok)| *ok), "{loaded:?}");
     // A certificate made by ssh-keygen -s.
     let ca = keygen(d, "ca", "ed25519", None, "");
-    run(
-        &SSH_KEYGEN.require().unwrap(),
-        &[
-            "-q",
-            "-s",
-            ca.to_str().unwrap(),
-            "-I",
-            "id",
-            "-n",
-            "u",
-            d.join("ed.pub").to_str().unwrap(),
-        ],
-    );
+    sign(&ca, &d.join("ed"), "id", "u", &[]);
     assert!(matches!(
         classify(&text(&d.join("ed-cert.pub"))),
         KeyFileKind::Certificate { algorithm } if algorithm == "ssh-ed25519-cert-v01@openssh.com"
@@ -236,12 +220,9 @@ fn a_key_others_can_read_is_refused_before_connecting_as_openssh_does() {
 
 #[test]
 fn a_putty_key_logs_in_to_a_real_sshd_and_a_locked_one_is_told_how_to_convert() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ppk = dir.path().join("id.ppk");
+    let (sshd, dir) = sshd_and_dir();
     // The fixture's authorised ed25519 key, converted by PuTTY's own tool.
-    to_ppk(&sshd.client_keys().ed25519.path, &ppk, 3, None);
-    std::fs::set_permissions(&ppk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let ppk = authorised_ppk(&sshd, dir.path(), "id.ppk", None);
     let port = sshd.port().to_string();
     let dest = format!("{TEST_USER}@127.0.0.1");
     let base = [
@@ -254,22 +235,9 @@ fn a_putty_key_logs_in_to_a_real_sshd_and_a_locked_one_is_told_how_to_convert() 
     ];
     let mut args = base.to_vec();
     args.extend(["-i", ppk.to_str().unwrap(), &dest, "echo", "ppk-ok"]);
-    let out = sshdiag(&args);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ppk-ok\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_prints(&sshdiag(&args), "ppk-ok\n");
     // Encrypted, and no passphrase given: the exact conversion command.
-    let locked = dir.path().join("locked.ppk");
-    to_ppk(
-        &sshd.client_keys().ed25519.path,
-        &locked,
-        3,
-        Some(PASSPHRASE),
-    );
-    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let locked = authorised_ppk(&sshd, dir.path(), "locked.ppk", Some(PASSPHRASE));
     let l = locked.to_str().unwrap();
     let mut args = base.to_vec();
     args.extend(["-i", l, &dest]);
@@ -292,13 +260,7 @@ fn a_putty_key_logs_in_to_a_real_sshd_and_a_locked_one_is_told_how_to_convert() 
         "echo",
         "locked-ok",
     ]);
-    let out = sshdiag(&args);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "locked-ok\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_prints(&sshdiag(&args), "locked-ok\n");
 }
 
 #[test]
@@ -307,24 +269,9 @@ fn certificates_are_found_as_openssh_finds_them_and_described_before_connecting(
     let d = dir.path();
     let key = keygen(d, "id_ed25519", "ed25519", None, "");
     let ca = keygen(d, "ca", "ed25519", None, "");
-    let keygen_bin = SSH_KEYGEN.require().unwrap();
-    let public = format!("{}.pub", key.display());
     // KEY-cert.pub next to -i KEY: expired, for another principal.
-    run(
-        &keygen_bin,
-        &[
-            "-q",
-            "-s",
-            ca.to_str().unwrap(),
-            "-I",
-            "ops-key",
-            "-n",
-            "root,ops",
-            "-V",
-            "20200101:20200102",
-            &public,
-        ],
-    );
+    let validity = ["-V", "20200101:20200102"];
+    sign(&ca, &key, "ops-key", "root,ops", &validity);
     let k = key.to_str().unwrap();
     let out = sshdiag(&["-F", "none", "-i", k, "alice@no-such-host.invalid"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -342,20 +289,7 @@ fn certificates_are_found_as_openssh_finds_them_and_described_before_connecting(
     assert!(!err.contains("none of the keys given"), "{err}");
     // A certificate for another key is named as such (OpenSSH would not use it).
     let other = keygen(d, "other", "ed25519", None, "");
-    let other_pub = format!("{}.pub", other.display());
-    run(
-        &keygen_bin,
-        &[
-            "-q",
-            "-s",
-            ca.to_str().unwrap(),
-            "-I",
-            "other",
-            "-n",
-            "alice",
-            &other_pub,
-        ],
-    );
+    sign(&ca, &other, "other", "alice", &[]);
     let o = format!("CertificateFile={}-cert.pub", other.display());
     let out = sshdiag(&[
         "-F",
@@ -394,8 +328,7 @@ fn certificates_are_found_as_openssh_finds_them_and_described_before_connecting(
 fn the_permission_rule_is_openssh_own_on_every_mode() {
     use sshdiag_core::keyfile::permission_problem;
     use sshdiag_tests::openssh;
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sshd, dir) = sshd_and_dir();
     let key = dir.path().join("id_ed25519");
     std::fs::copy(&sshd.client_keys().ed25519.path, &key).unwrap();
     for mode in [0o600, 0o400, 0o640, 0o604, 0o660, 0o644] {

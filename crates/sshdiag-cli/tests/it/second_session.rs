@@ -22,19 +22,9 @@ async fn the_stages_run_a_second_session_through_a_channel_of_the_first() {
     );
     let env = NativeEnv::shared();
     let mut rec = Recorder::new("jump0".into(), env.clone(), Box::new(|_| {}));
-    let mut link = Link {
-        transport: Transport::Tcp,
-        proxy: None,
-        last_relay_rtt_at: None,
-        last_target_rtt_at: None,
-    };
-    let mut outer = Session {
-        opts: &opts,
-        env: env.clone(),
-        rec: &mut rec,
-        link: &mut link,
-        at: Default::default(),
-    };
+    let mut link = Link::new(None);
+    assert_eq!(link.transport, Transport::Tcp);
+    let mut outer = Session::new(&opts, env.clone(), &mut rec, &mut link);
     outer.at.lists = Some(opts.algorithms.resolve().expect("algorithms"));
     let stream = outer
         .connect_transport(&mut TcpConnector)
@@ -50,19 +40,8 @@ async fn the_stages_run_a_second_session_through_a_channel_of_the_first() {
         .channel_open_direct_tcpip(sshd.host(), sshd.port() as u32, "127.0.0.1", 0)
         .await
         .expect("a direct-tcpip channel to the second hop");
-    let mut hop_link = Link {
-        transport: Transport::Tcp,
-        proxy: None,
-        last_relay_rtt_at: None,
-        last_target_rtt_at: None,
-    };
-    let mut hop = Session {
-        opts: &opts,
-        env: env.clone(),
-        rec: &mut *outer.rec,
-        link: &mut hop_link,
-        at: Default::default(),
-    };
+    let mut hop_link = Link::new(None);
+    let mut hop = Session::new(&opts, env.clone(), &mut *outer.rec, &mut hop_link);
     hop.at.lists = Some(opts.algorithms.resolve().expect("algorithms"));
     let mut second = hop
         .handshake(channel.into_stream(), &mut NoTrustStore)

@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
+use crate::common::bundle_flags;
+
 const SECRET: &str = "hunter2";
 
 /// Accept one WebSocket as a relay would, read the client's `connect` frame, and refuse it
@@ -63,10 +65,7 @@ fn a_secret_in_a_relay_error_text_reaches_no_event_and_no_bundle() {
     let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
         .args(["--probe-auth", "--events", "--proxy", &url, "--events-file"])
         .arg(&events)
-        .arg("--bundle")
-        .arg(&bundle)
-        .arg("--bundle-raw")
-        .arg(&raw)
+        .args(bundle_flags(&bundle, &raw))
         .args(["-p", "22", "someone@target.example"])
         .env("HOME", dir.path())
         .output()

@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::common::sshd_and_dir;
 use sshdiag_core::algorithms::{
     supported_ciphers, supported_host_key, supported_kex, supported_macs,
 };
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::sshd::TEST_USER;
 use sshdiag_tests::tools::SSH;
+
+use crate::common::{assert_exit, write_file};
+use sshdiag_tests::procs::stdout_of;
 
 /// The keys sshdiag resolves, as `ssh -G` names them.
 const SCALAR_KEYS: &[&str] = &[
@@ -60,16 +64,9 @@ fn sshdiag(args: &[&str], home: &str, user: &str) -> Output {
 
 fn ssh_g(config: &Path, host: &str) -> BTreeMap<String, Vec<String>> {
     let ssh = SSH.require().unwrap();
-    let out = Command::new(ssh)
-        .args(["-F", config.to_str().unwrap(), "-G", host])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ssh -G {host}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_g(&String::from_utf8_lossy(&out.stdout))
+    let mut command = Command::new(ssh);
+    command.args(["-F", config.to_str().unwrap(), "-G", host]);
+    parse_g(&stdout_of(&mut command, &format!("ssh -G {host}")))
 }
 
 /// Algorithm lists agree once each side is limited to what the other implements: the same
@@ -154,8 +151,7 @@ fn resolves_as_openssh_ssh_g_does() {
         "Host *\n  ConnectTimeout 33\n",
     )
     .unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(&config, MAIN.replace("DIR", d)).unwrap();
+    let config = write_file(dir.path(), "config", &MAIN.replace("DIR", d));
     let (user, home) = account();
     let mut compared = 0;
     for host in [
@@ -269,8 +265,7 @@ fn resolves_as_openssh_ssh_g_does() {
 #[test]
 fn a_bad_line_is_one_error_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(&config, "Host x\n  User u\n  Port 99999\n").unwrap();
+    let config = write_file(dir.path(), "config", "Host x\n  User u\n  Port 99999\n");
     let (user, home) = account();
     let out = sshdiag(&["-F", config.to_str().unwrap(), "-G", "x"], &home, &user);
     assert_eq!(out.status.code(), Some(255));
@@ -291,20 +286,15 @@ fn a_bad_line_is_one_error_naming_file_and_line() {
 
 #[test]
 fn an_alias_from_the_config_logs_in_to_a_real_sshd() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
+    let (sshd, dir) = sshd_and_dir();
     let kh = dir.path().join("kh");
-    std::fs::write(
-        &config,
-        format!(
-            "Host target\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking accept-new\n",
-            sshd.port(),
-            sshd.client_keys().ed25519.path.display(),
-            kh.display()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "Host target\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking accept-new\n",
+        sshd.port(),
+        sshd.client_keys().ed25519.path.display(),
+        kh.display()
+    );
+    let config = write_file(dir.path(), "config", &text);
     let (user, _) = account();
     let out = sshdiag(
         &[
@@ -317,12 +307,7 @@ fn an_alias_from_the_config_logs_in_to_a_real_sshd() {
         dir.path().to_str().unwrap(),
         &user,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "via-alias\n");
     // accept-new wrote where UserKnownHostsFile points.
     let known = std::fs::read_to_string(&kh).unwrap();
