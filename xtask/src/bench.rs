@@ -410,31 +410,35 @@ struct CliRun {
 }
 
 impl Native {
-    /// `ssh … COMMAND` with stdout counted: (wall ms, first byte → EOF ms, bytes).
-    fn ssh_run(&self, extra: &[&str], command: &str) -> anyhow::Result<(f64, f64, u64)> {
-        let mut cmd = Command::new(&self.ssh);
-        cmd.args(["-F", "/dev/null", "-i"])
-            .arg(&self.key)
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-p",
-                &self.port,
-            ])
-            .args(extra)
+    /// Ends a client's command line with `extra`, the test user at 127.0.0.1 and `command`:
+    /// no stdin, stdout to `stdout`, stderr captured.
+    fn to_target(&self, cmd: &mut Command, extra: &[&str], command: &str, stdout: Stdio) {
+        cmd.args(extra)
             .arg(format!("{}@127.0.0.1", self.user))
             .arg(command)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped());
+    }
+
+    /// `ssh … COMMAND` with stdout counted: (wall ms, first byte → EOF ms, bytes).
+    fn ssh_run(&self, extra: &[&str], command: &str) -> anyhow::Result<(f64, f64, u64)> {
+        let mut cmd = Command::new(&self.ssh);
+        cmd.args(["-F", "/dev/null", "-i"]).arg(&self.key).args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            &self.port,
+        ]);
+        self.to_target(&mut cmd, extra, command, Stdio::piped());
         let started = Instant::now();
         let mut child = cmd
             .spawn()
@@ -473,13 +477,8 @@ impl Native {
             .args(["-p", &self.port, "--strict-host-key-checking", "no"])
             .arg("--known-hosts")
             .arg(&self.known_hosts)
-            .args(["--events", "-q", "--timeout", "600"])
-            .args(extra)
-            .arg(format!("{}@127.0.0.1", self.user))
-            .arg(command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .args(["--events", "-q", "--timeout", "600"]);
+        self.to_target(&mut cmd, extra, command, Stdio::null());
         let started = Instant::now();
         let output = cmd
             .output()
@@ -994,6 +993,23 @@ async fn page_runs(
 // ---------------------------------------------------------------------------------------------
 // The report
 
+/// A report section's heading and the note under it, each followed by a blank line.
+fn section(out: &mut String, heading: &str, note: &str) {
+    let _ = writeln!(out, "{heading}\n");
+    let _ = writeln!(out, "{note}\n");
+}
+
+/// A Markdown table's row: `first`, then `cells`.
+fn table_row(out: &mut String, first: &str, cells: &[String]) {
+    let _ = writeln!(out, "| {first} | {} |", cells.join(" | "));
+}
+
+/// A Markdown table's header row with these column names, and its separator row.
+fn table_head(out: &mut String, columns: &[&str]) {
+    let _ = writeln!(out, "| {} |", columns.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(columns.len()));
+}
+
 fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Results\n");
@@ -1029,23 +1045,18 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
     };
 
     let _ = writeln!(out, "### 1. Connect + kex + auth (ed25519 key) + `true`\n");
-    let _ = writeln!(
-        out,
-        "| client | wall ms | sum of phases ms | kex phase ms |"
+    table_head(
+        &mut out,
+        &["client", "wall ms", "sum of phases ms", "kex phase ms"],
     );
-    let _ = writeln!(out, "|---|---|---|---|");
     for (name, who) in [
         ("OpenSSH `ssh` direct (process)", "ssh"),
         ("`sshdiag` CLI direct (process)", "cli"),
         ("browser (wasm) via relay", "browser"),
     ] {
-        let _ = writeln!(
-            out,
-            "| {name} | {} | {} | {} |",
-            show(&format!("handshake/{who}/wall"), 1),
-            show(&format!("handshake/{who}/phases"), 1),
-            show(&format!("handshake/{who}/phase/kex"), 1),
-        );
+        let cells =
+            ["wall", "phases", "phase/kex"].map(|m| show(&format!("handshake/{who}/{m}"), 1));
+        table_row(&mut out, name, &cells);
     }
     let _ = writeln!(
         out,
@@ -1061,8 +1072,7 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         "relay", "dns", "tcp", "banner", "kex", "hostkey", "auth", "channel", "exec",
     ];
     let _ = writeln!(out, "Phases (median ms):\n");
-    let _ = writeln!(out, "| phase | CLI direct | browser via relay |");
-    let _ = writeln!(out, "|---|---|---|");
+    table_head(&mut out, &["phase", "CLI direct", "browser via relay"]);
     for phase in phases {
         let cli = r.stats(&format!("handshake/cli/phase/{phase}"));
         let browser = r.stats(&format!("handshake/browser/phase/{phase}"));
@@ -1077,16 +1087,25 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         );
     }
 
-    let _ = writeln!(out, "\n### 2. Key exchanges, browser vs native\n");
-    let _ = writeln!(
-        out,
-        "`kex` is the verdict's kex phase (KEXINIT to NEWKEYS, server work included); wall is the whole run (`ssh` for reference).\n"
+    section(
+        &mut out,
+        "\n### 2. Key exchanges, browser vs native",
+        "`kex` is the verdict's kex phase (KEXINIT to NEWKEYS, server work included); wall is the whole run (`ssh` for reference).",
     );
-    let _ = writeln!(
-        out,
-        "| kex | browser kex ms | CLI kex ms | browser ÷ CLI (kex, target ≤ 2×) | CLI via relay kex ms | browser ÷ CLI via relay | browser wall ms | CLI wall ms | ssh wall ms |"
+    table_head(
+        &mut out,
+        &[
+            "kex",
+            "browser kex ms",
+            "CLI kex ms",
+            "browser ÷ CLI (kex, target ≤ 2×)",
+            "CLI via relay kex ms",
+            "browser ÷ CLI via relay",
+            "browser wall ms",
+            "CLI wall ms",
+            "ssh wall ms",
+        ],
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for kex in KEXES {
         let _ = writeln!(
             out,
@@ -1117,8 +1136,7 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         "\n### 3. Bulk: `head -c {}` over exec\n",
         args.bulk_size
     );
-    let _ = writeln!(out, "| client | MB/s | ms |");
-    let _ = writeln!(out, "|---|---|---|");
+    table_head(&mut out, &["client", "MB/s", "ms"]);
     let mb_s = |label: &str| -> Option<Stats> {
         let values: Vec<f64> = r
             .samples
@@ -1152,16 +1170,21 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         verdict(bulk_ratio, &|v| v >= 0.5)
     );
 
-    let _ = writeln!(out, "### 4. The relay alone (WebSocket → TCP, loopback)\n");
-    let _ = writeln!(
-        out,
-        "256 MiB per transfer; RTT is a 32-byte message through an echo target, median of each run's median; added = relay − direct TCP.\n"
+    section(
+        &mut out,
+        "### 4. The relay alone (WebSocket → TCP, loopback)",
+        "256 MiB per transfer; RTT is a 32-byte message through an echo target, median of each run's median; added = relay − direct TCP.",
     );
-    let _ = writeln!(
-        out,
-        "| relay | download MB/s | upload MB/s | RTT µs | added RTT µs |"
+    table_head(
+        &mut out,
+        &[
+            "relay",
+            "download MB/s",
+            "upload MB/s",
+            "RTT µs",
+            "added RTT µs",
+        ],
     );
-    let _ = writeln!(out, "|---|---|---|---|---|");
     let direct_rtt = r.stats("relay/direct-tcp/rtt_us").map(|s| s.median);
     for relay in ["direct-tcp", "sshdiag-proxy", "websocat", "websockify"] {
         if !r.samples.contains_key(&format!("relay/{relay}/down/mb_s")) {
@@ -1174,13 +1197,10 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
             }
             _ => "—".into(),
         };
-        let _ = writeln!(
-            out,
-            "| {relay} | {} | {} | {} | {added} |",
-            show(&format!("relay/{relay}/down/mb_s"), 0),
-            show(&format!("relay/{relay}/up/mb_s"), 0),
-            show(&format!("relay/{relay}/rtt_us"), 0),
-        );
+        let measured =
+            ["down/mb_s", "up/mb_s", "rtt_us"].map(|m| show(&format!("relay/{relay}/{m}"), 0));
+        let [down, up, rtt] = measured;
+        table_row(&mut out, relay, &[down, up, rtt, added]);
     }
     let _ = writeln!(
         out,
@@ -1199,11 +1219,19 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         "Idle WebSockets ({} open, each with its TCP connection to the target):\n",
         args.idle
     );
-    let _ = writeln!(
-        out,
-        "| relay | RSS before KiB | RSS with all open KiB | KiB per connection | RSS after closing KiB | all open again KiB | closed again KiB | time to open all ms |"
+    table_head(
+        &mut out,
+        &[
+            "relay",
+            "RSS before KiB",
+            "RSS with all open KiB",
+            "KiB per connection",
+            "RSS after closing KiB",
+            "all open again KiB",
+            "closed again KiB",
+            "time to open all ms",
+        ],
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for relay in ["sshdiag-proxy", "websocat"] {
         let get = |k: &str| {
             r.stats(&format!("idle/{relay}/{k}"))
@@ -1255,11 +1283,16 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
             out,
             "The demo page (served by `sshdiag-proxy --demo`, headless Chromium over WebDriver). Times are `performance.now()` in the page, from navigation start; Run is pressed by script the moment the page marks itself ready; the first run has a cold cache.\n"
         );
-        let _ = writeln!(
-            out,
-            "| load | ready (module fetched + instantiated, form filled) ms | first event ms | Run → first event ms | verdict ms |"
+        table_head(
+            &mut out,
+            &[
+                "load",
+                "ready (module fetched + instantiated, form filled) ms",
+                "first event ms",
+                "Run → first event ms",
+                "verdict ms",
+            ],
         );
-        let _ = writeln!(out, "|---|---|---|---|---|");
         for (name, key) in [("cold", "page/cold"), ("warm", "page/warm")] {
             let _ = writeln!(
                 out,

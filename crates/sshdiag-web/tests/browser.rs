@@ -67,6 +67,12 @@ async fn run(
     .await
 }
 
+/// The run failed with `error_type` in `layer` (the verdict is the message otherwise).
+fn assert_failed(r: &sshdiag_core::ProbeReport, error_type: ErrorType, layer: Layer) {
+    assert_eq!(r.verdict.error_type, Some(error_type), "{:?}", r.verdict);
+    assert_eq!(r.verdict.layer, Some(layer));
+}
+
 #[wasm_bindgen_test]
 async fn password_login_and_echo_from_the_browser() {
     let f = fixture();
@@ -85,13 +91,7 @@ async fn password_login_and_echo_from_the_browser() {
 async fn wrong_password_from_the_browser_is_auth_failed() {
     let f = fixture();
     let r = run(&f, f.port, "definitely-wrong", &[]).await;
-    assert_eq!(
-        r.verdict.error_type,
-        Some(ErrorType::AuthFailed),
-        "{:?}",
-        r.verdict
-    );
-    assert_eq!(r.verdict.layer, Some(Layer::Auth));
+    assert_failed(&r, ErrorType::AuthFailed, Layer::Auth);
     assert!(r.verdict.hints.join(" ").contains("password was rejected"));
 }
 
@@ -99,11 +99,5 @@ async fn wrong_password_from_the_browser_is_auth_failed() {
 async fn target_outside_the_allow_list_is_proxy_denied() {
     let f = fixture();
     let r = run(&f, f.port.wrapping_add(1), f.password, &[]).await;
-    assert_eq!(
-        r.verdict.error_type,
-        Some(ErrorType::ProxyDenied),
-        "{:?}",
-        r.verdict
-    );
-    assert_eq!(r.verdict.layer, Some(Layer::Relay));
+    assert_failed(&r, ErrorType::ProxyDenied, Layer::Relay);
 }
