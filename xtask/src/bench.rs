@@ -165,7 +165,7 @@ impl Stats {
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     become_subreaper();
-    raise_nofile();
+    sshdiag_testkit::procs::raise_nofile();
     let mut needed = vec![tools::SSHD, tools::SSH_KEYGEN, tools::SSH];
     if args.wants("browser") || args.wants("web") {
         needed.extend([tools::CHROMIUM, tools::CHROMEDRIVER, tools::CLANG]);
@@ -1466,20 +1466,4 @@ fn gzip_len(bytes: &[u8]) -> anyhow::Result<u64> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes)?;
     Ok(encoder.finish()?.len() as u64)
-}
-
-/// Thousands of sockets in the relays we start: raise the soft file limit to the hard one
-/// (children inherit it).
-fn raise_nofile() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }

@@ -100,7 +100,8 @@ fn parse_args() -> anyhow::Result<Args> {
 #[tokio::main(worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    raise_nofile();
+    // Thousands of sockets on both ends.
+    sshdiag_testkit::procs::raise_nofile();
     let idle_open = Arc::new(AtomicUsize::new(0));
     let target: SocketAddr = ([127, 0, 0, 1], args.target_port).into();
     let listener = TcpListener::bind(target)
@@ -503,19 +504,4 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .with_context(|| format!("no VmRSS for pid {pid}"))
-}
-
-/// Thousands of sockets on both ends: raise the soft file limit to the hard one.
-fn raise_nofile() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }

@@ -40,6 +40,22 @@ pub fn stdout_of_fed(command: &mut Command, input: &[u8], what: &str) -> String 
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Raises this process's soft limit of open files to the hard one (the processes it starts
+/// inherit it): for the bench, which opens thousands of sockets.
+pub fn raise_nofile() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// Every pid in `/proc`.
 pub fn pids() -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
