@@ -94,13 +94,7 @@ impl Shared {
     /// counted per /64 (one site's usual allocation), so rotating addresses inside it does not
     /// escape `--max-per-ip`.
     fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Limit> {
-        let ip = client_key(ip);
-        self.sessions.take(
-            ip,
-            (self.config.max_connections, Limit::MaxConnections),
-            (self.config.max_per_ip, Limit::MaxPerIp),
-        )?;
-        self.metrics.session_started();
+        let ip = self.sessions.take(ip, &self.metrics)?;
         Ok(Slot {
             shared: Arc::clone(self),
             ip,
@@ -131,8 +125,9 @@ pub(crate) struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.shared.sessions.give_back(self.ip);
-        self.shared.metrics.session_ended();
+        self.shared
+            .sessions
+            .give_back(self.ip, &self.shared.metrics);
     }
 }
 
@@ -264,6 +259,8 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
     };
     log::emit_with(&dispatch, &started.line());
 
+    let sessions = counts::Counts::sessions(&config);
+    let pending = serve::Pending::new(&config);
     let shared = Arc::new(Shared {
         config,
         policy,
@@ -274,8 +271,8 @@ pub async fn start_with_log_sink(config: Config, sink: LogSink) -> anyhow::Resul
         demo: demo
             .as_ref()
             .map(|d| (d.local_addr(), d.host_key_fingerprint().to_string())),
-        sessions: counts::Counts::default(),
-        pending: serve::Pending::default(),
+        sessions,
+        pending,
         draining: draining_rx,
         force_close: force_rx,
     });

@@ -40,7 +40,6 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\nConnection: close\r\n\r\nsshdiag-proxy: too many pending sockets\n";
 
 /// Counts of sockets that have not completed the upgrade and the connect frame.
-#[derive(Default)]
 pub(crate) struct Pending {
     counts: crate::counts::Counts,
     /// When a refusal of each kind (`None`: a failed accept) was last logged.
@@ -48,6 +47,14 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// No pending sockets yet, with `config`'s limits.
+    pub(crate) fn new(config: &crate::Config) -> Pending {
+        Pending {
+            counts: crate::counts::Counts::pending(config),
+            last_logged: Mutex::default(),
+        }
+    }
+
     /// Pending sockets right now.
     pub(crate) fn count(&self) -> usize {
         self.counts.total()
@@ -64,13 +71,7 @@ pub(crate) struct Ticket {
 
 impl Ticket {
     fn take(shared: &Arc<Shared>, ip: IpAddr) -> Result<Ticket, Limit> {
-        let key = crate::client_key(ip);
-        shared.pending.counts.take(
-            key,
-            (shared.config.max_pending, Limit::MaxPending),
-            (shared.config.max_pending_per_ip, Limit::MaxPendingPerIp),
-        )?;
-        shared.metrics.pending_opened();
+        let key = shared.pending.counts.take(ip, &shared.metrics)?;
         Ok(Ticket {
             shared: Arc::clone(shared),
             key,
@@ -83,8 +84,10 @@ impl Ticket {
         if self.released.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.shared.pending.counts.give_back(self.key);
-        self.shared.metrics.pending_closed();
+        self.shared
+            .pending
+            .counts
+            .give_back(self.key, &self.shared.metrics);
     }
 }
 
