@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use futures::{SinkExt, StreamExt};
 use sshdiag_core::runtime::{Env, LocalBoxFuture};
 use sshdiag_core::transport::{
-    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEndWatch,
-    RelayEvent, RelayPinger, connect_frame, handshake_frame, interpret_control_frame,
+    ConnectFailure, ConnectRequest, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS,
+    RelayEndWatch, RelayEvent, RelayPinger, handshake_frame, interpret_control_frame,
     redact_url_credentials,
 };
 use sshdiag_events::relay::SUBPROTOCOL;
@@ -83,11 +83,9 @@ impl Connector for TcpConnector {
 
     async fn connect(
         &mut self,
-        host: &str,
-        port: u16,
-        connection_id: &str,
-        progress: UnboundedSender<ConnectStep>,
+        to: ConnectRequest<'_>,
     ) -> Result<Connected<TcpStream>, ConnectFailure> {
+        let (host, port) = (to.host, to.port);
         let t = Instant::now();
         let addrs: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host, port)).await {
             Ok(a) => a.collect(),
@@ -104,7 +102,7 @@ impl Connector for TcpConnector {
                 format!("{host} resolved to no address"),
             ));
         }
-        let _ = progress.send(ConnectStep::Resolved {
+        let _ = to.progress.send(ConnectStep::Resolved {
             addrs: addrs.iter().map(|a| a.ip().to_string()).collect(),
             ms: ms_since(t),
         });
@@ -114,8 +112,8 @@ impl Connector for TcpConnector {
             match TcpStream::connect(addr).await {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
-                    tracing::debug!(connection_id, peer = %addr, "TCP connected");
-                    let _ = progress.send(ConnectStep::TcpConnected {
+                    tracing::debug!(connection_id = to.connection_id, peer = %addr, "TCP connected");
+                    let _ = to.progress.send(ConnectStep::TcpConnected {
                         peer: addr.to_string(),
                         ms: ms_since(t),
                     });
@@ -156,10 +154,7 @@ impl Connector for WsRelayConnector {
 
     async fn connect(
         &mut self,
-        host: &str,
-        port: u16,
-        connection_id: &str,
-        progress: UnboundedSender<ConnectStep>,
+        to: ConnectRequest<'_>,
     ) -> Result<Connected<DuplexStream>, ConnectFailure> {
         let shown = redact_url_credentials(&self.url);
         let unreachable = |m: String| ConnectFailure::new(ErrorType::ProxyUnreachable, m);
@@ -178,8 +173,8 @@ impl Connector for WsRelayConnector {
         let (mut ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| unreachable(format!("could not open the WebSocket to {shown}: {e}")))?;
-        let _ = progress.send(ConnectStep::WsOpen { ms: ms_since(t) });
-        let text = connect_frame(host, port, connection_id, self.token.as_deref());
+        let _ = to.progress.send(ConnectStep::WsOpen { ms: ms_since(t) });
+        let text = to.connect_frame(self.token.as_deref());
         ws.send(Message::Text(text.into()))
             .await
             .map_err(|e| unreachable(format!("the relay closed the WebSocket: {e}")))?;
@@ -187,7 +182,7 @@ impl Connector for WsRelayConnector {
         loop {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => {
-                    if handshake_frame(&t, &progress)? {
+                    if handshake_frame(&t, &to.progress)? {
                         break;
                     }
                 }
@@ -204,6 +199,7 @@ impl Connector for WsRelayConnector {
         let (later_tx, later_rx) = unbounded_channel();
         // The relayed connection's span: every line its pump (or a library under it) logs
         // carries the connection id the relay logs too.
+        let connection_id = to.connection_id;
         let span = tracing::debug_span!("connection", connection_id, relay = %shown);
         tracing::debug!(parent: &span, "connected through the relay");
         tokio::spawn(tracing::Instrument::instrument(

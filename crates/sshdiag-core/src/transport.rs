@@ -161,6 +161,22 @@ pub struct Connected<S> {
     pub later_steps: Option<tokio::sync::mpsc::UnboundedReceiver<ConnectStep>>,
 }
 
+/// What a connector is asked for: the target, the diagnosis's id (the relay logs it too),
+/// and where each [`ConnectStep`] goes as it happens.
+pub struct ConnectRequest<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub connection_id: &'a str,
+    pub progress: UnboundedSender<ConnectStep>,
+}
+
+impl ConnectRequest<'_> {
+    /// The relay's `connect` frame for this target, carrying `token` when there is one.
+    pub fn connect_frame(&self, token: Option<&str>) -> String {
+        connect_frame(self.host, self.port, self.connection_id, token)
+    }
+}
+
 /// Establishes the transport. Implementations send [`ConnectStep`]s on `progress` as they
 /// happen and return the stream, or a classified failure.
 pub trait Connector {
@@ -168,10 +184,7 @@ pub trait Connector {
 
     fn connect(
         &mut self,
-        host: &str,
-        port: u16,
-        connection_id: &str,
-        progress: UnboundedSender<ConnectStep>,
+        to: ConnectRequest<'_>,
     ) -> impl Future<Output = Result<Connected<Self::Stream>, ConnectFailure>>;
 
     /// The relay URL (without credentials), when this connector uses one.

@@ -8,8 +8,8 @@
 //! `bufferedAmount` is below a ceiling, and the pipe itself is bounded.
 
 use sshdiag_core::transport::{
-    ConnectFailure, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS, RelayEndWatch,
-    RelayEvent, RelayPinger, connect_frame, handshake_frame, interpret_control_frame,
+    ConnectFailure, ConnectRequest, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS,
+    RelayEndWatch, RelayEvent, RelayPinger, handshake_frame, interpret_control_frame,
     redact_url_credentials,
 };
 use sshdiag_events::relay::SUBPROTOCOL;
@@ -126,10 +126,7 @@ impl Connector for BrowserRelayConnector {
 
     async fn connect(
         &mut self,
-        host: &str,
-        port: u16,
-        connection_id: &str,
-        progress: UnboundedSender<ConnectStep>,
+        to: ConnectRequest<'_>,
     ) -> Result<Connected<DuplexStream>, ConnectFailure> {
         let shown = redact_url_credentials(&self.url);
         let unreachable = |m: String| ConnectFailure::new(ErrorType::ProxyUnreachable, m);
@@ -149,10 +146,10 @@ impl Connector for BrowserRelayConnector {
                 )));
             }
         }
-        let _ = progress.send(ConnectStep::WsOpen {
+        let _ = to.progress.send(ConnectStep::WsOpen {
             ms: sshdiag_events::round_thousandths(js_sys::Date::now() - t),
         });
-        let text = connect_frame(host, port, connection_id, self.token.as_deref());
+        let text = to.connect_frame(self.token.as_deref());
         socket
             .ws
             .send_with_str(&text)
@@ -160,7 +157,7 @@ impl Connector for BrowserRelayConnector {
         loop {
             match rx.recv().await {
                 Some(WsEvent::Text(t)) => {
-                    if handshake_frame(&t, &progress)? {
+                    if handshake_frame(&t, &to.progress)? {
                         break;
                     }
                 }

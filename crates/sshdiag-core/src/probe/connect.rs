@@ -16,7 +16,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use super::attempt::{ClosedBy, Session};
 use crate::failure::{Failure, scrub};
 use crate::hints;
-use crate::transport::{self, ConnectFailure, ConnectStep, Connector};
+use crate::transport::{self, ConnectFailure, ConnectRequest, ConnectStep, Connector};
 
 impl Session<'_> {
     fn via_relay(&self) -> bool {
@@ -40,7 +40,12 @@ impl Session<'_> {
         let port = self.opts.port;
         let cid = self.rec.connection_id.clone();
         let result = {
-            let fut = connector.connect(&host, port, &cid, tx);
+            let fut = connector.connect(ConnectRequest {
+                host: &host,
+                port,
+                connection_id: &cid,
+                progress: tx,
+            });
             let deadline = self.env.sleep(self.opts.connect_timeout_ms);
             tokio::pin!(fut, deadline);
             let mut progress_open = true;
