@@ -162,6 +162,17 @@ pub const HAPROXY: Tool = Tool {
     source: Source::Debian("haproxy"),
 };
 
+/// cargo-fuzz, which `cargo xtask fuzz` runs the coverage-guided fuzz targets with (libFuzzer;
+/// the test suite's smoke of the same targets needs nothing).
+pub const CARGO_FUZZ: Tool = Tool {
+    name: "cargo-fuzz",
+    fallbacks: &["/usr/local/bin/cargo-fuzz"],
+    source: Source::Crate {
+        name: "cargo-fuzz",
+        version: "0.13.2",
+    },
+};
+
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[
     SSHD,
