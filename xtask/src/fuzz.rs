@@ -74,7 +74,7 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<()> {
     println!();
     println!(
         "{:<20} {:>8} {:>12} {:>9}  result",
-        "target", "seconds", "runs", "coverage"
+        "target", "wall s", "runs", "coverage"
     );
     for o in &outcomes {
         let result = match (&o.crash, o.ok) {
@@ -144,7 +144,15 @@ fn run_target(root: &Path, name: &str, seconds: u64) -> anyhow::Result<Outcome> 
     artifact_prefix.push("/");
     let mut child = cargo()
         .env("RUSTC_BOOTSTRAP", "1")
-        .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--target-dir", "target/fuzz/build", name])
+        .args([
+            "fuzz",
+            "run",
+            "--fuzz-dir",
+            "fuzz",
+            "--target-dir",
+            "target/fuzz/build",
+            name,
+        ])
         .arg(&corpus)
         .arg(root.join("fuzz/seeds").join(name))
         .arg("--")
