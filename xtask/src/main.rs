@@ -6,6 +6,7 @@
 //! - `test`: installs what is missing (root on Debian) or says in one line what to install,
 //!   then runs the native tiers and the browser tier, and prints one summary line.
 //! - `codegen`: writes generated docs (`docs/codes.md`).
+//! - `fuzz`: the coverage-guided fuzz targets of `fuzz/` under cargo-fuzz (libFuzzer).
 //! - `bench`: side-by-side benchmarks (browser, CLI, OpenSSH, relays), written to BENCHMARKS.md.
 //!
 //! xtask depends on no crate of the product except `sshdiag-events` (for codegen), and on the
@@ -16,6 +17,7 @@ mod bench;
 mod build_web;
 mod codegen;
 mod demo;
+mod fuzz;
 mod prereq;
 mod test;
 mod util;
@@ -41,6 +43,8 @@ enum Task {
     Codegen(codegen::CodegenArgs),
     /// Benchmarks side by side in one run; writes BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Coverage-guided fuzzing of every parser of outside bytes (cargo-fuzz, libFuzzer).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Task::Test(args) => test::test(args),
         Task::Codegen(args) => codegen::codegen(args),
         Task::Bench(args) => bench::bench(args),
+        Task::Fuzz(args) => fuzz::fuzz(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -446,11 +446,21 @@ impl KnownHosts {
         Self::matching(&self.entries, host, port)
     }
 
-    /// The line to append to remember a key (plain, not hashed).
+    /// The line to append to remember a key (plain, not hashed); `None` for a name that
+    /// line could not carry back (empty, starting with `@` or `#`, or holding a comma, a
+    /// pattern character or white space): a line [`KnownHosts::parse`] would read as a
+    /// marker, a comment or other hosts is never written. (Found by the `known_hosts` fuzz
+    /// target: `@cert-authorityx` as a host name was written and could not be read back.)
     pub fn line_for(host: &str, port: u16, key: &HostKeyInfo) -> Option<String> {
-        key.openssh
-            .as_ref()
-            .map(|k| format!("{} {}\n", known_hosts_name(host, port), k))
+        let name = known_hosts_name(host, port);
+        let unwritable = name.is_empty()
+            || name.starts_with(['@', '#'])
+            || name.contains([',', '*', '?', '!', '|'])
+            || name.contains(char::is_whitespace);
+        if unwritable {
+            return None;
+        }
+        key.openssh.as_ref().map(|k| format!("{name} {k}\n"))
     }
 
     pub fn add(&mut self, host: &str, port: u16, key: &HostKeyInfo) {
@@ -464,6 +474,26 @@ mod tests {
     use super::*;
 
     const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
+    #[test]
+    fn a_remembered_line_reads_back_or_is_not_written() {
+        let key = HostKeyInfo {
+            algorithm: "ssh-ed25519".into(),
+            fingerprint_sha256: "SHA256:x".into(),
+            openssh: Some(format!("ssh-ed25519 {ED}")),
+        };
+        let line = KnownHosts::line_for("db.example.com", 2222, &key).unwrap();
+        assert_eq!(line, format!("[db.example.com]:2222 ssh-ed25519 {ED}\n"));
+        assert_eq!(
+            KnownHosts::parse(&line)
+                .lookup("db.example.com", 2222)
+                .len(),
+            1
+        );
+        for host in ["@cert-authorityx", "#host", "a,b", "a b", "*", ""] {
+            assert_eq!(KnownHosts::line_for(host, 22, &key), None, "{host:?}");
+        }
+    }
 
     fn info(fp: &str, alg: &str) -> HostKeyInfo {
         HostKeyInfo {

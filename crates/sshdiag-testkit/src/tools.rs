@@ -126,6 +126,17 @@ pub const PY_CRYPTOGRAPHY: Tool = Tool {
 /// The load balancer the relay fleet tests put in front of several relays.
 pub const HAPROXY: Tool = Tool::debian("haproxy", &["/usr/sbin/haproxy"], "haproxy");
 
+/// cargo-fuzz, which `cargo xtask fuzz` runs the coverage-guided fuzz targets with (libFuzzer;
+/// the test suite's smoke of the same targets needs nothing).
+pub const CARGO_FUZZ: Tool = Tool {
+    name: "cargo-fuzz",
+    fallbacks: &["/usr/local/bin/cargo-fuzz"],
+    source: Source::Crate {
+        name: "cargo-fuzz",
+        version: "0.13.2",
+    },
+};
+
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[
     SSHD,

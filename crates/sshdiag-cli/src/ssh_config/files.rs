@@ -1,10 +1,32 @@
 //! File-name globbing for `Include`, as `glob(3)` does it for OpenSSH: `*`, `?` in any path
 //! component, results in lexical order, hidden files only when the pattern component starts
-//! with a dot. It only lists directories; it never reads a file.
+//! with a dot, and the one bounded read of a configuration file.
 
+use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
 
 use super::lex::glob;
+
+/// The most a configuration file may hold: far past any real one (OpenSSH's own are a few
+/// KiB), and the bound on what `-F /dev/zero` or an `Include` of a device or a huge file makes
+/// the CLI read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file, at most [`MAX_CONFIG_BYTES`]; a larger one (or an endless
+/// device) is an error naming the limit, not a CLI that eats the machine's memory.
+pub fn read_config(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("over {MAX_CONFIG_BYTES} bytes: too large for a configuration file"),
+        ));
+    }
+    Ok(text)
+}
 
 fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?'])
@@ -76,6 +98,20 @@ mod tests {
         assert_eq!(
             glob_paths(&dir.path().join("none-*")),
             Vec::<PathBuf>::new()
+        );
+    }
+
+    #[test]
+    fn a_configuration_read_is_bounded() {
+        // `-F /dev/null` is a common way to say "no configuration": it reads as empty.
+        assert_eq!(read_config(Path::new("/dev/null")).unwrap(), "");
+        // An endless device (`Include /dev/zero`, as a fuzzer writes it) is refused at the limit.
+        let error = read_config(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("too large for a configuration file"),
+            "{error}"
         );
     }
 }

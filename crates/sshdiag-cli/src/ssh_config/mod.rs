@@ -169,7 +169,7 @@ pub fn resolve(
     };
     let mut texts = Vec::new();
     for (path, kind, required) in sources {
-        match std::fs::read_to_string(&path) {
+        match files::read_config(&path) {
             Ok(t) => texts.push((path, kind, t)),
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {

@@ -347,7 +347,7 @@ impl Engine<'_> {
                     for pattern in &args {
                         let full = self.include_path(pattern, kind).map_err(err)?;
                         for p in super::files::glob_paths(&full) {
-                            let text = match std::fs::read_to_string(&p) {
+                            let text = match super::files::read_config(&p) {
                                 Ok(t) => t,
                                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                                 Err(e) => {
