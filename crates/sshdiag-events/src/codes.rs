@@ -119,6 +119,7 @@ catalog! {
     ProtocolVersionUnsupported => "protocol-version-unsupported", "the server speaks an SSH protocol version other than 2.0 (an `SSH-1.x` banner)";
     AuthIncomplete => "auth-incomplete", "the server accepted a first method (partial success) but the further method it wants was not given or was rejected";
     AuthDisconnected => "auth-disconnected", "the server ended the connection during authentication (too many attempts, a PAM or account refusal)";
+    Cancelled => "cancelled", "the diagnosis was stopped before it finished by whoever ran it (`Diagnostics.cancel()` in a page, Ctrl-C in the CLI)";
     }
 
     group "Relay log lines", "What `sshdiag-proxy` writes to its own log, one code per kind of line." {
@@ -317,6 +318,8 @@ pub enum ErrorType {
     Internal,
     /// An option or input was malformed.
     InvalidInput,
+    /// Whoever ran the diagnosis stopped it before it finished.
+    Cancelled,
 }
 
 impl ErrorType {
@@ -345,6 +348,7 @@ impl ErrorType {
         ErrorType::Timeout,
         ErrorType::Internal,
         ErrorType::InvalidInput,
+        ErrorType::Cancelled,
     ];
 
     /// The error type with this PascalCase wire name, if it is one of ours.
@@ -378,6 +382,7 @@ impl ErrorType {
             ErrorType::Timeout => "Timeout",
             ErrorType::Internal => "Internal",
             ErrorType::InvalidInput => "InvalidInput",
+            ErrorType::Cancelled => "Cancelled",
         }
     }
 
@@ -407,6 +412,7 @@ impl ErrorType {
             ErrorType::Timeout => Code::Timeout,
             ErrorType::Internal => Code::Internal,
             ErrorType::InvalidInput => Code::InvalidInput,
+            ErrorType::Cancelled => Code::Cancelled,
         }
     }
 
@@ -422,9 +428,10 @@ impl ErrorType {
             ErrorType::NotSsh | ErrorType::BannerTimeout => Layer::Banner,
             ErrorType::NoMutualKex | ErrorType::KexFailed => Layer::Kex,
             ErrorType::HostKeyMismatch | ErrorType::HostKeyUnknown => Layer::Hostkey,
-            ErrorType::KeyLoadError | ErrorType::AgentError | ErrorType::InvalidInput => {
-                Layer::Client
-            }
+            ErrorType::KeyLoadError
+            | ErrorType::AgentError
+            | ErrorType::InvalidInput
+            | ErrorType::Cancelled => Layer::Client,
             ErrorType::AuthFailed => Layer::Auth,
             ErrorType::ChannelOpenFailed => Layer::Channel,
             ErrorType::ExecFailed => Layer::Exec,

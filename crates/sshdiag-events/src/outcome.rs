@@ -130,6 +130,8 @@ pub enum DisconnectReason {
     ProxyClosed,
     /// The time limit ran out.
     Timeout,
+    /// Whoever ran the diagnosis stopped it.
+    Cancelled,
 }
 
 /// `DISCONNECT`: the session ended.

@@ -15,6 +15,8 @@
 //! Diagnostics.openEventLog(text);  // { events, errors, derived } from an events.jsonl
 //! Diagnostics.maxFileBytes();     // the largest file openBundle/openEventLog read (20 MiB)
 //! Diagnostics.forgetHostKey("example.com", 22);
+//! d.cancel();                     // stops a run: it ends with a `Cancelled` VERDICT
+//! d.timeLimitMs;                  // the run's overall time limit (ms)
 //! ```
 //!
 //! Decisions the contract leaves open:
@@ -60,13 +62,13 @@ use sshdiag_core::report::bundle_json;
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
 use sshdiag_events::jsonl::{ReadOptions, json_kind, read_jsonl_with};
 use sshdiag_events::{
-    Bundle, BundleError, Event, HostKeyPolicy, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView,
-    to_line,
+    Bundle, Event, HostKeyPolicy, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView, to_line,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::env::BrowserEnv;
+use crate::files::{FileInput, bundle_error, file_input, js_error, too_large};
 use crate::transport::BrowserRelayConnector;
 use crate::trust::{LocalStorageTrust, forget};
 
@@ -106,6 +108,10 @@ struct State {
     pending: Option<Pending>,
     running: bool,
     finished: Option<Finished>,
+    /// Set by `cancel()`: a run that has not started yet is cancelled as it starts.
+    cancel_requested: bool,
+    /// Stops the run in progress (`cancel()` sends on it).
+    cancel: Option<futures::channel::oneshot::Sender<()>>,
 }
 
 /// One diagnosis of one SSH target, through an sshdiag relay.
@@ -115,10 +121,7 @@ pub struct Diagnostics {
     on_event: Rc<RefCell<Option<js_sys::Function>>>,
     lines: Rc<RefCell<Vec<String>>>,
     events: Rc<RefCell<Vec<Event>>>,
-}
-
-fn js_error(message: impl AsRef<str>) -> JsValue {
-    js_sys::Error::new(message.as_ref()).into()
+    time_limit_ms: Option<u64>,
 }
 
 fn json_to_js(text: &str) -> Result<JsValue, JsValue> {
@@ -448,72 +451,10 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
     })
 }
 
-/// The refusal of a file over the viewer's limit (bundle.md's, also used for event logs).
-fn too_large(size: usize) -> JsValue {
-    js_error(format!(
-        "this file is {size} bytes, over the {MAX_BUNDLE_BYTES}-byte ({} MiB) limit",
-        MAX_BUNDLE_BYTES / (1024 * 1024)
-    ))
-}
-
 /// A view of a session as a JS object; see the module docs.
 fn view_to_value(view: &SessionView) -> Result<Value, JsValue> {
     serde_json::to_value(view)
         .map_err(|e| js_error(format!("could not show the session (a bug): {e}")))
-}
-
-enum FileInput {
-    Text(String),
-    Bytes(Vec<u8>),
-}
-
-/// A file handed over from JS: its text, or its bytes (`Uint8Array` or `ArrayBuffer`).
-///
-/// The checks do not use `instanceof`, which is false for an array made in another realm (an
-/// iframe, Firefox's WebDriver scripts): a view is recognised by `ArrayBuffer.isView`, a buffer
-/// by its `[object ArrayBuffer]` tag.
-fn file_input(input: &JsValue, what: &str) -> Result<FileInput, JsValue> {
-    if let Some(text) = input.as_string() {
-        Ok(FileInput::Text(text))
-    } else if js_sys::ArrayBuffer::is_view(input) {
-        let field = |name: &str| {
-            js_sys::Reflect::get(input, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-        };
-        let offset = field("byteOffset").as_f64().unwrap_or(0.0) as u32;
-        let length = field("byteLength").as_f64().unwrap_or(0.0) as u32;
-        let bytes =
-            js_sys::Uint8Array::new_with_byte_offset_and_length(&field("buffer"), offset, length);
-        Ok(FileInput::Bytes(bytes.to_vec()))
-    } else if input.is_object()
-        && input.unchecked_ref::<js_sys::Object>().to_string() == "[object ArrayBuffer]"
-    {
-        Ok(FileInput::Bytes(js_sys::Uint8Array::new(input).to_vec()))
-    } else {
-        Err(js_error(format!(
-            "{what} takes the file's text (a string) or its bytes (Uint8Array or ArrayBuffer)"
-        )))
-    }
-}
-
-/// An Error with the bundle's plain message and a `kind` a program can branch on
-/// (`"looks-like-jsonl"`: open it with `openEventLog` instead).
-fn bundle_error(e: &BundleError) -> JsValue {
-    let kind = match e {
-        BundleError::TooLarge { .. } => "too-large",
-        BundleError::NotUtf8 { .. } => "not-utf8",
-        BundleError::NotJson { .. } => "not-json",
-        BundleError::LooksLikeJsonl => "looks-like-jsonl",
-        BundleError::NotAnObject { .. } => "not-an-object",
-        BundleError::WrongFormat { .. } => "wrong-format",
-        BundleError::NewerVersion { .. } => "newer-version",
-        BundleError::UnsupportedVersion { .. } => "unsupported-version",
-        BundleError::BadEvent { .. } => "bad-event",
-        BundleError::BadField { .. } => "bad-field",
-        _ => "internal",
-    };
-    let error = js_sys::Error::new(&e.to_string());
-    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("kind"), &JsValue::from_str(kind));
-    error.into()
 }
 
 #[wasm_bindgen]
@@ -522,7 +463,9 @@ impl Diagnostics {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Diagnostics, JsValue> {
         let pending = parse_options(&options)?;
+        let time_limit_ms = pending.opts.timeout_ms;
         Ok(Diagnostics {
+            time_limit_ms,
             state: Rc::new(RefCell::new(State {
                 pending: Some(pending),
                 ..State::default()
@@ -566,7 +509,22 @@ impl Diagnostics {
             };
             return js_sys::Promise::reject(&js_error(message));
         };
-        self.state.borrow_mut().running = true;
+        let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+        {
+            let mut state = self.state.borrow_mut();
+            state.running = true;
+            if state.cancel_requested {
+                let _ = stop.send(());
+            } else {
+                state.cancel = Some(stop);
+            }
+        }
+        // Only a sent cancel stops the run; a dropped sender (the run ended) does not.
+        let cancelled = async move {
+            if stopped.await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+        };
         let state = self.state.clone();
         let on_event = self.on_event.clone();
         let lines = self.lines.clone();
@@ -599,18 +557,46 @@ impl Diagnostics {
                     );
                 }
             });
-            let report =
-                sshdiag_core::run(opts, &mut connector, Arc::new(BrowserEnv), &mut trust, sink)
-                    .await;
+            let report = sshdiag_core::run_cancellable(
+                opts,
+                &mut connector,
+                Arc::new(BrowserEnv),
+                &mut trust,
+                sink,
+                cancelled,
+            )
+            .await;
             drop(connector);
             let verdict = serde_json::to_string(&report.verdict)
                 .map_err(|e| js_error(format!("could not serialise the verdict (a bug): {e}")));
             let mut s = state.borrow_mut();
             s.running = false;
+            s.cancel = None;
             s.finished = Some(Finished { report, opts: kept });
             drop(s);
             json_to_js(&verdict?)
         })
+    }
+
+    /// Stops the run in progress cleanly: it ends at once with an `ERROR` and a failed
+    /// `VERDICT` of type `Cancelled` (code `cancelled`), and `run()` resolves with that verdict.
+    /// Before `run()`, the run is cancelled as it starts; after it has ended, this does nothing.
+    pub fn cancel(&self) {
+        let mut state = self.state.borrow_mut();
+        if state.finished.is_some() {
+            return;
+        }
+        state.cancel_requested = true;
+        if let Some(stop) = state.cancel.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// The run's overall time limit in milliseconds (the connect timeout is per step), so a page
+    /// can show the time used against it.
+    #[wasm_bindgen(getter, js_name = timeLimitMs)]
+    pub fn time_limit_ms(&self) -> Option<f64> {
+        self.time_limit_ms.map(|ms| ms as f64)
     }
 
     /// The events so far as JSON Lines (one `\n`-terminated line each).
