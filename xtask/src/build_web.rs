@@ -142,10 +142,11 @@ fn remove_precompressed(web: &Path) -> anyhow::Result<usize> {
     Ok(0)
 }
 
-/// The files under `web` and `web/pkg` the relay serves and compression shrinks.
+/// The files under `web`, `web/js` (the page's modules) and `web/pkg` the relay serves and
+/// compression shrinks.
 fn page_files(web: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for dir in [web.to_path_buf(), web.join("pkg")] {
+    for dir in [web.to_path_buf(), web.join("js"), web.join("pkg")] {
         let entries =
             std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
         for entry in entries {

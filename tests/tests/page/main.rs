@@ -45,9 +45,12 @@
 
 mod api;
 mod auth;
+mod axe;
 mod bundles;
 mod demo;
 mod host_key;
+mod link;
+mod progress;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
