@@ -42,6 +42,14 @@ macro_rules! catalog {
                 match name { $( $( $code => Some(Code::$variant), )* )* _ => None }
             }
         }
+
+        // The TypeScript type of a code, from the same catalog (the package's `.d.ts`).
+        #[cfg(feature = "ts")]
+        #[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+        const CODE_TS: &'static str = concat!(
+            "/** A stable message code (docs/codes.md). */\nexport type Code =",
+            $( $( "\n  | \"", $code, "\"", )* )* ";\n"
+        );
     };
 }
 
@@ -163,6 +171,7 @@ impl std::fmt::Display for Code {
 
 /// Where in the stack something happened, from the outside in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
     /// The relay: the WebSocket to it, its policy and its limits.
@@ -216,6 +225,7 @@ impl Layer {
 
 /// The phases of a session, in order; each has a duration in `VERDICT.data.phases`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Opening the WebSocket to the relay.
@@ -270,6 +280,7 @@ impl Phase {
 
 /// The kind of failure, with the seed's names kept (PascalCase on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[non_exhaustive]
 pub enum ErrorType {
     /// The WebSocket to the relay could not be opened.

@@ -71,6 +71,9 @@ use crate::env::BrowserEnv;
 use crate::files::{FileInput, bundle_error, file_input, js_error, too_large};
 use crate::transport::BrowserRelayConnector;
 use crate::trust::{LocalStorageTrust, forget};
+use crate::types::{
+    DiagnosticsOptions, IntegrityCheck, IntegrityDetail, OpenedBundle, OpenedEventLog,
+};
 
 const OPTIONS: &[&str] = &[
     "proxyUrl",
@@ -444,6 +447,12 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
         _ => default_proxy_url()?,
     };
     let token = string(&o, "token", "token")?.filter(|t| !t.trim().is_empty());
+    // What the checks above accept, the declared type must accept too (see `types`).
+    serde_json::from_value::<DiagnosticsOptions>(Value::Object(o)).map_err(|e| {
+        js_error(format!(
+            "these options pass sshdiag's checks but not its DiagnosticsOptions type (a bug): {e}"
+        ))
+    })?;
     Ok(Pending {
         opts,
         proxy_url,
@@ -461,7 +470,9 @@ fn view_to_value(view: &SessionView) -> Result<Value, JsValue> {
 impl Diagnostics {
     /// Checks the options (see the module docs); throws an Error naming a bad option.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<Diagnostics, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "DiagnosticsOptions")] options: JsValue,
+    ) -> Result<Diagnostics, JsValue> {
         let pending = parse_options(&options)?;
         let time_limit_ms = pending.opts.timeout_ms;
         Ok(Diagnostics {
@@ -478,7 +489,10 @@ impl Diagnostics {
 
     /// Calls `callback(event)` with each event's JSON object as it happens.
     #[wasm_bindgen(js_name = onEvent)]
-    pub fn on_event(&self, callback: JsValue) -> Result<(), JsValue> {
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((event: Event) => void) | null")] callback: JsValue,
+    ) -> Result<(), JsValue> {
         if callback.is_null() || callback.is_undefined() {
             *self.on_event.borrow_mut() = None;
             return Ok(());
@@ -491,6 +505,7 @@ impl Diagnostics {
     }
 
     /// Runs the diagnosis; the Promise resolves to the VERDICT data, whatever the outcome.
+    #[wasm_bindgen(unchecked_return_type = "Promise<VerdictData>")]
     pub fn run(&self) -> js_sys::Promise {
         let pending = {
             let mut state = self.state.borrow_mut();
@@ -607,6 +622,7 @@ impl Diagnostics {
 
     /// What the bundle derives from the events so far (see the module docs): live during a
     /// run, so an `onEvent` callback can render it, and final once `run()` has resolved.
+    #[wasm_bindgen(unchecked_return_type = "SessionView")]
     pub fn derived(&self) -> Result<JsValue, JsValue> {
         let view = SessionView::from_events(&self.events.borrow());
         json_to_js(&view_to_value(&view)?.to_string())
@@ -631,7 +647,10 @@ impl Diagnostics {
 
     /// The evidence bundle as JSON: `bundle()` or `bundle({ redact: true })` is redacted,
     /// `bundle({ redact: false })` raw (still without any secret).
-    pub fn bundle(&self, options: JsValue) -> Result<String, JsValue> {
+    pub fn bundle(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "BundleOptions | undefined")] options: JsValue,
+    ) -> Result<String, JsValue> {
         let value = to_json_value(&options, "the options of bundle()")?;
         let redact = match &value {
             Value::Object(o) => {
@@ -663,37 +682,42 @@ impl Diagnostics {
     /// Reads a bundle file (text, or bytes as a `Uint8Array`/`ArrayBuffer`) and checks its
     /// integrity: `{ bundle, integrity: "valid"|"mismatch"|"missing", integrityDetail }`.
     /// Throws an Error with a plain message when the file is not a bundle sshdiag can read.
-    #[wasm_bindgen(js_name = openBundle)]
-    pub fn open_bundle(input: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(js_name = openBundle, unchecked_return_type = "OpenedBundle")]
+    pub fn open_bundle(
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] input: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let parsed = match file_input(&input, "openBundle")? {
             FileInput::Text(text) => Bundle::from_json(&text),
             FileInput::Bytes(bytes) => Bundle::from_json_bytes(&bytes),
         };
         let bundle = parsed.map_err(|e| bundle_error(&e))?;
-        let (integrity, detail) = match bundle.verify_integrity() {
-            IntegrityStatus::Valid => ("valid", Value::Null),
-            IntegrityStatus::Missing => ("missing", Value::Null),
+        let (integrity, integrity_detail) = match bundle.verify_integrity() {
+            IntegrityStatus::Valid => (IntegrityCheck::Valid, None),
+            IntegrityStatus::Missing => (IntegrityCheck::Missing, None),
             IntegrityStatus::Mismatch { expected, actual } => (
-                "mismatch",
-                serde_json::json!({"expected": expected, "actual": actual}),
+                IntegrityCheck::Mismatch,
+                Some(IntegrityDetail { expected, actual }),
             ),
         };
-        let bundle_value = serde_json::to_value(&bundle)
+        let derived = SessionView::from_bundle(&bundle);
+        let out = OpenedBundle {
+            bundle,
+            integrity,
+            integrity_detail,
+            derived,
+        };
+        let text = serde_json::to_string(&out)
             .map_err(|e| js_error(format!("could not show the bundle (a bug): {e}")))?;
-        let out = serde_json::json!({
-            "bundle": bundle_value,
-            "integrity": integrity,
-            "integrityDetail": detail,
-            "derived": view_to_value(&SessionView::from_bundle(&bundle))?,
-        });
-        json_to_js(&out.to_string())
+        json_to_js(&text)
     }
 
     /// Reads an event log (`events.jsonl`, or an nbs-ssh log) as `{ events, errors }`: every
     /// line that loads, in order, and `{ line, message }` for each line that does not (the
     /// rest still loads). Throws when nothing loads at all.
-    #[wasm_bindgen(js_name = openEventLog)]
-    pub fn open_event_log(input: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(js_name = openEventLog, unchecked_return_type = "OpenedEventLog")]
+    pub fn open_event_log(
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] input: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let text = match file_input(&input, "openEventLog")? {
             FileInput::Text(text) => text,
             FileInput::Bytes(bytes) => {
@@ -721,13 +745,15 @@ impl Diagnostics {
                 None => "this file is empty: it holds no event".to_string(),
             }));
         }
-        let mut out = serde_json::to_value(&read)
+        let derived = SessionView::from_events(&read.events);
+        let out = OpenedEventLog {
+            events: read.events,
+            errors: read.errors,
+            derived,
+        };
+        let text = serde_json::to_string(&out)
             .map_err(|e| js_error(format!("could not show the events (a bug): {e}")))?;
-        if let Value::Object(object) = &mut out {
-            let view = SessionView::from_events(&read.events);
-            object.insert("derived".to_string(), view_to_value(&view)?);
-        }
-        json_to_js(&out.to_string())
+        json_to_js(&text)
     }
 
     /// Forgets the host key this browser trusts for host:port, so the next run with

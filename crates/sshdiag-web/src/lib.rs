@@ -16,3 +16,5 @@ pub mod files;
 pub mod transport;
 #[cfg(target_arch = "wasm32")]
 pub mod trust;
+#[cfg(target_arch = "wasm32")]
+pub mod types;

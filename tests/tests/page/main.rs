@@ -51,6 +51,7 @@ mod demo;
 mod host_key;
 mod link;
 mod progress;
+mod types;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

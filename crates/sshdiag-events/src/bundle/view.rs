@@ -18,6 +18,7 @@ use crate::event::{
 
 /// What the page shows about a session; see the module docs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct SessionView {
     /// The connection id of the first event, if there is one.
     pub connection_id: Option<String>,
@@ -59,6 +60,7 @@ pub struct SessionView {
 
 /// The trusted and the presented host key of a `HostKeyMismatch`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct HostKeyMismatch {
     /// The presented key's algorithm, when the `HOSTKEY` event names it.
     pub algorithm: Option<String>,
