@@ -83,6 +83,27 @@ async fn progress_shows_the_phase_and_time_and_cancel_ends_the_run(
             page.js("return document.getElementById('cancel-button')").await? == Value::Null,
             "Cancel is still shown after the run ended"
         );
+
+        // The API itself: cancel() before run() cancels the run as it starts, and after the
+        // run it changes nothing.
+        let early = page
+            .js_with(
+                "return import('./pkg/sshdiag_web.js').then(async (m) => { await m.default(); \
+                   const d = new m.Diagnostics({ host: '127.0.0.1', port: arguments[0], username: 'nobody' }); \
+                   d.cancel(); const verdict = await d.run(); d.cancel(); \
+                   return { verdict, events: d.eventsJsonl(), again: d.derived().verdict }; })",
+                json!([port]),
+            )
+            .await?;
+        anyhow::ensure!(
+            early["verdict"]["error_type"] == json!("Cancelled")
+                && early["again"]["error_type"] == json!("Cancelled"),
+            "cancel() before run(): {early}"
+        );
+        anyhow::ensure!(
+            !early["events"].as_str().unwrap_or("").contains("proxy-tcp-connected"),
+            "a run cancelled before it started still connected: {early}"
+        );
         Ok(())
     })
     .await;
