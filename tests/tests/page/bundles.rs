@@ -155,6 +155,23 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
             );
             no_serious_violations(page, "in the viewer").await?;
 
+            // To the run mode (no run on this fresh page: the intro) and back: the bundle is
+            // still shown.
+            page.click("mode-run").await?;
+            anyhow::ensure!(
+                page.hidden("results").await?,
+                "the run mode shows the viewer's bundle"
+            );
+            page.click("mode-view").await?;
+            let back = page
+                .js("return document.querySelectorAll('#events tbody tr').length")
+                .await?;
+            anyhow::ensure!(
+                back == json!(redacted.events.len())
+                    && page.text("integrity").await?.contains("Intact"),
+                "the viewer lost its bundle after a trip to the run mode: {back} rows"
+            );
+
             // An edited bundle: shown, but marked as edited.
             let mut edited: Value = serde_json::from_str(&redacted_text)?;
             edited["verdict"]["summary"] = json!("all fine, trust me");
