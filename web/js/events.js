@@ -29,7 +29,7 @@ export function summarize(e) {
     case "KEX":
       if (d.status === "proposals") return "Key exchange proposals exchanged";
       if (d.status === "negotiated") return `Negotiated ${d.kex}, ${d.host_key}, ${d.cipher_cs}${d.mac_cs && d.mac_cs !== "implicit" ? `, ${d.mac_cs}` : ""}`;
-      return `Key exchange failed${d.category ? ` (no common ${d.category})` : ""}`;
+      return `Key exchange failed${d.category ? ` (no common ${plain(d.category)})` : ""}`;
     case "HOSTKEY":
       return `${d.algorithm} ${d.fingerprint_sha256} — ${plain(d.status)}${d.expected_fingerprint ? `, expected ${d.expected_fingerprint}` : ""}`;
     case "AUTH": {
@@ -49,7 +49,7 @@ export function summarize(e) {
     case "DISCONNECT":
       return `Disconnected: ${plain(d.reason)}${d.description ? ` (${d.description})` : ""}`;
     case "AUDIT":
-      return `${d.grade}: ${d.category} ${d.algorithm}${d.reason ? ` — ${d.reason}` : ""}${d.fix ? ` Fix: ${d.fix}` : ""}`;
+      return `${d.grade}: ${plain(d.category)} ${d.algorithm}${d.reason ? ` — ${d.reason}` : ""}${d.fix ? ` Fix: ${d.fix}` : ""}`;
     case "VERDICT":
       return `${d.ok ? "OK" : "FAILED"}: ${d.summary}`;
     default: {

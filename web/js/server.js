@@ -73,7 +73,7 @@ export function renderServer(view) {
     out.push(el("h3", { text: "Algorithm audit of the server's offer" }),
       el("ul", { class: "audit" }, ...findings.map((f) => el("li", { class: `grade-${f.grade}` },
         el("span", { class: "grade", text: f.grade }), " ",
-        el("span", { class: "mono", text: `${f.category} ${f.algorithm}` }),
+        el("span", { class: "mono", text: `${plain(f.category)} ${f.algorithm}` }),
         f.reason ? ` — ${f.reason}` : "",
         f.fix ? el("div", { class: "mono small fix", text: f.fix }) : ""))));
   }
