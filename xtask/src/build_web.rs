@@ -82,6 +82,7 @@ pub fn build_web_with(profile: WebProfile) -> anyhow::Result<PathBuf> {
     if !used_optimised {
         bindgen(&wasm, &out_dir)?;
     }
+    write_package_json(&out_dir)?;
 
     let web = project_root().join("web");
     let compressed = match release {
@@ -114,6 +115,33 @@ pub fn build_web_with(profile: WebProfile) -> anyhow::Result<PathBuf> {
     Ok(output)
 }
 
+/// Makes `web/pkg/` an npm package (docs/embed.md): the module, its glue and the TypeScript
+/// declarations wasm-bindgen writes from the Rust types (tsify), at the workspace's version.
+fn write_package_json(out_dir: &Path) -> anyhow::Result<()> {
+    let package = serde_json::json!({
+        "name": "sshdiag-web",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "Diagnose an SSH connection from a web page: sshdiag's SSH client (WebAssembly) with its Diagnostics API.",
+        "license": env!("CARGO_PKG_LICENSE"),
+        "type": "module",
+        "main": "./sshdiag_web.js",
+        "types": "./sshdiag_web.d.ts",
+        "exports": {
+            ".": { "types": "./sshdiag_web.d.ts", "import": "./sshdiag_web.js" },
+            "./sshdiag_web_bg.wasm": "./sshdiag_web_bg.wasm",
+        },
+        "files": [
+            "sshdiag_web.js",
+            "sshdiag_web.d.ts",
+            "sshdiag_web_bg.wasm",
+            "sshdiag_web_bg.wasm.d.ts",
+        ],
+        "sideEffects": false,
+    });
+    let text = serde_json::to_string_pretty(&package)? + "\n";
+    write(&out_dir.join("package.json"), text.as_bytes())
+}
+
 /// Writes `FILE.gz` (gzip -9) and `FILE.br` (brotli quality 11) beside every page file under
 /// `web` (and `web/pkg`); returns how many files it compressed.
 fn precompress(web: &Path) -> anyhow::Result<usize> {
@@ -142,10 +170,11 @@ fn remove_precompressed(web: &Path) -> anyhow::Result<usize> {
     Ok(0)
 }
 
-/// The files under `web` and `web/pkg` the relay serves and compression shrinks.
+/// The files under `web`, `web/js` (the page's modules) and `web/pkg` the relay serves and
+/// compression shrinks.
 fn page_files(web: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for dir in [web.to_path_buf(), web.join("pkg")] {
+    for dir in [web.to_path_buf(), web.join("js"), web.join("pkg")] {
         let entries =
             std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
         for entry in entries {

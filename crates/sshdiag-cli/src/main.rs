@@ -116,15 +116,25 @@ async fn probe(
     {
         creds.push(sshdiag_cli::native::agent_credential().await);
     }
+    // Ctrl-C stops the run cleanly: it ends with a `Cancelled` verdict, and the bundles asked
+    // for are still written.
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
     match &plan.proxy {
         Some(url) => {
             let mut c = WsRelayConnector {
                 url: url.clone(),
                 token: plan.token.clone(),
             };
-            sshdiag_core::run(options, &mut c, env, &mut trust, on_event).await
+            sshdiag_core::run_cancellable(options, &mut c, env, &mut trust, on_event, ctrl_c).await
         }
-        None => sshdiag_core::run(options, &mut TcpConnector, env, &mut trust, on_event).await,
+        None => {
+            let mut c = TcpConnector;
+            sshdiag_core::run_cancellable(options, &mut c, env, &mut trust, on_event, ctrl_c).await
+        }
     }
 }
 

@@ -26,5 +26,5 @@ pub mod tap;
 pub mod transport;
 
 pub use options::{AuthPlan, Credential, JumpHost, ProbeOptions, Secret};
-pub use probe::{ProbeReport, run};
+pub use probe::{ProbeReport, run, run_cancellable};
 pub use runtime::Env;

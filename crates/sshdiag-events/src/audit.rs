@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the algorithm audit grades one finding (lower case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum AuditGrade {
     /// Practical attacks exist: `broken`.
@@ -52,6 +53,7 @@ impl std::fmt::Display for AuditGrade {
 
 /// One graded finding of the algorithm audit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct AuditData {
     /// The negotiation category: `kex`, `host_key`, `cipher`, `mac`, `strict_kex`, `post_quantum`.
     #[serde(default)]

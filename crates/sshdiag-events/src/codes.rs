@@ -42,6 +42,14 @@ macro_rules! catalog {
                 match name { $( $( $code => Some(Code::$variant), )* )* _ => None }
             }
         }
+
+        // The TypeScript type of a code, from the same catalog (the package's `.d.ts`).
+        #[cfg(feature = "ts")]
+        #[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+        const CODE_TS: &'static str = concat!(
+            "/** A stable message code (docs/codes.md). */\nexport type Code =",
+            $( $( "\n  | \"", $code, "\"", )* )* ";\n"
+        );
     };
 }
 
@@ -119,6 +127,7 @@ catalog! {
     ProtocolVersionUnsupported => "protocol-version-unsupported", "the server speaks an SSH protocol version other than 2.0 (an `SSH-1.x` banner)";
     AuthIncomplete => "auth-incomplete", "the server accepted a first method (partial success) but the further method it wants was not given or was rejected";
     AuthDisconnected => "auth-disconnected", "the server ended the connection during authentication (too many attempts, a PAM or account refusal)";
+    Cancelled => "cancelled", "the diagnosis was stopped before it finished by whoever ran it (`Diagnostics.cancel()` in a page, Ctrl-C in the CLI)";
     }
 
     group "Relay log lines", "What `sshdiag-proxy` writes to its own log, one code per kind of line." {
@@ -162,6 +171,7 @@ impl std::fmt::Display for Code {
 
 /// Where in the stack something happened, from the outside in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
     /// The relay: the WebSocket to it, its policy and its limits.
@@ -215,6 +225,7 @@ impl Layer {
 
 /// The phases of a session, in order; each has a duration in `VERDICT.data.phases`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Opening the WebSocket to the relay.
@@ -269,6 +280,7 @@ impl Phase {
 
 /// The kind of failure, with the seed's names kept (PascalCase on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[non_exhaustive]
 pub enum ErrorType {
     /// The WebSocket to the relay could not be opened.
@@ -317,6 +329,8 @@ pub enum ErrorType {
     Internal,
     /// An option or input was malformed.
     InvalidInput,
+    /// Whoever ran the diagnosis stopped it before it finished.
+    Cancelled,
 }
 
 impl ErrorType {
@@ -345,6 +359,7 @@ impl ErrorType {
         ErrorType::Timeout,
         ErrorType::Internal,
         ErrorType::InvalidInput,
+        ErrorType::Cancelled,
     ];
 
     /// The error type with this PascalCase wire name, if it is one of ours.
@@ -378,6 +393,7 @@ impl ErrorType {
             ErrorType::Timeout => "Timeout",
             ErrorType::Internal => "Internal",
             ErrorType::InvalidInput => "InvalidInput",
+            ErrorType::Cancelled => "Cancelled",
         }
     }
 
@@ -407,6 +423,7 @@ impl ErrorType {
             ErrorType::Timeout => Code::Timeout,
             ErrorType::Internal => Code::Internal,
             ErrorType::InvalidInput => Code::InvalidInput,
+            ErrorType::Cancelled => Code::Cancelled,
         }
     }
 
@@ -422,9 +439,10 @@ impl ErrorType {
             ErrorType::NotSsh | ErrorType::BannerTimeout => Layer::Banner,
             ErrorType::NoMutualKex | ErrorType::KexFailed => Layer::Kex,
             ErrorType::HostKeyMismatch | ErrorType::HostKeyUnknown => Layer::Hostkey,
-            ErrorType::KeyLoadError | ErrorType::AgentError | ErrorType::InvalidInput => {
-                Layer::Client
-            }
+            ErrorType::KeyLoadError
+            | ErrorType::AgentError
+            | ErrorType::InvalidInput
+            | ErrorType::Cancelled => Layer::Client,
             ErrorType::AuthFailed => Layer::Auth,
             ErrorType::ChannelOpenFailed => Layer::Channel,
             ErrorType::ExecFailed => Layer::Exec,

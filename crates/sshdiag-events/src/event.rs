@@ -24,6 +24,7 @@ use crate::precision::round_thousandths;
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Detail for debugging.
@@ -75,6 +76,7 @@ macro_rules! event_types {
     ($( $variant:ident($ty:ty) => $wire:literal, $doc:literal; )*) => {
         /// The event types of the stream (`UPPER_SNAKE` on the wire).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
         #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
         pub enum EventType { $( #[doc = $doc] $variant, )* }
 
@@ -127,6 +129,16 @@ macro_rules! event_types {
                 }
             }
         }
+
+        // The TypeScript type of an event, from the same table (the package's `.d.ts`).
+        #[cfg(feature = "ts")]
+        #[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+        const EVENT_TS: &'static str = concat!(
+            "/** One event as its JSON object (events.md): the envelope, and `data` typed by `event_type`. */\n",
+            "export type Event = Omit<WireEvent, \"event_type\" | \"data\"> & (\n",
+            $( "  | { event_type: \"", $wire, "\"; data: ", stringify!($ty), " }\n", )*
+            ");\n"
+        );
     };
 }
 
@@ -149,6 +161,7 @@ event_types! {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 struct WireEvent {
     event_type: String,
     timestamp: f64,
@@ -156,6 +169,7 @@ struct WireEvent {
     seq: u64,
     level: Level,
     code: String,
+    #[cfg_attr(feature = "ts", tsify(type = "unknown"))]
     data: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hop: Option<Hop>,
@@ -201,6 +215,7 @@ impl<'de> Deserialize<'de> for Event {
 
 /// How far connecting got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectStatus {
     /// About to open the transport.
@@ -211,6 +226,7 @@ pub enum ConnectStatus {
 
 /// How the transport reaches the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// Through an sshdiag relay.
@@ -221,6 +237,7 @@ pub enum Transport {
 
 /// An authentication method (snake case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// The `none` method, which lists the methods the server accepts.
@@ -250,6 +267,7 @@ impl AuthMethod {
 
 /// `CONNECT`: a diagnosis starts, and its transport is up.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ConnectData {
     /// Which step of connecting.
     pub status: Option<ConnectStatus>,
@@ -275,6 +293,7 @@ pub struct ConnectData {
 
 /// Which step of the relay a `PROXY` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum ProxyStatus {
     /// The WebSocket to the relay opened.
@@ -293,6 +312,7 @@ pub enum ProxyStatus {
 
 /// `PROXY`: the relay's progress (or, for direct TCP, the CLI's own DNS and TCP steps).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ProxyData {
     /// Which step.
     pub status: Option<ProxyStatus>,
@@ -321,6 +341,7 @@ pub struct ProxyData {
 
 /// `VERSION`: the identification banners both sides sent.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct VersionData {
     /// Our own identification line.
     #[serde(default)]
@@ -341,6 +362,7 @@ pub struct VersionData {
 
 /// One side's KEXINIT name-lists, per negotiation category.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Proposal {
     /// Key exchange algorithms.
     #[serde(default)]
@@ -370,6 +392,7 @@ pub struct Proposal {
 
 /// Which step of key exchange a `KEX` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum KexStatus {
     /// Both sides' proposals were read.
@@ -382,6 +405,7 @@ pub enum KexStatus {
 
 /// Negotiated algorithms (also the bundle's `algorithms`, with the proposals added).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Negotiated {
     /// The key exchange algorithm.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -417,6 +441,7 @@ pub struct Negotiated {
 
 /// `KEX`: the proposals, the negotiated algorithms, or the failure.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct KexData {
     /// Which step.
     pub status: Option<KexStatus>,
@@ -439,6 +464,7 @@ pub struct KexData {
 
 /// What the host key check decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum HostkeyStatus {
     /// The key matches the trusted one.
@@ -455,6 +481,7 @@ pub enum HostkeyStatus {
 
 /// Host key checking policy, as OpenSSH's `StrictHostKeyChecking`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyPolicy {
     /// Only a trusted key is accepted.
@@ -468,6 +495,7 @@ pub enum HostKeyPolicy {
 
 /// `HOSTKEY`: the server's host key and the trust decision.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct HostkeyData {
     /// The host key's algorithm.
     #[serde(default)]
@@ -487,6 +515,7 @@ pub struct HostkeyData {
 
 /// The outcome of one authentication attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum AuthStatus {
     /// A method is being tried.
@@ -501,6 +530,7 @@ pub enum AuthStatus {
 
 /// `AUTH`: one authentication attempt.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct AuthData {
     /// The outcome of this attempt.
     pub status: Option<AuthStatus>,
@@ -531,6 +561,7 @@ pub struct AuthData {
 
 /// The public facts of an OpenSSH certificate (a certificate is public by design).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct CertificateInfo {
     /// The key id the CA wrote (often a person's name or address).
     pub key_id: String,
@@ -558,6 +589,7 @@ pub struct CertificateInfo {
 
 /// What became of a channel the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelStatus {
     /// The channel is open.
@@ -569,6 +601,7 @@ pub enum ChannelStatus {
 
 /// `CHANNEL`: a channel opened or refused.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ChannelData {
     #[serde(default)]
     /// `opened` or `failed`.
@@ -586,6 +619,7 @@ pub struct ChannelData {
 
 /// `EXEC`: a command that ran.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ExecData {
     /// The command as given.
     #[serde(default)]
@@ -612,6 +646,7 @@ pub struct ExecData {
 
 /// Which step of a forward a `FORWARD` event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardStatus {
     /// Being opened.
@@ -626,6 +661,7 @@ pub enum ForwardStatus {
 
 /// `FORWARD`: a forward, or the forward probe.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ForwardData {
     /// Which step.
     pub status: Option<ForwardStatus>,

@@ -93,6 +93,7 @@ pub fn to_jsonl(events: &[Event]) -> String {
 
 /// A line that did not load, with its 1-based line number.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct LineError {
     /// The line number, from 1.
     pub line: usize,
@@ -109,6 +110,7 @@ impl std::fmt::Display for LineError {
 /// What [`read_jsonl`] made of a stream: the events that loaded, in stream order, and one
 /// error per line that did not.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct JsonlRead {
     /// The events that loaded, in stream order.
     pub events: Vec<Event>,

@@ -11,6 +11,7 @@ use crate::codes::{Code, ErrorType, Layer, Phase};
 
 /// `KEEPALIVE`: one keepalive round trip or miss.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct KeepaliveData {
     /// The round trip in milliseconds; absent on a miss.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -25,6 +26,7 @@ pub struct KeepaliveData {
 
 /// The supervisor's connection state, as `STATE_CHANGE` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum SupervisorState {
     /// Not connected, before the first attempt.
@@ -62,6 +64,7 @@ impl PartialEq<&str> for SupervisorState {
 
 /// `STATE_CHANGE`: the supervisor's state moved.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct StateChangeData {
     /// The state left.
     #[serde(default)]
@@ -79,6 +82,7 @@ pub struct StateChangeData {
 
 /// `ERROR`: the failure that ends a failed session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ErrorData {
     /// The kind of failure (an [`ErrorType`] name; any string when reading).
     #[serde(default)]
@@ -107,11 +111,13 @@ pub struct ErrorData {
     pub methods_tried: Vec<String>,
     /// Further evidence, per error type (e.g. both offers for `NoMutualKex`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[cfg_attr(feature = "ts", tsify(type = "Record<string, unknown>"))]
     pub context: serde_json::Map<String, Value>,
 }
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum DisconnectReason {
     /// As planned.
@@ -130,10 +136,13 @@ pub enum DisconnectReason {
     ProxyClosed,
     /// The time limit ran out.
     Timeout,
+    /// Whoever ran the diagnosis stopped it.
+    Cancelled,
 }
 
 /// `DISCONNECT`: the session ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct DisconnectData {
     /// Why the session ended.
     pub reason: DisconnectReason,
@@ -153,6 +162,7 @@ pub struct DisconnectData {
 
 /// `VERDICT`: the outcome, always the last event.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct VerdictData {
     /// True when every step succeeded.
     pub ok: bool,

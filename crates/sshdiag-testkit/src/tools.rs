@@ -137,6 +137,13 @@ pub const CARGO_FUZZ: Tool = Tool {
     },
 };
 
+/// Installs the npm packages the page tests use (axe-core), pinned in `tests/js/`.
+pub const NPM: Tool = Tool {
+    name: "npm",
+    fallbacks: &["/usr/bin/npm"],
+    source: Source::Debian("npm"),
+};
+
 /// Every tool a full `cargo xtask test` run needs, in install order.
 pub const ALL: &[Tool] = &[
     SSHD,
@@ -153,6 +160,7 @@ pub const ALL: &[Tool] = &[
     PY_CRYPTOGRAPHY,
     HAPROXY,
     WASM_OPT,
+    NPM,
 ];
 
 impl Tool {

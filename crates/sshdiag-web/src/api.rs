@@ -15,6 +15,8 @@
 //! Diagnostics.openEventLog(text);  // { events, errors, derived } from an events.jsonl
 //! Diagnostics.maxFileBytes();     // the largest file openBundle/openEventLog read (20 MiB)
 //! Diagnostics.forgetHostKey("example.com", 22);
+//! d.cancel();                     // stops a run: it ends with a `Cancelled` VERDICT
+//! d.timeLimitMs;                  // the run's overall time limit (ms)
 //! ```
 //!
 //! Decisions the contract leaves open:
@@ -60,15 +62,18 @@ use sshdiag_core::report::bundle_json;
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
 use sshdiag_events::jsonl::{ReadOptions, json_kind, read_jsonl_with};
 use sshdiag_events::{
-    Bundle, BundleError, Event, HostKeyPolicy, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView,
-    to_line,
+    Bundle, Event, HostKeyPolicy, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView, to_line,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::env::BrowserEnv;
+use crate::files::{FileInput, bundle_error, file_input, js_error, too_large};
 use crate::transport::BrowserRelayConnector;
 use crate::trust::{LocalStorageTrust, forget};
+use crate::types::{
+    DiagnosticsOptions, IntegrityCheck, IntegrityDetail, OpenedBundle, OpenedEventLog,
+};
 
 const OPTIONS: &[&str] = &[
     "proxyUrl",
@@ -106,6 +111,10 @@ struct State {
     pending: Option<Pending>,
     running: bool,
     finished: Option<Finished>,
+    /// Set by `cancel()`: a run that has not started yet is cancelled as it starts.
+    cancel_requested: bool,
+    /// Stops the run in progress (`cancel()` sends on it).
+    cancel: Option<futures::channel::oneshot::Sender<()>>,
 }
 
 /// One diagnosis of one SSH target, through an sshdiag relay.
@@ -115,10 +124,7 @@ pub struct Diagnostics {
     on_event: Rc<RefCell<Option<js_sys::Function>>>,
     lines: Rc<RefCell<Vec<String>>>,
     events: Rc<RefCell<Vec<Event>>>,
-}
-
-fn js_error(message: impl AsRef<str>) -> JsValue {
-    js_sys::Error::new(message.as_ref()).into()
+    time_limit_ms: Option<u64>,
 }
 
 fn json_to_js(text: &str) -> Result<JsValue, JsValue> {
@@ -441,19 +447,17 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
         _ => default_proxy_url()?,
     };
     let token = string(&o, "token", "token")?.filter(|t| !t.trim().is_empty());
+    // What the checks above accept, the declared type must accept too (see `types`).
+    serde_json::from_value::<DiagnosticsOptions>(Value::Object(o)).map_err(|e| {
+        js_error(format!(
+            "these options pass sshdiag's checks but not its DiagnosticsOptions type (a bug): {e}"
+        ))
+    })?;
     Ok(Pending {
         opts,
         proxy_url,
         token,
     })
-}
-
-/// The refusal of a file over the viewer's limit (bundle.md's, also used for event logs).
-fn too_large(size: usize) -> JsValue {
-    js_error(format!(
-        "this file is {size} bytes, over the {MAX_BUNDLE_BYTES}-byte ({} MiB) limit",
-        MAX_BUNDLE_BYTES / (1024 * 1024)
-    ))
 }
 
 /// A view of a session as a JS object; see the module docs.
@@ -462,67 +466,17 @@ fn view_to_value(view: &SessionView) -> Result<Value, JsValue> {
         .map_err(|e| js_error(format!("could not show the session (a bug): {e}")))
 }
 
-enum FileInput {
-    Text(String),
-    Bytes(Vec<u8>),
-}
-
-/// A file handed over from JS: its text, or its bytes (`Uint8Array` or `ArrayBuffer`).
-///
-/// The checks do not use `instanceof`, which is false for an array made in another realm (an
-/// iframe, Firefox's WebDriver scripts): a view is recognised by `ArrayBuffer.isView`, a buffer
-/// by its `[object ArrayBuffer]` tag.
-fn file_input(input: &JsValue, what: &str) -> Result<FileInput, JsValue> {
-    if let Some(text) = input.as_string() {
-        Ok(FileInput::Text(text))
-    } else if js_sys::ArrayBuffer::is_view(input) {
-        let field = |name: &str| {
-            js_sys::Reflect::get(input, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-        };
-        let offset = field("byteOffset").as_f64().unwrap_or(0.0) as u32;
-        let length = field("byteLength").as_f64().unwrap_or(0.0) as u32;
-        let bytes =
-            js_sys::Uint8Array::new_with_byte_offset_and_length(&field("buffer"), offset, length);
-        Ok(FileInput::Bytes(bytes.to_vec()))
-    } else if input.is_object()
-        && input.unchecked_ref::<js_sys::Object>().to_string() == "[object ArrayBuffer]"
-    {
-        Ok(FileInput::Bytes(js_sys::Uint8Array::new(input).to_vec()))
-    } else {
-        Err(js_error(format!(
-            "{what} takes the file's text (a string) or its bytes (Uint8Array or ArrayBuffer)"
-        )))
-    }
-}
-
-/// An Error with the bundle's plain message and a `kind` a program can branch on
-/// (`"looks-like-jsonl"`: open it with `openEventLog` instead).
-fn bundle_error(e: &BundleError) -> JsValue {
-    let kind = match e {
-        BundleError::TooLarge { .. } => "too-large",
-        BundleError::NotUtf8 { .. } => "not-utf8",
-        BundleError::NotJson { .. } => "not-json",
-        BundleError::LooksLikeJsonl => "looks-like-jsonl",
-        BundleError::NotAnObject { .. } => "not-an-object",
-        BundleError::WrongFormat { .. } => "wrong-format",
-        BundleError::NewerVersion { .. } => "newer-version",
-        BundleError::UnsupportedVersion { .. } => "unsupported-version",
-        BundleError::BadEvent { .. } => "bad-event",
-        BundleError::BadField { .. } => "bad-field",
-        _ => "internal",
-    };
-    let error = js_sys::Error::new(&e.to_string());
-    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("kind"), &JsValue::from_str(kind));
-    error.into()
-}
-
 #[wasm_bindgen]
 impl Diagnostics {
     /// Checks the options (see the module docs); throws an Error naming a bad option.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<Diagnostics, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "DiagnosticsOptions")] options: JsValue,
+    ) -> Result<Diagnostics, JsValue> {
         let pending = parse_options(&options)?;
+        let time_limit_ms = pending.opts.timeout_ms;
         Ok(Diagnostics {
+            time_limit_ms,
             state: Rc::new(RefCell::new(State {
                 pending: Some(pending),
                 ..State::default()
@@ -535,7 +489,10 @@ impl Diagnostics {
 
     /// Calls `callback(event)` with each event's JSON object as it happens.
     #[wasm_bindgen(js_name = onEvent)]
-    pub fn on_event(&self, callback: JsValue) -> Result<(), JsValue> {
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((event: Event) => void) | null")] callback: JsValue,
+    ) -> Result<(), JsValue> {
         if callback.is_null() || callback.is_undefined() {
             *self.on_event.borrow_mut() = None;
             return Ok(());
@@ -548,6 +505,7 @@ impl Diagnostics {
     }
 
     /// Runs the diagnosis; the Promise resolves to the VERDICT data, whatever the outcome.
+    #[wasm_bindgen(unchecked_return_type = "Promise<VerdictData>")]
     pub fn run(&self) -> js_sys::Promise {
         let pending = {
             let mut state = self.state.borrow_mut();
@@ -566,7 +524,22 @@ impl Diagnostics {
             };
             return js_sys::Promise::reject(&js_error(message));
         };
-        self.state.borrow_mut().running = true;
+        let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+        {
+            let mut state = self.state.borrow_mut();
+            state.running = true;
+            if state.cancel_requested {
+                let _ = stop.send(());
+            } else {
+                state.cancel = Some(stop);
+            }
+        }
+        // Only a sent cancel stops the run; a dropped sender (the run ended) does not.
+        let cancelled = async move {
+            if stopped.await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+        };
         let state = self.state.clone();
         let on_event = self.on_event.clone();
         let lines = self.lines.clone();
@@ -599,18 +572,46 @@ impl Diagnostics {
                     );
                 }
             });
-            let report =
-                sshdiag_core::run(opts, &mut connector, Arc::new(BrowserEnv), &mut trust, sink)
-                    .await;
+            let report = sshdiag_core::run_cancellable(
+                opts,
+                &mut connector,
+                Arc::new(BrowserEnv),
+                &mut trust,
+                sink,
+                cancelled,
+            )
+            .await;
             drop(connector);
             let verdict = serde_json::to_string(&report.verdict)
                 .map_err(|e| js_error(format!("could not serialise the verdict (a bug): {e}")));
             let mut s = state.borrow_mut();
             s.running = false;
+            s.cancel = None;
             s.finished = Some(Finished { report, opts: kept });
             drop(s);
             json_to_js(&verdict?)
         })
+    }
+
+    /// Stops the run in progress cleanly: it ends at once with an `ERROR` and a failed
+    /// `VERDICT` of type `Cancelled` (code `cancelled`), and `run()` resolves with that verdict.
+    /// Before `run()`, the run is cancelled as it starts; after it has ended, this does nothing.
+    pub fn cancel(&self) {
+        let mut state = self.state.borrow_mut();
+        if state.finished.is_some() {
+            return;
+        }
+        state.cancel_requested = true;
+        if let Some(stop) = state.cancel.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// The run's overall time limit in milliseconds (the connect timeout is per step), so a page
+    /// can show the time used against it.
+    #[wasm_bindgen(getter, js_name = timeLimitMs)]
+    pub fn time_limit_ms(&self) -> Option<f64> {
+        self.time_limit_ms.map(|ms| ms as f64)
     }
 
     /// The events so far as JSON Lines (one `\n`-terminated line each).
@@ -621,6 +622,7 @@ impl Diagnostics {
 
     /// What the bundle derives from the events so far (see the module docs): live during a
     /// run, so an `onEvent` callback can render it, and final once `run()` has resolved.
+    #[wasm_bindgen(unchecked_return_type = "SessionView")]
     pub fn derived(&self) -> Result<JsValue, JsValue> {
         let view = SessionView::from_events(&self.events.borrow());
         json_to_js(&view_to_value(&view)?.to_string())
@@ -645,7 +647,10 @@ impl Diagnostics {
 
     /// The evidence bundle as JSON: `bundle()` or `bundle({ redact: true })` is redacted,
     /// `bundle({ redact: false })` raw (still without any secret).
-    pub fn bundle(&self, options: JsValue) -> Result<String, JsValue> {
+    pub fn bundle(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "BundleOptions | undefined")] options: JsValue,
+    ) -> Result<String, JsValue> {
         let value = to_json_value(&options, "the options of bundle()")?;
         let redact = match &value {
             Value::Object(o) => {
@@ -677,37 +682,42 @@ impl Diagnostics {
     /// Reads a bundle file (text, or bytes as a `Uint8Array`/`ArrayBuffer`) and checks its
     /// integrity: `{ bundle, integrity: "valid"|"mismatch"|"missing", integrityDetail }`.
     /// Throws an Error with a plain message when the file is not a bundle sshdiag can read.
-    #[wasm_bindgen(js_name = openBundle)]
-    pub fn open_bundle(input: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(js_name = openBundle, unchecked_return_type = "OpenedBundle")]
+    pub fn open_bundle(
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] input: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let parsed = match file_input(&input, "openBundle")? {
             FileInput::Text(text) => Bundle::from_json(&text),
             FileInput::Bytes(bytes) => Bundle::from_json_bytes(&bytes),
         };
         let bundle = parsed.map_err(|e| bundle_error(&e))?;
-        let (integrity, detail) = match bundle.verify_integrity() {
-            IntegrityStatus::Valid => ("valid", Value::Null),
-            IntegrityStatus::Missing => ("missing", Value::Null),
+        let (integrity, integrity_detail) = match bundle.verify_integrity() {
+            IntegrityStatus::Valid => (IntegrityCheck::Valid, None),
+            IntegrityStatus::Missing => (IntegrityCheck::Missing, None),
             IntegrityStatus::Mismatch { expected, actual } => (
-                "mismatch",
-                serde_json::json!({"expected": expected, "actual": actual}),
+                IntegrityCheck::Mismatch,
+                Some(IntegrityDetail { expected, actual }),
             ),
         };
-        let bundle_value = serde_json::to_value(&bundle)
+        let derived = SessionView::from_bundle(&bundle);
+        let out = OpenedBundle {
+            bundle,
+            integrity,
+            integrity_detail,
+            derived,
+        };
+        let text = serde_json::to_string(&out)
             .map_err(|e| js_error(format!("could not show the bundle (a bug): {e}")))?;
-        let out = serde_json::json!({
-            "bundle": bundle_value,
-            "integrity": integrity,
-            "integrityDetail": detail,
-            "derived": view_to_value(&SessionView::from_bundle(&bundle))?,
-        });
-        json_to_js(&out.to_string())
+        json_to_js(&text)
     }
 
     /// Reads an event log (`events.jsonl`, or an nbs-ssh log) as `{ events, errors }`: every
     /// line that loads, in order, and `{ line, message }` for each line that does not (the
     /// rest still loads). Throws when nothing loads at all.
-    #[wasm_bindgen(js_name = openEventLog)]
-    pub fn open_event_log(input: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(js_name = openEventLog, unchecked_return_type = "OpenedEventLog")]
+    pub fn open_event_log(
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] input: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let text = match file_input(&input, "openEventLog")? {
             FileInput::Text(text) => text,
             FileInput::Bytes(bytes) => {
@@ -735,13 +745,15 @@ impl Diagnostics {
                 None => "this file is empty: it holds no event".to_string(),
             }));
         }
-        let mut out = serde_json::to_value(&read)
+        let derived = SessionView::from_events(&read.events);
+        let out = OpenedEventLog {
+            events: read.events,
+            errors: read.errors,
+            derived,
+        };
+        let text = serde_json::to_string(&out)
             .map_err(|e| js_error(format!("could not show the events (a bug): {e}")))?;
-        if let Value::Object(object) = &mut out {
-            let view = SessionView::from_events(&read.events);
-            object.insert("derived".to_string(), view_to_value(&view)?);
-        }
-        json_to_js(&out.to_string())
+        json_to_js(&text)
     }
 
     /// Forgets the host key this browser trusts for host:port, so the next run with

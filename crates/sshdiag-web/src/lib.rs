@@ -11,6 +11,10 @@ pub mod api;
 #[cfg(target_arch = "wasm32")]
 pub mod env;
 #[cfg(target_arch = "wasm32")]
+pub mod files;
+#[cfg(target_arch = "wasm32")]
 pub mod transport;
 #[cfg(target_arch = "wasm32")]
 pub mod trust;
+#[cfg(target_arch = "wasm32")]
+pub mod types;

@@ -10,6 +10,7 @@ use sshdiag_events::bundle::{Bundle, IntegrityStatus};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions};
 use sshdiag_tests::webdriver::{Browser, STEP};
 
+use crate::axe::no_serious_violations;
 use crate::{against_openssh, downloaded, last_of, relay_connections, types};
 
 async fn right_password_forward_probe_bundle_download_and_viewer(
@@ -139,9 +140,36 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
             );
             let shown = page.text("verdict").await?;
             anyhow::ensure!(shown.contains("It works"), "the viewer's verdict: {shown}");
+            let transcript = page.text("transcript").await?;
             anyhow::ensure!(
-                !page.text("transcript").await?.contains("page-test-ran"),
+                !transcript.contains("page-test-ran"),
                 "the redacted bundle shows the command's output"
+            );
+            // Redacted output is said to be removed, with its length, per stream: never "No
+            // output." (the command printed 13 bytes).
+            anyhow::ensure!(
+                transcript.contains("stdout: output removed (13 B)")
+                    && transcript.contains("stderr: empty")
+                    && !transcript.contains("No output"),
+                "the viewer's transcript of a redacted bundle: {transcript}"
+            );
+            no_serious_violations(page, "in the viewer").await?;
+
+            // To the run mode (no run on this fresh page: the intro) and back: the bundle is
+            // still shown.
+            page.click("mode-run").await?;
+            anyhow::ensure!(
+                page.hidden("results").await?,
+                "the run mode shows the viewer's bundle"
+            );
+            page.click("mode-view").await?;
+            let back = page
+                .js("return document.querySelectorAll('#events tbody tr').length")
+                .await?;
+            anyhow::ensure!(
+                back == json!(redacted.events.len())
+                    && page.text("integrity").await?.contains("Intact"),
+                "the viewer lost its bundle after a trip to the run mode: {back} rows"
             );
 
             // An edited bundle: shown, but marked as edited.
@@ -164,6 +192,19 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
                     .unwrap_or("")
                     .contains("Expected SHA-256"),
                 "the edited bundle's digests are not shown: {integrity}"
+            );
+            // Its verdict says it worked, but an edited file's claim is never shown green.
+            let class = page
+                .js("return document.getElementById('verdict').className")
+                .await?;
+            let class = class.as_str().unwrap_or("");
+            anyhow::ensure!(
+                !class.split(' ').any(|c| c == "ok") && class.contains("edited"),
+                "an edited bundle's verdict is shown as {class:?}"
+            );
+            anyhow::ensure!(
+                page.text("verdict").await?.contains("edited"),
+                "the verdict does not say the bundle was edited"
             );
 
             // A truncated file and a JSON file that is not a bundle: a plain message each.

@@ -5,12 +5,14 @@ use anyhow::Context;
 use serde_json::json;
 use sshdiag_tests::webdriver::{Browser, Key, STEP};
 
+use crate::axe::no_serious_violations;
 use crate::{in_order, on_the_demo_page, types};
 
 async fn demo_run_is_green_in_order_and_fits_a_laptop_screen(
     browser: Browser,
 ) -> anyhow::Result<()> {
     on_the_demo_page(browser, async |page, _| {
+        no_serious_violations(page, "on the start page").await?;
         // One click on the pre-filled form: a green run, events in order.
         let (class, events) = page.run().await?;
         let seen = types(&events);
@@ -76,6 +78,7 @@ async fn demo_run_is_green_in_order_and_fits_a_laptop_screen(
             "a green run's timeline shows a failed or missing phase: {timeline}"
         );
         page.keep_screenshot("demo-run").await?;
+        no_serious_violations(page, "after a good run").await?;
 
         // On a laptop screen (1366×768) nothing scrolls sideways and the verdict is in the
         // first screenful.
@@ -158,6 +161,7 @@ async fn a_denied_target_run_with_the_keyboard_alone_is_proxy_denied(
             shown.as_str().unwrap_or("").contains("ProxyDenied"),
             "the verdict panel says {shown}"
         );
+        no_serious_violations(page, "after a failed run").await?;
         Ok(())
     })
     .await

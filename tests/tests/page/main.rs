@@ -45,9 +45,13 @@
 
 mod api;
 mod auth;
+mod axe;
 mod bundles;
 mod demo;
 mod host_key;
+mod link;
+mod progress;
+mod types;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 mod bundle_cmd;
+mod cancel;
 mod cert_login;
 mod cli;
 mod common;

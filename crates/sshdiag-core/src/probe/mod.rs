@@ -28,4 +28,4 @@ pub mod supervisor;
 pub mod verdict;
 
 pub use recorder::new_connection_id;
-pub use runner::{ProbeReport, run};
+pub use runner::{ProbeReport, run, run_cancellable};

@@ -58,6 +58,20 @@ pub async fn run<C: Connector>(
     trust: &mut dyn TrustStore,
     on_event: Box<dyn FnMut(&Event)>,
 ) -> ProbeReport {
+    let never = futures::future::pending::<()>();
+    run_cancellable(opts, connector, env, trust, on_event, never).await
+}
+
+/// [`run`], stopped when `cancel` completes: the stages are cut off where they are (as the
+/// time limit cuts them) and the run ends with a `Cancelled` failure and its `VERDICT`.
+pub async fn run_cancellable<C: Connector>(
+    opts: ProbeOptions,
+    connector: &mut C,
+    env: Arc<dyn Env>,
+    trust: &mut dyn TrustStore,
+    on_event: Box<dyn FnMut(&Event)>,
+    cancel: impl std::future::Future<Output = ()>,
+) -> ProbeReport {
     let connection_id = opts
         .connection_id
         .clone()
@@ -98,20 +112,25 @@ pub async fn run<C: Connector>(
             Some(ms) => env.sleep(ms),
             None => Box::pin(futures::future::pending::<()>()),
         };
-        tokio::pin!(steps, timer);
+        tokio::pin!(steps, timer, cancel);
         tokio::select! {
             biased;
-            r = &mut steps => Some(r),
-            _ = &mut timer => None,
+            r = &mut steps => Ok(r),
+            _ = &mut cancel => Err(true),
+            _ = &mut timer => Err(false),
         }
     };
     let result = match result {
-        Some(r) => r,
-        None => {
+        Ok(r) => r,
+        Err(cancelled) => {
             // The stages were cut off mid-way: their session goes without a goodbye, as a
             // session a stage held would.
             slot = None;
-            Err(run_timeout(opts.timeout_ms, cx.fail_phase()))
+            let phase = cx.fail_phase();
+            Err(match cancelled {
+                true => run_cancelled(phase),
+                false => run_timeout(opts.timeout_ms, phase),
+            })
         }
     };
     cx.finish(&mut sup, &mut slot, result).await;
@@ -146,6 +165,20 @@ struct Attempts<'r, C> {
     trust: &'r mut dyn TrustStore,
     slot: &'r mut Option<Handle>,
     chain: &'r mut Vec<Handle>,
+}
+
+/// The failure of a run stopped by [`run_cancellable`]'s `cancel`, in `phase`.
+fn run_cancelled(phase: Option<sshdiag_events::codes::Phase>) -> Failure {
+    let phase_name = phase
+        .map(sshdiag_events::codes::Phase::as_str)
+        .unwrap_or("start");
+    Failure::new(
+        ErrorType::Cancelled,
+        format!("the diagnosis was cancelled (it was in the {phase_name} phase)"),
+    )
+    .hint("Nothing failed: the run was stopped before it finished. Run it again to get a verdict.")
+    .ctx("phase", serde_json::json!(phase_name))
+    .disconnect(sshdiag_events::DisconnectReason::Cancelled)
 }
 
 /// The attempts of a run: the stages, and after a transient failure a fresh attempt, until

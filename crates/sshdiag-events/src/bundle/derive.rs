@@ -21,6 +21,7 @@ use crate::precision::round_thousandths;
 
 /// Everything derived from a session's events: the bundle's derived sections.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Derived {
     /// The outcome; see [`BundleVerdict`].
     pub verdict: BundleVerdict,

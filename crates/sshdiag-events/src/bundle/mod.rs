@@ -78,6 +78,7 @@ pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
 
 /// What a front end knows about a session first-hand.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct SessionInfo {
     /// The id of the diagnosis (also in its events and the relay's logs).
     pub connection_id: String,
@@ -97,6 +98,7 @@ pub struct SessionInfo {
 
 /// Which program made the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ToolInfo {
     /// The program's name, `sshdiag`.
     pub name: String,
@@ -122,6 +124,7 @@ impl ToolInfo {
 
 /// The target, as the user asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct HostInfo {
     /// The target host (a pseudonym when redacted).
     pub host: String,
@@ -137,6 +140,7 @@ pub struct HostInfo {
 
 /// The outcome, as the `VERDICT` event gave it (its phases are in `timing.phases`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct BundleVerdict {
     /// True when every step succeeded.
     pub ok: bool,
@@ -154,6 +158,7 @@ pub struct BundleVerdict {
 
 /// One command that ran, with its output (capped) and real output lengths.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct TranscriptEntry {
     /// The command as given.
     pub command: String,
@@ -255,6 +260,7 @@ impl TranscriptEntry {
 
 /// Negotiated algorithms and both proposals.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Algorithms {
     /// The key exchange algorithm.
     pub kex: Option<String>,
@@ -284,6 +290,7 @@ pub struct Algorithms {
 
 /// What the server said about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ServerInfo {
     /// The raw identification line, e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2`.
     pub banner: Option<String>,
@@ -295,6 +302,7 @@ pub struct ServerInfo {
 
 /// The public facts about the server's host key.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ServerHostKey {
     /// The key's algorithm, e.g. `ssh-ed25519`.
     pub algorithm: String,
@@ -304,6 +312,7 @@ pub struct ServerHostKey {
 
 /// Durations in milliseconds.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Timing {
     /// relay + dns + tcp + banner + kex + hostkey (the phases reached).
     pub connect_duration_ms: f64,
@@ -317,6 +326,7 @@ pub struct Timing {
 
 /// What redaction did.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Redaction {
     /// True when identities were replaced by pseudonyms and output removed.
     pub applied: bool,
@@ -326,6 +336,7 @@ pub struct Redaction {
 
 /// Replacements made, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ReplacedCounts {
     /// User names replaced.
     #[serde(default)]
@@ -346,6 +357,7 @@ pub struct ReplacedCounts {
 
 /// The integrity digest of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Integrity {
     /// Lowercase hex SHA-256 of the canonical serialisation; see the module docs.
     pub sha256: String,
@@ -353,6 +365,7 @@ pub struct Integrity {
 
 /// The result of [`Bundle::verify_integrity`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum IntegrityStatus {
     /// The bundle is as sshdiag wrote it.
@@ -381,6 +394,7 @@ impl PartialEq for LoadedDigest {
 
 /// One `ssh_config` line that set a value for the run: where, and which keyword.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ConfigLine {
     /// The keyword (`HostName`, `IdentityFile`, …).
     pub keyword: String,
@@ -392,6 +406,7 @@ pub struct ConfigLine {
 
 /// The evidence bundle. See the module docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Bundle {
     /// Always [`FORMAT`].
     pub format: String,

@@ -10,14 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use super::derive::{Derived, derive_from_events};
 use super::{Algorithms, Bundle, BundleVerdict, ServerInfo, Timing};
-use crate::codes::{ErrorType, Phase};
+use crate::codes::{Code, ErrorType, Phase};
 use crate::event::{
     AuditData, ErrorData, Event, EventData, HostKeyPolicy, HostkeyData, HostkeyStatus, KexStatus,
-    VersionData,
+    Transport, VersionData,
 };
 
 /// What the page shows about a session; see the module docs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct SessionView {
     /// The connection id of the first event, if there is one.
     pub connection_id: Option<String>,
@@ -51,10 +52,15 @@ pub struct SessionView {
     pub kex_failed: bool,
     /// Both fingerprints, when the session failed with `HostKeyMismatch`.
     pub host_key_mismatch: Option<HostKeyMismatch>,
+    /// The phase a running session is in now, from its last event that ends a step (the page's
+    /// live progress); `None` once it has finished.
+    #[serde(default)]
+    pub phase_in_progress: Option<Phase>,
 }
 
 /// The trusted and the presented host key of a `HostKeyMismatch`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct HostKeyMismatch {
     /// The presented key's algorithm, when the `HOSTKEY` event names it.
     pub algorithm: Option<String>,
@@ -110,6 +116,7 @@ impl SessionView {
             .then(|| mismatch(&hostkeys, derived.error_context.as_ref()));
         SessionView {
             connection_id: events.first().map(|e| e.connection_id.clone()),
+            phase_in_progress: phase_in_progress(events, finished),
             finished,
             failed_phase,
             client_version: version
@@ -130,6 +137,44 @@ impl SessionView {
             audit: derived.audit.unwrap_or_default(),
         }
     }
+}
+
+/// The phase a session that has not finished is in: the one after the last step its events
+/// report done (the relay or DNS before any).
+fn phase_in_progress(events: &[Event], finished: bool) -> Option<Phase> {
+    if finished {
+        return None;
+    }
+    let relayed = events.iter().any(
+        |e| matches!(&e.data, EventData::Connect(c) if c.transport == Some(Transport::Websocket)),
+    );
+    let first = if relayed { Phase::Relay } else { Phase::Dns };
+    let after = |code: Code| {
+        Some(match code {
+            Code::ConnectInitiating => first,
+            Code::ProxyWsOpen => Phase::Dns,
+            Code::ProxyResolved => Phase::Tcp,
+            Code::ProxyTcpConnected | Code::ConnectEstablished => Phase::Banner,
+            Code::VersionReceived | Code::KexProposals => Phase::Kex,
+            Code::KexNegotiated => Phase::Hostkey,
+            Code::HostkeyTrusted
+            | Code::HostkeyNew
+            | Code::HostkeyAcceptedNew
+            | Code::HostkeyUnchecked
+            | Code::AuthAttempt
+            | Code::AuthRejected
+            | Code::AuthPartial
+            | Code::AuthMethodsListed => Phase::Auth,
+            Code::AuthSuccess | Code::ConnectAuthenticated | Code::ExecFinished => Phase::Channel,
+            Code::ChannelOpened => Phase::Exec,
+            _ => return None,
+        })
+    };
+    let last = events
+        .iter()
+        .rev()
+        .find_map(|e| Code::from_wire(&e.code).and_then(after));
+    Some(last.unwrap_or(first))
 }
 
 /// The verdict's layer when it is a phase, else the phase the `ERROR` event names.

@@ -78,6 +78,7 @@ const EVERY_CODE: &[&str] = &[
     "protocol-version-unsupported",
     "auth-incomplete",
     "auth-disconnected",
+    "cancelled",
     "relay-started",
     "relay-ws-accepted",
     "relay-origin-refused",
@@ -120,6 +121,7 @@ const EVERY_ERROR_TYPE: &[(&str, &str, &str)] = &[
     ("Timeout", "any", "timeout"),
     ("Internal", "any", "internal"),
     ("InvalidInput", "client", "invalid-input"),
+    ("Cancelled", "client", "cancelled"),
 ];
 
 #[test]

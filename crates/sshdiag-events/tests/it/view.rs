@@ -65,6 +65,28 @@ fn a_running_session_is_derived_from_the_events_so_far() {
         view.timing.phases.is_empty(),
         "phases come with the verdict"
     );
+    assert_eq!(
+        view.phase_in_progress,
+        Some(Phase::Hostkey),
+        "after the key exchange, the host key is checked next"
+    );
+}
+
+#[test]
+fn the_phase_in_progress_follows_the_steps_and_ends_with_the_verdict() {
+    let id = Identity::default();
+    let events = util::ok_session(&id);
+    let upto = |code: &str| {
+        let end = events.iter().position(|e| e.code == code).unwrap() + 1;
+        SessionView::from_events(&events[..end]).phase_in_progress
+    };
+    assert_eq!(upto("connect-initiating"), Some(Phase::Relay));
+    assert_eq!(upto("proxy-ws-open"), Some(Phase::Dns));
+    assert_eq!(upto("proxy-tcp-connected"), Some(Phase::Banner));
+    assert_eq!(upto("version-received"), Some(Phase::Kex));
+    assert_eq!(upto("auth-attempt"), Some(Phase::Auth));
+    assert_eq!(upto("channel-opened"), Some(Phase::Exec));
+    assert_eq!(SessionView::from_events(&events).phase_in_progress, None);
 }
 
 #[test]

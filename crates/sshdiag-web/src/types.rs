@@ -1,0 +1,165 @@
+//! The JS API's own shapes as Rust types, so the npm package's TypeScript declarations are
+//! generated (tsify) rather than written by hand: the options of `new Diagnostics()`, and what
+//! `openBundle`/`openEventLog` return. The wire and file types they hold (events, the verdict,
+//! the bundle, the view) come from `sshdiag-events` with its `ts` feature.
+//!
+//! The options are checked by hand in `api.rs` first, so a mistake is refused with a message
+//! naming the option; an object those checks accept is then read into [`DiagnosticsOptions`]
+//! too, so the declared type and the accepted options cannot drift apart unnoticed. Nothing
+//! here holds a secret longer than that read.
+
+use serde::{Deserialize, Serialize};
+use sshdiag_events::jsonl::LineError;
+use sshdiag_events::{Bundle, Event, HostKeyPolicy, SessionView};
+use tsify::Tsify;
+
+/// The options of `new Diagnostics(options)` (docs/embed.md has every one explained).
+#[derive(Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DiagnosticsOptions {
+    /// The relay's WebSocket URL; default: this page's origin + `/ws`.
+    #[tsify(optional)]
+    pub proxy_url: Option<String>,
+    /// The SSH server.
+    pub host: String,
+    /// Its port (default 22).
+    #[tsify(optional)]
+    pub port: Option<f64>,
+    /// The user to log in as.
+    pub username: String,
+    /// The credential (default: probe only).
+    #[tsify(optional)]
+    pub auth: Option<AuthOptions>,
+    /// Commands to run after logging in.
+    #[tsify(optional)]
+    pub commands: Option<Vec<String>>,
+    /// The limit of each connecting step, in ms (default 10000).
+    #[tsify(optional)]
+    pub connect_timeout_ms: Option<f64>,
+    /// The relay token.
+    #[tsify(optional)]
+    pub token: Option<String>,
+    /// As OpenSSH's `StrictHostKeyChecking` (default `"accept-new"`).
+    #[tsify(optional)]
+    pub host_key_policy: Option<HostKeyPolicy>,
+    /// Algorithm preferences in OpenSSH syntax.
+    #[tsify(optional)]
+    pub algorithms: Option<AlgorithmOptions>,
+    /// `"host:port"` the server is asked to open a `direct-tcpip` channel to.
+    #[tsify(optional)]
+    pub forward_probe: Option<String>,
+    /// SSH keepalives every this many ms.
+    #[tsify(optional)]
+    pub keepalive_interval_ms: Option<f64>,
+    /// Keepalives unanswered before giving up (default 3).
+    #[tsify(optional)]
+    pub keepalive_max_missed: Option<f64>,
+    /// Keep the session open this long after the commands, in ms.
+    #[tsify(optional)]
+    pub hold_ms: Option<f64>,
+    /// Fresh attempts after a transient failure.
+    #[tsify(optional)]
+    pub retries: Option<f64>,
+}
+
+/// The credential of a run.
+#[derive(Deserialize, Tsify)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum AuthOptions {
+    /// A password.
+    Password {
+        /// The password.
+        password: String,
+    },
+    /// A private key's text (OpenSSH, PEM or PuTTY).
+    PrivateKey {
+        /// The key file's text.
+        key: String,
+        /// Its passphrase, if it is encrypted.
+        #[tsify(optional)]
+        passphrase: Option<String>,
+        /// A name for messages (a file name).
+        #[tsify(optional)]
+        label: Option<String>,
+    },
+    /// Answers to the server's keyboard-interactive prompts, in order.
+    KeyboardInteractive {
+        /// The answers.
+        answers: Vec<String>,
+    },
+    /// No secret: ask the server which methods it accepts.
+    Probe,
+}
+
+/// Algorithm preferences, each in OpenSSH syntax (`+` adds, `-` removes, `^` puts first).
+#[derive(Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlgorithmOptions {
+    /// `KexAlgorithms`.
+    #[tsify(optional)]
+    pub kex: Option<String>,
+    /// `HostKeyAlgorithms`.
+    #[tsify(optional)]
+    pub host_key: Option<String>,
+    /// `Ciphers`.
+    #[tsify(optional)]
+    pub ciphers: Option<String>,
+    /// `MACs`.
+    #[tsify(optional)]
+    pub macs: Option<String>,
+}
+
+/// The options of `d.bundle(options)`.
+#[derive(Deserialize, Tsify)]
+#[serde(deny_unknown_fields)]
+pub struct BundleOptions {
+    /// Redact it (the default) or not.
+    #[tsify(optional)]
+    pub redact: Option<bool>,
+}
+
+/// Whether a bundle is as sshdiag wrote it.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrityCheck {
+    /// Its digest matches its contents.
+    Valid,
+    /// It was edited after it was written.
+    Mismatch,
+    /// It has no digest.
+    Missing,
+}
+
+/// Both digests of an edited bundle.
+#[derive(Serialize, Tsify)]
+pub struct IntegrityDetail {
+    /// The digest the bundle carries.
+    pub expected: String,
+    /// The digest of its contents now.
+    pub actual: String,
+}
+
+/// What `Diagnostics.openBundle` returns.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenedBundle {
+    /// The bundle (bundle.md).
+    pub bundle: Bundle,
+    /// Whether it is as sshdiag wrote it.
+    pub integrity: IntegrityCheck,
+    /// Both digests, when it was edited.
+    pub integrity_detail: Option<IntegrityDetail>,
+    /// What the page shows about it.
+    pub derived: SessionView,
+}
+
+/// What `Diagnostics.openEventLog` returns.
+#[derive(Serialize, Tsify)]
+pub struct OpenedEventLog {
+    /// The events that loaded, in order.
+    pub events: Vec<Event>,
+    /// One entry per line that did not.
+    pub errors: Vec<LineError>,
+    /// What the page shows about them.
+    pub derived: SessionView,
+}

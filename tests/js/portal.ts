@@ -1,0 +1,65 @@
+// A support portal's use of the npm package, as docs/embed.md shows it. `tsc --noEmit` checks
+// it against the package's generated declarations (tests/tests/page/types.rs); the
+// `@ts-expect-error` lines fail the check if the types ever fall back to `any`.
+
+import init, { Diagnostics } from "sshdiag-web";
+import type { DiagnosticsOptions, Event, OpenedBundle, SessionView, VerdictData } from "sshdiag-web";
+
+declare const passwordField: { value: string };
+declare const token: string;
+declare function render(view: SessionView): void;
+declare function upload(bundle: string): Promise<void>;
+
+export async function diagnose(): Promise<boolean> {
+  await init();
+  const options: DiagnosticsOptions = {
+    proxyUrl: "wss://relay.example.com/ws",
+    host: "db1.customers.example", port: 22, username: "alice",
+    auth: { type: "password", password: passwordField.value },
+    commands: ["uname -a"],
+    connectTimeoutMs: 10000,
+    hostKeyPolicy: "accept-new",
+    algorithms: { kex: "+diffie-hellman-group14-sha256" },
+    token,
+  };
+  const d = new Diagnostics(options);
+  d.onEvent((event: Event) => {
+    if (event.event_type === "VERDICT") {
+      const ok: boolean = event.data.ok;
+      console.log(ok, event.data.summary);
+    } else if (event.event_type === "HOSTKEY") {
+      console.log(event.data.fingerprint_sha256);
+    }
+    render(d.derived());
+  });
+  const limit: number | undefined = d.timeLimitMs;
+  const timer = setTimeout(() => d.cancel(), limit ?? 120000);
+  const verdict: VerdictData = await d.run();
+  clearTimeout(timer);
+  if (!verdict.ok) console.log(verdict.error_type, verdict.layer, (verdict.hints ?? []).join("\n"));
+  await upload(d.bundle({ redact: true }));
+  const opened: OpenedBundle = Diagnostics.openBundle(d.bundle({ redact: true }));
+  if (opened.integrity === "mismatch" && opened.integrityDetail) {
+    console.log(opened.integrityDetail.expected, opened.integrityDetail.actual);
+  }
+  console.log(opened.bundle.verdict.summary, opened.derived.failed_phase);
+  const log = Diagnostics.openEventLog(d.eventsJsonl());
+  console.log(log.events.length, log.errors.map((e) => e.line));
+  return verdict.ok;
+}
+
+export function mistakes(): void {
+  // @ts-expect-error: an unknown option is refused by the types, as by the API.
+  new Diagnostics({ host: "h", username: "u", hostname: "h" });
+  // @ts-expect-error: `port` is a number.
+  new Diagnostics({ host: "h", username: "u", port: "22" });
+  // @ts-expect-error: `auth.type` is one of four.
+  new Diagnostics({ host: "h", username: "u", auth: { type: "kerberos" } });
+  // @ts-expect-error: `host` is required.
+  new Diagnostics({ username: "u" });
+  const d = new Diagnostics({ host: "h", username: "u" });
+  d.onEvent((event) => {
+    // @ts-expect-error: a CONNECT event's data has no `ok`.
+    if (event.event_type === "CONNECT") console.log(event.data.ok);
+  });
+}

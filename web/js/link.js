@@ -1,0 +1,74 @@
+// Support links: a page opened as `…/#host=H&port=P&user=U&relay=URL&command=C&token=T`
+// (docs/embed.md) is pre-filled from its fragment, which browsers never send to a server. The
+// token is removed from the address bar and from the history entry as soon as it is read.
+// Never a password, passphrase or key from a URL: such keys are dropped unread, and the page
+// says so.
+
+/** The keys a support link may carry. */
+const LINK_KEYS = ["host", "port", "user", "relay", "command", "token"];
+
+/** Keys that look like a secret someone tried to put in a link; they are never used. */
+const SECRET_KEY = /pass|key|secret|answer|identity|credential/i;
+
+/**
+ * Reads the support link in `location.hash`, if there is one, and rewrites the current history
+ * entry without its token (and without any secret-looking key). Returns
+ * `{ host, port, user, relay, commands, token, refused }` (`refused`: the secret-looking keys
+ * that were dropped), or null when the fragment is not a link (empty, or a plain `#anchor`).
+ */
+export function readLink() {
+  const fragment = location.hash.replace(/^#/, "");
+  if (!fragment.includes("=")) return null;
+  const params = new URLSearchParams(fragment);
+  const keys = [...new Set(params.keys())];
+  const refused = keys.filter((k) => !LINK_KEYS.includes(k) && SECRET_KEY.test(k));
+  if (!keys.some((k) => LINK_KEYS.includes(k)) && !refused.length) return null;
+  const value = (k) => {
+    const v = params.get(k);
+    return v === null || v.trim() === "" ? undefined : v.trim();
+  };
+  const link = {
+    host: value("host"),
+    port: value("port"),
+    user: value("user"),
+    relay: value("relay"),
+    commands: params.getAll("command").filter((c) => c.trim() !== ""),
+    token: value("token"),
+    refused,
+  };
+  if (params.has("token") || refused.length) {
+    // Keep what is harmless to see again (target, user, commands), so a reload still shows
+    // the target; the token and any secret leave the address bar and this history entry.
+    const kept = new URLSearchParams();
+    for (const [k, v] of params) if (LINK_KEYS.includes(k) && k !== "token") kept.append(k, v);
+    const rest = kept.toString();
+    history.replaceState(history.state, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
+  }
+  return link;
+}
+
+/** Fills the form from a link read by `readLink`; returns the sentence to show about it. */
+export function fillFromLink(link, $) {
+  const set = (id, v) => { if (v !== undefined) $(id).value = v; };
+  set("f-host", link.host);
+  if (link.port !== undefined && /^\d{1,5}$/.test(link.port)) $("f-port").value = link.port;
+  set("f-user", link.user);
+  set("f-proxy", link.relay);
+  if (link.commands.length) $("f-commands").value = link.commands.join("\n");
+  if (link.host) {
+    // A link names its target and grants its own token: a credential or token typed for an
+    // earlier target must not go to this one.
+    for (const id of ["f-password", "f-key", "f-passphrase", "f-answers"]) $(id).value = "";
+    $("f-token").value = link.token ?? "";
+  } else {
+    set("f-token", link.token);
+  }
+  const parts = [];
+  if (link.host) {
+    parts.push(`Filled in from your support link: ${link.user ? `${link.user}@` : ""}${link.host}:${$("f-port").value}${link.token ? ", with a relay token" : ""}. Enter your credential and press Run.`);
+  }
+  if (link.refused.length) {
+    parts.push(`The link also carried ${link.refused.map((k) => `“${k}”`).join(", ")}: a link never gives a password, passphrase or key, so it was ignored. Type it yourself.`);
+  }
+  return parts.join(" ");
+}
