@@ -29,6 +29,8 @@
 //!   fail); after a fresh page load the viewer renders the saved bundle (verdict, every event,
 //!   "Intact") with no connection made to the relay; an edited bundle is "Edited"; a truncated
 //!   file and a JSON file that is not a bundle get a plain message naming the file;
+//! - `relay_killed.rs`: the run's relay (the real binary, a second relay beside the one serving
+//!   the page) killed mid-session: a relay-layer verdict naming the relay process, at once;
 //! - `host_key.rs`: the host key changed between two runs (sshd restarted on the same port with
 //!   new keys): a red `HostKeyMismatch` with both fingerprints, no login attempted, and after
 //!   "Trust the new key" the next run is green.
@@ -51,6 +53,7 @@ mod demo;
 mod host_key;
 mod link;
 mod progress;
+mod relay_killed;
 mod types;
 
 use std::ops::Deref;
