@@ -13,4 +13,5 @@ mod jump;
 mod keyfiles;
 mod second_session;
 mod secrets;
+mod session_check;
 mod ssh_config;

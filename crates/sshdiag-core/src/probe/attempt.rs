@@ -44,6 +44,8 @@ pub struct Attempt {
     pub hostkey: Option<(HostKeyInfo, HostKeyDecision)>,
     /// The server's SSH_MSG_DISCONNECT: reason code and description.
     pub server_disconnect: Option<(u32, String)>,
+    /// The server's last channel refusal: reason code and its own words.
+    pub channel_refusal: Option<(u32, String)>,
     /// The handshake's notes, still read after it (the server's disconnect during auth).
     pub(crate) notes: Option<tokio::sync::mpsc::UnboundedReceiver<super::handshake::Note>>,
     /// The fingerprints of the keys offered during authentication, in order.
@@ -52,6 +54,8 @@ pub struct Attempt {
     pub methods_tried: Vec<String>,
     pub auth_method: Option<AuthMethod>,
     pub commands: Vec<TranscriptEntry>,
+    /// What the session check noticed that does not fail the run (no sftp, SFTP-only).
+    pub session_notes: Vec<String>,
     pub audit: Vec<AuditData>,
     /// The byte watcher on this attempt's stream.
     pub tap: Option<TapHandle>,
@@ -76,12 +80,14 @@ impl Default for Attempt {
             negotiated: None,
             hostkey: None,
             server_disconnect: None,
+            channel_refusal: None,
             notes: None,
             keys_offered: Vec::new(),
             methods_available: None,
             methods_tried: Vec::new(),
             auth_method: None,
             commands: Vec::new(),
+            session_notes: Vec::new(),
             audit: Vec::new(),
             tap: None,
             relay_closed: None,

@@ -23,6 +23,7 @@ use crate::certificate::{CertificateFacts, Clock, parse, refusal_hint};
 use crate::failure::Failure;
 use crate::hints;
 use crate::options::{AgentConnection, AgentSource, AuthPlan, Credential, Secret};
+use crate::shell_output::{password_expired_hints, quote, says_password_expired};
 
 type Handle = client::Handle<ProbeHandler>;
 
@@ -340,6 +341,26 @@ impl Session<'_> {
         .disconnect(DisconnectReason::AuthFailure)
     }
 
+    /// The server answered a login with a demand to change the password (a
+    /// keyboard-interactive prompt saying so, or SSH_MSG_USERAUTH_PASSWD_CHANGEREQ): an `AUTH`
+    /// event and the failure, quoting the server's words.
+    fn password_expired_in_auth(&mut self, method: AuthMethod, said: &str) -> Failure {
+        let user = self.opts.username.clone();
+        let said = quote(said.as_bytes());
+        let message = format!(
+            "the server wants a new password for {user} before it lets the login through: {said}"
+        );
+        let note = AuthNote::new(AuthStatus::Failed, method);
+        self.auth_event(note.error(ErrorType::AuthFailed, message.clone()));
+        self.at.methods_tried.push(method.as_str().to_string());
+        Failure::new(ErrorType::AuthFailed, message)
+            .code(Code::PasswordExpired)
+            .summary(format!("The password of {user} has expired: the server demands a new one before the login can finish."))
+            .ctx("methods_tried", json!(self.at.methods_tried))
+            .hints(password_expired_hints(&user))
+            .disconnect(DisconnectReason::AuthFailure)
+    }
+
     fn auth_failed(&self, partial: bool) -> Failure {
         let user = &self.opts.username;
         let tried = &self.at.methods_tried;
@@ -474,7 +495,22 @@ impl Session<'_> {
                     remaining_methods,
                     partial_success,
                 } => break self.record_failure(&remaining_methods, partial_success),
-                KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                KeyboardInteractiveAuthResponse::InfoRequest {
+                    name,
+                    instructions,
+                    prompts,
+                } => {
+                    let asked: Vec<&str> = [name.as_str(), instructions.as_str()]
+                        .into_iter()
+                        .chain(prompts.iter().map(|p| p.prompt.as_str()))
+                        .collect();
+                    let asked = asked.join("\n");
+                    // Never answer a password-change dialogue: report it instead.
+                    if says_password_expired(&asked) {
+                        return Err(
+                            self.password_expired_in_auth(AuthMethod::KeyboardInteractive, &asked)
+                        );
+                    }
                     rounds += 1;
                     if rounds > 8 {
                         break AuthOutcome::Rejected;

@@ -47,6 +47,11 @@ pub(crate) enum Note {
         code: u32,
         description: String,
     },
+    /// The server refused a channel: its reason code and its own words.
+    ChannelOpenFailure {
+        code: u32,
+        description: String,
+    },
 }
 
 /// The russh client handler: decides on the host key and reports what russh negotiated.
@@ -161,6 +166,21 @@ impl client::Handler for ProbeHandler {
             }
             client::DisconnectReason::Error(e) => Err(e),
         }
+    }
+
+    async fn channel_open_failure(
+        &mut self,
+        _channel: russh::ChannelId,
+        reason: russh::ChannelOpenFailure,
+        description: &str,
+        _language: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let _ = self.notes.send(Note::ChannelOpenFailure {
+            code: reason.code(),
+            description: description.chars().take(200).collect(),
+        });
+        Ok(())
     }
 }
 
@@ -291,7 +311,7 @@ impl Session<'_> {
     }
 
     /// Turn a note into events. Returns a failure when the note ends the handshake (not SSH).
-    fn on_note(&mut self, note: Note, banner_start: f64) -> Option<Failure> {
+    pub(super) fn on_note(&mut self, note: Note, banner_start: f64) -> Option<Failure> {
         match note {
             Note::Tap(TapNote::ServerBanner {
                 line,
@@ -359,6 +379,10 @@ impl Session<'_> {
             Note::ServerDisconnect { code, description } => {
                 // The server's own words, which can quote what it was sent.
                 self.at.server_disconnect = Some((code, scrub(&description)));
+                None
+            }
+            Note::ChannelOpenFailure { code, description } => {
+                self.at.channel_refusal = Some((code, scrub(&description)));
                 None
             }
         }
