@@ -174,7 +174,9 @@ pub fn sftp_first_reply(bytes: &[u8], ended: bool) -> Option<SftpReply> {
     // A packet's length starts with a zero byte (packets are far below 16 MiB); text does not.
     if first != 0 {
         let line_done = bytes.contains(&b'\n') || bytes.len() >= QUOTE_CHARS;
-        return (line_done || ended).then(|| SftpReply::Text(quote(bytes)));
+        // The text ends where the SFTP packet that may follow it begins.
+        let text = bytes.split(|&b| b == 0).next().unwrap_or(bytes);
+        return (line_done || ended).then(|| SftpReply::Text(quote(text)));
     }
     if bytes.len() >= 9 && bytes[4] == FXP_VERSION {
         let version = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]);
@@ -242,4 +244,73 @@ pub fn password_expired_hints(user: &str) -> Vec<String> {
         format!("Log in once interactively (ssh -t HOST) and set a new password when asked, or have an administrator set one (passwd {user}); `chage -l {user}` on the server shows the password's age rules."),
         "Key logins are refused the same way while the password is expired under PAM (UsePAM yes): the account, not the key, is blocked.".into(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_alone_is_clean_and_names_the_shell() {
+        let f = classify(b"sshdiag-check /bin/bash\n", b"", Some(0), false);
+        assert_eq!(
+            f,
+            ShellFinding::Clean {
+                shell: Some("/bin/bash".into())
+            }
+        );
+        // cmd.exe prints the quotes: the command still ran.
+        let f = classify(b"sshdiag\"\"-check $SHELL\r\n", b"", Some(0), false);
+        assert_eq!(f, ShellFinding::Clean { shell: None });
+    }
+
+    #[test]
+    fn an_echoed_command_is_not_the_marker() {
+        let f = classify(b"echo sshdiag\"\"-check $SHELL\n", b"", Some(0), false);
+        assert!(matches!(f, ShellFinding::Forced { .. }), "{f:?}");
+    }
+
+    #[test]
+    fn text_before_the_marker_is_startup_output() {
+        let f = classify(b"hi\nsshdiag-check /bin/zsh\n", b"", Some(0), false);
+        assert_eq!(
+            f,
+            ShellFinding::StartupOutput {
+                shell: Some("/bin/zsh".into()),
+                text: "\"hi\"".into()
+            }
+        );
+        assert!(startup_files(Some("/bin/zsh")).contains("~/.zshenv"));
+    }
+
+    #[test]
+    fn nologin_false_expiry_and_etc_nologin_are_told_apart() {
+        let nologin = classify(b"This account is currently not available.\n", b"", Some(1), false);
+        assert!(matches!(nologin, ShellFinding::Disabled { nologin_file: false, .. }));
+        let etc = classify(b"", b"System maintenance until 6pm\n", Some(254), false);
+        assert!(matches!(etc, ShellFinding::Disabled { nologin_file: true, .. }));
+        let exp = classify(b"", b"WARNING: Your password has expired.\n", Some(1), false);
+        assert!(matches!(exp, ShellFinding::PasswordExpired { .. }));
+        assert_eq!(
+            classify(b"", b"", Some(1), false),
+            ShellFinding::ExitsAtOnce { exit_code: Some(1) }
+        );
+        assert_eq!(classify(b"", b"", None, true), ShellFinding::NoAnswer);
+    }
+
+    #[test]
+    fn the_sftp_reply_is_a_version_packet_or_the_text_before_it() {
+        assert_eq!(
+            sftp_first_reply(&[0, 0, 0, 5, 2, 0, 0, 0, 3], false),
+            Some(SftpReply::Version(3))
+        );
+        assert_eq!(sftp_first_reply(&[0, 0, 0], false), None);
+        let mut noisy = b"Welcome\n".to_vec();
+        noisy.extend([0, 0, 0, 5, 2, 0, 0, 0, 3]);
+        assert_eq!(
+            sftp_first_reply(&noisy, false),
+            Some(SftpReply::Text("\"Welcome\"".into()))
+        );
+        assert_eq!(sftp_first_reply(b"Welc", false), None);
+    }
 }
