@@ -260,6 +260,51 @@ pub fn auth_failed(
     h
 }
 
+/// The OpenSSH version of a server's software string (`OpenSSH_9.2p1 …` → (9, 2)).
+pub fn openssh_version(software: &str) -> Option<(u32, u32)> {
+    let v = software.strip_prefix("OpenSSH_")?;
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// An RSA user key, from the evidence: how it was offered (`offered`: `rsa-sha2-512`,
+/// `rsa-sha2-256` or `ssh-rsa`), the server's `server-sig-algs` (`accepted`), its software,
+/// and whether the login was refused. OpenSSH 8.8 and later refuse `ssh-rsa` (SHA-1)
+/// signatures by default.
+pub fn rsa_key(
+    offered: &str,
+    accepted: Option<&[String]>,
+    software: &str,
+    refused: bool,
+) -> Option<String> {
+    let version = openssh_version(software).filter(|v| *v >= (8, 8));
+    let modern = version.map(|(a, b)| format!("OpenSSH {a}.{b}"));
+    if refused {
+        if let Some(list) = accepted.filter(|l| !l.iter().any(|a| a == offered)) {
+            return Some(format!(
+                "The server accepts these signature algorithms for user keys (server-sig-algs): {}; this RSA key was offered as {offered}, which is not among them: use a key of a listed type (ssh-keygen -t ed25519).",
+                list.join(", ")
+            ));
+        }
+        if offered == "ssh-rsa" {
+            let why = modern.map_or(String::new(), |m| {
+                format!(" {m} refuses SHA-1 signatures by default.")
+            });
+            return Some(format!(
+                "This RSA key could only be offered as ssh-rsa (SHA-1): the server's server-sig-algs names no rsa-sha2-256/512.{why} Use an ed25519 key, or enable rsa-sha2-512 on the server."
+            ));
+        }
+        return modern.map(|m| format!(
+            "The key is RSA, offered as {offered}. {m} refuses only the SHA-1 form (ssh-rsa) by default; if its PubkeyAcceptedAlgorithms leaves out {offered} too, its log says \"signature algorithm {offered} not in PubkeyAcceptedAlgorithms\" (sshd -T | grep -i pubkeyaccepted shows the list), else the key is simply not authorised."
+        ));
+    }
+    modern.map(|m| format!(
+        "This RSA key was accepted as {offered}. {m} refuses the same key from clients that sign with ssh-rsa (SHA-1: OpenSSH before 7.2, old libraries such as JSch or Paramiko < 2.9): upgrade those clients, or switch to an ed25519 key."
+    ))
+}
+
 /// Partial success: what was accepted, what the server still wants, and how to give it.
 pub fn auth_partial(
     accepted: &[String],

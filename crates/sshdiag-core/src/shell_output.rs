@@ -285,11 +285,33 @@ mod tests {
 
     #[test]
     fn nologin_false_expiry_and_etc_nologin_are_told_apart() {
-        let nologin = classify(b"This account is currently not available.\n", b"", Some(1), false);
-        assert!(matches!(nologin, ShellFinding::Disabled { nologin_file: false, .. }));
+        let nologin = classify(
+            b"This account is currently not available.\n",
+            b"",
+            Some(1),
+            false,
+        );
+        assert!(matches!(
+            nologin,
+            ShellFinding::Disabled {
+                nologin_file: false,
+                ..
+            }
+        ));
         let etc = classify(b"", b"System maintenance until 6pm\n", Some(254), false);
-        assert!(matches!(etc, ShellFinding::Disabled { nologin_file: true, .. }));
-        let exp = classify(b"", b"WARNING: Your password has expired.\n", Some(1), false);
+        assert!(matches!(
+            etc,
+            ShellFinding::Disabled {
+                nologin_file: true,
+                ..
+            }
+        ));
+        let exp = classify(
+            b"",
+            b"WARNING: Your password has expired.\n",
+            Some(1),
+            false,
+        );
         assert!(matches!(exp, ShellFinding::PasswordExpired { .. }));
         assert_eq!(
             classify(b"", b"", Some(1), false),

@@ -295,46 +295,90 @@ fn a_forced_command_is_named_with_what_it_printed() {
     assert!(hints.contains("ForceCommand"), "{hints}");
 }
 
-#[test]
-fn a_command_in_authorized_keys_is_a_forced_command_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("id_forced");
+/// A fresh key of `kind` in `dir`, authorised with `options` (e.g. `command="…"`) in an
+/// authorized_keys file of its own; returns the key file and the `AuthorizedKeysFile` line.
+fn own_key(dir: &Path, kind: &str, options: &str) -> (String, String) {
+    let key = dir.join(format!("id_{kind}"));
     let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-f"])
         .arg(&key)
         .status()
         .expect("ssh-keygen (apt-get install -y openssh-client)");
     assert!(st.success());
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let ak = dir.path().join("authorized_keys");
-    std::fs::write(&ak, format!("command=\"echo only-rsync-here\" {public}")).unwrap();
-    open_to_all(dir.path());
-    let line = format!("AuthorizedKeysFile {}", ak.display());
+    let ak = dir.join("authorized_keys");
+    std::fs::write(&ak, format!("{options}{public}")).unwrap();
+    open_to_all(dir);
+    (
+        key.to_str().unwrap().to_string(),
+        format!("AuthorizedKeysFile {}", ak.display()),
+    )
+}
+
+#[test]
+fn a_command_in_authorized_keys_is_a_forced_command_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, line) = own_key(dir.path(), "ed25519", "command=\"echo only-rsync-here\" ");
     let sshd = sshd(&[], &[&line, SFTP]);
-    let ev = run(&sshd, TEST_USER, &["-i", key.to_str().unwrap()], &[]);
+    let ev = run(&sshd, TEST_USER, &["-i", &key], &[]);
     let (msg, hints, _) = assert_failed(&ev, "ExecFailed", "forced-command", "channel");
     assert!(msg.contains("only-rsync-here"), "{msg}");
     assert!(hints.contains("command="), "{hints}");
 }
 
-/// sshd reads authorized_keys as the user: the temp dir must be readable by all.
+/// sshd reads authorized_keys as the user: the temp dir and that file must be readable by
+/// all (the private key stays 0600, as the CLI demands).
 fn open_to_all(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        let mode = if p.extension().is_some() {
-            0o644
-        } else {
-            0o600
-        };
-        let mode = if p.ends_with("authorized_keys") {
-            0o644
-        } else {
-            mode
-        };
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
+    let mode = |m| std::fs::Permissions::from_mode(m);
+    std::fs::set_permissions(dir, mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join("authorized_keys"), mode(0o644)).unwrap();
+}
+
+/// The server's `server-sig-algs`, from the negotiated `KEX` event.
+fn server_sig_algs(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .find_map(|e| match &e.data {
+            EventData::Kex(k) => k.negotiated.server_sig_algs.clone(),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_rsa_key_names_the_signature_it_was_offered_with_and_the_servers_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, line) = own_key(dir.path(), "rsa", "");
+    // Accepted: OpenSSH 8.8+ refuses the SHA-1 form, and the note says so.
+    let sshd_ok = sshd(&[], &[&line, SFTP]);
+    let ev = run(
+        &sshd_ok,
+        TEST_USER,
+        &["-i", &key, "--no-session-check"],
+        &[],
+    );
+    let (ok, _, _, _, hints) = verdict(&ev);
+    assert!(ok, "{ev:#?}");
+    assert!(hints.contains("accepted as rsa-sha2-512"), "{hints}");
+    assert!(hints.contains("ssh-rsa (SHA-1"), "{hints}");
+    let algs = server_sig_algs(&ev);
+    assert!(algs.contains(&"rsa-sha2-512".to_string()), "{algs:?}");
+    assert!(algs.contains(&"ssh-ed25519".to_string()), "{algs:?}");
+    // Refused by PubkeyAcceptedAlgorithms: the hint names how the key was offered.
+    let sshd_no = sshd(
+        &[],
+        &[
+            &line,
+            "PubkeyAcceptedAlgorithms ssh-ed25519,ecdsa-sha2-nistp256",
+        ],
+    );
+    let ev = run(&sshd_no, TEST_USER, &["-i", &key], &[]);
+    let (_, hints, _) = assert_failed(&ev, "AuthFailed", "auth-failed", "auth");
+    assert!(hints.contains("offered as rsa-sha2-512"), "{hints}");
+    assert!(hints.contains("PubkeyAcceptedAlgorithms"), "{hints}");
+    let log = sshd_no.log();
+    assert!(log.contains("not in PubkeyAcceptedAlgorithms"), "{log}");
 }
 
 #[test]

@@ -376,7 +376,30 @@ impl Session<'_> {
         .ctx("methods_available", json!(available))
         .ctx("partial_success", json!(partial))
         .hints(hints::auth_failed(tried, &available, user, partial))
+        .hints(self.rsa_note(true).into_iter().collect())
         .disconnect(DisconnectReason::AuthFailure)
+    }
+
+    /// Remember how an RSA key was offered: `rsa-sha2-512`, `rsa-sha2-256`, or `ssh-rsa`
+    /// (SHA-1) when the server's `server-sig-algs` named no SHA-2 form.
+    fn note_rsa_offer(&mut self, is_rsa: bool, hash: Option<russh::keys::HashAlg>) {
+        if is_rsa {
+            let name = match hash {
+                Some(russh::keys::HashAlg::Sha512) => "rsa-sha2-512",
+                Some(_) => "rsa-sha2-256",
+                None => "ssh-rsa",
+            };
+            self.at.rsa_offered_as = Some(name.to_string());
+        }
+    }
+
+    /// What the server's user-key algorithms and version say about the RSA key offered, if
+    /// one was (`refused`: the login failed).
+    pub(super) fn rsa_note(&self, refused: bool) -> Option<String> {
+        let offered = self.at.rsa_offered_as.as_deref()?;
+        let accepted = (self.at.negotiated.as_ref()).and_then(|n| n.server_sig_algs.as_deref());
+        let software = self.at.server_software.as_deref().unwrap_or_default();
+        hints::rsa_key(offered, accepted, software, refused)
     }
 
     async fn auth_password(&mut self, handle: &mut Handle, pw: &Secret) -> Result<Tried, Failure> {
@@ -411,6 +434,8 @@ impl Session<'_> {
             Some((cert, _)) => handle.authenticate_openssh_cert(user, key, cert).await,
             None => {
                 let hash = rsa_hash(handle, key.algorithm()).await;
+                self.note_rsa_offer(key.algorithm().is_rsa(), hash);
+                self.note_rsa_offer(key.algorithm().is_rsa(), hash);
                 let key = PrivateKeyWithHashAlg::new(key, hash);
                 handle.authenticate_publickey(user, key).await
             }

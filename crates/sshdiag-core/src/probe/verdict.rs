@@ -204,6 +204,7 @@ impl Session<'_> {
             h.push("Host key checking was off: this run cannot tell you are talking to the right server.".into());
         }
         h.extend(self.at.session_notes.iter().cloned());
+        h.extend(self.rsa_note(false));
         h
     }
 }
