@@ -407,6 +407,15 @@ fn a_clean_account_passes_every_step_within_max_sessions_1() {
     let c = codes(&ev);
     assert!(c.contains(&"session-check-ok".to_string()), "{c:?}");
     assert!(c.contains(&"sftp-check-ok".to_string()), "{c:?}");
+    // Cheap: three short channels, no waiting on a close that never comes (~0.1 s here).
+    let Some(EventData::Verdict(v)) = ev.last().map(|e| &e.data) else {
+        unreachable!()
+    };
+    let channel_ms = v.phases[&sshdiag_events::codes::Phase::Channel];
+    assert!(
+        channel_ms < 1500.0,
+        "the session check took {channel_ms} ms"
+    );
     let ev = run(&sshd, TEST_USER, &["-i", &key(&sshd)], &["echo", "hi"]);
     assert!(verdict(&ev).0, "{ev:#?}");
 }

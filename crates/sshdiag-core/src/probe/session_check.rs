@@ -299,27 +299,35 @@ impl Session<'_> {
             }
         }
         if !got.closed {
-            self.close_check_channel(&mut channel).await;
+            // A program still running (sftp-server) ends on EOF, and the server then closes
+            // the channel and frees the session; a bare channel (the pty) is closed at once.
+            let program = !matches!(until, Until::Answered) && !got.timed_out;
+            self.close_check_channel(&mut channel, program).await;
         }
         Ok(got)
     }
 
-    /// Close a check channel and wait a moment for the server's close, so that a server
-    /// with `MaxSessions 1` has freed the session before the next step opens one.
-    async fn close_check_channel(&mut self, channel: &mut Channel) {
-        let _ = channel.close().await;
-        let deadline = self.env.sleep(1_000);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                biased;
-                m = channel.wait() => match m {
-                    Some(ChannelMsg::Close) | None => return,
-                    Some(_) => {}
-                },
-                _ = &mut deadline => return,
+    /// End a check channel. With a `program` on it, send EOF and wait a moment for the
+    /// server's close (OpenSSH keeps a session busy until its program exits, which matters
+    /// under `MaxSessions 1`); close it ourselves if that does not come. russh does not pass
+    /// the server's answer to our own close on, so that is not waited for.
+    async fn close_check_channel(&mut self, channel: &mut Channel, program: bool) {
+        if program {
+            let _ = channel.eof().await;
+            let deadline = self.env.sleep(1_000);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    biased;
+                    m = channel.wait() => match m {
+                        Some(ChannelMsg::Close) | None => return,
+                        Some(_) => {}
+                    },
+                    _ = &mut deadline => break,
+                }
             }
         }
+        let _ = channel.close().await;
     }
 
     /// One round trip after a check channel closed: OpenSSH frees a closed session only after
