@@ -148,7 +148,7 @@ pub fn startup_files(shell: Option<&str>) -> String {
         "fish" => "~/.config/fish/config.fish",
         _ => "the login shell's startup files (~/.bashrc for bash, ~/.zshenv for zsh)",
     };
-    format!("{files}, or ~/.ssh/rc")
+    format!("{files} or ~/.ssh/rc")
 }
 
 /// The first reply on an `sftp` subsystem channel.
@@ -197,14 +197,14 @@ pub fn failure_words(finding: &ShellFinding, user: &str) -> Option<(String, Vec<
         ShellFinding::StartupOutput { shell, text } => (
             format!("Logged in as {user}, but a shell startup file prints {text} before every command, which breaks scp, sftp, rsync and git over SSH."),
             vec![
-                format!("Find the line that prints it in {} and make it print only in interactive shells (wrap it in `case $- in *i*) … ;; esac`, or `[ -t 1 ] && …`).", startup_files(shell.as_deref())),
+                format!("Find the line that prints it in {}, and make it print only in interactive shells (wrap it in `case $- in *i*) … ;; esac`, or `[ -t 1 ] && …`).", startup_files(shell.as_deref())),
                 "Confirm: ssh HOST true | od -c | head  (anything printed is the culprit; a clean account prints nothing).".into(),
             ],
         ),
         ShellFinding::Disabled { text, nologin_file: false } => (
             format!("Logged in as {user}, but the account's shell refuses every session: it answered {text}."),
             vec![
-                format!("The account's login shell is nologin (or /bin/false-like): check with `{find}` (the last field). An administrator can give it a real shell with `usermod -s /bin/bash {user}` if it should log in."),
+                format!("The account's login shell is nologin: check with `{find}` (the last field). An administrator can give it a real shell with `usermod -s /bin/bash {user}` if it should log in."),
                 "If the account is meant for tunnels or file transfer only, this is by design: use it with ssh -N (forwarding) or sftp.".into(),
             ],
         ),

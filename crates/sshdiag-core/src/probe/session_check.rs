@@ -177,8 +177,23 @@ impl Session<'_> {
                 Ok(ShellStep::Runs(finding))
             }
             ShellFinding::SftpOnly { .. } => Ok(ShellStep::NoCommands(finding)),
+            // A router's or appliance's SSH server answers with its own command language:
+            // only a Unix sshd's silence or other answer means a forced command or a broken
+            // shell.
+            ShellFinding::Forced { text } if !self.unix_sshd() => {
+                self.at.session_notes.push(format!("This server does not run POSIX shell commands (it answered sshdiag's `echo` with {text}): a network device or appliance CLI; give commands in its own language."));
+                Ok(ShellStep::Runs(ShellFinding::Clean { shell: None }))
+            }
             f => Err(self.finding_failure(&f, None)),
         }
+    }
+
+    /// Whether the server is a Unix sshd (OpenSSH, Dropbear), whose sessions run the
+    /// account's login shell.
+    fn unix_sshd(&self) -> bool {
+        let software = self.at.server_software.as_deref().unwrap_or_default();
+        let lower = software.to_ascii_lowercase();
+        lower.starts_with("openssh") || lower.starts_with("dropbear")
     }
 
     /// Step 2: open the sftp subsystem and read its first reply; `None` when it is refused.
@@ -301,7 +316,8 @@ impl Session<'_> {
         if !got.closed {
             // A program still running (sftp-server) ends on EOF, and the server then closes
             // the channel and frees the session; a bare channel (the pty) is closed at once.
-            let program = !matches!(until, Until::Answered) && !got.timed_out;
+            let program =
+                !matches!(until, Until::Answered) && got.accepted && !got.refused && !got.timed_out;
             self.close_check_channel(&mut channel, program).await;
         }
         Ok(got)
