@@ -15,7 +15,7 @@ use sshdiag_events::HostKeyPolicy;
     version,
     about = "Diagnose an SSH connection: every step as an event, a verdict, an evidence bundle.",
     after_help = "Exit status: the remote command's status when it ran; 255 when sshdiag failed; \
-                  with no command, 0 when authentication succeeded. Read a bundle: \
+                  with no command, 0 when authentication and the session check succeeded. Read a bundle: \
                   sshdiag bundle show|verify FILE."
 )]
 pub struct Args {
