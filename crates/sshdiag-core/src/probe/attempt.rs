@@ -46,6 +46,8 @@ pub struct Attempt {
     pub hostkey: Option<(HostKeyInfo, HostKeyDecision)>,
     /// The server's SSH_MSG_DISCONNECT: reason code and description.
     pub server_disconnect: Option<(u32, String)>,
+    /// The prompt of the server's SSH_MSG_USERAUTH_PASSWD_CHANGEREQ, when it sent one.
+    pub password_change: Option<String>,
     /// The server's last channel refusal: reason code and its own words.
     pub channel_refusal: Option<(u32, String)>,
     /// The handshake's notes, still read after it (the server's disconnect during auth).
@@ -86,6 +88,7 @@ impl Default for Attempt {
             hostkey: None,
             server_disconnect: None,
             channel_refusal: None,
+            password_change: None,
             notes: None,
             keys_offered: Vec::new(),
             rsa_offered_as: None,

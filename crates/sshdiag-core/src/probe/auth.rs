@@ -409,6 +409,16 @@ impl Session<'_> {
             .authenticate_password(user, pw.expose())
             .await
             .map_err(|e| self.transport_failure(e))?;
+        // The password-change request (RFC 4252 section 8) reaches us as a handler note.
+        self.drain_notes();
+        if let Some(prompt) = self.at.password_change.take() {
+            let said = if prompt.is_empty() {
+                "SSH_MSG_USERAUTH_PASSWD_CHANGEREQ".to_string()
+            } else {
+                prompt
+            };
+            return Err(self.password_expired_in_auth(AuthMethod::Password, &said));
+        }
         Ok(Tried {
             method: AuthMethod::Password,
             key_fp: None,

@@ -47,6 +47,8 @@ pub(crate) enum Note {
         code: u32,
         description: String,
     },
+    /// The server answered a password with SSH_MSG_USERAUTH_PASSWD_CHANGEREQ: its prompt.
+    PasswordChangeRequest(String),
     /// The server refused a channel: its reason code and its own words.
     ChannelOpenFailure {
         code: u32,
@@ -166,6 +168,16 @@ impl client::Handler for ProbeHandler {
             }
             client::DisconnectReason::Error(e) => Err(e),
         }
+    }
+
+    async fn auth_password_change_request(
+        &mut self,
+        prompt: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let prompt = prompt.chars().take(200).collect();
+        let _ = self.notes.send(Note::PasswordChangeRequest(prompt));
+        Ok(())
     }
 
     async fn channel_open_failure(
@@ -383,6 +395,10 @@ impl Session<'_> {
             Note::ServerDisconnect { code, description } => {
                 // The server's own words, which can quote what it was sent.
                 self.at.server_disconnect = Some((code, scrub(&description)));
+                None
+            }
+            Note::PasswordChangeRequest(prompt) => {
+                self.at.password_change = Some(scrub(&prompt));
                 None
             }
             Note::ChannelOpenFailure { code, description } => {

@@ -2914,6 +2914,18 @@ pub trait Handler: Sized + Send {
         async { Ok(()) }
     }
 
+    /// Called when the server answered a password request with
+    /// SSH_MSG_USERAUTH_PASSWD_CHANGEREQ (the password must be changed first); the attempt
+    /// then ends as a failure.
+    #[allow(unused_variables)]
+    fn auth_password_change_request(
+        &mut self,
+        prompt: &str,
+        session: &mut Session,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async { Ok(()) }
+    }
+
     /// Called when the server rejected our request to open a channel.
     #[allow(unused_variables)]
     fn channel_open_failure(
