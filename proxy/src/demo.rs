@@ -8,7 +8,7 @@
 //!   the relay binary passes a file (default `sshdiag-demo-host-ed25519` in the system temp
 //!   directory) that is created on first start (mode 0600, OpenSSH format) and reused after,
 //!   so a returning user sees the same fingerprint;
-//! - `exec` commands only (no shell): `echo [-n] …`, `uname [-a]`, `whoami`, `id`, `hostname`,
+//! - `exec` commands only (no shell, no subsystem such as sftp): `echo [-n] …`, `uname [-a]`, `whoami`, `id`, `hostname`,
 //!   `date`, `true`, `false`, `exit N`, `sleep N` (capped at [`SLEEP_CAP`]), `cat /demo/blob`
 //!   ([`blob`], 8 KiB of numbered text lines), `head -c N /dev/zero` (capped at 1 GiB, for bulk
 //!   transfer measurements); anything else writes `sshdiag-demo: NAME: command not found` to
@@ -274,6 +274,16 @@ impl russh::server::Handler for DemoSession {
     async fn shell_request(
         &mut self,
         channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    /// No subsystem (sftp) here: refuse it, rather than leave the request unanswered.
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         session.channel_failure(channel)

@@ -15,7 +15,7 @@ use sshdiag_events::HostKeyPolicy;
     version,
     about = "Diagnose an SSH connection: every step as an event, a verdict, an evidence bundle.",
     after_help = "Exit status: the remote command's status when it ran; 255 when sshdiag failed; \
-                  with no command, 0 when authentication succeeded. Read a bundle: \
+                  with no command, 0 when authentication and the session check succeeded. Read a bundle: \
                   sshdiag bundle show|verify FILE."
 )]
 pub struct Args {
@@ -100,6 +100,10 @@ pub struct Args {
     /// Open a direct-tcpip channel from the server to HOST:PORT and report whether it connects.
     #[arg(long = "probe-forward", value_name = "HOST:PORT")]
     pub probe_forward: Option<String>,
+    /// Skip the session check after authentication (a command run as sent, sftp, a
+    /// terminal): one session channel at a time, on by default.
+    #[arg(long = "no-session-check")]
+    pub no_session_check: bool,
     /// Stay connected this many seconds after the commands, with keepalives (an addition to
     /// the spec: watch a flaky path; keepalives every ServerAliveInterval, default 15 s).
     #[arg(long = "hold", value_name = "SECS")]
@@ -252,6 +256,7 @@ impl Args {
         };
         options.host_key_policy = policy;
         options.forward_probe = forward_probe;
+        options.session_check = !self.no_session_check;
         options.ssh_config = self.ssh_config.clone();
         // ServerAliveInterval 0 means off, as in OpenSSH.
         options.keepalive = ssh

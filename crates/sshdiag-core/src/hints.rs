@@ -7,7 +7,7 @@
 
 use russh::{AlgorithmKind, ChannelOpenFailure};
 use sshdiag_events::codes::Phase;
-use sshdiag_events::{AuthMethod, ErrorType};
+use sshdiag_events::{AuthMethod, Code, ErrorType};
 
 use crate::transport::ConnectFailure;
 
@@ -260,6 +260,51 @@ pub fn auth_failed(
     h
 }
 
+/// The OpenSSH version of a server's software string (`OpenSSH_9.2p1 …` → (9, 2)).
+pub fn openssh_version(software: &str) -> Option<(u32, u32)> {
+    let v = software.strip_prefix("OpenSSH_")?;
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// An RSA user key, from the evidence: how it was offered (`offered`: `rsa-sha2-512`,
+/// `rsa-sha2-256` or `ssh-rsa`), the server's `server-sig-algs` (`accepted`), its software,
+/// and whether the login was refused. OpenSSH 8.8 and later refuse `ssh-rsa` (SHA-1)
+/// signatures by default.
+pub fn rsa_key(
+    offered: &str,
+    accepted: Option<&[String]>,
+    software: &str,
+    refused: bool,
+) -> Option<String> {
+    let version = openssh_version(software).filter(|v| *v >= (8, 8));
+    let modern = version.map(|(a, b)| format!("OpenSSH {a}.{b}"));
+    if refused {
+        if let Some(list) = accepted.filter(|l| !l.iter().any(|a| a == offered)) {
+            return Some(format!(
+                "The server accepts these signature algorithms for user keys (server-sig-algs): {}; this RSA key was offered as {offered}, which is not among them: use a key of a listed type (ssh-keygen -t ed25519).",
+                list.join(", ")
+            ));
+        }
+        if offered == "ssh-rsa" {
+            let why = modern.map_or(String::new(), |m| {
+                format!(" {m} refuses SHA-1 signatures by default.")
+            });
+            return Some(format!(
+                "This RSA key could only be offered as ssh-rsa (SHA-1): the server's server-sig-algs names no rsa-sha2-256/512.{why} Use an ed25519 key, or enable rsa-sha2-512 on the server."
+            ));
+        }
+        return modern.map(|m| format!(
+            "The key is RSA, offered as {offered}. {m} refuses only the SHA-1 form (ssh-rsa) by default; if its PubkeyAcceptedAlgorithms leaves out {offered} too, its log says \"signature algorithm {offered} not in PubkeyAcceptedAlgorithms\" (sshd -T | grep -i pubkeyaccepted shows the list), else the key is simply not authorised."
+        ));
+    }
+    modern.map(|m| format!(
+        "This RSA key was accepted as {offered}. {m} refuses the same key from clients that sign with ssh-rsa (SHA-1: OpenSSH before 7.2, old libraries such as JSch or Paramiko < 2.9): upgrade those clients, or switch to an ed25519 key."
+    ))
+}
+
 /// Partial success: what was accepted, what the server still wants, and how to give it.
 pub fn auth_partial(
     accepted: &[String],
@@ -306,6 +351,7 @@ pub fn disconnected(who: &str, phase: Option<Phase>) -> Vec<String> {
     }
 }
 
+/// The reason code of a refused channel, and its name when the server gave no words.
 pub fn channel_failure(reason: &ChannelOpenFailure) -> (u32, String) {
     match reason {
         ChannelOpenFailure::AdministrativelyProhibited => (1, "administratively prohibited".into()),
@@ -316,12 +362,56 @@ pub fn channel_failure(reason: &ChannelOpenFailure) -> (u32, String) {
     }
 }
 
-pub fn channel_open_failed(code: u32) -> Vec<String> {
+/// RFC 4254's name of a channel refusal's reason code.
+fn reason_name(code: u32) -> &'static str {
     match code {
-        1 => vec!["The server forbids sessions for this user (e.g. a ForceCommand/Match block, or `restrict` in authorized_keys).".into()],
-        4 => vec!["The server is out of sessions (MaxSessions) or resources.".into()],
-        _ => vec!["The server refused the session channel; its log says why.".into()],
+        1 => "administratively prohibited",
+        2 => "connect failed",
+        3 => "unknown channel type",
+        4 => "resource shortage",
+        _ => "unknown reason",
     }
+}
+
+/// How a refusal is quoted: the server's words and the code's name.
+pub fn refusal_quote(code: u32, words: &str) -> String {
+    format!("{words:?} (code {code}, {})", reason_name(code))
+}
+
+/// A refused session channel: the finer code and the hints, from the reason code and the
+/// server's own words.
+pub fn session_refused(code: u32, words: &str) -> (Code, Vec<String>) {
+    let said = format!("The server said {}.", refusal_quote(code, words));
+    match code {
+        // OpenSSH refuses a session beyond MaxSessions with "connect failed: open failed".
+        2 | 4 => (
+            Code::SessionLimit,
+            vec![
+                format!("{said} The server allows no further session on this connection: MaxSessions in sshd_config (0 turns sessions off; `sshd -T -C user=USER | grep -i maxsessions` shows the value in effect), or its resources ran out."),
+                "An account with sessions turned off is meant for forwarding only (ssh -N); anything else needs MaxSessions raised.".into(),
+            ],
+        ),
+        1 => (
+            Code::ChannelOpenFailed,
+            vec![format!("{said} The server forbids sessions for this user: a Match block in sshd_config, or `restrict` in authorized_keys.")],
+        ),
+        3 => (
+            Code::ChannelOpenFailed,
+            vec![format!("{said} This SSH service offers no shell or command sessions at all (a forwarding-only or special-purpose server).")],
+        ),
+        _ => (
+            Code::ChannelOpenFailed,
+            vec![format!("{said} The server's log says why.")],
+        ),
+    }
+}
+
+/// A refused pty request: where the refusal comes from.
+pub fn terminal_refused(user: &str) -> Vec<String> {
+    vec![
+        format!("The server refuses a terminal for {user}: `PermitTTY no` in sshd_config (or a Match block), or `no-pty`/`restrict` before this key in authorized_keys. ssh then says \"PTY allocation request failed\" and the shell has no prompt or line editing."),
+        "Commands (ssh HOST CMD), scp and sftp still work; for an interactive login the admin must allow a terminal.".into(),
+    ]
 }
 
 pub fn exec_failed() -> Vec<String> {
@@ -389,17 +479,72 @@ pub fn summary_failed(error_type: ErrorType, message: &str, host: &str, port: u1
     }
 }
 
-pub fn forward_failed(code: u32, host: &str, port: u16) -> Vec<String> {
+/// A refused forward: the finer code and the hints, told apart by the reason code and the
+/// server's own words (refused at the target, unreachable, or forbidden by the server).
+pub fn forward_failed(code: u32, words: &str, host: &str, port: u16) -> (Code, Vec<String>) {
+    let target = format!("{host}:{port}");
+    let said = format!("The server said {}.", refusal_quote(code, words));
+    let lower = words.to_lowercase();
+    let unresolved = [
+        "name",
+        "resolve",
+        "unknown host",
+        "getaddrinfo",
+        "not known",
+    ];
+    let unreachable = ["no route", "unreachable", "timed out", "timeout"];
     match code {
-        1 => vec![
-            "The server forbids TCP forwarding for this user (AllowTcpForwarding no, PermitOpen, or `restrict`/`permitopen` in authorized_keys).".into(),
-            "SSH itself works; only forwarding is refused.".into(),
-        ],
-        2 => vec![
-            format!("The server accepted the forward but could not reach {host}:{port} from where it is: the target is down, filtered, or not resolvable from the server."),
-            format!("Check from the server: nc -zv {host} {port}"),
-        ],
-        _ => vec![format!("The server refused the forward to {host}:{port} (code {code}); its log says why.")],
+        1 => (
+            Code::ForwardProhibited,
+            vec![
+                format!(
+                    "{said} The server forbids TCP forwarding for this user (AllowTcpForwarding no, PermitOpen, DisableForwarding, or `restrict`/`permitopen=` in authorized_keys)."
+                ),
+                "SSH itself works; only forwarding is refused.".into(),
+            ],
+        ),
+        2 if lower.contains("refused") => (
+            Code::ForwardRefused,
+            vec![
+                format!(
+                    "{said} The server forwards, and reached {host}, but nothing accepts connections on port {port} there (as the server sees it): the service is down or listens elsewhere."
+                ),
+                format!("Check from the server: nc -zv {host} {port}"),
+            ],
+        ),
+        2 if unresolved.iter().any(|w| lower.contains(w)) => (
+            Code::ForwardUnreachable,
+            vec![
+                format!(
+                    "{said} The name {host} does not resolve on the server: use a name or address the server knows (the forward's target is looked up there, not here)."
+                ),
+                format!("Check from the server: getent hosts {host}"),
+            ],
+        ),
+        2 if unreachable.iter().any(|w| lower.contains(w)) => (
+            Code::ForwardUnreachable,
+            vec![
+                format!(
+                    "{said} The server forwards, but cannot reach {target}: no route, or a firewall dropping the packets between the server and the target."
+                ),
+                format!("Check from the server: nc -zv -w 5 {host} {port}"),
+            ],
+        ),
+        2 => (
+            Code::ForwardFailed,
+            vec![
+                format!(
+                    "{said} The server accepted the forward but could not connect it to {target}."
+                ),
+                format!("Check from the server: nc -zv {host} {port}"),
+            ],
+        ),
+        _ => (
+            Code::ForwardFailed,
+            vec![format!(
+                "{said} The server refused the forward to {target}; its log says why."
+            )],
+        ),
     }
 }
 

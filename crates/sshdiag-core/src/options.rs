@@ -114,6 +114,9 @@ pub struct ProbeOptions {
     /// first is reached by the connector, each further one and the target through a
     /// `direct-tcpip` channel of the one before.
     pub jump: Vec<JumpHost>,
+    /// After authentication, check that a person can work on the account: a command runs as
+    /// sent, sftp answers, and (with no command) a terminal is allowed. On by default.
+    pub session_check: bool,
 }
 
 /// One jump host of a chain.
@@ -196,6 +199,7 @@ impl ProbeOptions {
             retry: None,
             ssh_config: Vec::new(),
             jump: Vec::new(),
+            session_check: true,
         }
     }
 }

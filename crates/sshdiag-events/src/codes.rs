@@ -88,6 +88,9 @@ catalog! {
     VerdictFailed => "verdict-failed", "the diagnosis finished with a failure; its layer, type and hints follow";
     AuditFinding => "audit-finding", "the algorithm audit graded one of the server's algorithms as weak or broken";
     ConnectAuthenticated => "connect-authenticated", "the connection is up and authenticated; the `CONNECT` event carries the method that worked in `auth_method`";
+    SessionCheckOk => "session-check-ok", "after authentication, a session ran sshdiag's check command as sent and nothing else printed (the account's shell works and starts quietly); the `EXEC` event names the command";
+    SftpCheckOk => "sftp-check-ok", "the `sftp` subsystem answered sshdiag's SSH_FXP_INIT with an SFTP version packet, so sftp and scp work";
+    SftpUnavailable => "sftp-unavailable", "the server refused the `sftp` subsystem (no `Subsystem sftp` line in sshd_config), so sftp and OpenSSH 9's scp fail";
     }
 
     group "Failures", "One code per error type, plus finer codes where they serve; each ends a diagnosis with an `ERROR` event and a failed `VERDICT`." {
@@ -128,6 +131,17 @@ catalog! {
     AuthIncomplete => "auth-incomplete", "the server accepted a first method (partial success) but the further method it wants was not given or was rejected";
     AuthDisconnected => "auth-disconnected", "the server ended the connection during authentication (too many attempts, a PAM or account refusal)";
     Cancelled => "cancelled", "the diagnosis was stopped before it finished by whoever ran it (`Diagnostics.cancel()` in a page, Ctrl-C in the CLI)";
+    PasswordExpired => "password-expired", "the account's password has expired and the server demands a change (a password-change request, a keyboard-interactive prompt saying so, or PAM forcing the change after login); layer `auth` for the two forms during login, `channel` when PAM forces it in the session";
+    ShellDisabled => "shell-disabled", "the login worked but the account's shell refuses every session (`nologin`: \"This account is currently not available.\", or `/etc/nologin`); layer `channel`";
+    ShellExitsAtOnce => "shell-exits-at-once", "the login worked but a session ends at once without output (a login shell such as `/bin/false`, or a forced command that prints nothing); layer `channel`";
+    ForcedCommand => "forced-command", "the login worked but the server ran something other than the command sent (`ForceCommand`, `command=` in authorized_keys, a restricted shell); its words are quoted; layer `channel`";
+    ShellStartupOutput => "shell-startup-output", "a shell startup file (`~/.bashrc`, …) prints text in non-interactive sessions, which breaks scp, sftp, rsync and git over SSH; the text and the file are named; layer `channel`";
+    SessionNoAnswer => "session-no-answer", "the login worked but a command in a new session gave no answer in time (a startup file or forced command that waits); layer `channel`";
+    TerminalRefused => "terminal-refused", "the server refuses a terminal (pty) for this user (`PermitTTY no`, or `no-pty`/`restrict` in authorized_keys), so interactive logins get no prompt; layer `channel`";
+    SessionLimit => "session-limit", "the server refused a session channel because its session limit is reached or sessions are off (`MaxSessions`); layer `channel`";
+    ForwardProhibited => "forward-prohibited", "the server forbids the forward (administratively prohibited: `AllowTcpForwarding`, `PermitOpen`, `DisableForwarding`, `restrict`/`permitopen=` in authorized_keys); layer `forward`";
+    ForwardRefused => "forward-refused", "the server tried the forward's target and was refused there (nothing listens on that port as seen from the server); layer `forward`";
+    ForwardUnreachable => "forward-unreachable", "the server could not reach the forward's target (no route, timed out, or the name does not resolve on the server); layer `forward`";
     }
 
     group "Relay log lines", "What `sshdiag-proxy` writes to its own log, one code per kind of line." {

@@ -8,6 +8,7 @@ mod certificates;
 mod depth_relay;
 mod dh_exponent;
 mod harness;
+mod password_change;
 mod portal;
 mod probe_native;
 mod relay_fleet;

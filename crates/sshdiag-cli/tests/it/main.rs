@@ -14,4 +14,5 @@ mod jump;
 mod keyfiles;
 mod second_session;
 mod secrets;
+mod session_check;
 mod ssh_config;

@@ -41,17 +41,27 @@ pub struct Attempt {
     pub server_proposal: Option<Proposal>,
     pub proposals_emitted: bool,
     pub negotiated: Option<Negotiated>,
+    /// The key exchange's duration while its `KEX` event waits for `server-sig-algs`.
+    pub kex_pending_ms: Option<f64>,
     pub hostkey: Option<(HostKeyInfo, HostKeyDecision)>,
     /// The server's SSH_MSG_DISCONNECT: reason code and description.
     pub server_disconnect: Option<(u32, String)>,
+    /// The prompt of the server's SSH_MSG_USERAUTH_PASSWD_CHANGEREQ, when it sent one.
+    pub password_change: Option<String>,
+    /// The server's last channel refusal: reason code and its own words.
+    pub channel_refusal: Option<(u32, String)>,
     /// The handshake's notes, still read after it (the server's disconnect during auth).
     pub(crate) notes: Option<tokio::sync::mpsc::UnboundedReceiver<super::handshake::Note>>,
     /// The fingerprints of the keys offered during authentication, in order.
     pub keys_offered: Vec<String>,
+    /// How the last RSA key was offered (`rsa-sha2-512`, `rsa-sha2-256`, `ssh-rsa`).
+    pub rsa_offered_as: Option<String>,
     pub methods_available: Option<Vec<String>>,
     pub methods_tried: Vec<String>,
     pub auth_method: Option<AuthMethod>,
     pub commands: Vec<TranscriptEntry>,
+    /// What the session check noticed that does not fail the run (no sftp, SFTP-only).
+    pub session_notes: Vec<String>,
     pub audit: Vec<AuditData>,
     /// The byte watcher on this attempt's stream.
     pub tap: Option<TapHandle>,
@@ -74,14 +84,19 @@ impl Default for Attempt {
             server_proposal: None,
             proposals_emitted: false,
             negotiated: None,
+            kex_pending_ms: None,
             hostkey: None,
             server_disconnect: None,
+            channel_refusal: None,
+            password_change: None,
             notes: None,
             keys_offered: Vec::new(),
+            rsa_offered_as: None,
             methods_available: None,
             methods_tried: Vec::new(),
             auth_method: None,
             commands: Vec::new(),
+            session_notes: Vec::new(),
             audit: Vec::new(),
             tap: None,
             relay_closed: None,

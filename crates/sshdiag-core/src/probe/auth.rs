@@ -23,6 +23,7 @@ use crate::certificate::{CertificateFacts, Clock, parse, refusal_hint};
 use crate::failure::Failure;
 use crate::hints;
 use crate::options::{AgentConnection, AgentSource, AuthPlan, Credential, Secret};
+use crate::shell_output::{password_expired_hints, quote, says_password_expired};
 
 type Handle = client::Handle<ProbeHandler>;
 
@@ -340,6 +341,26 @@ impl Session<'_> {
         .disconnect(DisconnectReason::AuthFailure)
     }
 
+    /// The server answered a login with a demand to change the password (a
+    /// keyboard-interactive prompt saying so, or SSH_MSG_USERAUTH_PASSWD_CHANGEREQ): an `AUTH`
+    /// event and the failure, quoting the server's words.
+    fn password_expired_in_auth(&mut self, method: AuthMethod, said: &str) -> Failure {
+        let user = self.opts.username.clone();
+        let said = quote(said.as_bytes());
+        let message = format!(
+            "the server wants a new password for {user} before it lets the login through: {said}"
+        );
+        let note = AuthNote::new(AuthStatus::Failed, method);
+        self.auth_event(note.error(ErrorType::AuthFailed, message.clone()));
+        self.at.methods_tried.push(method.as_str().to_string());
+        Failure::new(ErrorType::AuthFailed, message)
+            .code(Code::PasswordExpired)
+            .summary(format!("The password of {user} has expired: the server demands a new one before the login can finish."))
+            .ctx("methods_tried", json!(self.at.methods_tried))
+            .hints(password_expired_hints(&user))
+            .disconnect(DisconnectReason::AuthFailure)
+    }
+
     fn auth_failed(&self, partial: bool) -> Failure {
         let user = &self.opts.username;
         let tried = &self.at.methods_tried;
@@ -355,7 +376,30 @@ impl Session<'_> {
         .ctx("methods_available", json!(available))
         .ctx("partial_success", json!(partial))
         .hints(hints::auth_failed(tried, &available, user, partial))
+        .hints(self.rsa_note(true).into_iter().collect())
         .disconnect(DisconnectReason::AuthFailure)
+    }
+
+    /// Remember how an RSA key was offered: `rsa-sha2-512`, `rsa-sha2-256`, or `ssh-rsa`
+    /// (SHA-1) when the server's `server-sig-algs` named no SHA-2 form.
+    fn note_rsa_offer(&mut self, is_rsa: bool, hash: Option<russh::keys::HashAlg>) {
+        if is_rsa {
+            let name = match hash {
+                Some(russh::keys::HashAlg::Sha512) => "rsa-sha2-512",
+                Some(_) => "rsa-sha2-256",
+                None => "ssh-rsa",
+            };
+            self.at.rsa_offered_as = Some(name.to_string());
+        }
+    }
+
+    /// What the server's user-key algorithms and version say about the RSA key offered, if
+    /// one was (`refused`: the login failed).
+    pub(super) fn rsa_note(&self, refused: bool) -> Option<String> {
+        let offered = self.at.rsa_offered_as.as_deref()?;
+        let accepted = (self.at.negotiated.as_ref()).and_then(|n| n.server_sig_algs.as_deref());
+        let software = self.at.server_software.as_deref().unwrap_or_default();
+        hints::rsa_key(offered, accepted, software, refused)
     }
 
     async fn auth_password(&mut self, handle: &mut Handle, pw: &Secret) -> Result<Tried, Failure> {
@@ -365,6 +409,16 @@ impl Session<'_> {
             .authenticate_password(user, pw.expose())
             .await
             .map_err(|e| self.transport_failure(e))?;
+        // The password-change request (RFC 4252 section 8) reaches us as a handler note.
+        self.drain_notes();
+        if let Some(prompt) = self.at.password_change.take() {
+            let said = if prompt.is_empty() {
+                "SSH_MSG_USERAUTH_PASSWD_CHANGEREQ".to_string()
+            } else {
+                prompt
+            };
+            return Err(self.password_expired_in_auth(AuthMethod::Password, &said));
+        }
         Ok(Tried {
             method: AuthMethod::Password,
             key_fp: None,
@@ -390,6 +444,8 @@ impl Session<'_> {
             Some((cert, _)) => handle.authenticate_openssh_cert(user, key, cert).await,
             None => {
                 let hash = rsa_hash(handle, key.algorithm()).await;
+                self.note_rsa_offer(key.algorithm().is_rsa(), hash);
+                self.note_rsa_offer(key.algorithm().is_rsa(), hash);
                 let key = PrivateKeyWithHashAlg::new(key, hash);
                 handle.authenticate_publickey(user, key).await
             }
@@ -474,7 +530,22 @@ impl Session<'_> {
                     remaining_methods,
                     partial_success,
                 } => break self.record_failure(&remaining_methods, partial_success),
-                KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                KeyboardInteractiveAuthResponse::InfoRequest {
+                    name,
+                    instructions,
+                    prompts,
+                } => {
+                    let asked: Vec<&str> = [name.as_str(), instructions.as_str()]
+                        .into_iter()
+                        .chain(prompts.iter().map(|p| p.prompt.as_str()))
+                        .collect();
+                    let asked = asked.join("\n");
+                    // Never answer a password-change dialogue: report it instead.
+                    if says_password_expired(&asked) {
+                        return Err(
+                            self.password_expired_in_auth(AuthMethod::KeyboardInteractive, &asked)
+                        );
+                    }
                     rounds += 1;
                     if rounds > 8 {
                         break AuthOutcome::Rejected;

@@ -23,6 +23,9 @@ use crate::hints;
 
 type Handle = client::Handle<ProbeHandler>;
 
+/// How long a channel refusal waits for the server's words to come through the handler.
+const REFUSAL_WORDS_WAIT_MS: u64 = 500;
+
 /// What a command wrote and how it ended, gathered while it runs.
 #[derive(Default)]
 struct Output {
@@ -92,14 +95,17 @@ impl Session<'_> {
         self.rec.emit(level, code, EventData::Channel(data));
     }
 
-    async fn open_session(
+    /// Open a session channel; a refusal is reported with the server's own words and the
+    /// cause its reason code and words point to (MaxSessions, a Match block, …).
+    pub(super) async fn open_session(
         &mut self,
         handle: &Handle,
     ) -> Result<russh::Channel<client::Msg>, Failure> {
         let channel = match handle.channel_open_session().await {
             Ok(c) => c,
             Err(russh::Error::ChannelOpenFailure(reason)) => {
-                let (code, text) = hints::channel_failure(&reason);
+                let (code, name) = hints::channel_failure(&reason);
+                let text = self.refusal_words().await.unwrap_or(name);
                 self.channel_event(
                     Level::Error,
                     Code::ChannelOpenFailed,
@@ -110,12 +116,18 @@ impl Session<'_> {
                         reason: Some(text.clone()),
                     },
                 );
+                let (finer, hints) = hints::session_refused(code, &text);
                 return Err(Failure::new(
                     ErrorType::ChannelOpenFailed,
-                    format!("the server refused a session channel: {text}"),
+                    format!(
+                        "the server refused a session channel: {}",
+                        hints::refusal_quote(code, &text)
+                    ),
                 )
+                .code(finer)
                 .ctx("reason_code", json!(code))
-                .hints(hints::channel_open_failed(code))
+                .ctx("reason", json!(text))
+                .hints(hints)
                 .disconnect(DisconnectReason::ProtocolError));
             }
             Err(e) => return Err(self.transport_failure(e)),
@@ -130,6 +142,35 @@ impl Session<'_> {
             },
         );
         Ok(channel)
+    }
+
+    /// The server's own words for the channel it just refused. russh hands them to the handler
+    /// right after it fails the open, so they can arrive a moment after the error does.
+    pub(super) async fn refusal_words(&mut self) -> Option<String> {
+        self.drain_notes();
+        if let Some((_, words)) = self.at.channel_refusal.take() {
+            return Some(words);
+        }
+        let mut rx = self.at.notes.take()?;
+        let deadline = self.env.sleep(REFUSAL_WORDS_WAIT_MS);
+        tokio::pin!(deadline);
+        let words = loop {
+            tokio::select! {
+                biased;
+                n = rx.recv() => match n {
+                    Some(n) => {
+                        let _ = self.on_note(n, 0.0);
+                        if let Some((_, words)) = self.at.channel_refusal.take() {
+                            break Some(words);
+                        }
+                    }
+                    None => break None,
+                },
+                _ = &mut deadline => break None,
+            }
+        };
+        self.at.notes = Some(rx);
+        words
     }
 
     async fn exec_on(&mut self, handle: &Handle, command: &str) -> Result<(), Failure> {
@@ -266,20 +307,27 @@ impl Session<'_> {
                 Ok(())
             }
             Err(russh::Error::ChannelOpenFailure(reason)) => {
-                let (code, text) = hints::channel_failure(&reason);
+                let (code, name) = hints::channel_failure(&reason);
+                let text = self.refusal_words().await.unwrap_or(name);
                 let failed = data(ForwardStatus::Failed, Some(text.clone()), d);
                 self.rec.emit(
                     Level::Error,
                     Code::ForwardFailed,
                     EventData::Forward(failed),
                 );
+                let (finer, hints) = hints::forward_failed(code, &text, host, port);
                 Err(Failure::new(
                     ErrorType::ForwardFailed,
-                    format!("the server could not open a forward to {host}:{port}: {text}"),
+                    format!(
+                        "the server could not open a forward to {host}:{port}: {}",
+                        hints::refusal_quote(code, &text)
+                    ),
                 )
+                .code(finer)
                 .ctx("reason_code", json!(code))
+                .ctx("reason", json!(text))
                 .ctx("target", json!(format!("{host}:{port}")))
-                .hints(hints::forward_failed(code, host, port))
+                .hints(hints)
                 .disconnect(DisconnectReason::Normal))
             }
             Err(e) => Err(self.transport_failure(e)),

@@ -47,6 +47,13 @@ pub(crate) enum Note {
         code: u32,
         description: String,
     },
+    /// The server answered a password with SSH_MSG_USERAUTH_PASSWD_CHANGEREQ: its prompt.
+    PasswordChangeRequest(String),
+    /// The server refused a channel: its reason code and its own words.
+    ChannelOpenFailure {
+        code: u32,
+        description: String,
+    },
 }
 
 /// The russh client handler: decides on the host key and reports what russh negotiated.
@@ -162,6 +169,31 @@ impl client::Handler for ProbeHandler {
             client::DisconnectReason::Error(e) => Err(e),
         }
     }
+
+    async fn auth_password_change_request(
+        &mut self,
+        prompt: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let prompt = prompt.chars().take(200).collect();
+        let _ = self.notes.send(Note::PasswordChangeRequest(prompt));
+        Ok(())
+    }
+
+    async fn channel_open_failure(
+        &mut self,
+        _channel: russh::ChannelId,
+        reason: russh::ChannelOpenFailure,
+        description: &str,
+        _language: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let _ = self.notes.send(Note::ChannelOpenFailure {
+            code: reason.code(),
+            description: description.chars().take(200).collect(),
+        });
+        Ok(())
+    }
 }
 
 /// Whether an audit finding is worth a warning.
@@ -249,6 +281,9 @@ impl Session<'_> {
         }
         // The handler keeps reporting after the handshake (a disconnect during authentication).
         self.at.notes = Some(notes_rx);
+        if !matches!(result, Ok(Ok(_))) {
+            self.emit_negotiated(None).await;
+        }
         let handle = match result {
             Err(()) => {
                 tap_handle.abort();
@@ -261,6 +296,7 @@ impl Session<'_> {
             }
             Ok(Ok(h)) => h,
         };
+        self.emit_negotiated(Some(&handle)).await;
         self.end_phase();
         if let Some((info, d)) = &self.at.hostkey
             && d.remember
@@ -291,7 +327,7 @@ impl Session<'_> {
     }
 
     /// Turn a note into events. Returns a failure when the note ends the handshake (not SSH).
-    fn on_note(&mut self, note: Note, banner_start: f64) -> Option<Failure> {
+    pub(super) fn on_note(&mut self, note: Note, banner_start: f64) -> Option<Failure> {
         match note {
             Note::Tap(TapNote::ServerBanner {
                 line,
@@ -361,6 +397,14 @@ impl Session<'_> {
                 self.at.server_disconnect = Some((code, scrub(&description)));
                 None
             }
+            Note::PasswordChangeRequest(prompt) => {
+                self.at.password_change = Some(scrub(&prompt));
+                None
+            }
+            Note::ChannelOpenFailure { code, description } => {
+                self.at.channel_refusal = Some((code, scrub(&description)));
+                None
+            }
         }
     }
 
@@ -425,17 +469,42 @@ impl Session<'_> {
             .get(&Phase::Kex)
             .copied()
             .unwrap_or(0.0);
+        // The event waits for the server's EXT_INFO, which follows the key exchange.
+        self.at.kex_pending_ms = Some(round3(kex_ms + before));
+        self.at.negotiated = Some(negotiated);
+    }
+
+    /// The `KEX` negotiated event, with the server's `server-sig-algs` when it sends them:
+    /// when it offered `ext-info-s`, or is OpenSSH 7.2 or later (which answers the client's
+    /// `ext-info-c` without announcing it). Its EXT_INFO comes right after the key exchange;
+    /// russh waits up to a second for it, so only for servers that send one.
+    async fn emit_negotiated(&mut self, handle: Option<&client::Handle<ProbeHandler>>) {
+        let Some(ms) = self.at.kex_pending_ms.take() else {
+            return;
+        };
+        let announced = (self.at.server_proposal.as_ref())
+            .is_some_and(|p| p.kex.iter().any(|k| k == "ext-info-s"));
+        let openssh = (self.at.server_software.as_deref())
+            .and_then(hints::openssh_version)
+            .is_some_and(|v| v >= (7, 2));
+        let offered = announced || openssh;
+        if let (Some(h), true) = (handle, offered)
+            && let Ok(Some(algs)) = h.server_sig_algs().await
+            && let Some(n) = self.at.negotiated.as_mut()
+        {
+            n.server_sig_algs = Some(algs.iter().map(|a| a.as_str().to_string()).collect());
+        }
+        let negotiated = self.at.negotiated.clone().unwrap_or_default();
         self.rec.emit(
             Level::Info,
             Code::KexNegotiated,
             EventData::Kex(KexData {
                 status: Some(KexStatus::Negotiated),
-                negotiated: negotiated.clone(),
-                duration_ms: Some(round3(kex_ms + before)),
+                negotiated,
+                duration_ms: Some(ms),
                 ..Default::default()
             }),
         );
-        self.at.negotiated = Some(negotiated);
     }
 
     fn maybe_emit_proposals(&mut self) {

@@ -10,7 +10,8 @@
 //! phase clock), [`attempt`] (the `Session` a stage works with and the per-attempt evidence),
 //! [`connect`], [`handshake`], [`auth`] (stages taking the session handle as an argument),
 //! [`supervisor`] (state, retries, keepalives, hold), [`channel`] (exec and the forward probe,
-//! with keepalives while a command is silent), [`verdict`], and [`runner`] (the run and its
+//! with keepalives while a command is silent), [`session_check`] (after authentication: does a
+//! command run as sent, does sftp answer, is a terminal allowed), [`verdict`], and [`runner`] (the run and its
 //! attempts).
 //!
 //! Architecture invariant: no secret is ever formatted into an event. Secrets stay in
@@ -24,6 +25,7 @@ pub mod handshake;
 pub mod jump;
 pub mod recorder;
 pub mod runner;
+pub mod session_check;
 pub mod supervisor;
 pub mod verdict;
 

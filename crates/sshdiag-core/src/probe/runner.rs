@@ -1,7 +1,7 @@
 //! The runner: one diagnosis from the options to the report. It checks the options, then runs
-//! the stages in order (connect → handshake → auth → exec → forward probe → hold) under the
-//! run's time limit, lets the supervisor retry transient failures with a fresh attempt, and
-//! always ends with the verdict.
+//! the stages in order (connect → handshake → auth → session check → exec → forward probe →
+//! hold) under the run's time limit, lets the supervisor retry transient failures with a fresh
+//! attempt, and always ends with the verdict.
 //!
 //! It owns the session handle between stages (the stages borrow it) and never formats a
 //! secret; keys are decoded here, once per attempt, and handed to the auth stage.
@@ -217,6 +217,9 @@ async fn steps<C: Connector>(
     cx.authenticate(handle).await?;
     run.sup
         .set_state(cx.rec, sshdiag_events::SupervisorState::Connected, None);
+    if cx.opts.session_check && cx.at.auth_method.is_some() {
+        cx.session_check(handle).await?;
+    }
     for command in &cx.opts.commands {
         cx.exec(handle, command).await?;
     }

@@ -203,6 +203,8 @@ impl Session<'_> {
         {
             h.push("Host key checking was off: this run cannot tell you are talking to the right server.".into());
         }
+        h.extend(self.at.session_notes.iter().cloned());
+        h.extend(self.rsa_note(false));
         h
     }
 }

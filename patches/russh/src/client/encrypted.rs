@@ -251,6 +251,25 @@ impl Session {
                                 return Ok(());
                             }
 
+                            // A password request answered with
+                            // SSH_MSG_USERAUTH_PASSWD_CHANGEREQ: tell the handler the server's
+                            // prompt, then end the attempt as a failure instead of waiting.
+                            if let Some(auth::Method::Password { .. }) = self.common.auth_method
+                            {
+                                let prompt = map_err!(String::decode(&mut r))?;
+                                let _lang = map_err!(String::decode(&mut r))?;
+                                map_err!(ensure_end(&r))?;
+                                let methods = auth_request.methods.clone();
+                                self.common.auth_method = None;
+                                client.auth_password_change_request(&prompt, self).await?;
+                                self.sender
+                                    .send(Reply::AuthFailure {
+                                        proceed_with_methods: methods,
+                                        partial_success: false,
+                                    })
+                                    .map_err(|_| crate::Error::SendError)?;
+                                return Ok(());
+                            }
                             // continue with userauth_pk_ok
                             match self.common.auth_method.take() {
                                 Some(auth_method @ auth::Method::PublicKey { .. }) => {

@@ -791,6 +791,22 @@ impl<H: Handler> Handle<H> {
         Ok(())
     }
 
+    /// The signature algorithms the server accepts for user keys, as its `server-sig-algs`
+    /// extension (RFC 8308) lists them (names russh does not know are left out); `None` when
+    /// the server sent no such extension. Waits like [`Handle::best_supported_rsa_hash`].
+    pub async fn server_sig_algs(&self) -> Result<Option<Vec<Algorithm>>, Error> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.await_extension_info("server-sig-algs".into()).await?;
+        let (sender, receiver) = oneshot::channel();
+        self.sender
+            .send(Msg::GetServerSigAlgs {
+                reply_channel: sender,
+            })
+            .await
+            .map_err(|_| crate::Error::SendError)?;
+        receiver.await.map_err(|_| Error::Inconsistent)
+    }
+
     /// Returns the best RSA hash algorithm supported by the server,
     /// as indicated by the `server-sig-algs` extension.
     /// If the server does not support the extension,
@@ -2893,6 +2909,18 @@ pub trait Handler: Sized + Send {
     fn channel_eof(
         &mut self,
         channel: ChannelId,
+        session: &mut Session,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Called when the server answered a password request with
+    /// SSH_MSG_USERAUTH_PASSWD_CHANGEREQ (the password must be changed first); the attempt
+    /// then ends as a failure.
+    #[allow(unused_variables)]
+    fn auth_password_change_request(
+        &mut self,
+        prompt: &str,
         session: &mut Session,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send {
         async { Ok(()) }

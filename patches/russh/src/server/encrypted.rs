@@ -968,6 +968,10 @@ impl Encrypted {
                 if let Auth::Accept = auth {
                     server_auth_request_success(&mut self.write);
                     self.state = EncryptedState::InitCompression;
+                } else if let Auth::Partial { instructions, .. } = &auth {
+                    // A password that must be changed first: SSH_MSG_USERAUTH_PASSWD_CHANGEREQ
+                    // (RFC 4252 section 8), with the instructions as its prompt.
+                    map_err!(server_password_change_request(&mut self.write, instructions))?;
                 } else {
                     auth_user.clear();
                     if let Auth::Reject {
@@ -1385,6 +1389,16 @@ async fn read_userauth_info_response<H: Handler + Send, R: Reader>(
         reject_auth_request(until, write, auth_request).await?;
         Ok(false)
     }
+}
+
+/// SSH_MSG_USERAUTH_PASSWD_CHANGEREQ: the prompt, and an empty language tag.
+fn server_password_change_request(write: &mut Vec<u8>, prompt: &str) -> Result<(), Error> {
+    push_packet!(write, {
+        msg::USERAUTH_INFO_REQUEST_OR_USERAUTH_PK_OK.encode(write)?;
+        prompt.encode(write)?;
+        "".encode(write)?;
+        Ok::<(), crate::Error>(())
+    })
 }
 
 async fn reply_userauth_info_response(
