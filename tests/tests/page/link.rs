@@ -29,16 +29,12 @@ async fn a_support_link_prefills_the_form_and_its_token_leaves_the_address_bar(
         &secret,
         "a shared secret of the portal and its relays, 32+ bytes",
     )?;
-    let relay = RelayFixture::start_with_args([
-        "--demo".to_string(),
-        "--demo-listen".to_string(),
-        "127.0.0.1:0".to_string(),
-        "--demo-host-key".to_string(),
-        dir.path().join("demo-host-key").display().to_string(),
+    let mut args = crate::demo_relay_args(dir.path());
+    args.extend([
         "--token-secret-file".to_string(),
         secret.display().to_string(),
-    ])
-    .await?;
+    ]);
+    let relay = RelayFixture::start_with_args(args).await?;
     let demo = relay
         .relay()
         .and_then(|r| r.demo_addr())

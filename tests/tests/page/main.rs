@@ -176,15 +176,20 @@ async fn on_the_demo_page(
     scenario: impl AsyncFnOnce(&Page<'_>, &RelayFixture) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let key_dir = tempfile::tempdir()?;
-    let relay = RelayFixture::start_with_args([
+    let relay = RelayFixture::start_with_args(demo_relay_args(key_dir.path())).await?;
+    in_browser(browser, relay, None, scenario).await
+}
+
+/// The relay flags of a demo relay: its SSH server on a free loopback port, its host key
+/// kept in `key_dir`.
+fn demo_relay_args(key_dir: &Path) -> Vec<String> {
+    vec![
         "--demo".to_string(),
         "--demo-listen".to_string(),
         "127.0.0.1:0".to_string(),
         "--demo-host-key".to_string(),
-        key_dir.path().join("demo-host-key").display().to_string(),
-    ])
-    .await?;
-    in_browser(browser, relay, None, scenario).await
+        key_dir.join("demo-host-key").display().to_string(),
+    ]
 }
 
 /// A WebDriver session on the page, with the page's own moves.

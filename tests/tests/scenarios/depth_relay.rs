@@ -4,10 +4,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use sshdiag_cli::native::{NativeEnv, WsRelayConnector};
-use sshdiag_core::hostkey::NoTrustStore;
+use sshdiag_cli::native::WsRelayConnector;
 use sshdiag_core::{AuthPlan, ProbeOptions};
-use sshdiag_events::{EventData, Layer};
+use sshdiag_events::Layer;
 use sshdiag_tests::relay::RelayFixture;
 use sshdiag_tests::sshd::TEST_USER;
 
@@ -32,14 +31,7 @@ async fn a_reset_behind_the_relay_is_a_reset_before_the_banner_not_a_refusal() {
     let mut o = ProbeOptions::new("127.0.0.1", port, TEST_USER, AuthPlan::Probe);
     o.connect_timeout_ms = 5_000;
     o.timeout_ms = Some(20_000);
-    let r = sshdiag_core::run(
-        o,
-        &mut c,
-        NativeEnv::shared(),
-        &mut NoTrustStore,
-        Box::new(|_| {}),
-    )
-    .await;
+    let r = crate::probe_untrusted(o, &mut c).await;
     assert!(!r.verdict.ok);
     assert_eq!(r.verdict.layer, Some(Layer::Banner), "{:#?}", r.events);
     assert_eq!(r.verdict.code, "reset-before-banner", "{:#?}", r.events);
@@ -48,13 +40,6 @@ async fn a_reset_behind_the_relay_is_a_reset_before_the_banner_not_a_refusal() {
         "{}",
         r.verdict.summary
     );
-    let err = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Error(d) => Some(d.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let err = crate::error_of(&r);
     assert_eq!(err.context["ending"], "reset");
 }

@@ -14,9 +14,8 @@
 use std::collections::HashMap;
 
 use num_bigint::BigUint;
-use sshdiag_cli::native::{NativeEnv, TcpConnector};
+use sshdiag_cli::native::TcpConnector;
 use sshdiag_core::algorithms::AlgorithmPrefs;
-use sshdiag_core::hostkey::NoTrustStore;
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -101,15 +100,8 @@ async fn client_public_value(group: &Group) -> BigUint {
         ..Default::default()
     };
     let probe = async {
-        let (mut connector, mut store) = (TcpConnector, NoTrustStore);
-        sshdiag_core::run(
-            options,
-            &mut connector,
-            NativeEnv::shared(),
-            &mut store,
-            Box::new(|_| {}),
-        )
-        .await
+        let mut connector = TcpConnector;
+        crate::probe_untrusted(options, &mut connector).await
     };
     let server = async {
         let (mut stream, _) = listener.accept().await.unwrap();
@@ -206,19 +198,12 @@ async fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
     body[1..len - padding].to_vec()
 }
 
-/// An unencrypted binary packet (RFC 4253 §6): block size 8, at least 4 bytes of padding.
+/// Writes `payload` as an unencrypted binary packet.
 async fn write_packet(stream: &mut TcpStream, payload: &[u8]) {
-    let mut padding = 8 - (5 + payload.len()) % 8;
-    if padding < 4 {
-        padding += 8;
-    }
-    let mut packet = ((1 + payload.len() + padding) as u32)
-        .to_be_bytes()
-        .to_vec();
-    packet.push(padding as u8);
-    packet.extend(payload);
-    packet.extend(std::iter::repeat_n(0u8, padding));
-    stream.write_all(&packet).await.unwrap();
+    stream
+        .write_all(&sshdiag_tests::wire::binary_packet(payload))
+        .await
+        .unwrap();
 }
 
 fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {

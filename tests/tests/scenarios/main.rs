@@ -15,3 +15,33 @@ mod relay_fleet;
 mod relay_vanished;
 mod static_files;
 mod supervisor;
+
+use sshdiag_cli::native::NativeEnv;
+use sshdiag_core::hostkey::NoTrustStore;
+use sshdiag_core::transport::Connector;
+use sshdiag_core::{ProbeOptions, ProbeReport};
+use sshdiag_events::{ErrorData, EventData};
+
+/// The probe as a scenario runs it when it reads only the report: the native environment, no
+/// trusted host keys (none is refused or remembered), no live event sink.
+async fn probe_untrusted<C: Connector>(opts: ProbeOptions, connector: &mut C) -> ProbeReport {
+    sshdiag_core::run(
+        opts,
+        connector,
+        NativeEnv::shared(),
+        &mut NoTrustStore,
+        Box::new(|_| {}),
+    )
+    .await
+}
+
+/// The run's ERROR event's data; a run without one fails the test.
+fn error_of(r: &ProbeReport) -> ErrorData {
+    r.events
+        .iter()
+        .find_map(|e| match &e.data {
+            EventData::Error(d) => Some(d.clone()),
+            _ => None,
+        })
+        .expect("the run has an ERROR event")
+}

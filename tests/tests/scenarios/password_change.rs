@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use russh::server::{Auth, Server as _};
 use russh::{MethodKind, MethodSet};
-use sshdiag_cli::native::{NativeEnv, TcpConnector};
-use sshdiag_core::hostkey::NoTrustStore;
+use sshdiag_cli::native::TcpConnector;
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, Secret};
-use sshdiag_events::{ErrorType, EventData, Layer};
+use sshdiag_events::{ErrorType, Layer};
 
 /// The prompt the scripted server sends with its change request.
 const PROMPT: &str = "Your password has expired; choose a new one.";
@@ -64,14 +63,7 @@ async fn a_password_change_request_is_named_as_an_expired_password_at_the_auth_l
     let auth = AuthPlan::Credentials(vec![Credential::Password(Secret::new(PASSWORD))]);
     let mut o = ProbeOptions::new("127.0.0.1", port, "alice", auth);
     o.timeout_ms = Some(20_000);
-    let r = sshdiag_core::run(
-        o,
-        &mut TcpConnector,
-        NativeEnv::shared(),
-        &mut NoTrustStore,
-        Box::new(|_| {}),
-    )
-    .await;
+    let r = crate::probe_untrusted(o, &mut TcpConnector).await;
     server.abort();
     let v = &r.verdict;
     assert_eq!(v.error_type, Some(ErrorType::AuthFailed), "{v:#?}");
@@ -80,14 +72,7 @@ async fn a_password_change_request_is_named_as_an_expired_password_at_the_auth_l
         ("password-expired", Some(Layer::Auth))
     );
     assert!(v.summary.contains("has expired"), "{}", v.summary);
-    let error = r
-        .events
-        .iter()
-        .find_map(|e| match &e.data {
-            EventData::Error(d) => Some(d.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let error = crate::error_of(&r);
     assert!(error.message.contains(PROMPT), "{}", error.message);
     assert_eq!(error.methods_tried, vec!["password".to_string()]);
     let all = serde_json::to_string(&r.events).unwrap();

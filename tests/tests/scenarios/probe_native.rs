@@ -480,14 +480,7 @@ async fn through_relay(relay: &RelayFixture, opts: ProbeOptions) -> ProbeReport 
         url: relay.ws_url(),
         token: None,
     };
-    let r = sshdiag_core::run(
-        opts,
-        &mut c,
-        NativeEnv::shared(),
-        &mut NoTrustStore,
-        Box::new(|_| {}),
-    )
-    .await;
+    let r = crate::probe_untrusted(opts, &mut c).await;
     check_stream_invariants(&r);
     r
 }

@@ -4,8 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sshdiag_cli::native::{NativeEnv, TcpConnector, WsRelayConnector};
-use sshdiag_core::hostkey::NoTrustStore;
+use sshdiag_cli::native::{TcpConnector, WsRelayConnector};
 use sshdiag_core::options::{KeepaliveConfig, RetryPolicy};
 use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
 use sshdiag_events::{ErrorType, EventData, Layer, StateChangeData};
@@ -52,8 +51,8 @@ async fn a_retry_succeeds_after_sshd_comes_back() {
     let mut o = options(port, TEST_PASSWORD);
     o.retry = Some(fast_retries(10));
     o.commands = vec!["echo back".into()];
-    let (mut c, mut t) = (TcpConnector, NoTrustStore);
-    let probe = sshdiag_core::run(o, &mut c, NativeEnv::shared(), &mut t, Box::new(|_| {}));
+    let mut c = TcpConnector;
+    let probe = crate::probe_untrusted(o, &mut c);
     let revive = async {
         tokio::time::sleep(Duration::from_millis(1_200)).await;
         sshd.restart().unwrap();
@@ -104,8 +103,8 @@ async fn a_wrong_password_is_never_retried() {
     let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
     let mut o = options(sshd.port(), "wrong-password");
     o.retry = Some(fast_retries(3));
-    let (mut c, mut t) = (TcpConnector, NoTrustStore);
-    let r = sshdiag_core::run(o, &mut c, NativeEnv::shared(), &mut t, Box::new(|_| {})).await;
+    let mut c = TcpConnector;
+    let r = crate::probe_untrusted(o, &mut c).await;
     assert_eq!(r.verdict.error_type, Some(ErrorType::AuthFailed));
     let s = states(&r);
     assert!(s.iter().all(|x| x.to_state != "reconnecting"), "{s:?}");
@@ -171,8 +170,7 @@ async fn keepalives_time_out_when_the_relay_stops_forwarding() {
         url: format!("ws://127.0.0.1:{listen}/ws"),
         token: None,
     };
-    let mut t = NoTrustStore;
-    let probe = sshdiag_core::run(o, &mut c, NativeEnv::shared(), &mut t, Box::new(|_| {}));
+    let probe = crate::probe_untrusted(o, &mut c);
     let pid = relay.0.id().to_string();
     let freeze = async {
         tokio::time::sleep(Duration::from_millis(1_500)).await;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::common::sshdiag;
 use sshdiag_events::{Event, EventData, read_jsonl};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::wire::{binary_packet, kexinit_payload};
 
 /// Run against `port` with a short connect timeout and return the events.
 fn run(port: u16, extra: &[&str]) -> Vec<Event> {
@@ -289,16 +290,9 @@ fn a_server_that_ends_the_login_after_too_many_keys_is_reported_in_its_own_words
     assert!(!hints.contains("client-side error") || hints.contains("not a client-side error"));
 }
 
-fn name_list(out: &mut Vec<u8>, v: &str) {
-    out.extend((v.len() as u32).to_be_bytes());
-    out.extend(v.as_bytes());
-}
-
 /// A server KEXINIT packet (unencrypted binary packet) offering what russh speaks.
 fn kexinit_packet() -> Vec<u8> {
-    let mut payload = vec![20u8];
-    payload.extend([7u8; 16]);
-    for l in [
+    binary_packet(&kexinit_payload([
         "curve25519-sha256",
         "ssh-ed25519",
         "aes128-ctr",
@@ -309,21 +303,7 @@ fn kexinit_packet() -> Vec<u8> {
         "none",
         "",
         "",
-    ] {
-        name_list(&mut payload, l);
-    }
-    payload.extend([0, 0, 0, 0, 0]);
-    let mut padding = 8 - (5 + payload.len()) % 8;
-    if padding < 4 {
-        padding += 8;
-    }
-    let mut pkt = ((1 + payload.len() + padding) as u32)
-        .to_be_bytes()
-        .to_vec();
-    pkt.push(padding as u8);
-    pkt.extend(payload);
-    pkt.extend(vec![0u8; padding]);
-    pkt
+    ]))
 }
 
 #[test]

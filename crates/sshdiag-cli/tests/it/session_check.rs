@@ -469,32 +469,33 @@ fn a_refused_terminal_fails_an_interactive_login_but_not_a_command() {
 
 #[test]
 fn a_forward_probe_tells_refused_from_prohibited_in_the_servers_words() {
-    let sshd_open = sshd(&[], &[SFTP]);
     let closed = sshdiag_tests::sshd::free_loopback_port().unwrap();
     let target = format!("127.0.0.1:{closed}");
-    let args = ["-i", &key(&sshd_open), "--probe-forward", &target];
-    let ev = run(&sshd_open, TEST_USER, &args, &[]);
-    let (msg, hints, _) = assert_failed(&ev, "ForwardFailed", "forward-refused", "forward");
-    assert!(
-        msg.contains("\"Connection refused\" (code 2, connect failed)"),
-        "{msg}"
-    );
-    assert!(
-        hints.contains(&format!("nothing accepts connections on port {closed}")),
-        "{hints}"
-    );
-    for line in ["AllowTcpForwarding no", "PermitOpen 127.0.0.1:1"] {
-        let s = sshd(&[], &[line, SFTP]);
+    let refused = "\"Connection refused\" (code 2, connect failed)";
+    let prohibited = "(code 1, administratively prohibited)";
+    let nothing_listens = format!("nothing accepts connections on port {closed}");
+    let rules = "AllowTcpForwarding no, PermitOpen".to_string();
+    let cases: [(&[&str], &str, &str, &String); 3] = [
+        (&[SFTP], "forward-refused", refused, &nothing_listens),
+        (
+            &["AllowTcpForwarding no", SFTP],
+            "forward-prohibited",
+            prohibited,
+            &rules,
+        ),
+        (
+            &["PermitOpen 127.0.0.1:1", SFTP],
+            "forward-prohibited",
+            prohibited,
+            &rules,
+        ),
+    ];
+    for (config, code, words, hint) in cases {
+        let s = sshd(&[], config);
         let args = ["-i", &key(&s), "--probe-forward", &target];
         let ev = run(&s, TEST_USER, &args, &[]);
-        let (msg, hints, _) = assert_failed(&ev, "ForwardFailed", "forward-prohibited", "forward");
-        assert!(
-            msg.contains("(code 1, administratively prohibited)"),
-            "{line}: {msg}"
-        );
-        assert!(
-            hints.contains("AllowTcpForwarding no, PermitOpen"),
-            "{hints}"
-        );
+        let (msg, hints, _) = assert_failed(&ev, "ForwardFailed", code, "forward");
+        assert!(msg.contains(words), "{config:?}: {msg}");
+        assert!(hints.contains(hint.as_str()), "{config:?}: {hints}");
     }
 }
