@@ -68,7 +68,7 @@ export function renderServer(view) {
   }
   const findings = [...view.audit];
   if (findings.length) {
-    const order = { broken: 0, weak: 1, ok: 2, good: 3 };
+    const order = { broken: 0, weak: 1, note: 2, ok: 3, good: 4 };
     findings.sort((a, b) => (order[a.grade] ?? 9) - (order[b.grade] ?? 9));
     out.push(el("h3", { text: "Algorithm audit of the server's offer" }),
       el("ul", { class: "audit" }, ...findings.map((f) => el("li", { class: `grade-${f.grade}` },

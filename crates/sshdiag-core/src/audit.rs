@@ -2,9 +2,14 @@
 //! negotiated, because an attacker picks from the offer. Each finding has a one-line reason and
 //! the `sshd_config` line that fixes it.
 //!
-//! Grades: `broken` (practical attacks), `weak` (deprecated, or a missing protection), `ok` (a
-//! check that passed without being notable), `good` (a protection worth showing: strict kex,
-//! post-quantum key exchange). Algorithms that are merely fine produce no finding.
+//! Grades: `broken` (practical attacks), `weak` (deprecated, or a missing protection), `note`
+//! (worth knowing, nothing urgent: encrypt-and-MAC MACs), `ok` (a check that passed without
+//! being notable), `good` (a protection worth showing: strict kex, post-quantum key exchange).
+//! Algorithms that are merely fine produce no finding. Where the grades differ from
+//! ssh-audit's on purpose, `docs/audit.md` says why.
+//!
+//! Grading only: this module never does I/O. The deep audit's measurement (the group a
+//! group-exchange server hands out) is made by `gex.rs` and graded here by its size.
 
 use sshdiag_events::{AuditData, AuditGrade, Proposal};
 
@@ -121,11 +126,47 @@ const MAC_RULES: &[Rule] = &[
     },
 ];
 
-const PQ_KEX: &[&str] = &[
+/// Every post-quantum hybrid key exchange a server may offer: ML-KEM (OpenSSH 9.9+ and the
+/// IETF drafts' NIST-curve pairs) and Streamlined NTRU Prime (OpenSSH 8.5+, and its unsuffixed
+/// name since 9.9).
+pub const PQ_KEX: &[&str] = &[
     "mlkem768x25519-sha256",
+    "mlkem768nistp256-sha256",
+    "mlkem1024nistp384-sha384",
     "sntrup761x25519-sha512",
     "sntrup761x25519-sha512@openssh.com",
 ];
+
+/// The suffix of OpenSSH's encrypt-then-MAC variants.
+const ETM_SUFFIX: &str = "-etm@openssh.com";
+
+/// The `-etm@openssh.com` variant of an encrypt-and-MAC MAC: `hmac-sha2-256` →
+/// `hmac-sha2-256-etm@openssh.com`, `umac-64@openssh.com` → `umac-64-etm@openssh.com`.
+fn etm_variant(mac: &str) -> String {
+    let base = mac.strip_suffix("@openssh.com").unwrap_or(mac);
+    format!("{base}{ETM_SUFFIX}")
+}
+
+/// Whether `mac` is an encrypt-and-MAC MAC (computed over the plaintext), not `none`.
+fn encrypt_and_mac(mac: &str) -> bool {
+    mac != "none" && !mac.ends_with(ETM_SUFFIX)
+}
+
+/// The note for an encrypt-and-MAC MAC that no rule graded worse.
+fn encrypt_and_mac_note(mac: &str) -> AuditData {
+    let etm = etm_variant(mac);
+    AuditData {
+        category: "mac".into(),
+        algorithm: mac.to_string(),
+        grade: AuditGrade::Note,
+        reason: format!(
+            "encrypt-and-MAC: the tag covers the plaintext, so the receiver decrypts before it \
+             can authenticate; {etm} authenticates the ciphertext instead (and with \
+             chacha20-poly1305 or AES-GCM no separate MAC is used at all)"
+        ),
+        fix: Some(format!("MACs -{mac} (keep {etm})")),
+    }
+}
 
 fn glob(p: &[u8], n: &[u8]) -> bool {
     match (p.first(), n.first()) {
@@ -148,23 +189,31 @@ fn grade(
         if !seen.insert(alg.as_str()) {
             continue;
         }
+        let is_mac = category == "mac";
         if let Some(rule) = rules
             .iter()
             .find(|r| glob(r.pattern.as_bytes(), alg.as_bytes()))
         {
+            let mut reason = rule.reason.to_string();
+            if is_mac && encrypt_and_mac(alg) {
+                reason.push_str(", and encrypt-and-MAC");
+            }
             out.push(AuditData {
                 category: category.to_string(),
                 algorithm: alg.clone(),
                 grade: rule.grade,
-                reason: rule.reason.to_string(),
+                reason,
                 fix: Some(format!("{option} -{alg}")),
             });
+        } else if is_mac && encrypt_and_mac(alg) {
+            out.push(encrypt_and_mac_note(alg));
         }
     }
 }
 
-/// Grade the server's proposal.
-pub fn audit(server: &Proposal) -> Vec<AuditData> {
+/// Grade the server's proposal; `software` (the banner's software version, e.g.
+/// `OpenSSH_9.2p1 Debian-2`) tailors the post-quantum fix to what that version can do.
+pub fn audit(server: &Proposal, software: Option<&str>) -> Vec<AuditData> {
     let mut out = Vec::new();
     let kex: Vec<String> = server
         .kex
@@ -229,7 +278,7 @@ pub fn audit(server: &Proposal) -> Vec<AuditData> {
             algorithm: "mlkem768x25519-sha256".into(),
             grade: AuditGrade::Weak,
             reason: "no post-quantum key exchange is offered: recorded sessions could be decrypted by a future quantum computer".into(),
-            fix: Some("KexAlgorithms ^mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com (OpenSSH 9.0+ for sntrup, 9.9+ for mlkem)".into()),
+            fix: Some(post_quantum_fix(software)),
         }
     } else {
         AuditData {
@@ -243,13 +292,39 @@ pub fn audit(server: &Proposal) -> Vec<AuditData> {
     out
 }
 
+/// OpenSSH's version from a banner's software (`OpenSSH_9.2p1 Debian-2` → `(9, 2)`).
+fn openssh_version(software: &str) -> Option<(u32, u32)> {
+    let rest = software.strip_prefix("OpenSSH_")?;
+    let mut parts = rest.splitn(2, '.');
+    let major = parts.next()?.parse().ok()?;
+    let minor: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Some((major, minor.parse().ok()?))
+}
+
+/// What to add to `KexAlgorithms` for a post-quantum key exchange, for the server's version
+/// when it is OpenSSH: sntrup761 came in 8.5 (default since 9.0), ML-KEM in 9.9 (default
+/// since 10.0).
+fn post_quantum_fix(software: Option<&str>) -> String {
+    match software.and_then(openssh_version) {
+        Some(v) if v >= (9, 9) => "KexAlgorithms ^mlkem768x25519-sha256,sntrup761x25519-sha512 (this OpenSSH has both; 10.0 and later offer them by default)".into(),
+        Some(v) if v >= (8, 5) => "KexAlgorithms ^sntrup761x25519-sha512@openssh.com (this OpenSSH has it, the default since 9.0; mlkem768x25519-sha256 needs OpenSSH 9.9 or later)".into(),
+        Some(_) => "upgrade to OpenSSH 9.9 or later, then KexAlgorithms ^mlkem768x25519-sha256,sntrup761x25519-sha512 (this version has no post-quantum key exchange)".into(),
+        None => "KexAlgorithms ^mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com (OpenSSH 8.5+ for sntrup761, 9.9+ for mlkem768; other servers: enable their ML-KEM or sntrup761 hybrid)".into(),
+    }
+}
+
 /// One line for a summary: counts by grade.
 pub fn summary(findings: &[AuditData]) -> String {
     let count = |grade: AuditGrade| findings.iter().filter(|f| f.grade == grade).count();
     format!(
-        "algorithm audit: {} broken, {} weak, {} good",
+        "algorithm audit: {} broken, {} weak, {} note(s), {} good",
         count(AuditGrade::Broken),
         count(AuditGrade::Weak),
+        count(AuditGrade::Note),
         count(AuditGrade::Good)
     )
 }
@@ -283,7 +358,7 @@ mod tests {
             "aes128-ctr,aes128-cbc,3des-cbc",
             "hmac-sha2-256,hmac-sha1",
         );
-        let f = audit(&weak);
+        let f = audit(&weak, None);
         let g = |alg: &str| {
             f.iter()
                 .find(|x| x.algorithm == alg)
@@ -295,6 +370,7 @@ mod tests {
         assert_eq!(g("aes128-cbc"), Some("weak"));
         assert_eq!(g("3des-cbc"), Some("broken"));
         assert_eq!(g("hmac-sha1"), Some("weak"));
+        assert_eq!(g("hmac-sha2-256"), Some("note"));
         assert_eq!(g("curve25519-sha256"), None);
         assert_eq!(
             f.iter().filter(|x| x.algorithm == "3des-cbc").count(),
@@ -318,8 +394,104 @@ mod tests {
             "chacha20-poly1305@openssh.com",
             "hmac-sha2-256-etm@openssh.com",
         );
-        let f = audit(&strong);
+        let f = audit(&strong, None);
         assert!(f.iter().all(|x| x.grade == AuditGrade::Good), "{f:?}");
-        assert_eq!(summary(&f), "algorithm audit: 0 broken, 0 weak, 2 good");
+        assert_eq!(
+            summary(&f),
+            "algorithm audit: 0 broken, 0 weak, 0 note(s), 2 good"
+        );
+    }
+
+    fn post_quantum(f: &[AuditData]) -> &AuditData {
+        f.iter().find(|x| x.category == "post_quantum").unwrap()
+    }
+
+    #[test]
+    fn every_post_quantum_hybrid_counts_as_one() {
+        for name in PQ_KEX {
+            let kex = format!("curve25519-sha256,{name},kex-strict-s-v00@openssh.com");
+            let f = audit(
+                &offer(
+                    &kex,
+                    "ssh-ed25519",
+                    "aes128-ctr",
+                    "hmac-sha2-256-etm@openssh.com",
+                ),
+                None,
+            );
+            let pq = post_quantum(&f);
+            assert_eq!((pq.grade, pq.algorithm.as_str()), (AuditGrade::Good, *name));
+            assert_eq!(pq.fix, None);
+            assert!(
+                f.iter()
+                    .all(|x| x.algorithm != *name || x.category == "post_quantum")
+            );
+        }
+    }
+
+    #[test]
+    fn no_post_quantum_kex_says_what_to_add_for_the_servers_version() {
+        let classic = offer(
+            "curve25519-sha256",
+            "ssh-ed25519",
+            "aes128-ctr",
+            "hmac-sha2-256-etm@openssh.com",
+        );
+        let fix = |software: Option<&str>| {
+            let f = audit(&classic, software);
+            let pq = post_quantum(&f);
+            assert_eq!(pq.grade, AuditGrade::Weak);
+            pq.fix.clone().unwrap()
+        };
+        assert!(
+            fix(Some("OpenSSH_9.2p1 Debian-2+deb12u10"))
+                .starts_with("KexAlgorithms ^sntrup761x25519-sha512@openssh.com ")
+        );
+        assert!(
+            fix(Some("OpenSSH_9.9"))
+                .starts_with("KexAlgorithms ^mlkem768x25519-sha256,sntrup761x25519-sha512 ")
+        );
+        assert!(fix(Some("OpenSSH_10.0")).starts_with("KexAlgorithms ^mlkem768x25519-sha256,"));
+        assert!(fix(Some("OpenSSH_7.4")).starts_with("upgrade to OpenSSH 9.9"));
+        assert!(fix(Some("dropbear_2022.83")).contains("other servers"));
+        assert!(fix(None).contains("8.5+ for sntrup761, 9.9+ for mlkem768"));
+    }
+
+    #[test]
+    fn encrypt_and_mac_macs_get_a_note_naming_their_etm_variant() {
+        let macs = "hmac-sha2-256,hmac-sha2-512-etm@openssh.com,umac-128@openssh.com,hmac-sha1,umac-64@openssh.com";
+        let f = audit(
+            &offer("curve25519-sha256", "ssh-ed25519", "aes128-ctr", macs),
+            None,
+        );
+        let find = |alg: &str| f.iter().find(|x| x.algorithm == alg);
+        let note = find("hmac-sha2-256").unwrap();
+        assert_eq!(note.grade, AuditGrade::Note);
+        assert!(!note.grade.needs_fix());
+        assert!(
+            note.reason.contains("hmac-sha2-256-etm@openssh.com"),
+            "{}",
+            note.reason
+        );
+        assert!(
+            note.reason.contains("chacha20-poly1305 or AES-GCM"),
+            "{}",
+            note.reason
+        );
+        assert_eq!(
+            note.fix.as_deref(),
+            Some("MACs -hmac-sha2-256 (keep hmac-sha2-256-etm@openssh.com)")
+        );
+        let umac = find("umac-128@openssh.com").unwrap();
+        assert_eq!(umac.grade, AuditGrade::Note);
+        assert!(umac.reason.contains("umac-128-etm@openssh.com"));
+        assert!(find("hmac-sha2-512-etm@openssh.com").is_none());
+        // A weak encrypt-and-MAC MAC stays weak, and says both.
+        for weak in ["hmac-sha1", "umac-64@openssh.com"] {
+            let w = find(weak).unwrap();
+            assert_eq!(w.grade, AuditGrade::Weak, "{weak}");
+            assert!(w.reason.ends_with("and encrypt-and-MAC"), "{}", w.reason);
+        }
+        assert_eq!(f.iter().filter(|x| x.category == "mac").count(), 4);
     }
 }

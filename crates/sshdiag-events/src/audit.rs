@@ -14,6 +14,9 @@ pub enum AuditGrade {
     Broken,
     /// Deprecated, or a missing protection: `weak`.
     Weak,
+    /// Worth knowing, nothing to fix urgently (an encrypt-and-MAC MAC whose `-etm` variant
+    /// exists): `note`.
+    Note,
     /// A check that passed without being notable: `ok`.
     Ok,
     /// A protection worth showing (strict kex, post-quantum key exchange): `good`.
@@ -22,18 +25,20 @@ pub enum AuditGrade {
 
 impl AuditGrade {
     /// Every grade, worst first.
-    pub const ALL: [AuditGrade; 4] = [
+    pub const ALL: [AuditGrade; 5] = [
         AuditGrade::Broken,
         AuditGrade::Weak,
+        AuditGrade::Note,
         AuditGrade::Ok,
         AuditGrade::Good,
     ];
 
-    /// The wire name: `broken`, `weak`, `ok` or `good`.
+    /// The wire name: `broken`, `weak`, `note`, `ok` or `good`.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditGrade::Broken => "broken",
             AuditGrade::Weak => "weak",
+            AuditGrade::Note => "note",
             AuditGrade::Ok => "ok",
             AuditGrade::Good => "good",
         }
@@ -55,7 +60,8 @@ impl std::fmt::Display for AuditGrade {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct AuditData {
-    /// The negotiation category: `kex`, `host_key`, `cipher`, `mac`, `strict_kex`, `post_quantum`.
+    /// The negotiation category: `kex`, `host_key`, `cipher`, `mac`, `strict_kex`, `post_quantum`,
+    /// `dh_group` (the group a group-exchange server handed out, measured by the deep audit).
     #[serde(default)]
     pub category: String,
     /// The algorithm graded.

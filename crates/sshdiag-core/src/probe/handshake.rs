@@ -519,7 +519,7 @@ impl Session<'_> {
                 server_proposal: Some(s.clone()),
                 ..Default::default()
             };
-            let findings = crate::audit::audit(s);
+            let findings = crate::audit::audit(s, self.at.server_software.as_deref());
             self.rec
                 .emit(Level::Info, Code::KexProposals, EventData::Kex(data));
             for f in &findings {

@@ -130,6 +130,7 @@ fn the_audit_grade_keeps_its_wire_names() {
     for (grade, name) in [
         (AuditGrade::Broken, "broken"),
         (AuditGrade::Weak, "weak"),
+        (AuditGrade::Note, "note"),
         (AuditGrade::Ok, "ok"),
         (AuditGrade::Good, "good"),
     ] {
@@ -146,4 +147,6 @@ fn the_audit_grade_keeps_its_wire_names() {
     }
     assert!(AuditGrade::Broken.needs_fix() && AuditGrade::Weak.needs_fix());
     assert!(!AuditGrade::Ok.needs_fix() && !AuditGrade::Good.needs_fix());
+    assert!(!AuditGrade::Note.needs_fix());
+    assert_eq!(AuditGrade::ALL.len(), 5);
 }
