@@ -104,6 +104,11 @@ pub struct Args {
     /// terminal): one session channel at a time, on by default.
     #[arg(long = "no-session-check")]
     pub no_session_check: bool,
+    /// Deep audit: one extra connection that measures the Diffie-Hellman group a
+    /// group-exchange server hands out (graded by its size, not its name). Off by default:
+    /// extra unauthenticated connections count against you with PerSourcePenalties/fail2ban.
+    #[arg(long = "deep-audit")]
+    pub deep_audit: bool,
     /// Stay connected this many seconds after the commands, with keepalives (an addition to
     /// the spec: watch a flaky path; keepalives every ServerAliveInterval, default 15 s).
     #[arg(long = "hold", value_name = "SECS")]
@@ -257,6 +262,7 @@ impl Args {
         options.host_key_policy = policy;
         options.forward_probe = forward_probe;
         options.session_check = !self.no_session_check;
+        options.deep_audit = self.deep_audit;
         options.ssh_config = self.ssh_config.clone();
         // ServerAliveInterval 0 means off, as in OpenSSH.
         options.keepalive = ssh

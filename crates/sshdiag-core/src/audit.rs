@@ -13,6 +13,8 @@
 
 use sshdiag_events::{AuditData, AuditGrade, Proposal};
 
+use crate::gex::{GEX_REQUEST_BITS, GexAnswer};
+
 struct Rule {
     pattern: &'static str,
     grade: AuditGrade,
@@ -292,6 +294,44 @@ pub fn audit(server: &Proposal, software: Option<&str>) -> Vec<AuditData> {
     out
 }
 
+/// The deep audit's finding for `method` (a group-exchange kex): graded by the size of the
+/// group the server handed out (under 2048 bits is weak), not by the name.
+pub fn dh_group_finding(method: &str, measured: &Result<GexAnswer, String>) -> AuditData {
+    let (min, n, max) = GEX_REQUEST_BITS;
+    let asked = format!("asked for {min} to {max} bits, preferring {n}");
+    let (grade, reason, fix) = match measured {
+        Ok(GexAnswer::Group { bits }) if *bits < 2048 => (
+            AuditGrade::Weak,
+            format!(
+                "the server handed out a {bits}-bit group ({asked}): a client that accepts it gets a group in reach of precomputation attacks (Logjam)"
+            ),
+            Some(format!(
+                "remove the groups under 2048 bits from the server's moduli (OpenSSH: keep the lines of /etc/ssh/moduli whose fifth field is 2047 or more), or KexAlgorithms -{method}"
+            )),
+        ),
+        Ok(GexAnswer::Group { bits }) => (
+            AuditGrade::Ok,
+            format!(
+                "the server handed out a {bits}-bit group ({asked}): it hands out none under 2048 bits"
+            ),
+            None,
+        ),
+        Ok(GexAnswer::Refused { reason }) => (
+            AuditGrade::Note,
+            format!("not measured: {reason} when {asked}"),
+            None,
+        ),
+        Err(why) => (AuditGrade::Note, format!("not measured: {why}"), None),
+    };
+    AuditData {
+        category: "dh_group".into(),
+        algorithm: method.to_string(),
+        grade,
+        reason,
+        fix,
+    }
+}
+
 /// OpenSSH's version from a banner's software (`OpenSSH_9.2p1 Debian-2` → `(9, 2)`).
 fn openssh_version(software: &str) -> Option<(u32, u32)> {
     let rest = software.strip_prefix("OpenSSH_")?;
@@ -455,6 +495,30 @@ mod tests {
         assert!(fix(Some("OpenSSH_7.4")).starts_with("upgrade to OpenSSH 9.9"));
         assert!(fix(Some("dropbear_2022.83")).contains("other servers"));
         assert!(fix(None).contains("8.5+ for sntrup761, 9.9+ for mlkem768"));
+    }
+
+    #[test]
+    fn a_measured_group_is_graded_by_its_size() {
+        let m = "diffie-hellman-group-exchange-sha256";
+        let f = dh_group_finding(m, &Ok(GexAnswer::Group { bits: 1024 }));
+        assert_eq!(
+            (f.category.as_str(), f.grade),
+            ("dh_group", AuditGrade::Weak)
+        );
+        assert!(
+            f.reason
+                .starts_with("the server handed out a 1024-bit group"),
+            "{}",
+            f.reason
+        );
+        assert!(f.fix.unwrap().contains("/etc/ssh/moduli"));
+        let f = dh_group_finding(m, &Ok(GexAnswer::Group { bits: 2048 }));
+        assert_eq!((f.grade, f.fix), (AuditGrade::Ok, None));
+        let f = dh_group_finding(m, &Err("timed out".into()));
+        assert_eq!(
+            (f.grade, f.reason.as_str()),
+            (AuditGrade::Note, "not measured: timed out")
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod algorithms;
 pub mod audit;
 pub mod certificate;
 pub mod failure;
+pub mod gex;
 pub mod hints;
 pub mod hostkey;
 pub mod keyfile;

@@ -117,6 +117,10 @@ pub struct ProbeOptions {
     /// After authentication, check that a person can work on the account: a command runs as
     /// sent, sftp answers, and (with no command) a terminal is allowed. On by default.
     pub session_check: bool,
+    /// The deep audit: one extra connection that measures the group a group-exchange server
+    /// hands out (see `gex.rs`). Off by default: extra unauthenticated connections are what
+    /// PerSourcePenalties and fail2ban count.
+    pub deep_audit: bool,
 }
 
 /// One jump host of a chain.
@@ -200,6 +204,7 @@ impl ProbeOptions {
             ssh_config: Vec::new(),
             jump: Vec::new(),
             session_check: true,
+            deep_audit: false,
         }
     }
 }

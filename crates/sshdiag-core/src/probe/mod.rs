@@ -10,7 +10,8 @@
 //! phase clock), [`attempt`] (the `Session` a stage works with and the per-attempt evidence),
 //! [`connect`], [`handshake`], [`auth`] (stages taking the session handle as an argument),
 //! [`supervisor`] (state, retries, keepalives, hold), [`channel`] (exec and the forward probe,
-//! with keepalives while a command is silent), [`session_check`] (after authentication: does a
+//! with keepalives while a command is silent), [`deep_audit`] (the opt-in extra connection
+//! that measures a group-exchange server's group), [`session_check`] (after authentication: does a
 //! command run as sent, does sftp answer, is a terminal allowed), [`verdict`], and [`runner`] (the run and its
 //! attempts).
 //!
@@ -21,6 +22,7 @@ pub mod attempt;
 pub mod auth;
 pub mod channel;
 pub mod connect;
+pub mod deep_audit;
 pub mod handshake;
 pub mod jump;
 pub mod recorder;

@@ -107,7 +107,14 @@ pub async fn run_cancellable<C: Connector>(
             slot: &mut slot,
             chain: &mut chain,
         };
-        let steps = supervise(&mut cx, &mut attempts);
+        let steps = async {
+            let r = supervise(&mut cx, &mut attempts).await;
+            // After the attempts, whatever their outcome, while the verdict is still to come.
+            if cx.opts.deep_audit {
+                cx.deep_audit(attempts.connector).await;
+            }
+            r
+        };
         let timer = match opts.timeout_ms {
             Some(ms) => env.sleep(ms),
             None => Box::pin(futures::future::pending::<()>()),
