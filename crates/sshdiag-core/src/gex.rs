@@ -68,7 +68,7 @@ where
             None => return Ok(closed()),
         }
     };
-    let offer = parse_kexinit(&server[1..]).ok_or("the server's KEXINIT could not be parsed")?;
+    let offer = parse_kexinit(&server).ok_or("the server's KEXINIT could not be parsed")?;
     if !offer.kex.iter().any(|k| k == method) {
         return Err(format!("the server no longer offers {method}"));
     }
