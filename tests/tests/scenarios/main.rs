@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
 mod certificates;
+mod deep_audit_relay;
 mod depth_relay;
 mod dh_exponent;
 mod harness;
