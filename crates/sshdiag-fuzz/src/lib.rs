@@ -56,6 +56,11 @@ pub const TARGETS: &[Target] = &[
         run: wire::kexinit,
     },
     Target {
+        name: "gex",
+        reads: "the deep audit's group exchange, up to the server's group",
+        run: wire::gex,
+    },
+    Target {
         name: "jsonl",
         reads: "an event log (JSON Lines), strict and nbs-ssh dialects",
         run: files::jsonl,

@@ -114,3 +114,18 @@ fn encode_kexinit(proposal: &Proposal) -> Vec<u8> {
     p.extend_from_slice(&[0u8; 4]);
     p
 }
+
+/// The deep audit's group exchange, with `data` as everything the server sends: it ends in a
+/// group size, a refusal or a text, and a group size is never more bits than were sent.
+pub fn gex(data: &[u8]) {
+    let stream = tokio::io::join(data, tokio::io::sink());
+    let method = sshdiag_core::gex::GEX_KEX[0];
+    let answer = futures::executor::block_on(sshdiag_core::gex::measure(stream, method));
+    if let Ok(sshdiag_core::gex::GexAnswer::Group { bits }) = answer {
+        assert!(
+            bits as usize <= data.len() * 8,
+            "{bits} bits from {} bytes",
+            data.len()
+        );
+    }
+}
