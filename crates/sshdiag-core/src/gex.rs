@@ -252,6 +252,59 @@ mod tests {
         assert_eq!(mpint_bits(&[0, 0, 0, 9, 1]), None);
     }
 
+    /// A server that sends its banner, a KEXINIT and a 2048-bit group at once; the client's
+    /// bytes are read back afterwards.
+    #[tokio::test]
+    async fn the_exchange_asks_for_the_range_and_reads_the_groups_size() {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let lists = [
+            "curve25519-sha256,diffie-hellman-group-exchange-sha256",
+            "ssh-ed25519",
+            "aes128-ctr",
+            "aes128-ctr",
+            "hmac-sha2-256",
+            "hmac-sha2-256",
+            "none",
+            "none",
+            "",
+            "",
+        ]
+        .map(String::from);
+        let mut group = vec![MSG_KEX_DH_GEX_GROUP];
+        group.extend(257u32.to_be_bytes());
+        group.extend([0x00, 0x80]);
+        group.extend([0u8; 255]);
+        group.extend([0, 0, 0, 1, 2]);
+        let mut sent = b"SSH-2.0-Test_1\r\n".to_vec();
+        sent.extend(packet(&kexinit(&lists)));
+        sent.extend(packet(&[MSG_IGNORE, 0, 0, 0, 0]));
+        sent.extend(packet(&group));
+        server.write_all(&sent).await.unwrap();
+        let method = GEX_KEX[0];
+        assert_eq!(
+            measure(client, method).await,
+            Ok(GexAnswer::Group { bits: 2048 })
+        );
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        let banner_end = got.iter().position(|b| *b == b'\n').unwrap() + 1;
+        assert_eq!(
+            &got[..banner_end],
+            format!("{CLIENT_VERSION}\r\n").as_bytes()
+        );
+        let mut rest = &got[banner_end..];
+        let ours = read_packet(&mut rest).await.unwrap().unwrap();
+        let offer = parse_kexinit(&ours).unwrap();
+        assert_eq!(offer.kex, vec![method.to_string()]);
+        assert_eq!(offer.host_key, vec!["ssh-ed25519".to_string()]);
+        let request = read_packet(&mut rest).await.unwrap().unwrap();
+        let mut want = vec![MSG_KEX_DH_GEX_REQUEST];
+        for v in [1024u32, 1024, 8192] {
+            want.extend(v.to_be_bytes());
+        }
+        assert_eq!(request, want);
+    }
+
     #[test]
     fn a_disconnect_gives_the_servers_words() {
         let mut p = vec![MSG_DISCONNECT, 0, 0, 0, 3];
