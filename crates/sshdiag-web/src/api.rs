@@ -91,6 +91,7 @@ const OPTIONS: &[&str] = &[
     "keepaliveMaxMissed",
     "holdMs",
     "retries",
+    "deepAudit",
 ];
 
 /// What `run()` consumes: the options with their secrets, and where to connect.
@@ -434,6 +435,16 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
             ..Default::default()
         });
     }
+    opts.deep_audit = match get(&o, "deepAudit") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(js_error(format!(
+                "option `deepAudit` must be true or false, not {}",
+                json_kind(other)
+            )));
+        }
+    };
     let proxy_url = match string(&o, "proxyUrl", "proxyUrl")?.map(|s| s.trim().to_string()) {
         Some(u) if !u.is_empty() => {
             if !(u.starts_with("ws://") || u.starts_with("wss://")) {

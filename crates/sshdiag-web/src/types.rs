@@ -60,6 +60,10 @@ pub struct DiagnosticsOptions {
     /// Fresh attempts after a transient failure.
     #[tsify(optional)]
     pub retries: Option<f64>,
+    /// The deep audit: one extra connection that measures the group a group-exchange server
+    /// hands out (default `false`).
+    #[tsify(optional)]
+    pub deep_audit: Option<bool>,
 }
 
 /// The credential of a run.

@@ -1,5 +1,6 @@
 //! The JS API a portal embeds: mistakes refused with an Error naming them, and the supervisor
-//! options (keepalives, hold, retries) on the browser's own timer.
+//! options (keepalives, hold, retries) on the browser's own timer, and the deep audit's extra
+//! connection through the relay.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
   t('unknown', () => new m.Diagnostics({ host: 'h', username: 'u', passwd: 'x' }));
   t('port', () => new m.Diagnostics({ host: 'h', username: 'u', port: '22' }));
   t('auth', () => new m.Diagnostics({ host: 'h', username: 'u', auth: { type: 'password', pasword: 'x' } }));
+  t('deepAudit', () => new m.Diagnostics({ host: 'h', username: 'u', deepAudit: 'yes' }));
   t('bundle', () => m.Diagnostics.openBundle('not json'));
   // Bytes made here, in the WebDriver script's realm (another realm in Firefox).
   t('bytes', () => m.Diagnostics.openBundle(new Uint8Array([0x7b, 0xff, 0x7d])));
@@ -42,6 +44,7 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
             ("unknown", "`passwd`"),
             ("port", "`port`"),
             ("auth", "`auth.pasword`"),
+            ("deepAudit", "`deepAudit` must be true or false"),
             ("bundle", "not JSON"),
             ("bytes", "invalid UTF-8 at byte 1"),
             ("buffer", "holds an array"),
@@ -198,7 +201,67 @@ async fn api_keepalives_on_the_browser_timer_and_retries(browser: Browser) -> an
     .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 30)))
 }
 
+async fn api_deep_audit_measures_the_group_through_the_relay(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    let sshd = SshdFixture::start(SshdOptions::default())?;
+    let relay = RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())]).await?;
+    in_browser(browser, relay, None, async |page, _| {
+        let audit = |events: &[serde_json::Value]| {
+            events
+                .iter()
+                .filter(|e| e["event_type"] == json!("AUDIT"))
+                .map(|e| e["data"].clone())
+                .collect::<Vec<_>>()
+        };
+        let options = |deep: Option<bool>| {
+            let mut o = json!({
+                "host": sshd.host(),
+                "port": sshd.port(),
+                "username": sshd.user(),
+            });
+            if let Some(deep) = deep {
+                o["deepAudit"] = json!(deep);
+            }
+            o
+        };
+        page.start_api_run("deep", &options(Some(true))).await?;
+        let (_, events) = page.api_run_verdict("deep").await?;
+        let found = audit(&events);
+        let group: Vec<_> = found
+            .iter()
+            .filter(|f| f["category"] == json!("dh_group"))
+            .collect();
+        anyhow::ensure!(
+            group.len() == 1
+                && group[0]["grade"] == json!("ok")
+                && group[0]["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("the server handed out a ")),
+            "deepAudit: {found:?}"
+        );
+        anyhow::ensure!(
+            found
+                .iter()
+                .any(|f| f["grade"] == json!("note") && f["algorithm"] == json!("hmac-sha2-256")),
+            "no encrypt-and-MAC note: {found:?}"
+        );
+        page.start_api_run("plain", &options(None)).await?;
+        let (_, events) = page.api_run_verdict("plain").await?;
+        anyhow::ensure!(
+            audit(&events)
+                .iter()
+                .all(|f| f["category"] != json!("dh_group")),
+            "a group was measured without deepAudit"
+        );
+        Ok(())
+    })
+    .await
+    .with_context(|| format!("sshd log tail: {}", tail(&sshd.log(), 30)))
+}
+
 crate::in_every_browser!(
     the_js_api_refuses_mistakes_with_an_error_naming_them,
     api_keepalives_on_the_browser_timer_and_retries,
+    api_deep_audit_measures_the_group_through_the_relay,
 );
