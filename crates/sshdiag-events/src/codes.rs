@@ -86,7 +86,7 @@ catalog! {
     DisconnectUnexpected => "disconnect-unexpected", "the session ended before the diagnosis finished";
     VerdictOk => "verdict-ok", "the diagnosis finished and every step succeeded";
     VerdictFailed => "verdict-failed", "the diagnosis finished with a failure; its layer, type and hints follow";
-    AuditFinding => "audit-finding", "the algorithm audit graded one of the server's algorithms as weak or broken";
+    AuditFinding => "audit-finding", "one finding of the algorithm audit: an algorithm (or, with the deep audit, a measured DH group) graded broken, weak, note, ok or good (docs/audit.md)";
     ConnectAuthenticated => "connect-authenticated", "the connection is up and authenticated; the `CONNECT` event carries the method that worked in `auth_method`";
     SessionCheckOk => "session-check-ok", "after authentication, a session ran sshdiag's check command as sent and nothing else printed (the account's shell works and starts quietly); the `EXEC` event names the command";
     SftpCheckOk => "sftp-check-ok", "the `sftp` subsystem answered sshdiag's SSH_FXP_INIT with an SFTP version packet, so sftp and scp work";
