@@ -1,6 +1,6 @@
 //! The one derivation of a session's facts from its events: `verdict` from the `VERDICT` event
-//! (or the `ERROR` event), `algorithms` from the `KEX` events, `server` from `VERSION` and
-//! `HOSTKEY`, `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
+//! (or the `ERROR` event), `algorithms` from the `KEX` events, `server` from `VERSION`,
+//! `HOSTKEY` and the source address in `CONNECT` (or the relay's `PROXY`), `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
 //! from `DISCONNECT`, `error_context` from `ERROR`, `audit` from `AUDIT`.
 //!
 //! [`Bundle::from_session`](super::Bundle::from_session) fills the bundle's sections from it, and
@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::{Algorithms, BundleVerdict, ServerHostKey, ServerInfo, Timing};
 use crate::codes::{ErrorType, Phase};
 use crate::event::{
-    AuditData, DisconnectReason, ErrorData, Event, EventData, HostkeyData, VerdictData, VersionData,
+    AuditData, ConnectData, DisconnectReason, ErrorData, Event, EventData, HostkeyData, ProxyData,
+    VerdictData, VersionData,
 };
 use crate::precision::round_thousandths;
 
@@ -159,15 +160,31 @@ fn derive_server(events: &[Event]) -> ServerInfo {
     for event in events {
         match &event.data {
             EventData::Version(VersionData {
+                client_version,
                 server_version,
                 server_software,
                 ..
-            }) if !server_version.is_empty() => {
-                server.banner = Some(server_version.clone());
-                server.software = server_software
-                    .clone()
-                    .or_else(|| software_from_banner(server_version));
+            }) => {
+                if !client_version.is_empty() {
+                    server.client_version = Some(client_version.clone());
+                }
+                if !server_version.is_empty() {
+                    server.banner = Some(server_version.clone());
+                    server.software = server_software
+                        .clone()
+                        .or_else(|| software_from_banner(server_version));
+                }
             }
+            // Direct TCP names its own end in `CONNECT`; through a relay, the relay's end
+            // reaches `CONNECT` too, and its `PROXY` event is read for older event logs.
+            EventData::Connect(ConnectData {
+                source: Some(source),
+                ..
+            })
+            | EventData::Proxy(ProxyData {
+                local: Some(source),
+                ..
+            }) if !source.is_empty() => server.source = Some(source.clone()),
             EventData::Hostkey(HostkeyData {
                 algorithm,
                 fingerprint_sha256,
