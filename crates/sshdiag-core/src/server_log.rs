@@ -140,7 +140,7 @@ fn auth_failed_line(l: &LogLookup<'_>) -> String {
         lines.push(format!("\"Failed publickey for {user} {from} ssh2: …\" with the key's fingerprint (logged only at LogLevel VERBOSE; \"Authentication refused: bad ownership or modes …\" means StrictModes refused authorized_keys)"));
     }
     if lines.is_empty() {
-        lines.push(format!("\"Disconnected from authenticating user {user} {{ADDR}} port {{PORT}} [preauth]\" (the login ended without an accepted method)"));
+        lines.push(format!("\"Connection closed by authenticating user {user} {{ADDR}} port {{PORT}} [preauth]\" or \"Disconnected from authenticating user …\" (the login ended without an accepted method)"));
     }
     let mut s = format!(
         "For this failure sshd's line reads {}.",
@@ -224,7 +224,9 @@ mod tests {
         assert!(h[1].contains("Failed keyboard-interactive/pam for alice"));
         assert!(!h[1].contains("Failed password"));
         let h = hints(&lookup(Code::AuthFailed, &[]));
-        assert!(h[1].contains("Disconnected from authenticating user alice 192.0.2.7 port 54321"));
+        assert!(
+            h[1].contains("Connection closed by authenticating user alice 192.0.2.7 port 54321")
+        );
         let partial = vec!["publickey".to_string(), "password".to_string()];
         let h = hints(&lookup(Code::AuthIncomplete, &partial));
         assert!(h[1].contains("Partial publickey for alice from 192.0.2.7 port 54321"));

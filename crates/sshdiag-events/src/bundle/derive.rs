@@ -1,6 +1,6 @@
 //! The one derivation of a session's facts from its events: `verdict` from the `VERDICT` event
 //! (or the `ERROR` event), `algorithms` from the `KEX` events, `server` from `VERSION`,
-//! `HOSTKEY` and the source address in `CONNECT` (or the relay's `PROXY`), `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
+//! `HOSTKEY` and the source address in `CONNECT`, `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
 //! from `DISCONNECT`, `error_context` from `ERROR`, `audit` from `AUDIT`.
 //!
 //! [`Bundle::from_session`](super::Bundle::from_session) fills the bundle's sections from it, and
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{Algorithms, BundleVerdict, ServerHostKey, ServerInfo, Timing};
 use crate::codes::{ErrorType, Phase};
 use crate::event::{
-    AuditData, ConnectData, DisconnectReason, ErrorData, Event, EventData, HostkeyData, ProxyData,
+    AuditData, ConnectData, DisconnectReason, ErrorData, Event, EventData, HostkeyData,
     VerdictData, VersionData,
 };
 use crate::precision::round_thousandths;
@@ -175,14 +175,10 @@ fn derive_server(events: &[Event]) -> ServerInfo {
                         .or_else(|| software_from_banner(server_version));
                 }
             }
-            // Direct TCP names its own end in `CONNECT`; through a relay, the relay's end
-            // reaches `CONNECT` too, and its `PROXY` event is read for older event logs.
+            // The connected `CONNECT` names the source: our own end for direct TCP, the
+            // relay's end (from its `connected` frame) through a relay.
             EventData::Connect(ConnectData {
                 source: Some(source),
-                ..
-            })
-            | EventData::Proxy(ProxyData {
-                local: Some(source),
                 ..
             }) if !source.is_empty() => server.source = Some(source.clone()),
             EventData::Hostkey(HostkeyData {
