@@ -103,18 +103,14 @@ fn expected_line(l: &LogLookup<'_>) -> Option<String> {
         Code::RefusedBeforeBanner | Code::ResetBeforeBanner | Code::ClosedBeforeBanner => {
             prebanner_line(l.refusal)
         }
-        Code::NoMutualKex => format!(
-            "For this failure sshd's line reads \"Unable to negotiate with {{ADDR}} port {{PORT}}: no matching … found. Their offer: …\": it names the category and lists what this client offered."
-        ),
+        Code::NoMutualKex => "For this failure sshd's line reads \"Unable to negotiate with {ADDR} port {PORT}: no matching … found. Their offer: …\": it names the category and lists what this client offered.".to_string(),
         Code::Disconnected
             if matches!(
                 l.phase,
                 Some(Phase::Banner | Phase::Kex | Phase::Hostkey | Phase::Auth)
             ) =>
         {
-            format!(
-                "For this failure sshd says why it ended the connection: \"Timeout before authentication for {{ADDR}} port {{PORT}}\" means LoginGraceTime ran out; \"fatal: …\" or \"error: …\" names a refusal or a crash (OpenSSH 9.8+ then penalises the source); \"Connection closed by {{ADDR}} port {{PORT}}\" or \"Connection reset by …\" means sshd saw the connection end from this side, so something between the two ended it."
-            )
+            "For this failure sshd says why it ended the connection: \"Timeout before authentication for {ADDR} port {PORT}\" means LoginGraceTime ran out; \"fatal: …\" or \"error: …\" names a refusal or a crash (OpenSSH 9.8+ then penalises the source); \"Connection closed by {ADDR} port {PORT}\" or \"Connection reset by …\" means sshd saw the connection end from this side, so something between the two ended it.".to_string()
         }
         _ => return None,
     })
