@@ -96,7 +96,7 @@ fn expected_line(l: &LogLookup<'_>) -> Option<String> {
                 "For this failure sshd's line reads \"Disconnecting authenticating user {user} {{ADDR}} port {{PORT}}: {said} [preauth]\" (\"Disconnecting invalid user …\" when the account does not exist)."
             );
             if said.to_ascii_lowercase().contains("too many") {
-                s.push_str(&format!(" Before it: \"error: maximum authentication attempts exceeded for {user} {from} ssh2 [preauth]\" — MaxAuthTries counts every key offered, not only passwords."));
+                s.push_str(&format!(" Before it: \"maximum authentication attempts exceeded for {user} {from} ssh2 [preauth]\" (after \"error: \" in syslog) — MaxAuthTries counts every key offered, not only passwords."));
             }
             s
         }

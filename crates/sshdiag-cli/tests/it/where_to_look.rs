@@ -63,15 +63,20 @@ fn connect_source(events: &[Event]) -> String {
         .expect("connect-established carries the source")
 }
 
-/// The verdict's hints.
-fn hints(events: &[Event]) -> Vec<String> {
+/// The verdict's hints, after checking its code.
+fn hints_of(events: &[Event], code: &str) -> Vec<String> {
     match events.last().map(|e| &e.data) {
         Some(EventData::Verdict(v)) => {
-            assert_eq!(v.code, "auth-failed");
+            assert_eq!(v.code, code, "{v:#?}");
             v.hints.clone()
         }
         other => panic!("the last event is not the verdict: {other:?}"),
     }
+}
+
+/// The verdict's hints of a rejected login.
+fn hints(events: &[Event]) -> Vec<String> {
+    hints_of(events, "auth-failed")
 }
 
 /// Runs the plain-log command of the "Where to look" hint against sshd's log file, as an
@@ -96,13 +101,18 @@ fn run_hint_command(hints: &[String], log: &std::path::Path) -> String {
 
 /// The line the hint says sshd writes for a wrong password, as quoted in the hint.
 fn expected_line(hints: &[String]) -> String {
+    quoted_line(hints, "Failed password")
+}
+
+/// The line starting with `start` that the expected-line hint quotes.
+fn quoted_line(hints: &[String], start: &str) -> String {
     let hint = hints
         .iter()
         .find(|h| h.starts_with("For this failure sshd's line reads"))
         .unwrap_or_else(|| panic!("no expected-line hint in {hints:#?}"));
-    let start = hint.find("\"Failed password").expect("a password line") + 1;
-    let len = hint[start..].find('"').expect("the closing quote");
-    hint[start..start + len].to_string()
+    let from = hint.find(&format!("\"{start}")).expect("the quoted line") + 1;
+    let len = hint[from..].find('"').expect("the closing quote");
+    hint[from..from + len].to_string()
 }
 
 /// Waits a moment for sshd to write the attempt's last lines, then the log file's path.
@@ -218,4 +228,61 @@ fn through_the_relay_the_hint_names_the_relays_source_and_finds_it() {
             .any(|h| h.contains("the relay's address 127.0.0.1 port"))
     );
     runtime.block_on(relay.shutdown());
+}
+
+#[test]
+fn a_disconnect_for_too_many_keys_is_found_by_the_servers_own_words() {
+    let sshd = SshdFixture::start(SshdOptions::with_config(["MaxAuthTries 2"])).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sshdiag"));
+    for i in 0..3 {
+        let path = dir.path().join(format!("stray{i}"));
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen (apt-get install -y openssh-client)");
+        assert!(made.success());
+        cmd.arg("-i").arg(&path);
+    }
+    let out = cmd
+        .args(["-p", &sshd.port().to_string()])
+        .args(["--strict-host-key-checking", "no", "--events-file"])
+        .arg(&events)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let events = read_jsonl(&std::fs::read_to_string(&events).unwrap()).events;
+    let port = connect_source(&events)
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_string())
+        .unwrap();
+    let hints = hints_of(&events, "auth-disconnected");
+    let line = quoted_line(&hints, "Disconnecting authenticating user");
+    assert_eq!(
+        line,
+        format!(
+            "Disconnecting authenticating user {TEST_USER} 127.0.0.1 port {port}: Too many authentication failures [preauth]"
+        )
+    );
+    let found = run_hint_command(
+        &hints,
+        &sshd_log_file(&sshd, &format!("port {port}: Too many")),
+    );
+    // sshd's line may carry its own prefix; the words the hint quotes are all in it.
+    let words = line.trim_end_matches(" [preauth]");
+    assert!(
+        found.lines().any(|l| l.contains(words)),
+        "the hint's command did not find {words:?}; it printed:\n{found}"
+    );
+    let before = quoted_line(&hints, "maximum authentication attempts exceeded");
+    assert!(
+        found
+            .lines()
+            .any(|l| l.contains(before.trim_end_matches(" [preauth]"))),
+        "{before:?} not in:\n{found}"
+    );
 }
