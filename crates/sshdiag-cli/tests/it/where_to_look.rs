@@ -286,3 +286,59 @@ fn a_disconnect_for_too_many_keys_is_found_by_the_servers_own_words() {
         "{before:?} not in:\n{found}"
     );
 }
+
+#[test]
+fn a_maxstartups_drop_is_found_by_its_bracketed_address() {
+    let sshd = SshdFixture::start(SshdOptions::with_config(["MaxStartups 1"])).unwrap();
+    // One connection that never logs in fills MaxStartups 1; its banner says sshd took it
+    // (until the fixture's own readiness check has gone, sshd still counts that one).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let held = loop {
+        let held = std::net::TcpStream::connect(sshd.addr()).unwrap();
+        held.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut banner = [0u8; 8];
+        if std::io::Read::read_exact(&mut &held, &mut banner).is_ok() && &banner == b"SSH-2.0-" {
+            break held;
+        }
+        assert!(std::time::Instant::now() < deadline, "sshd never took one");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args([
+            "-p",
+            &sshd.port().to_string(),
+            "--probe-auth",
+            "--events-file",
+        ])
+        .arg(&events)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let events = read_jsonl(&std::fs::read_to_string(&events).unwrap()).events;
+    let source = connect_source(&events);
+    let code = match events.last().map(|e| &e.data) {
+        Some(EventData::Verdict(v)) => v.code.clone(),
+        other => panic!("{other:?}"),
+    };
+    let hints = hints_of(&events, &code);
+    let port = source.rsplit_once(':').map(|(_, p)| p).unwrap();
+    let found = run_hint_command(&hints, &sshd_log_file(&sshd, "past MaxStartups"));
+    assert!(
+        found
+            .lines()
+            .any(|l| l.contains(&format!("from [127.0.0.1]:{port} on "))
+                && l.contains("past MaxStartups")),
+        "the hint's command ({code}) did not find the drop line; it printed:\n{found}\nsshd's log:\n{}",
+        sshd.log()
+    );
+    assert!(
+        hints.iter().any(|h| h.contains("past MaxStartups")),
+        "{hints:#?}"
+    );
+    drop(held);
+}
