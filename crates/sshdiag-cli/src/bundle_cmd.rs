@@ -284,6 +284,16 @@ fn render_server(out: &mut String, bundle: &Bundle) {
     out.push_str("\nServer:\n");
     let _ = writeln!(out, "  banner      {}", opt(&server.banner));
     let _ = writeln!(out, "  software    {}", opt(&server.software));
+    // What the server saw of this client: where to find the attempt in its log.
+    if let Some(source) = &server.source {
+        let _ = writeln!(
+            out,
+            "  saw us from {source} (the source address in sshd's log)"
+        );
+    }
+    if let Some(version) = &server.client_version {
+        let _ = writeln!(out, "  our version {version}");
+    }
     match &server.host_key {
         Some(key) => {
             let _ = writeln!(

@@ -115,6 +115,8 @@ impl Connector for TcpConnector {
                     tracing::debug!(connection_id = to.connection_id, peer = %addr, "TCP connected");
                     let _ = to.progress.send(ConnectStep::TcpConnected {
                         peer: addr.to_string(),
+                        // Our own end: the source address and port the server logs.
+                        local: s.local_addr().ok().map(|a| a.to_string()),
                         ms: ms_since(t),
                     });
                     return Ok(Connected {

@@ -23,6 +23,7 @@ pub mod prebanner;
 pub mod probe;
 pub mod report;
 pub mod runtime;
+pub mod server_log;
 pub mod shell_output;
 pub mod tap;
 pub mod transport;

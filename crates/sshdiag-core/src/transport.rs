@@ -20,8 +20,13 @@ pub enum ConnectStep {
     WsOpen { ms: f64 },
     /// The host name resolved (by the relay or locally).
     Resolved { addrs: Vec<String>, ms: f64 },
-    /// TCP to the target is up.
-    TcpConnected { peer: String, ms: f64 },
+    /// TCP to the target is up. `local` is this end of that TCP connection (the relay's,
+    /// through a relay): the source address and port the server sees and logs.
+    TcpConnected {
+        peer: String,
+        local: Option<String>,
+        ms: f64,
+    },
     /// The relay reported the end of the relayed connection.
     Closed {
         by: String,
@@ -216,8 +221,8 @@ pub fn interpret_control_frame(text: &str) -> RelayEvent {
         ControlFrame::Resolved { addrs, ms } => {
             RelayEvent::Step(ConnectStep::Resolved { addrs, ms })
         }
-        ControlFrame::Connected { peer, ms } => {
-            RelayEvent::Step(ConnectStep::TcpConnected { peer, ms })
+        ControlFrame::Connected { peer, local, ms } => {
+            RelayEvent::Step(ConnectStep::TcpConnected { peer, local, ms })
         }
         ControlFrame::Closed {
             by,

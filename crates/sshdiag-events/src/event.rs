@@ -289,6 +289,11 @@ pub struct ConnectData {
     /// The method that logged in, on `connected`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub auth_method: Option<AuthMethod>,
+    /// The source address and port the server sees this connection come from (`ADDR:PORT`,
+    /// as in its log's `from ADDR port PORT`): this machine's own, or the relay's through a
+    /// relay. Absent when the connector could not tell (an older relay).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
 }
 
 /// Which step of the relay a `PROXY` event reports.
@@ -325,6 +330,10 @@ pub struct ProxyData {
     /// The address connected to, on `tcp_connected`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer: Option<String>,
+    /// The relay's own end of its TCP connection (`ADDR:PORT`), on `tcp_connected`: the
+    /// source the server sees and logs. Absent from relays that do not report it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub local: Option<String>,
     /// Why, on `denied`, `failed` and `closed`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,

@@ -47,6 +47,11 @@ pub enum ControlFrame {
     Connected {
         /// The address it connected to.
         peer: String,
+        /// The relay's own end of that TCP connection (`ADDR:PORT`): the source address and
+        /// port the target sees, and logs, for this connection. Optional, so relays and
+        /// clients from before it still understand each other.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<String>,
         /// How long connecting took, in milliseconds.
         ms: f64,
     },

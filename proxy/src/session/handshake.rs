@@ -80,6 +80,9 @@ pub(super) async fn handshake(ctx: &Ctx, socket: &mut WebSocket) -> Result<TcpSt
         socket,
         &ControlFrame::Connected {
             peer: peer.to_string(),
+            // The relay's own end: the source the target sees and logs, so the client can
+            // tell the target's admin what to look for.
+            local: stream.local_addr().ok().map(|a| a.to_string()),
             ms: ms(elapsed),
         },
     )
@@ -275,11 +278,13 @@ async fn connect(
                 shared.metrics.connect_time(elapsed);
                 shared.metrics.connection("connected");
                 ctx.set_peer(&peer.to_string());
-                let mut line = ctx.line(
-                    Level::Info,
-                    Code::RelayTcpConnected,
-                    "connected to the target",
-                );
+                // The relay's own end is what the target logs as the source: with it in this
+                // line, the target's log and this one meet on one address and port.
+                let message = match stream.local_addr() {
+                    Ok(local) => format!("connected to the target from {local}"),
+                    Err(_) => "connected to the target".to_string(),
+                };
+                let mut line = ctx.line(Level::Info, Code::RelayTcpConnected, message);
                 line.ms = Some(ms(elapsed));
                 shared.log(line);
                 return Ok((stream, peer, elapsed));

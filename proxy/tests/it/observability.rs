@@ -237,3 +237,30 @@ async fn relay_json_tells_the_page_about_the_demo_and_tokens() {
     assert!(info["demo"].is_null());
     relay.relay.shutdown().await;
 }
+
+/// The `connected` frame's `local` is exactly the source address and port the target saw
+/// accept the connection, and the relay's `relay-tcp-connected` line names it beside the
+/// connection id: the target's log and the relay's meet on it.
+#[tokio::test]
+async fn connected_names_the_source_the_target_saw_and_the_log_line_does_too() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = tokio::spawn(async move { listener.accept().await.map(|(_, from)| from) });
+    let relay = TestRelay::start(&["--allow", &format!("127.0.0.1:{port}")]).await;
+    let mut ws = relay.open("127.0.0.1", port, "5eeb0a11", None).await;
+    let local = loop {
+        match crate::util::control(&mut ws).await {
+            ControlFrame::Resolved { .. } => continue,
+            ControlFrame::Connected { local, .. } => break local,
+            other => panic!("expected connected, got {other:?}"),
+        }
+    };
+    let seen = seen.await.unwrap().unwrap();
+    assert_eq!(local, Some(seen.to_string()));
+    let line = relay.wait_line("5eeb0a11", "relay-tcp-connected").await;
+    assert_eq!(
+        line["message"],
+        format!("connected to the target from {seen}"),
+        "{line}"
+    );
+}

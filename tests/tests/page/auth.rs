@@ -31,6 +31,35 @@ async fn a_wrong_password_is_auth_failed_naming_the_accepted_methods(
                 "the methods hint does not name {method}: {methods_hint}"
             );
         }
+        // Where to look on the server, through the relay: the hint's own grep, run on sshd's
+        // log, finds this attempt's line (the relay's source address and port).
+        let where_hint = shown
+            .lines()
+            .find(|l| l.contains("Where to look on the server"))
+            .with_context(|| format!("no where-to-look hint: {shown}"))?;
+        anyhow::ensure!(
+            where_hint.contains("the relay's address 127.0.0.1 port"),
+            "{where_hint}"
+        );
+        let grep = where_hint
+            .split_once("or on a plain log: ")
+            .and_then(|(_, rest)| rest.split_once(" /var/log/auth.log"))
+            .map(|(cmd, _)| cmd)
+            .with_context(|| format!("no plain-log command: {where_hint}"))?;
+        let log = sshd.dir().join("sshd.log");
+        let found = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{grep} {}", log.display()))
+            .output()?;
+        let found = String::from_utf8_lossy(&found.stdout);
+        anyhow::ensure!(
+            found.contains("Failed password for"),
+            "the hint's command found no failed password in sshd's log: {found}"
+        );
+        anyhow::ensure!(
+            shown.contains("every user of the relay"),
+            "no relay hint: {shown}"
+        );
         page.keep_screenshot("auth-failed").await?;
         Ok(())
     })

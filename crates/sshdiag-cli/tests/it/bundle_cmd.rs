@@ -66,6 +66,8 @@ fn show_renders_every_section_and_verify_says_which_check_failed() {
         "stdout: output removed (16 B)",
         "Integrity: valid",
         "Redaction: applied",
+        "saw us from ip-",
+        "our version SSH-2.0-sshdiag_",
     ] {
         assert!(page.contains(needle), "missing {needle:?} in:\n{page}");
     }
@@ -78,6 +80,7 @@ fn show_renders_every_section_and_verify_says_which_check_failed() {
     assert!(raw_page.contains("hello-from-sshd\n"), "{raw_page}");
     assert!(raw_page.contains(TEST_USER), "{raw_page}");
     assert!(raw_page.contains("Redaction: none"), "{raw_page}");
+    assert!(raw_page.contains("saw us from 127.0.0.1:"), "{raw_page}");
 
     let verified = sshdiag(&["bundle", "verify", red.to_str().unwrap()]);
     assert_eq!(

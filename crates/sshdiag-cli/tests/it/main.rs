@@ -17,3 +17,4 @@ mod second_session;
 mod secrets;
 mod session_check;
 mod ssh_config;
+mod where_to_look;

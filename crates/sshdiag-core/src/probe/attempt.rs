@@ -69,6 +69,11 @@ pub struct Attempt {
     pub relay_closed: Option<ConnectStep>,
     /// What the relay reports after the stream was handed over.
     pub later_steps: Option<UnboundedReceiver<ConnectStep>>,
+    /// The source address and port the server sees (`ADDR:PORT`: ours, or the relay's), when
+    /// the connector could tell.
+    pub source: Option<String>,
+    /// When TCP to the server came up (Unix ms): where the server's log lines start.
+    pub connected_unix_ms: Option<f64>,
 }
 
 impl Default for Attempt {
@@ -101,6 +106,8 @@ impl Default for Attempt {
             tap: None,
             relay_closed: None,
             later_steps: None,
+            source: None,
+            connected_unix_ms: None,
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::hints;
 use crate::transport::{self, ConnectFailure, ConnectRequest, ConnectStep, Connector};
 
 impl Session<'_> {
-    fn via_relay(&self) -> bool {
+    pub(super) fn via_relay(&self) -> bool {
         self.link.transport == Transport::Websocket
     }
 
@@ -81,6 +81,7 @@ impl Session<'_> {
                         transport: Some(c.transport),
                         proxy: self.link.proxy.clone(),
                         auth_method: None,
+                        source: self.at.source.clone(),
                     }),
                 );
                 Ok(c.stream)
@@ -139,10 +140,13 @@ impl Session<'_> {
                 };
                 (Code::ProxyResolved, data)
             }
-            ConnectStep::TcpConnected { peer, ms } => {
+            ConnectStep::TcpConnected { peer, local, ms } => {
                 self.at.clock.set(Phase::Tcp, *ms);
+                self.at.source = local.clone();
+                self.at.connected_unix_ms = Some(self.env.now_unix_ms());
                 let data = ProxyData {
                     peer: Some(peer.clone()),
+                    local: local.clone(),
                     ..timed(ProxyStatus::TcpConnected, *ms)
                 };
                 (Code::ProxyTcpConnected, data)
@@ -320,6 +324,7 @@ impl Session<'_> {
                 transport: Some(self.link.transport),
                 proxy: self.link.proxy.clone(),
                 auth_method: Some(method),
+                source: self.at.source.clone(),
             }),
         );
     }

@@ -93,6 +93,7 @@ pub async fn run_cancellable<C: Connector>(
             transport: Some(transport),
             proxy: proxy.clone(),
             auth_method: None,
+            source: None,
         }),
     );
     let mut sup = Supervisor::new(opts.retry.is_some() || opts.keepalive.is_some());

@@ -20,6 +20,8 @@ use super::supervisor::{Supervisor, failure_reason};
 use crate::failure::{Failure, scrub};
 use crate::hints;
 use crate::options::AuthPlan;
+use crate::prebanner::Refusal;
+use crate::server_log;
 
 /// The failure of a run that did not finish within its time limit.
 pub fn run_timeout(timeout_ms: Option<u64>, phase: Option<Phase>) -> Failure {
@@ -44,7 +46,10 @@ impl Session<'_> {
     ) {
         self.end_phase();
         let (bytes_sent, bytes_received) = self.at.tap.as_ref().map(|t| t.bytes()).unzip();
-        let failure = result.err().map(|f| self.locate_stall(f));
+        let failure = result
+            .err()
+            .map(|f| self.locate_stall(f))
+            .map(|f| self.where_to_look(f));
         if let Some(f) = &failure {
             self.error_event(f);
         }
@@ -210,6 +215,36 @@ impl Session<'_> {
 }
 
 impl Session<'_> {
+    /// A failure the server decided or saw gets the commands that find this attempt in sshd's
+    /// log, by the source address and port the server saw, and what the line says.
+    fn where_to_look(&self, mut f: Failure) -> Failure {
+        // A jump host's own failure, or the target seen from the last jump host: the source
+        // we know is the first hop's view, not theirs.
+        let (Some(source), Some(since)) = (&self.at.source, self.at.connected_unix_ms) else {
+            return f;
+        };
+        if f.at_hop.is_some() || !self.opts.jump.is_empty() {
+            return f;
+        }
+        let refusal = f.context.get("refusal").and_then(|v| v.as_str());
+        let lookup = server_log::LogLookup {
+            code: f.code,
+            phase: f.phase,
+            source,
+            via_relay: self.via_relay(),
+            username: &self.opts.username,
+            methods_tried: &self.at.methods_tried,
+            server_said: self.at.server_disconnect.as_ref().map(|(_, d)| d.as_str()),
+            refusal: [Refusal::MaxStartups, Refusal::Penalty, Refusal::AccessRule]
+                .into_iter()
+                .find(|r| Some(r.as_str()) == refusal),
+            since_unix_ms: since,
+            until_unix_ms: self.env.now_unix_ms(),
+        };
+        f.hints.extend(server_log::hints(&lookup));
+        f
+    }
+
     /// A run that ran out of time names the last SSH message sent and the one awaited.
     fn locate_stall(&self, mut f: Failure) -> Failure {
         if f.error_type != ErrorType::Timeout {

@@ -1,6 +1,6 @@
 //! The one derivation of a session's facts from its events: `verdict` from the `VERDICT` event
-//! (or the `ERROR` event), `algorithms` from the `KEX` events, `server` from `VERSION` and
-//! `HOSTKEY`, `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
+//! (or the `ERROR` event), `algorithms` from the `KEX` events, `server` from `VERSION`,
+//! `HOSTKEY` and the source address in `CONNECT`, `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
 //! from `DISCONNECT`, `error_context` from `ERROR`, `audit` from `AUDIT`.
 //!
 //! [`Bundle::from_session`](super::Bundle::from_session) fills the bundle's sections from it, and
@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::{Algorithms, BundleVerdict, ServerHostKey, ServerInfo, Timing};
 use crate::codes::{ErrorType, Phase};
 use crate::event::{
-    AuditData, DisconnectReason, ErrorData, Event, EventData, HostkeyData, VerdictData, VersionData,
+    AuditData, ConnectData, DisconnectReason, ErrorData, Event, EventData, HostkeyData,
+    VerdictData, VersionData,
 };
 use crate::precision::round_thousandths;
 
@@ -159,15 +160,27 @@ fn derive_server(events: &[Event]) -> ServerInfo {
     for event in events {
         match &event.data {
             EventData::Version(VersionData {
+                client_version,
                 server_version,
                 server_software,
                 ..
-            }) if !server_version.is_empty() => {
-                server.banner = Some(server_version.clone());
-                server.software = server_software
-                    .clone()
-                    .or_else(|| software_from_banner(server_version));
+            }) => {
+                if !client_version.is_empty() {
+                    server.client_version = Some(client_version.clone());
+                }
+                if !server_version.is_empty() {
+                    server.banner = Some(server_version.clone());
+                    server.software = server_software
+                        .clone()
+                        .or_else(|| software_from_banner(server_version));
+                }
             }
+            // The connected `CONNECT` names the source: our own end for direct TCP, the
+            // relay's end (from its `connected` frame) through a relay.
+            EventData::Connect(ConnectData {
+                source: Some(source),
+                ..
+            }) if !source.is_empty() => server.source = Some(source.clone()),
             EventData::Hostkey(HostkeyData {
                 algorithm,
                 fingerprint_sha256,

@@ -288,7 +288,8 @@ pub struct Algorithms {
     pub server_sig_algs: Option<Vec<String>>,
 }
 
-/// What the server said about itself.
+/// What the server said about itself, and what it saw of this client (where to find the
+/// attempt in its log).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct ServerInfo {
@@ -298,6 +299,14 @@ pub struct ServerInfo {
     pub software: Option<String>,
     /// The server's host key, when it was seen.
     pub host_key: Option<ServerHostKey>,
+    /// The source address and port the server saw this connection come from (`ADDR:PORT`,
+    /// its log's `from ADDR port PORT`): this machine's, or the relay's through a relay.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The identification line this client sent, e.g. `SSH-2.0-sshdiag_0.1.0` (sshd logs it
+    /// as the remote software version at `LogLevel DEBUG`).
+    #[serde(default)]
+    pub client_version: Option<String>,
 }
 
 /// The public facts about the server's host key.

@@ -154,16 +154,20 @@ fn walk_event(v: &mut impl Visitor, event: &mut Event) {
             transport: _,
             proxy,
             auth_method: _,
+            source,
         }) => {
             v.host(host);
             opt(username, |u| v.username(u));
             opt(proxy, |p| v.url(p));
+            // `ADDR:PORT`: text, so its address is pseudonymised like every other.
+            opt(source, |s| v.text(s));
         }
         EventData::Proxy(ProxyData {
             status: _,
             ms: _,
             addrs,
             peer,
+            local,
             reason,
             by: _,
             bytes_up: _,
@@ -173,6 +177,7 @@ fn walk_event(v: &mut impl Visitor, event: &mut Event) {
                 each_text(v, addrs);
             }
             opt(peer, |p| v.text(p));
+            opt(local, |l| v.text(l));
             opt(reason, |r| v.text(r));
         }
         EventData::Version(VersionData {
@@ -350,8 +355,11 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         banner,
         software: _,
         host_key: _,
+        source,
+        client_version: _,
     } = server;
     opt(banner, |b| v.text(b));
+    opt(source, |s| v.text(s));
     if let Some(error) = error_context {
         walk_error(v, error);
     }

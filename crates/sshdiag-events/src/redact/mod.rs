@@ -18,7 +18,7 @@
 //! Identities are found in two ways. Fields that *are* an identity (`username`, `host`,
 //! `remote_host`, the relay URL's host …) are replaced whole, and their values are remembered.
 //! Then every free-text string in the document — messages, hints, summary, reasons, banner,
-//! peer and resolved addresses, commands, error context, unknown event types — has each
+//! peer, source and resolved addresses, commands, error context, unknown event types — has each
 //! remembered value replaced where it stands as a whole word, and every IP address replaced
 //! wherever it appears. Transcript `stdout`/`stderr` are removed (their lengths stay).
 //!

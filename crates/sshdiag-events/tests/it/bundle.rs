@@ -58,6 +58,12 @@ fn from_session_derives_verdict_algorithms_server_timing_from_events() {
         Some("SSH-2.0-OpenSSH_9.2p1 Debian-2")
     );
     assert_eq!(b.server.software.as_deref(), Some("OpenSSH_9.2p1"));
+    // Where the server saw it come from (the relay's end), and what this client called itself.
+    assert_eq!(b.server.source.as_deref(), Some("[2001:db8::5]:40222"));
+    assert_eq!(
+        b.server.client_version.as_deref(),
+        Some("SSH-2.0-sshdiag_0.1.0")
+    );
     let host_key = b.server.host_key.clone().unwrap_or_default();
     assert_eq!(host_key.algorithm, "ssh-ed25519");
     assert!(host_key.fingerprint_sha256.starts_with("SHA256:"));
@@ -190,7 +196,7 @@ fn the_document_has_exactly_the_documented_keys() {
     );
     assert_eq!(
         keys(&doc["server"]),
-        set(&["banner", "software", "host_key"])
+        set(&["banner", "software", "host_key", "source", "client_version"])
     );
     assert_eq!(
         keys(&doc["server"]["host_key"]),

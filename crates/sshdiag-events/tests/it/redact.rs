@@ -262,6 +262,13 @@ fn a_redacted_bundle_hides_identities_everywhere_and_keeps_the_diagnosis() {
         json.contains(&format!("\"{ip}:22\"")),
         "peer keeps its port"
     );
+    // The source the server saw is an address like any other: pseudonymised, port kept.
+    let ip6 = r.pseudonym(IdentityKind::Address, &id.ipv6);
+    assert_eq!(
+        redacted.server.source.as_deref(),
+        Some(format!("[{ip6}]:40222").as_str())
+    );
+    assert!(redacted.redaction.replaced.address > 0);
     assert!(json.contains(&format!("Permission denied for {user}@{host} from {ip}")));
     // The diagnosis stays readable.
     assert_eq!(redacted.algorithms, bundle.algorithms);
@@ -363,6 +370,7 @@ fn careless_bundle(id: &Identity, c: &Canaries) -> Bundle {
             transport: Some(Transport::Websocket),
             proxy: Some(proxy.clone()),
             auth_method: None,
+            source: Some(format!("{}:51000", id.ipv4)),
         }),
         t,
     );
@@ -373,6 +381,7 @@ fn careless_bundle(id: &Identity, c: &Canaries) -> Bundle {
             status: Some(ProxyStatus::Resolved),
             addrs: Some(vec![id.ipv4.clone(), id.ipv6.clone()]),
             peer: Some(format!("[{}]:2222", id.ipv6)),
+            local: Some(format!("[{}]:51000", id.ipv6)),
             ..Default::default()
         }),
         t + 0.01,

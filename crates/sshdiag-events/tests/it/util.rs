@@ -102,6 +102,7 @@ pub fn ok_session(id: &Identity) -> Vec<Event> {
             transport: Some(Transport::Websocket),
             proxy: Some(format!("wss://{}/ws", id.relay_host)),
             auth_method: None,
+            source: None,
         }),
         step(0.0),
     );
@@ -133,6 +134,7 @@ pub fn ok_session(id: &Identity) -> Vec<Event> {
             status: Some(ProxyStatus::TcpConnected),
             ms: Some(8.25),
             peer: Some(format!("{}:22", id.ipv4)),
+            local: Some(format!("[{}]:40222", id.ipv6)),
             ..Default::default()
         }),
         step(8.25),
@@ -148,6 +150,8 @@ pub fn ok_session(id: &Identity) -> Vec<Event> {
             transport: Some(Transport::Websocket),
             proxy: None,
             auth_method: None,
+            // The relay's end, which the server sees as the source.
+            source: Some(format!("[{}]:40222", id.ipv6)),
         }),
         step(0.1),
     );
