@@ -12,5 +12,5 @@ pub mod jsonl;
 
 pub use sshdiag_testkit::{
     ClientKey, ClientKeys, HostKey, RelayFixture, SshdFixture, SshdOptions, TEST_PASSPHRASE,
-    TEST_PASSWORD, TEST_USER, certs, openssh, ports, procs, relay, sshd, tools, webdriver, wire,
+    TEST_PASSWORD, TEST_USER, certs, openssh, ports, procs, relay, sshd, tools, webdriver,
 };

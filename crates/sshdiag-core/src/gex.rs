@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::options::CLIENT_VERSION;
 use crate::tap::parse_kexinit;
+use crate::wire::{MSG_KEXINIT, binary_packet, kexinit_payload};
 
 /// The group sizes asked for, in bits: `min`, `n` (preferred), `max`. The minimum and the
 /// preference are 1024, what the most permissive client accepts, so the answer is the
@@ -28,7 +29,6 @@ const MAX_PRE_LINES: usize = 64;
 const MSG_DISCONNECT: u8 = 1;
 const MSG_IGNORE: u8 = 2;
 const MSG_DEBUG: u8 = 4;
-const MSG_KEXINIT: u8 = 20;
 const MSG_KEX_DH_GEX_GROUP: u8 = 31;
 const MSG_KEX_DH_GEX_REQUEST: u8 = 34;
 
@@ -90,8 +90,8 @@ where
     for v in [min, n, max] {
         request.extend(v.to_be_bytes());
     }
-    let mut out = packet(&kexinit(&lists));
-    out.extend(packet(&request));
+    let mut out = binary_packet(&kexinit_payload(&lists));
+    out.extend(binary_packet(&request));
     stream.write_all(&out).await.map_err(io)?;
     stream.flush().await.map_err(io)?;
     let answer = loop {
@@ -194,34 +194,6 @@ async fn read_packet<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Option<Vec<
     Ok(Some(rest))
 }
 
-/// `payload` framed as an unencrypted binary packet (block size 8, at least 4 bytes of
-/// padding).
-fn packet(payload: &[u8]) -> Vec<u8> {
-    let mut padding = 8 - (5 + payload.len()) % 8;
-    if padding < 4 {
-        padding += 8;
-    }
-    let mut out = ((1 + payload.len() + padding) as u32)
-        .to_be_bytes()
-        .to_vec();
-    out.push(padding as u8);
-    out.extend(payload);
-    out.extend(std::iter::repeat_n(0u8, padding));
-    out
-}
-
-/// A KEXINIT payload with these ten name-lists, a zero cookie and no guessed packet.
-fn kexinit(lists: &[String; 10]) -> Vec<u8> {
-    let mut payload = vec![MSG_KEXINIT];
-    payload.extend([0u8; 16]);
-    for list in lists {
-        payload.extend((list.len() as u32).to_be_bytes());
-        payload.extend(list.as_bytes());
-    }
-    payload.extend([0u8; 5]);
-    payload
-}
-
 /// The bit length of the first mpint in `data` (RFC 4251 §5: two's complement, big endian,
 /// a leading zero byte when the top bit is set).
 fn mpint_bits(data: &[u8]) -> Option<u32> {
@@ -257,28 +229,19 @@ mod tests {
     #[tokio::test]
     async fn the_exchange_asks_for_the_range_and_reads_the_groups_size() {
         let (client, mut server) = tokio::io::duplex(64 * 1024);
-        let lists = [
-            "curve25519-sha256,diffie-hellman-group-exchange-sha256",
-            "ssh-ed25519",
-            "aes128-ctr",
-            "aes128-ctr",
-            "hmac-sha2-256",
-            "hmac-sha2-256",
-            "none",
-            "none",
-            "",
-            "",
-        ]
-        .map(String::from);
+
         let mut group = vec![MSG_KEX_DH_GEX_GROUP];
         group.extend(257u32.to_be_bytes());
         group.extend([0x00, 0x80]);
         group.extend([0u8; 255]);
         group.extend([0, 0, 0, 1, 2]);
         let mut sent = b"SSH-2.0-Test_1\r\n".to_vec();
-        sent.extend(packet(&kexinit(&lists)));
-        sent.extend(packet(&[MSG_IGNORE, 0, 0, 0, 0]));
-        sent.extend(packet(&group));
+        sent.extend(binary_packet(&crate::wire::minimal_kexinit(
+            "curve25519-sha256,diffie-hellman-group-exchange-sha256",
+            "hmac-sha2-256",
+        )));
+        sent.extend(binary_packet(&[MSG_IGNORE, 0, 0, 0, 0]));
+        sent.extend(binary_packet(&group));
         server.write_all(&sent).await.unwrap();
         let method = GEX_KEX[0];
         assert_eq!(

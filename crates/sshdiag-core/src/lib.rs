@@ -27,6 +27,7 @@ pub mod server_log;
 pub mod shell_output;
 pub mod tap;
 pub mod transport;
+pub mod wire;
 
 pub use options::{AuthPlan, Credential, JumpHost, ProbeOptions, Secret};
 pub use probe::{ProbeReport, run, run_cancellable};

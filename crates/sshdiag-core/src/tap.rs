@@ -343,37 +343,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
 mod tests {
     use super::*;
 
-    fn name_list(v: &str) -> Vec<u8> {
-        let mut out = (v.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(v.as_bytes());
-        out
-    }
-
     fn kexinit_packet(kex: &str) -> Vec<u8> {
-        let mut payload = vec![20u8];
-        payload.extend_from_slice(&[7u8; 16]);
-        for l in [
-            kex,
-            "ssh-ed25519",
-            "aes128-ctr",
-            "aes128-ctr",
-            "hmac-sha2-256",
-            "hmac-sha2-256",
-            "none",
-            "none",
-            "",
-            "",
-        ] {
-            payload.extend(name_list(l));
-        }
-        payload.extend_from_slice(&[0, 0, 0, 0, 0]);
-        let padding = 4usize;
-        let len = 1 + payload.len() + padding;
-        let mut pkt = (len as u32).to_be_bytes().to_vec();
-        pkt.push(padding as u8);
-        pkt.extend(payload);
-        pkt.extend(vec![0u8; padding]);
-        pkt
+        crate::wire::binary_packet(&crate::wire::minimal_kexinit(kex, "hmac-sha2-256"))
     }
 
     #[test]

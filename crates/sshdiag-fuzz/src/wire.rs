@@ -90,29 +90,21 @@ pub fn kexinit(data: &[u8]) {
     );
 }
 
-/// `proposal` as an SSH_MSG_KEXINIT payload (zero cookie, empty language lists).
+/// `proposal` as an SSH_MSG_KEXINIT payload (empty language lists).
 fn encode_kexinit(proposal: &Proposal) -> Vec<u8> {
-    let mut p = vec![20u8];
-    p.extend_from_slice(&[0u8; 16]);
-    let lists = [
-        &proposal.kex,
-        &proposal.host_key,
-        &proposal.cipher_cs,
-        &proposal.cipher_sc,
-        &proposal.mac_cs,
-        &proposal.mac_sc,
-        &proposal.compression_cs,
-        &proposal.compression_sc,
-    ];
-    let empty = Vec::new();
-    for list in lists.into_iter().chain([&empty, &empty]) {
-        let text = list.join(",");
-        p.extend_from_slice(&(text.len() as u32).to_be_bytes());
-        p.extend_from_slice(text.as_bytes());
-    }
-    p.push(0);
-    p.extend_from_slice(&[0u8; 4]);
-    p
+    let joined = |list: &Vec<String>| list.join(",");
+    sshdiag_core::wire::kexinit_payload(&[
+        joined(&proposal.kex),
+        joined(&proposal.host_key),
+        joined(&proposal.cipher_cs),
+        joined(&proposal.cipher_sc),
+        joined(&proposal.mac_cs),
+        joined(&proposal.mac_sc),
+        joined(&proposal.compression_cs),
+        joined(&proposal.compression_sc),
+        String::new(),
+        String::new(),
+    ])
 }
 
 /// The deep audit's group exchange, with `data` as everything the server sends: it ends in a

@@ -27,7 +27,6 @@ pub mod openssh;
 pub mod ports;
 pub mod procs;
 pub mod tools;
-pub mod wire;
 
 #[cfg(feature = "harness")]
 pub mod relay;

@@ -4,15 +4,11 @@
 
 use sshdiag_cli::native::WsRelayConnector;
 use sshdiag_core::{AuthPlan, ProbeOptions};
-use sshdiag_tests::relay::RelayFixture;
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
+use sshdiag_tests::sshd::TEST_USER;
 
 #[tokio::test]
 async fn the_deep_audit_measures_the_group_through_the_relay() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let relay = RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())])
-        .await
-        .unwrap();
+    let (sshd, relay) = crate::sshd_behind_relay().await;
     let mut c = WsRelayConnector {
         url: relay.ws_url(),
         token: None,

@@ -201,7 +201,7 @@ async fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
 /// Writes `payload` as an unencrypted binary packet.
 async fn write_packet(stream: &mut TcpStream, payload: &[u8]) {
     stream
-        .write_all(&sshdiag_tests::wire::binary_packet(payload))
+        .write_all(&sshdiag_core::wire::binary_packet(payload))
         .await
         .unwrap();
 }

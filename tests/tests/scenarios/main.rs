@@ -46,3 +46,12 @@ fn error_of(r: &ProbeReport) -> ErrorData {
         })
         .expect("the run has an ERROR event")
 }
+
+/// A default OpenSSH fixture and a relay that allows exactly it.
+async fn sshd_behind_relay() -> (sshdiag_tests::SshdFixture, sshdiag_tests::RelayFixture) {
+    let sshd = sshdiag_tests::SshdFixture::start(sshdiag_tests::SshdOptions::default()).unwrap();
+    let relay = sshdiag_tests::RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())])
+        .await
+        .unwrap();
+    (sshd, relay)
+}

@@ -487,10 +487,7 @@ async fn through_relay(relay: &RelayFixture, opts: ProbeOptions) -> ProbeReport 
 
 #[tokio::test]
 async fn through_the_relay_the_same_login_works_and_denials_are_the_relays() {
-    let sshd = SshdFixture::start(SshdOptions::default()).unwrap();
-    let relay = RelayFixture::start(vec![format!("127.0.0.1/32:{}", sshd.port())])
-        .await
-        .unwrap();
+    let (sshd, relay) = crate::sshd_behind_relay().await;
     let r = through_relay(&relay, options(sshd.port(), password(), &["echo hello"])).await;
     assert!(r.verdict.ok, "{:#?}", r.events);
     assert_eq!(r.commands[0].stdout.as_deref(), Some("hello\n"));

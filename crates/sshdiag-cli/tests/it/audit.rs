@@ -7,44 +7,19 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::sshdiag;
-use sshdiag_events::{AuditData, Event, EventData, KexStatus, read_jsonl};
+use sshdiag_core::wire::{binary_packet, minimal_kexinit};
+use sshdiag_events::{AuditData, Event, EventData, KexStatus};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
-use sshdiag_tests::wire::{binary_packet, kexinit_payload};
 
 /// Run a probe-only diagnosis of `port` and return the events.
 fn run(port: u16, extra: &[&str]) -> Vec<Event> {
-    let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.jsonl");
-    let kh = dir.path().join("known_hosts");
-    let port = port.to_string();
-    let mut args = vec![
-        "-p",
-        &port,
-        "--probe-auth",
-        "--connect-timeout",
-        "5",
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--events-file",
-        events.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let dest = format!("{TEST_USER}@127.0.0.1");
-    args.push(&dest);
-    let out = sshdiag(&args);
-    let text = std::fs::read_to_string(&events)
-        .unwrap_or_else(|_| panic!("no events: {}", String::from_utf8_lossy(&out.stderr)));
-    let read = read_jsonl(&text);
-    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    let flags = [&["--probe-auth", "--connect-timeout", "5"], extra].concat();
+    let events = crate::common::events_of(port, TEST_USER, &flags, &[]);
     assert!(
-        matches!(
-            read.events.last().map(|e| &e.data),
-            Some(EventData::Verdict(_))
-        ),
+        matches!(events.last().map(|e| &e.data), Some(EventData::Verdict(_))),
         "VERDICT is not last"
     );
-    read.events
+    events
 }
 
 fn findings(events: &[Event]) -> Vec<AuditData> {
@@ -209,18 +184,10 @@ fn read_packet(s: &mut TcpStream) -> Option<Vec<u8>> {
 fn serve_small_group(mut s: TcpStream, requests: &Mutex<Vec<(u32, u32, u32)>>) {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = s.write_all(b"SSH-2.0-SmallGroup_1.0\r\n");
-    let _ = s.write_all(&binary_packet(&kexinit_payload([
+    let _ = s.write_all(&binary_packet(&minimal_kexinit(
         "diffie-hellman-group-exchange-sha256",
-        "ssh-ed25519",
-        "aes128-ctr",
-        "aes128-ctr",
         "hmac-sha2-256-etm@openssh.com",
-        "hmac-sha2-256-etm@openssh.com",
-        "none",
-        "none",
-        "",
-        "",
-    ])));
+    )));
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while s.read_exact(&mut b).is_ok() && b[0] != b'\n' {

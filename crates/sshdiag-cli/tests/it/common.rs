@@ -8,6 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sshdiag_events::{Event, read_jsonl};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD};
 
 /// A real sshd with the default options, and a temp dir for the test's files.
@@ -68,4 +69,47 @@ pub fn sshdiag(args: &[&str]) -> Output {
         .env("HOME", std::env::temp_dir())
         .output()
         .expect("run sshdiag")
+}
+
+/// Runs [`sshdiag`] against `port` as `user`: `flags` before the destination, `command` after
+/// it, its `known_hosts` and events in a fresh temp dir. Returns the events, every line of which
+/// must load and none of which may hold the test password.
+pub fn events_of(port: u16, user: &str, flags: &[&str], command: &[&str]) -> Vec<Event> {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let kh = dir.path().join("known_hosts");
+    let port = port.to_string();
+    let mut args = vec!["-p", &port, "--known-hosts", kh.to_str().unwrap()];
+    args.extend(["--events-file", events.to_str().unwrap()]);
+    args.extend_from_slice(flags);
+    let dest = format!("{user}@127.0.0.1");
+    args.push(&dest);
+    args.extend_from_slice(command);
+    let out = sshdiag(&args);
+    let text = std::fs::read_to_string(&events)
+        .unwrap_or_else(|_| panic!("no events: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        !text.contains(TEST_PASSWORD),
+        "the password leaked into the events"
+    );
+    let read = read_jsonl(&text);
+    assert!(read.errors.is_empty(), "{:?}", read.errors);
+    read.events
+}
+
+/// `n` fresh ed25519 keys (no passphrase) made by `ssh-keygen` in `dir`: keys the server does
+/// not know, to offer until it gives up.
+pub fn stray_keys(dir: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("stray{i}"));
+            let made = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&path)
+                .status()
+                .expect("ssh-keygen (apt-get install -y openssh-client)");
+            assert!(made.success());
+            path
+        })
+        .collect()
 }

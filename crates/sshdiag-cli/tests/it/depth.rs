@@ -5,40 +5,16 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
-use crate::common::sshdiag;
-use sshdiag_events::{Event, EventData, read_jsonl};
+use sshdiag_core::wire::{binary_packet, minimal_kexinit};
+use sshdiag_events::{Event, EventData};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_USER};
-use sshdiag_tests::wire::{binary_packet, kexinit_payload};
 
 /// Run against `port` with a short connect timeout and return the events.
 fn run(port: u16, extra: &[&str]) -> Vec<Event> {
-    let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.jsonl");
-    let kh = dir.path().join("known_hosts");
-    let port = port.to_string();
-    let mut args = vec![
-        "-p",
-        &port,
-        "--connect-timeout",
-        "3",
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--events-file",
-        events.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let dest = format!("{TEST_USER}@127.0.0.1");
-    args.push(&dest);
-    args.push("true");
-    let out = sshdiag(&args);
-    let text = std::fs::read_to_string(&events)
-        .unwrap_or_else(|_| panic!("no events: {}", String::from_utf8_lossy(&out.stderr)));
-    let read = read_jsonl(&text);
-    assert!(read.errors.is_empty(), "{:?}", read.errors);
-    read.events
+    let flags = [&["--connect-timeout", "3"], extra].concat();
+    crate::common::events_of(port, TEST_USER, &flags, &["true"])
 }
 
 /// The ERROR event's error type, code, layer, message and hints (joined), and its context.
@@ -264,14 +240,7 @@ fn a_server_that_ends_the_login_after_too_many_keys_is_reported_in_its_own_words
     let sshd = SshdFixture::start(SshdOptions::with_config(["MaxAuthTries 2"])).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut args = Vec::new();
-    for i in 0..3 {
-        let path = dir.path().join(format!("stray{i}"));
-        let st = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&path)
-            .status()
-            .expect("ssh-keygen (apt-get install -y openssh-client)");
-        assert!(st.success());
+    for path in crate::common::stray_keys(dir.path(), 3) {
         args.push("-i".to_string());
         args.push(path.to_str().unwrap().to_string());
     }
@@ -292,18 +261,7 @@ fn a_server_that_ends_the_login_after_too_many_keys_is_reported_in_its_own_words
 
 /// A server KEXINIT packet (unencrypted binary packet) offering what russh speaks.
 fn kexinit_packet() -> Vec<u8> {
-    binary_packet(&kexinit_payload([
-        "curve25519-sha256",
-        "ssh-ed25519",
-        "aes128-ctr",
-        "aes128-ctr",
-        "hmac-sha2-256",
-        "hmac-sha2-256",
-        "none",
-        "none",
-        "",
-        "",
-    ]))
+    binary_packet(&minimal_kexinit("curve25519-sha256", "hmac-sha2-256"))
 }
 
 #[test]

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::sshdiag;
-use sshdiag_events::{Event, EventData, read_jsonl};
+use sshdiag_events::{Event, EventData};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER};
 use sshdiag_tests::tools;
 
@@ -92,36 +91,8 @@ fn sshd(users: &[&str], lines: &[&str]) -> SshdFixture {
 /// Run the CLI as `user` against `sshd` with `args` before the destination and `command`
 /// after it; returns the events (checking that the password appears in none).
 fn run(sshd: &SshdFixture, user: &str, args: &[&str], command: &[&str]) -> Vec<Event> {
-    let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.jsonl");
-    let kh = dir.path().join("known_hosts");
-    let port = sshd.port().to_string();
-    let mut all = vec![
-        "-F",
-        "none",
-        "-p",
-        &port,
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--events-file",
-        events.to_str().unwrap(),
-        "--timeout",
-        "60",
-    ];
-    all.extend_from_slice(args);
-    let dest = format!("{user}@127.0.0.1");
-    all.push(&dest);
-    all.extend_from_slice(command);
-    let out = sshdiag(&all);
-    let text = std::fs::read_to_string(&events)
-        .unwrap_or_else(|_| panic!("no events: {}", String::from_utf8_lossy(&out.stderr)));
-    assert!(
-        !text.contains(TEST_PASSWORD),
-        "the password leaked into the events"
-    );
-    let read = read_jsonl(&text);
-    assert!(read.errors.is_empty(), "{:?}", read.errors);
-    read.events
+    let flags = [&["-F", "none", "--timeout", "60"], args].concat();
+    crate::common::events_of(sshd.port(), user, &flags, command)
 }
 
 fn key(sshd: &SshdFixture) -> String {

@@ -19,22 +19,39 @@ struct Run {
 
 /// The CLI with a wrong password to the fixture, through `proxy` when given.
 fn wrong_password(sshd: &SshdFixture, dir: &std::path::Path, proxy: Option<&str>) -> Run {
-    let events = dir.join("events.jsonl");
     let (raw, red) = (dir.join("raw.json"), dir.join("red.json"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sshdiag"));
     if let Some(url) = proxy {
         cmd.args(["--proxy", url]);
     }
+    cmd.args(["--password-env", "BAD_PW"])
+        .args(crate::common::bundle_flags(&red, &raw))
+        .env("BAD_PW", "not-the-password-9");
+    let events = failing_run(cmd, sshd, dir, &["--strict-host-key-checking", "no"]);
+    let read = |p: &std::path::Path| Bundle::from_json(&std::fs::read_to_string(p).unwrap());
+    Run {
+        events,
+        raw: read(&raw).unwrap(),
+        redacted: read(&red).unwrap(),
+    }
+}
+
+/// Runs `cmd` (the CLI with its credential flags) against the fixture as the test user with
+/// `flags`, its events in `DIR/events.jsonl` and `HOME` in `dir`; the run must fail (exit 255).
+/// Returns its events.
+fn failing_run(
+    mut cmd: Command,
+    sshd: &SshdFixture,
+    dir: &std::path::Path,
+    flags: &[&str],
+) -> Vec<Event> {
+    let events = dir.join("events.jsonl");
     let out = cmd
-        .args(["-p", &sshd.port().to_string(), "--password-env", "BAD_PW"])
-        .args(["--strict-host-key-checking", "no", "--events-file"])
+        .args(["-p", &sshd.port().to_string()])
+        .args(flags)
+        .arg("--events-file")
         .arg(&events)
-        .arg("--bundle")
-        .arg(&red)
-        .arg("--bundle-raw")
-        .arg(&raw)
         .arg(format!("{TEST_USER}@127.0.0.1"))
-        .env("BAD_PW", "not-the-password-9")
         .env("HOME", dir)
         .output()
         .unwrap();
@@ -44,12 +61,7 @@ fn wrong_password(sshd: &SshdFixture, dir: &std::path::Path, proxy: Option<&str>
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let read = |p: &std::path::Path| Bundle::from_json(&std::fs::read_to_string(p).unwrap());
-    Run {
-        events: read_jsonl(&std::fs::read_to_string(&events).unwrap()).events,
-        raw: read(&raw).unwrap(),
-        redacted: read(&red).unwrap(),
-    }
+    read_jsonl(&std::fs::read_to_string(&events).unwrap()).events
 }
 
 /// The `CONNECT` event's source: `127.0.0.1:PORT`.
@@ -234,28 +246,16 @@ fn through_the_relay_the_hint_names_the_relays_source_and_finds_it() {
 fn a_disconnect_for_too_many_keys_is_found_by_the_servers_own_words() {
     let sshd = SshdFixture::start(SshdOptions::with_config(["MaxAuthTries 2"])).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.jsonl");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sshdiag"));
-    for i in 0..3 {
-        let path = dir.path().join(format!("stray{i}"));
-        let made = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&path)
-            .status()
-            .expect("ssh-keygen (apt-get install -y openssh-client)");
-        assert!(made.success());
+    for path in crate::common::stray_keys(dir.path(), 3) {
         cmd.arg("-i").arg(&path);
     }
-    let out = cmd
-        .args(["-p", &sshd.port().to_string()])
-        .args(["--strict-host-key-checking", "no", "--events-file"])
-        .arg(&events)
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(255));
-    let events = read_jsonl(&std::fs::read_to_string(&events).unwrap()).events;
+    let events = failing_run(
+        cmd,
+        &sshd,
+        dir.path(),
+        &["--strict-host-key-checking", "no"],
+    );
     let port = connect_source(&events)
         .rsplit_once(':')
         .map(|(_, p)| p.to_string())
@@ -305,21 +305,8 @@ fn a_maxstartups_drop_is_found_by_its_bracketed_address() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
-        .args([
-            "-p",
-            &sshd.port().to_string(),
-            "--probe-auth",
-            "--events-file",
-        ])
-        .arg(&events)
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(255));
-    let events = read_jsonl(&std::fs::read_to_string(&events).unwrap()).events;
+    let cmd = Command::new(env!("CARGO_BIN_EXE_sshdiag"));
+    let events = failing_run(cmd, &sshd, dir.path(), &["--probe-auth"]);
     let source = connect_source(&events);
     let code = match events.last().map(|e| &e.data) {
         Some(EventData::Verdict(v)) => v.code.clone(),
