@@ -33,7 +33,7 @@ async fn the_deep_audit_measures_the_group_through_the_relay() {
     let connected: Vec<_> = log
         .iter()
         .filter(|l| l["connection_id"] == r.connection_id.as_str())
-        .filter(|l| l["message"] == "connected to the target")
+        .filter(|l| l["code"] == "relay-tcp-connected")
         .collect();
     assert_eq!(connected.len(), 2, "{log:#?}");
 }
