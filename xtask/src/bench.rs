@@ -73,8 +73,8 @@ pub struct BenchArgs {
     /// Throughput and latency runs per relay.
     #[arg(long, default_value_t = 3)]
     relay_runs: usize,
-    /// Idle WebSockets held open for the memory measurement.
-    #[arg(long, default_value_t = 5000)]
+    /// Relayed sessions held open at once, for memory per session and the connect rate.
+    #[arg(long, default_value_t = 10_000)]
     idle: usize,
     /// Page loads for the time to first event.
     #[arg(long, default_value_t = 5)]
@@ -104,6 +104,9 @@ struct Results {
     loads: Vec<(String, String)>,
     page: Vec<Value>,
     sizes: Option<(u64, u64)>,
+    /// Relayed sessions held open at once: `--idle`, or fewer when the open-files limit
+    /// cannot hold that many.
+    sessions: usize,
 }
 
 impl Results {
@@ -165,7 +168,7 @@ impl Stats {
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     become_subreaper();
-    sshdiag_testkit::procs::raise_nofile();
+    let nofile = sshdiag_testkit::procs::raise_nofile();
     let mut needed = vec![tools::SSHD, tools::SSH_KEYGEN, tools::SSH];
     if args.wants("browser") || args.wants("web") {
         needed.extend([tools::CHROMIUM, tools::CHROMEDRIVER, tools::CLANG]);
@@ -289,6 +292,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         results.load("relay");
         relay_alone(
             &args,
+            nofile,
             relay_bench,
             &proxy,
             websocat.as_deref(),
@@ -477,7 +481,10 @@ impl Native {
             .args(["-p", &self.port, "--strict-host-key-checking", "no"])
             .arg("--known-hosts")
             .arg(&self.known_hosts)
-            .args(["--events", "-q", "--timeout", "600"]);
+            .args(["--events", "-q", "--timeout", "600"])
+            // Like `ssh HOST COMMAND`: no session check's extra channels timed in, and the
+            // command's EXEC event the only one.
+            .arg("--no-session-check");
         self.to_target(&mut cmd, extra, command, Stdio::null());
         let started = Instant::now();
         let output = cmd
@@ -757,6 +764,7 @@ fn find_or_install_websocat(results: &mut Results) -> Option<PathBuf> {
 
 fn relay_alone(
     args: &BenchArgs,
+    nofile: u64,
     relay_bench: &Path,
     proxy: &Path,
     websocat: Option<&Path>,
@@ -768,13 +776,27 @@ fn relay_alone(
     let mut specs = Vec::new();
 
     let port = free_loopback_port()?;
-    let limit = (args.idle + 100).to_string();
+    // Each relayed session holds two sockets in the relay (WebSocket, TCP) and two in
+    // relay-bench (its client and the target it serves): N sessions need 2N files and a margin.
+    let fit = usize::try_from(nofile.saturating_sub(256) / 2).unwrap_or(usize::MAX);
+    results.sessions = args.idle.min(fit);
+    if results.sessions < args.idle {
+        results.notes.push(format!(
+            "{} concurrent sessions asked for, {} measured: this machine's open-files limit is {nofile} \
+             (the hard limit; the sandbox does not let even root raise it) and every session \
+             holds two sockets in the relay.",
+            args.idle, results.sessions
+        ));
+    }
+    let limit = (results.sessions + 100).to_string();
     let pid = guards.spawn(
         "sshdiag-proxy",
         Command::new(proxy)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--allow", &format!("127.0.0.1/32:{target}")])
             .args(["--max-connections", &limit, "--max-per-ip", &limit])
+            // relay-bench opens its sessions 100 at a time from one address.
+            .args(["--max-pending-per-ip", "256", "--max-pending", "1024"])
             .stdout(file(&scratch.join("relay-alone.log"))?)
             .stderr(Stdio::null()),
     )?;
@@ -807,7 +829,7 @@ fn relay_alone(
                     .stdout(Stdio::null())
                     .stderr(file(&scratch.join("websockify.log"))?),
             )?;
-            // websockify forks a process per connection: 5,000 idle ones are 5,000 Pythons,
+            // websockify forks a process per connection: 10,000 idle ones are 10,000 Pythons,
             // so it is left out of the idle measurement.
             specs.push(format!("websockify,plain,ws://127.0.0.1:{port}/,{pid},-"));
         }
@@ -821,7 +843,7 @@ fn relay_alone(
         .args(["--target-port", &target.to_string()])
         .args(["--bytes", &(256u64 << 20).to_string()])
         .args(["--runs", &args.relay_runs.to_string()])
-        .args(["--idle", &args.idle.to_string()]);
+        .args(["--idle", &results.sessions.to_string()]);
     for spec in &specs {
         command.args(["--relay", spec]);
     }
@@ -1216,8 +1238,8 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
     );
     let _ = writeln!(
         out,
-        "Idle WebSockets ({} open, each with its TCP connection to the target):\n",
-        args.idle
+        "Concurrent relayed sessions ({} idle WebSockets open at once, each with its TCP connection to the target; connects/s is all of them, opened 100 at a time, over the time until the last reached the target):\n",
+        r.sessions
     );
     table_head(
         &mut out,
@@ -1230,6 +1252,7 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
             "all open again KiB",
             "closed again KiB",
             "time to open all ms",
+            "connects/s",
         ],
     );
     for relay in ["sshdiag-proxy", "websocat"] {
@@ -1242,9 +1265,17 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         {
             continue;
         }
+        // Sessions opened per second: all of them (in batches of 100 concurrent) over the
+        // time until the last one reached the target.
+        let rate = r
+            .stats(&format!("idle/{relay}/open_ms"))
+            .filter(|s| s.median > 0.0)
+            .map_or("—".into(), |s| {
+                format!("{:.0}", r.sessions as f64 / (s.median / 1e3))
+            });
         let _ = writeln!(
             out,
-            "| {relay} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {relay} | {} | {} | {} | {} | {} | {} | {} | {rate} |",
             get("rss_before_kib"),
             get("rss_open_kib"),
             get("kib_per_connection"),
@@ -1264,7 +1295,7 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
             } else {
                 "**missed**"
             },
-            args.idle
+            r.sessions
         );
     }
 

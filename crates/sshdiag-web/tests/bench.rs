@@ -83,6 +83,9 @@ async fn probe(s: &Setup, kex: Option<&str>, command: &str) -> (f64, ProbeReport
         }]),
     );
     opts.commands = vec![command.to_string()];
+    // Measured like `ssh HOST COMMAND`, which checks no session first: the session check's
+    // extra channels would be timed in, and its EXEC event would stand before the command's.
+    opts.session_check = false;
     opts.timeout_ms = Some(600_000);
     opts.algorithms.kex = kex.map(str::to_string);
     let mut connector = BrowserRelayConnector {
