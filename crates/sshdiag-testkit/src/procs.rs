@@ -4,6 +4,7 @@
 //!
 //! It must never signal a process that is not a descendant of one the caller started.
 
+use anyhow::Context as _;
 use std::io::Write as _;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -249,4 +250,17 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The real relay binary (`sshdiag-proxy`, built beside the test) listening on a free loopback
+/// port: `configure` adds its flags, environment and output; returns once it accepts
+/// connections, with its port. It is killed when the [`Killed`] is dropped.
+pub fn spawn_relay_binary(configure: impl FnOnce(&mut Command)) -> anyhow::Result<(Killed, u16)> {
+    let port = crate::ports::free_loopback_port()?;
+    let mut command = Command::new(workspace_binary("sshdiag-proxy"));
+    command.args(["--listen", &format!("127.0.0.1:{port}")]);
+    configure(&mut command);
+    let relay = Killed(command.spawn().context("starting sshdiag-proxy")?);
+    crate::ports::wait_for_port(port, std::time::Duration::from_secs(20))?;
+    Ok((relay, port))
 }

@@ -4,37 +4,27 @@
 //! The WebSocket drops without a `closed` frame; the verdict must blame the relay (relay layer,
 //! "the relay process or the path to it died"), never sshd or the host, and come at once.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde_json::json;
 use sshdiag_tests::RelayFixture;
-use sshdiag_tests::procs::{Killed, workspace_binary};
-use sshdiag_tests::sshd::{SshdFixture, SshdOptions, free_loopback_port};
+use sshdiag_tests::procs::{Killed, spawn_relay_binary};
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions};
 use sshdiag_tests::webdriver::Browser;
 
 use crate::{RUN, in_browser, types};
 
 /// The relay binary on a free loopback port, allowing `sshd_port` for pages of `origin`.
 fn relay_binary(sshd_port: u16, origin: &str) -> anyhow::Result<(Killed, u16)> {
-    let port = free_loopback_port()?;
-    let child = Command::new(workspace_binary("sshdiag-proxy"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--allow", &format!("127.0.0.1/32:{sshd_port}")])
-        .args(["--origin", origin])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let child = Killed(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("the relay binary never listened on {port}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    Ok((child, port))
+    spawn_relay_binary(|relay| {
+        relay
+            .args(["--allow", &format!("127.0.0.1/32:{sshd_port}")])
+            .args(["--origin", origin])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    })
 }
 
 async fn a_relay_killed_mid_session_is_a_relay_layer_verdict_in_the_page(

@@ -21,11 +21,7 @@ use sshdiag_tests::tools::HAPROXY;
 const SECRET: &str = "fleet-secret-0123456789abcdef0123456789";
 
 fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    sshdiag_tests::ports::wait_for_port(port, Duration::from_secs(20)).unwrap();
 }
 
 /// One relay instance of the fleet.

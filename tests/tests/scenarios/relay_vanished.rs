@@ -9,29 +9,22 @@ use std::time::{Duration, Instant};
 
 use sshdiag_events::Layer;
 use sshdiag_tests::jsonl;
-use sshdiag_tests::procs::{Killed, workspace_binary};
+use sshdiag_tests::procs::{Killed, spawn_relay_binary, workspace_binary};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
 
 /// Starts the relay binary on a free loopback port with `args`, stdout to `log`.
 fn relay(args: &[&str], log: &std::path::Path, rust_log: Option<&str>) -> (Killed, u16) {
-    let port = free_loopback_port().unwrap();
-    let mut command = Command::new(workspace_binary("sshdiag-proxy"));
-    command
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(args)
-        .stdout(std::fs::File::create(log).unwrap())
-        .stderr(Stdio::null());
-    match rust_log {
-        Some(filter) => command.env("RUST_LOG", filter),
-        None => command.env_remove("RUST_LOG"),
-    };
-    let child = Killed(command.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the relay never listened");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    (child, port)
+    spawn_relay_binary(|relay| {
+        relay
+            .args(args)
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(Stdio::null());
+        match rust_log {
+            Some(filter) => relay.env("RUST_LOG", filter),
+            None => relay.env_remove("RUST_LOG"),
+        };
+    })
+    .unwrap()
 }
 
 /// The workspace's `sshdiag` through the relay at `relay`, with `password` in `SSHDIAG_PW`
