@@ -2,12 +2,16 @@
 //! through real OpenSSH bastions to a real OpenSSH target, each server its own sshd. Success
 //! through one and two jump hosts, and each failure (bastion auth, forwarding disabled on the
 //! bastion, target port closed behind the bastion, target auth) naming the right hop and layer.
+//! A target that listens only on 127.0.0.2 is reached through bastions on 127.0.0.1, directly
+//! and through the real relay allowing only the first bastion.
 
+use std::net::Ipv4Addr;
 use std::process::{Command, Output};
 
 use crate::common::{assert_exit, write_file};
 
 use sshdiag_events::{ErrorData, Event, EventData, Layer, VerdictData, read_jsonl};
+use sshdiag_tests::relay::RelayFixture;
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions, TEST_PASSWORD, TEST_USER, free_loopback_port};
 
 /// Run `sshdiag` with the test password, the events in a file and no ssh_config unless
@@ -320,4 +324,103 @@ fn proxyjump_in_ssh_config_applies_to_its_host() {
     assert_eq!(banner_hops(&events), [Some(0), Some(1)]);
     let wanted = format!("target 127.0.0.1 port {}", target.port());
     assert!(bastion.log().contains(&wanted));
+}
+
+/// A target sshd listening only on 127.0.0.2: a client that connects to 127.0.0.1 (where the
+/// bastions are) does not find it there.
+fn target_behind() -> SshdFixture {
+    let target = SshdFixture::start(SshdOptions {
+        listen: Some(Ipv4Addr::new(127, 0, 0, 2)),
+        ..SshdOptions::default()
+    })
+    .unwrap();
+    assert_eq!(target.host(), "127.0.0.2");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", target.port())).is_err(),
+        "the target must not answer on the client's address"
+    );
+    target
+}
+
+/// The run got through to the target behind the bastions: `echo behind` ran there, every
+/// server passed gave its banner, and the last command ran at the target's hop.
+fn reached_behind(out: &Output, events: &[Event], target: &SshdFixture, hops: usize) {
+    assert_exit(out, Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "behind\n");
+    let want: Vec<Option<u32>> = (0..=hops as u32).map(Some).collect();
+    assert_eq!(banner_hops(events), want);
+    assert_eq!(login_hops(events), want);
+    let exec = events
+        .iter()
+        .find(|e| matches!(e.data, EventData::Exec(_)))
+        .unwrap();
+    let hop = exec.hop.as_ref().unwrap();
+    assert_eq!(
+        (hop.index, hop.host.as_str(), hop.port),
+        (hops as u32, "127.0.0.2", target.port())
+    );
+    assert!(verdict(events).ok);
+}
+
+#[test]
+fn a_target_only_the_bastion_reaches_is_diagnosed_through_one_and_two_jump_hosts() {
+    let first = SshdFixture::start(SshdOptions::default()).unwrap();
+    let second = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = target_behind();
+    let tport = target.port().to_string();
+    let dest = format!("{TEST_USER}@127.0.0.2");
+    let asked = format!("target 127.0.0.2 port {tport}");
+
+    let (out, events, known) =
+        sshdiag(&["-J", &jump(&first), "-p", &tport, &dest, "echo", "behind"]);
+    reached_behind(&out, &events, &target, 1);
+    assert!(
+        first.log().contains(&asked),
+        "the bastion forwarded nothing"
+    );
+    assert!(known.contains(&format!("[127.0.0.2]:{tport} ")), "{known}");
+    // The target saw the connection come from the bastion's side of loopback.
+    let accepted = format!("Accepted password for {TEST_USER} from 127.0.0.1 port");
+    assert!(target.log().contains(&accepted), "{}", target.log());
+
+    let chain = format!("{},{}", jump(&first), jump(&second));
+    let (out, events, _) = sshdiag(&["-J", &chain, "-p", &tport, &dest, "echo", "behind"]);
+    reached_behind(&out, &events, &target, 2);
+    assert!(
+        second.log().contains(&asked),
+        "the second bastion forwarded nothing"
+    );
+}
+
+#[test]
+fn through_the_relay_allowing_only_the_bastion_the_target_behind_it_is_reached() {
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = target_behind();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let relay = runtime
+        .block_on(RelayFixture::start(vec![format!(
+            "127.0.0.1/32:{}",
+            bastion.port()
+        )]))
+        .unwrap();
+    let tport = target.port().to_string();
+    let dest = format!("{TEST_USER}@127.0.0.2");
+    let url = relay.ws_url();
+    let (out, events, _) = sshdiag(&[
+        "--proxy",
+        &url,
+        "-J",
+        &jump(&bastion),
+        "-p",
+        &tport,
+        &dest,
+        "echo",
+        "behind",
+    ]);
+    reached_behind(&out, &events, &target, 1);
+    // The relay itself refuses the target: only the bastion can reach it.
+    let (out, events, _) = sshdiag(&["--proxy", &url, "-p", &tport, &dest, "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(error(&events).1.layer, Some(Layer::Relay));
+    runtime.block_on(relay.shutdown());
 }
