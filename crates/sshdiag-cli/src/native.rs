@@ -106,6 +106,8 @@ impl Connector for TcpConnector {
             addrs: addrs.iter().map(|a| a.ip().to_string()).collect(),
             ms: ms_since(t),
         });
+        let several = addrs.len() > 1;
+        let mut failed: Vec<String> = Vec::new();
         let mut last = None;
         for addr in &addrs {
             let t = Instant::now();
@@ -125,15 +127,33 @@ impl Connector for TcpConnector {
                         later_steps: None,
                     });
                 }
-                Err(e) => last = Some(classify_io(&e, host, port)),
+                Err(e) => {
+                    // Every address of several is reported as it fails, in the order tried.
+                    if several {
+                        let _ = to.progress.send(ConnectStep::TcpAttemptFailed {
+                            peer: addr.to_string(),
+                            reason: e.to_string(),
+                            ms: ms_since(t),
+                        });
+                    }
+                    failed.push(format!("{addr}: {e}"));
+                    last = Some(classify_io(&e, host, port));
+                }
             }
         }
-        Err(last.unwrap_or_else(|| {
+        let mut failure = last.unwrap_or_else(|| {
             ConnectFailure::new(
                 ErrorType::ConnectionRefused,
                 "no address could be connected",
             )
-        }))
+        });
+        if several {
+            failure.message = format!(
+                "TCP connection to {host}:{port} failed on every address it resolved to, in order: {}",
+                failed.join("; ")
+            );
+        }
+        Err(failure)
     }
 }
 

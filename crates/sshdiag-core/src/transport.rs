@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use sshdiag_events::relay::{ClosedBy, ControlFrame, RelayErrorCode};
+use sshdiag_events::relay::{ClosedBy, ControlFrame, RelayErrorCode, TcpAttempt};
 use sshdiag_events::{Code, ErrorType};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::UnboundedSender;
@@ -20,6 +20,13 @@ pub enum ConnectStep {
     WsOpen { ms: f64 },
     /// The host name resolved (by the relay or locally).
     Resolved { addrs: Vec<String>, ms: f64 },
+    /// One address of several did not connect (refused, no answer, no route); the next one is
+    /// tried. `peer` is the address tried, `reason` why it failed.
+    TcpAttemptFailed {
+        peer: String,
+        reason: String,
+        ms: f64,
+    },
     /// TCP to the target is up. `local` is this end of that TCP connection (the relay's,
     /// through a relay): the source address and port the server sees and logs.
     TcpConnected {
@@ -211,19 +218,36 @@ pub enum RelayEvent {
 
 /// Interpret one control frame of the relay protocol (see `shared/spec/proxy.md`).
 pub fn interpret_control_frame(text: &str) -> RelayEvent {
-    let frame: ControlFrame = match serde_json::from_str(text) {
-        Ok(f) => f,
-        Err(e) => {
-            return RelayEvent::Malformed(format!("relay sent an unknown control frame: {e}"));
-        }
+    match serde_json::from_str(text) {
+        Ok(frame) => interpret(frame),
+        Err(e) => RelayEvent::Malformed(format!("relay sent an unknown control frame: {e}")),
+    }
+}
+
+/// The failed addresses a `connected` or `error` frame lists, as steps, in the order tried.
+fn attempt_steps(frame: &ControlFrame) -> Vec<ConnectStep> {
+    let attempts: &[TcpAttempt] = match frame {
+        ControlFrame::Connected { attempts, .. } | ControlFrame::Error { attempts, .. } => attempts,
+        _ => &[],
     };
+    attempts
+        .iter()
+        .map(|a| ConnectStep::TcpAttemptFailed {
+            peer: a.peer.clone(),
+            reason: a.message.clone(),
+            ms: a.ms,
+        })
+        .collect()
+}
+
+fn interpret(frame: ControlFrame) -> RelayEvent {
     match frame {
         ControlFrame::Resolved { addrs, ms } => {
             RelayEvent::Step(ConnectStep::Resolved { addrs, ms })
         }
-        ControlFrame::Connected { peer, local, ms } => {
-            RelayEvent::Step(ConnectStep::TcpConnected { peer, local, ms })
-        }
+        ControlFrame::Connected {
+            peer, local, ms, ..
+        } => RelayEvent::Step(ConnectStep::TcpConnected { peer, local, ms }),
         ControlFrame::Closed {
             by,
             reason,
@@ -243,7 +267,7 @@ pub fn interpret_control_frame(text: &str) -> RelayEvent {
             })
         }
         ControlFrame::Pong { id } => RelayEvent::Pong(id),
-        ControlFrame::Error { code, message } => {
+        ControlFrame::Error { code, message, .. } => {
             let (error_type, our_code, wire) = match code {
                 RelayErrorCode::Denied => (ErrorType::ProxyDenied, Code::ProxyDenied, "denied"),
                 RelayErrorCode::DeniedPrivateAddress => (
@@ -309,7 +333,18 @@ pub fn handshake_frame(
     text: &str,
     progress: &UnboundedSender<ConnectStep>,
 ) -> Result<bool, ConnectFailure> {
-    match interpret_control_frame(text) {
+    let frame: ControlFrame = match serde_json::from_str(text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            let m = format!("relay sent an unknown control frame: {e}");
+            return Err(ConnectFailure::new(ErrorType::ProxyUnreachable, m));
+        }
+    };
+    // The addresses that failed before this frame's outcome, reported first, in order.
+    for step in attempt_steps(&frame) {
+        let _ = progress.send(step);
+    }
+    match interpret(frame) {
         RelayEvent::Step(step) => {
             let done = matches!(step, ConnectStep::TcpConnected { .. });
             let _ = progress.send(step);
@@ -361,6 +396,36 @@ mod tests {
             interpret_control_frame("{"),
             RelayEvent::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn the_addresses_tried_before_the_outcome_are_reported_in_order() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let connected = r#"{"type":"connected","peer":"127.0.0.1:22","ms":0.4,"attempts":[{"peer":"[::1]:22","code":"tcp-refused","message":"refused","ms":0.1}]}"#;
+        assert_eq!(handshake_frame(connected, &tx), Ok(true));
+        assert!(
+            matches!(rx.try_recv(), Ok(ConnectStep::TcpAttemptFailed { peer, .. }) if peer == "[::1]:22")
+        );
+        assert!(
+            matches!(rx.try_recv(), Ok(ConnectStep::TcpConnected { peer, .. }) if peer == "127.0.0.1:22")
+        );
+        // An older relay's frames, without attempts, still read.
+        let old = r#"{"type":"connected","peer":"127.0.0.1:22","ms":0.4}"#;
+        assert_eq!(handshake_frame(old, &tx), Ok(true));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(ConnectStep::TcpConnected { .. })
+        ));
+        let failed = r#"{"type":"error","code":"tcp-refused","message":"all refused","attempts":[{"peer":"[::1]:22","code":"tcp-refused","message":"a","ms":0.1},{"peer":"127.0.0.1:22","code":"tcp-refused","message":"b","ms":0.2}]}"#;
+        let err = handshake_frame(failed, &tx).unwrap_err();
+        assert_eq!(err.error_type, ErrorType::ConnectionRefused);
+        let tried: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|s| match s {
+                ConnectStep::TcpAttemptFailed { peer, .. } => peer,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(tried, ["[::1]:22", "127.0.0.1:22"]);
     }
 
     #[test]

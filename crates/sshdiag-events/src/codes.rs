@@ -60,6 +60,7 @@ catalog! {
     ProxyWsOpen => "proxy-ws-open", "the WebSocket to the relay opened";
     ProxyResolved => "proxy-resolved", "the relay (or the CLI, for direct TCP) resolved the target host name";
     ProxyTcpConnected => "proxy-tcp-connected", "a TCP connection to the target was established";
+    ProxyTcpAttemptFailed => "proxy-tcp-attempt-failed", "one of the addresses the target's name resolved to refused the TCP connection or did not answer, so the next one was tried (by the relay, or by the CLI for direct TCP); `peer` names the address, `reason` why";
     ProxyClosed => "proxy-closed", "the relay reported that the relayed connection closed, with byte counts";
     VersionReceived => "version-received", "the SSH identification banners were exchanged";
     KexProposals => "kex-proposals", "both sides' KEXINIT algorithm proposals were read";

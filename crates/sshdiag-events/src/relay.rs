@@ -54,6 +54,11 @@ pub enum ControlFrame {
         local: Option<String>,
         /// How long connecting took, in milliseconds.
         ms: f64,
+        /// The addresses tried before `peer` that failed, in the order tried (a name that
+        /// resolved to several addresses). Optional, so relays and clients from before it
+        /// still understand each other.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attempts: Vec<TcpAttempt>,
     },
     /// The relay refused or could not connect; the WebSocket closes after it.
     Error {
@@ -61,6 +66,10 @@ pub enum ControlFrame {
         code: RelayErrorCode,
         /// What went wrong, for people.
         message: String,
+        /// On a TCP failure, every address tried, in order (the last is the one `code` and
+        /// `message` describe). Optional, like `connected`'s.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attempts: Vec<TcpAttempt>,
     },
     /// The relayed connection ended.
     Closed {
@@ -78,6 +87,20 @@ pub enum ControlFrame {
         /// The id of the ping answered.
         id: u64,
     },
+}
+
+/// One address the relay tried to connect to that failed: a name can resolve to several, and
+/// the relay tries each in the resolver's order until one connects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpAttempt {
+    /// The address tried, `ADDR:PORT` (`[ADDR]:PORT` for IPv6).
+    pub peer: String,
+    /// Why it failed: `tcp-refused`, `tcp-timeout` or `host-unreachable`.
+    pub code: RelayErrorCode,
+    /// Why it failed, in words.
+    pub message: String,
+    /// How long the attempt took, in milliseconds.
+    pub ms: f64,
 }
 
 /// The `code` of a relay `error` frame.

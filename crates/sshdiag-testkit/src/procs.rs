@@ -252,6 +252,27 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
     bin
 }
 
+/// A command that runs `program` with `hosts` as its `/etc/hosts`, in a private mount namespace
+/// (`unshare --mount`, as root): the machine's own file is never touched, and only this
+/// program (and its children) resolves names through the test's file.
+pub fn with_hosts_file(
+    hosts: &std::path::Path,
+    program: &std::path::Path,
+) -> anyhow::Result<Command> {
+    let unshare = crate::tools::UNSHARE.require()?;
+    anyhow::ensure!(
+        crate::tools::is_root(),
+        "a private /etc/hosts needs root (unshare --mount and a bind mount)"
+    );
+    let mut command = Command::new(unshare);
+    command
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/hosts && exec \"$@\"")
+        .arg(hosts)
+        .arg(program);
+    Ok(command)
+}
+
 /// The real relay binary (`sshdiag-proxy`, built beside the test) listening on a free loopback
 /// port: `configure` adds its flags, environment and output; returns once it accepts
 /// connections, with its port. It is killed when the [`Killed`] is dropped.

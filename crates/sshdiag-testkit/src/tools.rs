@@ -66,6 +66,10 @@ pub const SSH: Tool = Tool::debian("ssh", &["/usr/bin/ssh"], "openssh-client");
 /// Makes PuTTY `.ppk` keys for the key-file tests (a format users bring from Windows).
 pub const PUTTYGEN: Tool = Tool::debian("puttygen", &["/usr/bin/puttygen"], "putty-tools");
 
+/// Runs a program in a mount namespace of its own, where a test's `/etc/hosts` is bound over
+/// the machine's: names that resolve to several loopback addresses, seen by that program only.
+pub const UNSHARE: Tool = Tool::debian("unshare", &["/usr/bin/unshare"], "util-linux");
+
 /// The browser the wasm tests and page tests run in.
 pub const CHROMIUM: Tool = Tool::debian("chromium", &["/usr/bin/chromium"], "chromium");
 
@@ -161,6 +165,7 @@ pub const ALL: &[Tool] = &[
     HAPROXY,
     WASM_OPT,
     NPM,
+    UNSHARE,
 ];
 
 impl Tool {

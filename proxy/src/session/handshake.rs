@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
 use sshdiag_events::Code;
-use sshdiag_events::relay::{ClientFrame, ControlFrame, RelayErrorCode};
+use sshdiag_events::relay::{ClientFrame, ControlFrame, RelayErrorCode, TcpAttempt};
 use tokio::net::TcpStream;
 
 use super::{Ctx, Refusal, ms, read_error, send_control};
@@ -75,7 +75,7 @@ pub(super) async fn handshake(ctx: &Ctx, socket: &mut WebSocket) -> Result<TcpSt
     )
     .await;
     let allowed = allowed_addresses(ctx, &target, port, &addrs)?;
-    let (stream, peer, elapsed) = connect(ctx, allowed, port).await?;
+    let (stream, peer, elapsed, attempts) = connect(ctx, allowed, port).await?;
     send_control(
         socket,
         &ControlFrame::Connected {
@@ -84,6 +84,7 @@ pub(super) async fn handshake(ctx: &Ctx, socket: &mut WebSocket) -> Result<TcpSt
             // tell the target's admin what to look for.
             local: stream.local_addr().ok().map(|a| a.to_string()),
             ms: ms(elapsed),
+            attempts,
         },
     )
     .await;
@@ -259,19 +260,21 @@ fn allowed_addresses(
     Ok(allowed)
 }
 
-/// Connects to the first checked address that answers; no second lookup.
-async fn connect(
-    ctx: &Ctx,
-    allowed: Vec<IpAddr>,
-    port: u16,
-) -> Result<(TcpStream, SocketAddr, std::time::Duration), Refusal> {
+/// What [`connect`] hands back: the stream, its peer, how long the connect took, and the
+/// addresses that failed before it.
+type Connection = (TcpStream, SocketAddr, std::time::Duration, Vec<TcpAttempt>);
+
+/// Connects to the first checked address that answers, trying each in the resolver's order;
+/// no second lookup. Every address that failed is kept, in order, for the client.
+async fn connect(ctx: &Ctx, allowed: Vec<IpAddr>, port: u16) -> Result<Connection, Refusal> {
     let shared = &ctx.shared;
     let timeout = shared.config.connect_timeout;
-    let mut last: Option<Denial> = None;
+    let several = allowed.len() > 1;
+    let mut attempts: Vec<TcpAttempt> = Vec::new();
     for addr in allowed {
         let peer = SocketAddr::new(addr, port);
         let started = Instant::now();
-        match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
+        let denial = match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
             Ok(Ok(stream)) => {
                 let elapsed = started.elapsed();
                 let _ = stream.set_nodelay(true);
@@ -280,14 +283,18 @@ async fn connect(
                 ctx.set_peer(&peer.to_string());
                 // The relay's own end is what the target logs as the source: with it in this
                 // line, the target's log and this one meet on one address and port.
-                let message = match stream.local_addr() {
+                let mut message = match stream.local_addr() {
                     Ok(local) => format!("connected to the target from {local}"),
                     Err(_) => "connected to the target".to_string(),
                 };
+                if !attempts.is_empty() {
+                    let tried: Vec<&str> = attempts.iter().map(|a| a.peer.as_str()).collect();
+                    message.push_str(&format!(" after {} failed", tried.join(", ")));
+                }
                 let mut line = ctx.line(Level::Info, Code::RelayTcpConnected, message);
                 line.ms = Some(ms(elapsed));
                 shared.log(line);
-                return Ok((stream, peer, elapsed));
+                return Ok((stream, peer, elapsed, attempts));
             }
             Ok(Err(error)) => {
                 let code = match error.kind() {
@@ -295,24 +302,42 @@ async fn connect(
                     std::io::ErrorKind::TimedOut => RelayErrorCode::TcpTimeout,
                     _ => RelayErrorCode::HostUnreachable,
                 };
-                last = Some(Denial {
+                Denial {
                     code,
                     message: format!("TCP connect to {peer} failed: {error}"),
-                });
+                }
             }
-            Err(_) => {
-                last = Some(Denial {
-                    code: RelayErrorCode::TcpTimeout,
-                    message: format!("TCP connect to {peer} got no answer within {timeout:?}"),
-                });
-            }
-        }
+            Err(_) => Denial {
+                code: RelayErrorCode::TcpTimeout,
+                message: format!("TCP connect to {peer} got no answer within {timeout:?}"),
+            },
+        };
+        attempts.push(TcpAttempt {
+            peer: peer.to_string(),
+            code: denial.code,
+            message: denial.message,
+            ms: ms(started.elapsed()),
+        });
     }
-    let denial = last.unwrap_or(Denial {
-        code: RelayErrorCode::HostUnreachable,
-        message: "no address to connect to".into(),
-    });
-    Err(Refusal::Error(denial, Code::RelayTcpFailed))
+    let Some(last) = attempts.last() else {
+        let denial = Denial {
+            code: RelayErrorCode::HostUnreachable,
+            message: "no address to connect to".into(),
+        };
+        return Err(Refusal::TcpFailed(denial, attempts));
+    };
+    let mut denial = Denial {
+        code: last.code,
+        message: last.message.clone(),
+    };
+    if several {
+        let each: Vec<&str> = attempts.iter().map(|a| a.message.as_str()).collect();
+        denial.message = format!("every address failed, in order: {}", each.join("; "));
+    } else {
+        // One address: the frame's own code and message say it all.
+        attempts.clear();
+    }
+    Err(Refusal::TcpFailed(denial, attempts))
 }
 
 /// Waits for the first data frame and parses it as a connect frame.

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::SinkExt;
 use sshdiag_events::Code;
-use sshdiag_events::relay::{ClosedBy, ControlFrame, RelayErrorCode};
+use sshdiag_events::relay::{ClosedBy, ControlFrame, RelayErrorCode, TcpAttempt};
 use tracing::Instrument as _;
 use tracing::instrument::WithSubscriber as _;
 
@@ -142,6 +142,9 @@ async fn forced(shared: &Shared) {
 enum Refusal {
     /// Policy, token, DNS or TCP said no: an `error` frame with this code.
     Error(Denial, Code),
+    /// No address connected: an `error` frame that lists every address tried, when the
+    /// name resolved to several.
+    TcpFailed(Denial, Vec<TcpAttempt>),
     /// A limit: `error` with `limit`, then `closed`.
     Limit(Limit, String),
     /// The client sent something we do not accept.
@@ -244,6 +247,7 @@ async fn send_limit_frames(socket: &mut WebSocket, message: &str) {
         &ControlFrame::Error {
             code: RelayErrorCode::Limit,
             message: message.to_string(),
+            attempts: Vec::new(),
         },
     )
     .await;
@@ -264,24 +268,40 @@ async fn send_closed_early(socket: &mut WebSocket, reason: String) {
     .await;
 }
 
+/// The `error` frame of a denial or failure (with the addresses tried, if several), its log
+/// line and metrics, and the close.
+async fn refuse(
+    ctx: &Ctx,
+    socket: &mut WebSocket,
+    denial: Denial,
+    log_code: Code,
+    attempts: Vec<TcpAttempt>,
+) {
+    let code = code_str(denial.code);
+    ctx.shared.metrics.connection(code);
+    if log_code == Code::RelayDenied {
+        ctx.shared.metrics.denied(code);
+    }
+    ctx.log(Level::Warn, log_code, format!("{code}: {}", denial.message));
+    send_control(
+        socket,
+        &ControlFrame::Error {
+            code: denial.code,
+            message: denial.message,
+            attempts,
+        },
+    )
+    .await;
+    send_close(socket, CLOSE_POLICY, code).await;
+}
+
 async fn end_before_connect(ctx: &Ctx, socket: &mut WebSocket, refusal: Refusal) {
     match refusal {
         Refusal::Error(denial, log_code) => {
-            let code = code_str(denial.code);
-            ctx.shared.metrics.connection(code);
-            if log_code == Code::RelayDenied {
-                ctx.shared.metrics.denied(code);
-            }
-            ctx.log(Level::Warn, log_code, format!("{code}: {}", denial.message));
-            send_control(
-                socket,
-                &ControlFrame::Error {
-                    code: denial.code,
-                    message: denial.message,
-                },
-            )
-            .await;
-            send_close(socket, CLOSE_POLICY, code).await;
+            refuse(ctx, socket, denial, log_code, Vec::new()).await;
+        }
+        Refusal::TcpFailed(denial, attempts) => {
+            refuse(ctx, socket, denial, Code::RelayTcpFailed, attempts).await;
         }
         Refusal::Limit(limit, message) => refuse_limit(ctx, socket, limit, &message).await,
         Refusal::BadFrame(message) => {

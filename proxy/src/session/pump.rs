@@ -251,6 +251,7 @@ async fn finish(ctx: &Ctx, end: End, mut sink: SplitSink<WebSocket, Message>, co
                 &ControlFrame::Error {
                     code: RelayErrorCode::Limit,
                     message: message.clone(),
+                    attempts: Vec::new(),
                 },
             )
             .await;

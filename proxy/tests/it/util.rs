@@ -191,7 +191,7 @@ pub async fn control(ws: &mut Ws) -> ControlFrame {
 pub async fn expect_error(ws: &mut Ws) -> (RelayErrorCode, String) {
     loop {
         match next(ws).await {
-            Got::Control(ControlFrame::Error { code, message }) => return (code, message),
+            Got::Control(ControlFrame::Error { code, message, .. }) => return (code, message),
             Got::Control(ControlFrame::Resolved { .. }) => continue,
             other => panic!("expected an error frame, got {other:?}"),
         }

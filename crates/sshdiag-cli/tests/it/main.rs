@@ -3,6 +3,7 @@
 //! copy of tokio and russh on disk), one module per concern, shared helpers in `common`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test may unwrap: a panic is its failure.
 
+mod addresses;
 mod audit;
 mod bundle_cmd;
 mod cancel;

@@ -1,5 +1,6 @@
 //! The connect stage: the caller's [`Connector`] establishes the transport (directly or
-//! through the relay) and its steps become `PROXY` events and phases; what the relay reports
+//! through the relay) and its steps (DNS, every address tried, TCP) become `PROXY` events and
+//! phases; what the relay reports
 //! later (its `closed` frame, ping round trips) is read here too, and so is the one
 //! description of a connection lost after the transport was up.
 //!
@@ -140,6 +141,14 @@ impl Session<'_> {
                 };
                 (Code::ProxyResolved, data)
             }
+            ConnectStep::TcpAttemptFailed { peer, reason, ms } => {
+                let data = ProxyData {
+                    peer: Some(peer.clone()),
+                    reason: Some(scrub(reason)),
+                    ..timed(ProxyStatus::Failed, *ms)
+                };
+                (Code::ProxyTcpAttemptFailed, data)
+            }
             ConnectStep::TcpConnected { peer, local, ms } => {
                 self.at.clock.set(Phase::Tcp, *ms);
                 self.at.source = local.clone();
@@ -170,11 +179,9 @@ impl Session<'_> {
             }
             ConnectStep::RelayRtt { .. } => return,
         };
-        // Direct TCP has no relay: its DNS and TCP steps are kept as phases, and reported as
-        // PROXY events only when a relay produced them.
-        if self.via_relay() {
-            self.rec.emit(Level::Info, code, EventData::Proxy(data));
-        }
+        // Direct TCP reports its own DNS and TCP steps the same way: the addresses a name
+        // resolved to and every one tried, in order.
+        self.rec.emit(Level::Info, code, EventData::Proxy(data));
     }
 
     fn connect_failure(&mut self, f: ConnectFailure) -> Failure {

@@ -14,6 +14,7 @@ const EVERY_CODE: &[&str] = &[
     "proxy-ws-open",
     "proxy-resolved",
     "proxy-tcp-connected",
+    "proxy-tcp-attempt-failed",
     "proxy-closed",
     "version-received",
     "kex-proposals",
