@@ -334,11 +334,71 @@ pub fn refusal_hint(
     clock: Clock,
     source: Option<IpAddr>,
 ) -> String {
-    let reasons = refusal_reasons(facts, user, clock, source);
-    if reasons.is_empty() {
+    let seen = match source {
+        Some(ip) => Seen::Direct(ip),
+        None => Seen::Unknown(""),
+    };
+    refusal_hint_seen(facts, user, clock, &seen)
+}
+
+/// The source address the server sees a login come from, as far as a run knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// This machine's own address (direct TCP).
+    Direct(IpAddr),
+    /// The relay's address (its `connected` frame's `local`): the server never sees ours.
+    Relay(IpAddr),
+    /// Not known to this run; the text says whose address it is (a jump host's as the server
+    /// sees it, an older relay's), or is empty.
+    Unknown(&'a str),
+}
+
+/// [`refusal_hint`] with what the run knows of the source address: a `source-address` that
+/// excludes it is named as the cause; when the address is not known, the hint says so and
+/// what to compare.
+pub fn refusal_hint_seen(
+    facts: &CertificateFacts,
+    user: &str,
+    clock: Clock,
+    seen: &Seen,
+) -> String {
+    let ip = match seen {
+        Seen::Direct(ip) | Seen::Relay(ip) => Some(*ip),
+        Seen::Unknown(_) => None,
+    };
+    let reasons = refusal_reasons(facts, user, clock, ip);
+    let allowed = facts
+        .critical_options
+        .iter()
+        .find(|(k, _)| k == "source-address")
+        .map(|(_, v)| v.as_str());
+    let mut parts: Vec<String> = reasons
+        .iter()
+        .map(|r| match (r, seen) {
+            (Refusal::SourceAddress { .. }, Seen::Relay(_)) => format!(
+                "{} (through the relay the server sees the relay's address, never this machine's: sign the certificate for the relay's address, or connect without the relay)",
+                r.explain()
+            ),
+            _ => r.explain(),
+        })
+        .collect();
+    if let (Some(allowed), Seen::Unknown(whose)) = (allowed, seen) {
+        let whose = if whose.is_empty() {
+            String::new()
+        } else {
+            format!(" ({whose})")
+        };
+        let unknown = format!(
+            "its source-address option ({allowed}) admits only those addresses, and the address the server sees is not known to this run{whose}: if that address is not among them, source-address is the cause"
+        );
+        if parts.is_empty() {
+            return format!("{unknown}; if it is, {}", untrusted_ca_hint(facts));
+        }
+        parts.push(unknown);
+    }
+    if parts.is_empty() {
         return untrusted_ca_hint(facts);
     }
-    let parts: Vec<String> = reasons.iter().map(Refusal::explain).collect();
     parts.join("; ")
 }
 

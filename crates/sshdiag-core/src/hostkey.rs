@@ -210,6 +210,34 @@ pub fn decide_checked(
     decide(policy, trusted, presented)
 }
 
+/// The decision on a host certificate whose own key passed [`decide_checked`]: refused under
+/// every policy when its CA's key is on an `@revoked` line (OpenSSH checks the CA too),
+/// otherwise [`check_host_certificate`] under the policy.
+pub fn decide_host_certificate(
+    policy: HostKeyPolicy,
+    facts: &crate::certificate::CertificateFacts,
+    host: &str,
+    cas: &[HostKeyInfo],
+    revoked: &[HostKeyInfo],
+    now: u64,
+) -> HostKeyDecision {
+    if revoked
+        .iter()
+        .any(|r| r.fingerprint_sha256 == facts.ca_fingerprint)
+    {
+        return HostKeyDecision {
+            revoked: true,
+            ..decide_certificate(
+                HostKeyPolicy::Yes,
+                HostCertCheck::CaRevoked {
+                    ca_fingerprint: facts.ca_fingerprint.clone(),
+                },
+            )
+        };
+    }
+    decide_certificate(policy, check_host_certificate(facts, host, cas, now))
+}
+
 /// Why a host certificate is or is not trusted, as OpenSSH decides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostCertCheck {
@@ -219,6 +247,11 @@ pub enum HostCertCheck {
     },
     /// A user certificate presented as a host key.
     NotAHostCertificate,
+    /// The signing CA's key is on an `@revoked` line: every certificate it signed is refused,
+    /// as OpenSSH refuses it, whatever the policy.
+    CaRevoked {
+        ca_fingerprint: String,
+    },
     /// No `@cert-authority` line for this host names the signing CA.
     UnknownCa {
         ca_fingerprint: String,
@@ -251,6 +284,9 @@ impl HostCertCheck {
             HostCertCheck::NotAHostCertificate => {
                 "the server presented a user certificate as its host key".into()
             }
+            HostCertCheck::CaRevoked { ca_fingerprint } => format!(
+                "the host certificate is signed by CA {ca_fingerprint}, whose key is marked @revoked in known_hosts"
+            ),
             HostCertCheck::UnknownCa { ca_fingerprint } => format!(
                 "the host certificate is signed by CA {ca_fingerprint}, which no @cert-authority line in known_hosts trusts for this host"
             ),

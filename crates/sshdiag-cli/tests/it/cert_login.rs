@@ -3,7 +3,7 @@
 //! does not list in `authorized_keys`), the certificate's public facts are an event before
 //! connecting, and an expired, not-yet-valid, wrong-principal or untrusted-CA certificate is
 //! refused with the hint that names that cause. Host side: a key on an `@revoked` line is
-//! refused under every policy, and a real sshd's `HostCertificate` is trusted through an
+//! refused under every policy, and so is a host certificate whose CA is on one, and a real sshd's `HostCertificate` is trusted through an
 //! `@cert-authority` line, or refused as expired, for another name, or from an unknown CA.
 
 use std::ffi::OsStr;
@@ -102,6 +102,11 @@ fn certificate_login_works_and_each_refusal_names_its_cause() {
             "wrong-principal",
             &signed.wrong_principal,
             format!("the login user {user:?} is not among the principals (someone-else, admin)"),
+        ),
+        (
+            "source-address",
+            &signed.source_address,
+            "its source-address option (10.9.8.0/24) does not include 127.0.0.1, the address the server sees".into(),
         ),
         (
             "untrusted-ca",
@@ -236,4 +241,89 @@ fn host_certificates_and_revoked_keys_are_decided_in_the_probe() {
         let summary = verdict["data"]["summary"].to_string() + &err;
         assert!(summary.contains(reason), "{name}: {summary}");
     }
+
+    // A host certificate signed by a CA whose key is on an @revoked line is refused under every
+    // policy, even beside an @cert-authority line for that CA, and the error names the CA.
+    let ca_fp = scene.cas.ca.1.clone();
+    scene.serve_host_certificate(&ca, "revoked-ca", &["-n", "127.0.0.1", "-V", "-5m:+1h"]);
+    let known_hosts = scene.known_hosts(&format!(
+        "@cert-authority [127.0.0.1]:{port} {ca_line}@revoked * {ca_line}"
+    ));
+    for policy in ["yes", "accept-new", "no"] {
+        let (out, evs) = sshdiag_host(&scene.sshd, &known_hosts, policy, &ev);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.stdout.is_empty(), "{policy}: {err}");
+        assert_eq!(code_of(&evs, "HOSTKEY"), "host-key-revoked", "{policy}");
+        let error = evs.iter().find(|e| e["event_type"] == "ERROR").unwrap();
+        let message = error["data"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(
+                "signed by CA {ca_fp}, whose key is marked @revoked"
+            )),
+            "{policy}: {message}"
+        );
+        assert!(err.contains(&ca_fp), "{policy}: {err}");
+    }
+}
+
+#[test]
+fn behind_a_jump_host_a_source_address_certificate_says_the_address_is_not_known() {
+    use sshdiag_tests::sshd::{SshdOptions, TEST_PASSWORD};
+    let cas = certs::two_cas("ca", "other-ca");
+    // The target takes certificates only; the bastion takes the password.
+    let target = SshdFixture::start(SshdOptions::with_config([
+        format!("TrustedUserCAKeys {}.pub", cas.ca.0.display()),
+        "PasswordAuthentication no".into(),
+        "KbdInteractiveAuthentication no".into(),
+    ]))
+    .unwrap();
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let key = target.client_keys().unauthorised_ed25519.clone();
+    let cert = certs::sign(
+        cas.dir.path(),
+        &cas.ca.0,
+        &key.public_key,
+        "behind",
+        3,
+        &["-n", TEST_USER, "-O", "source-address=10.9.9.9/32"],
+    );
+    let ev = cas.dir.path().join("events.jsonl");
+    let jump = format!("{TEST_USER}@127.0.0.1:{}", bastion.port());
+    let cert_option = format!("CertificateFile={}", cert.display());
+    let options: [&OsStr; 8] = [
+        "-J".as_ref(),
+        jump.as_ref(),
+        "--password-env".as_ref(),
+        "SSHDIAG_PW".as_ref(),
+        "-i".as_ref(),
+        key.path.as_os_str(),
+        "-o".as_ref(),
+        cert_option.as_ref(),
+    ];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sshdiag"));
+    let out = command
+        .args(["-F", "none", "--strict-host-key-checking", "no"])
+        .args(["-p", &target.port().to_string()])
+        .args(options)
+        .arg("--events-file")
+        .arg(&ev)
+        .args([&format!("{TEST_USER}@127.0.0.1"), "true"])
+        .env("SSHDIAG_PW", TEST_PASSWORD)
+        .env("HOME", cas.dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let evs = events(&ev);
+    let verdict = evs.iter().find(|e| e["event_type"] == "VERDICT").unwrap();
+    assert_eq!(verdict["data"]["error_type"], "AuthFailed", "{verdict}");
+    let hints: Vec<String> = serde_json::from_value(verdict["data"]["hints"].clone()).unwrap();
+    assert!(
+        hints[0].contains("source-address option (10.9.9.9/32)")
+            && hints[0].contains("not known to this run")
+            && hints[0].contains("jump host's own address"),
+        "{hints:?}"
+    );
+    // The real sshd refused it for that very reason.
+    assert!(target.log().contains("source-address"), "{}", target.log());
 }

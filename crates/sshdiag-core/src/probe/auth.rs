@@ -5,6 +5,7 @@
 //! Secrets go from [`Secret`](crate::options::Secret) to russh and nowhere else: no event,
 //! message or hint here is formatted from one (key fingerprints are of the public part).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
@@ -19,7 +20,7 @@ use tokio::sync::Mutex;
 use super::attempt::Session;
 use super::handshake::ProbeHandler;
 use super::recorder::round3;
-use crate::certificate::{CertificateFacts, Clock, parse, refusal_hint};
+use crate::certificate::{CertificateFacts, Clock, Seen, parse, refusal_hint_seen};
 use crate::failure::Failure;
 use crate::hints;
 use crate::options::{AgentConnection, AgentSource, AuthPlan, Credential, Secret};
@@ -303,10 +304,25 @@ impl Session<'_> {
             now: (self.env.now_unix_ms() / 1000.0).max(0.0) as u64,
             skew: CLOCK_SKEW_SECS,
         };
+        let source = self
+            .at
+            .source
+            .as_deref()
+            .and_then(|s| s.parse::<SocketAddr>().ok());
+        let seen = match (source, self.via_relay()) {
+            (Some(a), false) => Seen::Direct(a.ip()),
+            (Some(a), true) => Seen::Relay(a.ip()),
+            // Reached through a jump host's channel: the server saw that jump host connect.
+            (None, _) if self.rec.hop.as_ref().is_some_and(|h| h.index > 0) => Seen::Unknown(
+                "behind a jump host it is that jump host's own address as the server sees it; on the jump host, `ip route get SERVER` shows it",
+            ),
+            (None, true) => Seen::Unknown("the relay did not report its own address"),
+            (None, false) => Seen::Unknown(""),
+        };
         format!(
             "The server refused the certificate {}: {}",
             facts.key_id,
-            refusal_hint(facts, &self.opts.username, clock, None)
+            refusal_hint_seen(facts, &self.opts.username, clock, &seen)
         )
     }
 

@@ -24,8 +24,8 @@ use super::recorder::round3;
 use crate::failure::{Failure, scrub};
 use crate::hints;
 use crate::hostkey::{
-    HostKeyDecision, HostKeyInfo, TrustStore, check_host_certificate, decide_certificate,
-    decide_checked,
+    HostCertCheck, HostKeyDecision, HostKeyInfo, TrustStore, decide_checked,
+    decide_host_certificate,
 };
 use crate::options::CLIENT_VERSION;
 use crate::prebanner::{self, Ending};
@@ -127,8 +127,14 @@ impl client::Handler for ProbeHandler {
             && !decision.revoked
         {
             let now = (self.env.now_unix_ms() / 1000.0).max(0.0) as u64;
-            let check = check_host_certificate(&facts, &self.host, &self.cas, now);
-            decision = decide_certificate(self.policy, check);
+            decision = decide_host_certificate(
+                self.policy,
+                &facts,
+                &self.host,
+                &self.cas,
+                &self.revoked,
+                now,
+            );
         }
         let accept = decision.accept;
         let _ = self.notes.send(Note::HostKey {
@@ -599,6 +605,11 @@ impl Session<'_> {
         let (host, port) = (&self.opts.host, self.opts.port);
         let fp = &info.fingerprint_sha256;
         let (message, hint, code) = match &d.certificate {
+            Some(check @ HostCertCheck::CaRevoked { .. }) => (
+                format!("the host certificate of {host}:{port} was refused under every policy: {}", check.explain()),
+                "A revoked CA means every certificate it signed is refused (its key was compromised or retired): the server needs a host certificate from a CA that is not revoked, and known_hosts an @cert-authority line for that CA. Remove the @revoked line only if it was added by mistake.".to_string(),
+                Code::HostKeyRevoked,
+            ),
             Some(check) if !d.revoked => (
                 format!("the host certificate of {host}:{port} was refused: {}", check.explain()),
                 "Have the host certificate signed again for this name by the CA your known_hosts trusts (ssh-keygen -s CA -h -n NAME), or correct the @cert-authority line.".to_string(),
