@@ -27,8 +27,16 @@ pub struct LogLookup<'a> {
     pub code: Code,
     /// The phase it failed in (a lost connection's line depends on it).
     pub phase: Option<Phase>,
-    /// `ADDR:PORT` as the server saw it: ours, or the relay's.
-    pub source: &'a str,
+    /// `ADDR:PORT` as the server saw it: ours, or the relay's. `None` when this run cannot
+    /// know it (a server behind a jump host saw that jump host connect): then `seen_from`
+    /// says whose address it was, and the hint finds the attempt by user and time.
+    pub source: Option<&'a str>,
+    /// Whose address the server saw when `source` is unknown ("jump host 1 of 1
+    /// (bastion:22)'s own address").
+    pub seen_from: Option<&'a str>,
+    /// Which server's log to read, in a jump-host chain ("jump host 1 of 2 (bastion:22)",
+    /// "the target db:22"); `None`: the one server of a direct run.
+    pub server: Option<&'a str>,
     /// True when the connection came through a relay (the source is the relay's).
     pub via_relay: bool,
     /// The user the login was for.
@@ -51,28 +59,47 @@ pub fn utc(unix_s: u64) -> String {
 }
 
 /// The hints that tell the admin where to look, or nothing for a failure sshd does not log
-/// (this side's own refusals, the relay's, DNS and TCP) or when the source is unknown.
+/// (this side's own refusals, the relay's, DNS and TCP) or when nothing locates the attempt.
 pub fn hints(l: &LogLookup<'_>) -> Vec<String> {
     let Some(line) = expected_line(l) else {
         return Vec::new();
     };
-    let Ok(source) = l.source.parse::<SocketAddr>() else {
-        return Vec::new();
+    let server = l.server.unwrap_or("the server");
+    let window = format!(
+        "journalctl -u ssh -u sshd --since \"{}\" --until \"{}\"",
+        utc(((l.since_unix_ms.max(0.0) / 1000.0).floor() as u64).saturating_sub(WINDOW_SLACK_S)),
+        utc((l.until_unix_ms.max(0.0) / 1000.0).ceil() as u64 + WINDOW_SLACK_S),
+    );
+    let times = "The times are UTC, from this machine's clock, with a minute either side.";
+    // By user and time: what finds lines without the source's port (PAM's), and the only
+    // way when the source is not known to this run.
+    let user = l.username;
+    let by_user = format!("grep -F -e \"for {user} \" -e \"user {user} \"");
+    let source = l.source.and_then(|s| s.parse::<SocketAddr>().ok());
+    let Some(source) = source else {
+        let Some(whose) = l.seen_from else {
+            return Vec::new();
+        };
+        return vec![
+            format!(
+                "Where to look on {server}: sshd saw this attempt come from {whose}, not from this machine, and this run cannot see that connection's port. Find it by user and time with: {window} | {by_user} — or on a plain log: {by_user} /var/log/auth.log (/var/log/secure on Red Hat). {times}"
+            ),
+            line.replace("{ADDR}", "ADDR").replace("{PORT}", "PORT"),
+        ];
     };
     let (ip, port) = (source.ip(), source.port());
     let grep = format!("grep -wF -e \"{ip} port {port}\" -e \"[{ip}]:{port}\"");
-    let since = (l.since_unix_ms.max(0.0) / 1000.0).floor() as u64;
-    let until = (l.until_unix_ms.max(0.0) / 1000.0).ceil() as u64;
     let seen = if l.via_relay {
         format!("the relay's address {ip} port {port}")
     } else {
         format!("{ip} port {port}")
     };
     let mut h = vec![format!(
-        "Where to look on the server: sshd saw this attempt come from {seen}. Find it with: journalctl -u ssh -u sshd --since \"{}\" --until \"{}\" | {grep} — or on a plain log: {grep} /var/log/auth.log (/var/log/secure on Red Hat). The times are UTC, from this machine's clock, with a minute either side.",
-        utc(since.saturating_sub(WINDOW_SLACK_S)),
-        utc(until + WINDOW_SLACK_S),
+        "Where to look on {server}: sshd saw this attempt come from {seen}. Find it with: {window} | {grep} — or on a plain log: {grep} /var/log/auth.log (/var/log/secure on Red Hat). {times}"
     )];
+    if l.code == Code::PasswordExpired {
+        h[0].push_str(&format!(" PAM's lines name no address or port: find them by user and time with: {window} | {by_user}."));
+    }
     h.push(
         line.replace("{ADDR}", &ip.to_string())
             .replace("{PORT}", &port.to_string()),
@@ -103,6 +130,9 @@ fn expected_line(l: &LogLookup<'_>) -> Option<String> {
         Code::RefusedBeforeBanner | Code::ResetBeforeBanner | Code::ClosedBeforeBanner => {
             prebanner_line(l.refusal)
         }
+        Code::PasswordExpired => format!(
+            "For this failure the lines read \"Accepted password for {user} {from} ssh2\" (or keyboard-interactive/pam) when the login itself went through, then PAM's \"pam_unix(sshd:account): expired password for user {user} (password aged)\" (\"(root enforced)\" after chage -d 0) and, when the change is attempted, \"pam_unix(sshd:chauthtok): …\"; the account's state is in chage -l {user} on the server."
+        ),
         Code::NoMutualKex => "For this failure sshd's line reads \"Unable to negotiate with {ADDR} port {PORT}: no matching … found. Their offer: …\": it names the category and lists what this client offered.".to_string(),
         Code::Disconnected
             if matches!(
@@ -173,7 +203,9 @@ mod tests {
         LogLookup {
             code,
             phase: Some(Phase::Auth),
-            source: "192.0.2.7:54321",
+            source: Some("192.0.2.7:54321"),
+            seen_from: None,
+            server: None,
             via_relay: false,
             username: "alice",
             methods_tried: methods,
@@ -283,7 +315,9 @@ mod tests {
             assert!(hints(&lookup(code, &[])).is_empty(), "{code:?}");
         }
         let mut l = lookup(Code::AuthFailed, &[]);
-        l.source = "not an address";
+        l.source = Some("not an address");
+        assert!(hints(&l).is_empty());
+        l.source = None;
         assert!(hints(&l).is_empty());
     }
 
@@ -291,7 +325,7 @@ mod tests {
     fn through_a_relay_the_failures_count_against_the_relay() {
         let mut l = lookup(Code::AuthFailed, &[]);
         l.via_relay = true;
-        l.source = "[2001:db8::5]:40222";
+        l.source = Some("[2001:db8::5]:40222");
         let h = hints(&l);
         assert_eq!(h.len(), 3);
         assert!(h[0].contains("the relay's address 2001:db8::5 port 40222"));
@@ -299,5 +333,48 @@ mod tests {
         assert!(h[2].contains("every user of the relay"));
         assert!(h[2].contains("fail2ban") && h[2].contains("PerSourcePenalties"));
         assert!(h[2].contains("PerSourcePenaltyExemptList"));
+    }
+
+    #[test]
+    fn behind_a_jump_host_the_attempt_is_found_by_user_and_time_on_the_named_server() {
+        let methods = vec!["password".to_string()];
+        let mut l = lookup(Code::AuthFailed, &methods);
+        l.source = None;
+        l.seen_from = Some("jump host 1 of 1 (bastion:22)'s own address");
+        l.server = Some("the target db:22");
+        let h = hints(&l);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert!(h[0].starts_with("Where to look on the target db:22: sshd saw this attempt come from jump host 1 of 1 (bastion:22)'s own address"), "{}", h[0]);
+        assert!(
+            h[0].contains(
+                "--until \"2026-12-06 17:59:06 UTC\" | grep -F -e \"for alice \" -e \"user alice \""
+            ),
+            "{}",
+            h[0]
+        );
+        assert!(
+            h[1].contains("\"Failed password for alice from ADDR port PORT ssh2\""),
+            "{}",
+            h[1]
+        );
+    }
+
+    #[test]
+    fn an_expired_password_is_found_by_user_too_since_pams_line_has_no_port() {
+        let l = lookup(Code::PasswordExpired, &[]);
+        let h = hints(&l);
+        assert!(h[0].contains("-e \"192.0.2.7 port 54321\""), "{}", h[0]);
+        assert!(
+            h[0].contains("PAM's lines name no address or port"),
+            "{}",
+            h[0]
+        );
+        assert!(
+            h[0].contains("grep -F -e \"for alice \" -e \"user alice \""),
+            "{}",
+            h[0]
+        );
+        assert!(h[1].contains("expired password for user alice"), "{}", h[1]);
+        assert!(h[1].contains("Accepted password for alice from 192.0.2.7 port 54321 ssh2"));
     }
 }

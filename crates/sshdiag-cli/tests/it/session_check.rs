@@ -225,6 +225,25 @@ fn an_expired_password_without_pam_is_named_after_the_login() {
     let (msg, hints, _) = assert_failed(&ev, "ExecFailed", "password-expired", "channel");
     assert!(msg.contains("Your password has expired"), "{msg}");
     assert!(hints.contains(&format!("chage -l {user}")), "{hints}");
+    // Where to look: PAM's lines carry no port, so the hint also finds the attempt by user,
+    // and that grep finds the login in sshd's own log.
+    let grep = format!("grep -F -e \"for {user} \" -e \"user {user} \"");
+    assert!(
+        hints.contains("PAM's lines name no address or port"),
+        "{hints}"
+    );
+    assert!(hints.contains(&grep), "{hints}");
+    let log = sshd.dir().join("sshd.log");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{grep} {}", log.display()))
+        .output()
+        .unwrap();
+    let found = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        found.contains(&format!("Accepted password for {user} from 127.0.0.1 port")),
+        "{found}"
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! real sshd, directly and through the real relay, then the very `grep` command the verdict's
 //! hint gives, run against sshd's log file, must find this attempt's line — and that line must
 //! say what the hint says it says. The source address and port the server saw must be in the
-//! events and the bundle, and pseudonymised in the redacted bundle.
+//! events and the bundle, and pseudonymised in the redacted bundle. Through a jump host, the
+//! hint names the server whose log to read: the jump host's, by the source it saw, or the
+//! target's, by user and time, since the target saw the jump host connect.
 
 use std::process::Command;
 
@@ -94,10 +96,16 @@ fn hints(events: &[Event]) -> Vec<String> {
 /// Runs the plain-log command of the "Where to look" hint against sshd's log file, as an
 /// admin would against /var/log/auth.log; returns what it printed.
 fn run_hint_command(hints: &[String], log: &std::path::Path) -> String {
+    run_hint_command_of(hints, "Where to look on the server", log)
+}
+
+/// [`run_hint_command`] for the where-to-look hint that starts with `start` (a chain names
+/// the server whose log to read).
+fn run_hint_command_of(hints: &[String], start: &str, log: &std::path::Path) -> String {
     let hint = hints
         .iter()
-        .find(|h| h.starts_with("Where to look on the server"))
-        .unwrap_or_else(|| panic!("no where-to-look hint in {hints:#?}"));
+        .find(|h| h.starts_with(start))
+        .unwrap_or_else(|| panic!("no where-to-look hint {start:?} in {hints:#?}"));
     let grep = hint
         .split_once("or on a plain log: ")
         .and_then(|(_, rest)| rest.split_once(" /var/log/auth.log"))
@@ -328,4 +336,70 @@ fn a_maxstartups_drop_is_found_by_its_bracketed_address() {
         "{hints:#?}"
     );
     drop(held);
+}
+
+/// The CLI with password `pw` (for both servers) through `bastion` to `target`; the run fails.
+fn wrong_password_through(
+    bastion: &SshdFixture,
+    target: &SshdFixture,
+    dir: &std::path::Path,
+    pw: &str,
+) -> Vec<Event> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sshdiag"));
+    let jump = format!("{TEST_USER}@127.0.0.1:{}", bastion.port());
+    cmd.args(["-J", &jump, "--password-env", "PW"])
+        .env("PW", pw);
+    failing_run(
+        cmd,
+        target,
+        dir,
+        &["--strict-host-key-checking", "no", "-F", "none"],
+    )
+}
+
+#[test]
+fn through_a_jump_host_the_hint_names_the_server_whose_log_to_read() {
+    // A wrong password fails at the bastion: its log, by the source it saw from us.
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let events = wrong_password_through(&bastion, &target, dir.path(), "not-the-password-9");
+    let said = hints(&events);
+    let name = format!("jump host 1 of 1 (127.0.0.1:{})", bastion.port());
+    let start = format!("Where to look on {name}: sshd saw this attempt come from 127.0.0.1 port");
+    let log = sshd_log_file(&bastion, "Failed password");
+    let found = run_hint_command_of(&said, &start, &log);
+    assert!(
+        found.contains(&format!(
+            "Failed password for {TEST_USER} from 127.0.0.1 port"
+        )),
+        "{found}"
+    );
+
+    // The target takes no password but the bastion does: it fails at the target, which saw
+    // the bastion connect; found by user and time in the target's log.
+    let target = SshdFixture::start(SshdOptions::with_config([
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+    ]))
+    .unwrap();
+    let events = wrong_password_through(
+        &bastion,
+        &target,
+        dir.path(),
+        sshdiag_tests::sshd::TEST_PASSWORD,
+    );
+    let said = hints(&events);
+    let start = format!(
+        "Where to look on the target 127.0.0.1:{}: sshd saw this attempt come from {name}'s own address, not from this machine",
+        target.port()
+    );
+    let log = sshd_log_file(&target, "Connection closed by authenticating user");
+    let found = run_hint_command_of(&said, &start, &log);
+    assert!(
+        found.contains(&format!("authenticating user {TEST_USER} 127.0.0.1 port")),
+        "{found}\n{}",
+        target.log()
+    );
+    assert!(!said.iter().any(|h| h.contains("relay")), "{said:#?}");
 }

@@ -44,7 +44,7 @@ fn hop_options(target: &ProbeOptions, j: &JumpHost) -> ProbeOptions {
 }
 
 /// How a hop is named in messages: "jump host 1 of 2 (bastion:22)".
-fn hop_name(index: usize, total: usize, host: &str, port: u16) -> String {
+pub(super) fn hop_name(index: usize, total: usize, host: &str, port: u16) -> String {
     format!("jump host {} of {total} ({host}:{port})", index + 1)
 }
 
@@ -85,11 +85,18 @@ impl Session<'_> {
             } else {
                 Link::new(None)
             };
+            let previous = index
+                .checked_sub(1)
+                .map(|p| format!("{}'s own address", self.hop_label(p)));
             let mut hop = Session::new(&opts, self.env.clone(), &mut *self.rec, &mut link);
+            if channel.is_some() {
+                // The server's log window starts when its jump host connected to it.
+                hop.at.connected_unix_ms = Some(hop.env.now_unix_ms());
+            }
             let name = hop_name(index, total, &opts.host, opts.port);
             let handle = hop_stages(&mut hop, connector, trust, channel)
                 .await
-                .map_err(|f| at_hop(f, &hop, &name))?;
+                .map_err(|f| at_hop(f, &hop, &name, previous.as_deref()))?;
             chain.push(handle);
         }
         self.rec.hop = Some(self.hop(total));
@@ -99,7 +106,15 @@ impl Session<'_> {
                 "no jump host to pass through",
             ));
         };
-        self.open_next(last, total - 1).await
+        let stream = self.open_next(last, total - 1).await?;
+        self.at.connected_unix_ms = Some(self.env.now_unix_ms());
+        Ok(stream)
+    }
+
+    /// "jump host 1 of 2 (bastion:22)" for jump host `index` of this run's chain.
+    fn hop_label(&self, index: usize) -> String {
+        let h = self.hop(index);
+        hop_name(index, self.opts.jump.len(), &h.host, h.port)
     }
 
     /// Ask jump host `index` for a `direct-tcpip` channel to the next server.
@@ -193,11 +208,16 @@ async fn hop_stages<C: Connector>(
     Ok(handle)
 }
 
-/// A failure of jump host `hop`'s own stages: named after the hop, at the layer it reached.
-fn at_hop(f: Failure, hop: &Session<'_>, name: &str) -> Failure {
+/// A failure of jump host `hop`'s own stages: named after the hop, at the layer it reached,
+/// with where to look in that jump host's log (`previous`: whose address it saw connect,
+/// when it is not the first).
+fn at_hop(f: Failure, hop: &Session<'_>, name: &str, previous: Option<&str>) -> Failure {
     if f.at_hop.is_some() {
         return f;
     }
+    let mut f = f;
+    let looked = hop.log_hints(&f, Some(name), previous);
+    f.hints.extend(looked);
     let layer = f.failed_layer(hop.at.reached);
     let h = hop.rec.hop.clone().unwrap_or(Hop {
         index: 0,
@@ -208,7 +228,6 @@ fn at_hop(f: Failure, hop: &Session<'_>, name: &str) -> Failure {
         "At {name}: {}",
         hints::summary_failed(f.error_type, &f.message, &h.host, h.port)
     );
-    let mut f = f;
     f.message = format!("{name}: {}", f.message);
     mark(f, &h, layer, summary)
 }

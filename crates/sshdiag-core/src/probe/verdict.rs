@@ -216,21 +216,53 @@ impl Session<'_> {
 
 impl Session<'_> {
     /// A failure the server decided or saw gets the commands that find this attempt in sshd's
-    /// log, by the source address and port the server saw, and what the line says.
+    /// log, by the source address and port the server saw, and what the line says. A jump
+    /// host's own failure got them where it happened (`jump.rs`); the target behind jump
+    /// hosts saw the last jump host connect, which this run finds by user and time.
     fn where_to_look(&self, mut f: Failure) -> Failure {
-        // A jump host's own failure, or the target seen from the last jump host: the source
-        // we know is the first hop's view, not theirs.
-        let (Some(source), Some(since)) = (&self.at.source, self.at.connected_unix_ms) else {
-            return f;
-        };
-        if f.at_hop.is_some() || !self.opts.jump.is_empty() {
+        if f.at_hop.is_some() {
             return f;
         }
+        let hints = match self.opts.jump.len() {
+            0 => self.log_hints(&f, None, None),
+            total => {
+                let last = &self.opts.jump[total - 1];
+                let whose = format!(
+                    "{}'s own address",
+                    super::jump::hop_name(total - 1, total, &last.host, last.port)
+                );
+                let server = format!("the target {}:{}", self.opts.host, self.opts.port);
+                self.log_hints(&f, Some(&server), Some(&whose))
+            }
+        };
+        f.hints.extend(hints);
+        f
+    }
+
+    /// The where-to-look hints for failure `f` of this session's server: by the source
+    /// address this session saw (`seen_from: None`), or, when the server saw another
+    /// machine connect (`seen_from` says whose address), by user and time. `server` names
+    /// the server in a chain.
+    pub(super) fn log_hints(
+        &self,
+        f: &Failure,
+        server: Option<&str>,
+        seen_from: Option<&str>,
+    ) -> Vec<String> {
+        let Some(since) = self.at.connected_unix_ms else {
+            return Vec::new();
+        };
         let refusal = f.context.get("refusal").and_then(|v| v.as_str());
         let lookup = server_log::LogLookup {
             code: f.code,
             phase: f.phase,
-            source,
+            source: if seen_from.is_some() {
+                None
+            } else {
+                self.at.source.as_deref()
+            },
+            seen_from,
+            server,
             via_relay: self.via_relay(),
             username: &self.opts.username,
             methods_tried: &self.at.methods_tried,
@@ -241,8 +273,7 @@ impl Session<'_> {
             since_unix_ms: since,
             until_unix_ms: self.env.now_unix_ms(),
         };
-        f.hints.extend(server_log::hints(&lookup));
-        f
+        server_log::hints(&lookup)
     }
 
     /// A run that ran out of time names the last SSH message sent and the one awaited.
