@@ -39,6 +39,11 @@ pub struct Args {
     /// in from the configuration, not a flag.
     #[arg(skip)]
     pub ssh_config: Vec<sshdiag_events::bundle::ConfigLine>,
+    /// The jump hosts as ssh_config resolves each as its own destination (its `Host`
+    /// block's HostName, Port, User, IdentityFile), as OpenSSH's per-hop `ssh` does; filled
+    /// in from the configuration. `None`: `-J` is read as written.
+    #[arg(skip)]
+    pub jump_hops: Option<Vec<HopConfig>>,
     /// Environment variable holding the key's passphrase.
     #[arg(long = "passphrase-env", value_name = "VAR")]
     pub passphrase_env: Option<String>,
@@ -85,7 +90,7 @@ pub struct Args {
     #[arg(short = 'G')]
     pub print_config: bool,
     /// Jump hosts passed through in order, as OpenSSH's `-J` (`-o ProxyJump=`): each is
-    /// diagnosed like the target, with the target's credentials.
+    /// diagnosed like the target, resolved through ssh_config as its own destination.
     #[arg(short = 'J', value_name = "[USER@]HOST[:PORT][,...]")]
     pub jump: Option<String>,
     /// OpenSSH-style option Name=Value (KexAlgorithms, HostKeyAlgorithms, Ciphers, MACs,
@@ -158,9 +163,41 @@ struct SshOptions {
     alive_count: u32,
 }
 
+/// One jump host as ssh_config resolved it for itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Its own `IdentityFile`s (existing files only); empty: the target's credentials.
+    pub identity: Vec<std::path::PathBuf>,
+}
+
+/// One element of a `ProxyJump` list as written: what it says, and what it leaves open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JumpSpec {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
 /// OpenSSH's `ProxyJump` list, `[USER@]HOST[:PORT][,...]`: a jump host without a user logs
-/// in as `user` (the target's login), and without a port uses 22.
+/// in as `user` (the target's login), and without a port uses 22. (With ssh_config applied,
+/// each hop is resolved as its own destination instead: see [`HopConfig`].)
 pub fn parse_jump(spec: &str, user: &str) -> Result<Vec<JumpHost>, String> {
+    Ok(parse_jump_spec(spec)?
+        .into_iter()
+        .map(|j| JumpHost {
+            host: j.host,
+            port: j.port.unwrap_or(22),
+            username: j.user.unwrap_or_else(|| user.to_string()),
+            auth: None,
+        })
+        .collect())
+}
+
+/// A `ProxyJump` list as written, element by element; a malformed element is one line.
+pub fn parse_jump_spec(spec: &str) -> Result<Vec<JumpSpec>, String> {
     let mut hops = Vec::new();
     for part in spec.split(',') {
         let part = part.trim().trim_start_matches("ssh://");
@@ -177,22 +214,22 @@ pub fn parse_jump(spec: &str, user: &str) -> Result<Vec<JumpHost>, String> {
             hostport.matches(':').count() == 1
         };
         let (host, port) = if has_port {
-            parse_host_port(hostport).map_err(|e| match e {
+            let (h, p) = parse_host_port(hostport).map_err(|e| match e {
                 HostPortError::Malformed => bad("expected [USER@]HOST[:PORT]"),
                 HostPortError::BadPort => bad("the port must be 1-65535"),
-            })?
+            })?;
+            (h, Some(p))
         } else {
             let h = hostport.trim_start_matches('[').trim_end_matches(']');
-            (h.to_string(), 22)
+            (h.to_string(), None)
         };
         if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
             return Err(bad("expected [USER@]HOST[:PORT]"));
         }
-        hops.push(JumpHost {
+        hops.push(JumpSpec {
+            user: user_at,
             host,
             port,
-            username: user_at.unwrap_or_else(|| user.to_string()),
-            auth: None,
         });
     }
     Ok(hops)
@@ -215,6 +252,50 @@ impl Args {
                     .map_err(|e| format!("certificate {}: {e}", c.path.display()))
             })
             .transpose()
+    }
+
+    /// A jump host resolved by ssh_config: with `IdentityFile`s of its own, it is offered
+    /// those keys, then the target's other credentials (password, keyboard-interactive);
+    /// without, the target's credentials, as before.
+    fn hop(&self, h: &HopConfig, target: &AuthPlan) -> Result<JumpHost, String> {
+        let auth = match target {
+            AuthPlan::Credentials(creds) if !h.identity.is_empty() => {
+                let passphrase = match &self.passphrase_env {
+                    Some(var) => Some(env_secret(var, "--passphrase-env")?),
+                    None => None,
+                };
+                let mut own = Vec::new();
+                for path in &h.identity {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        format!(
+                            "IdentityFile {} of jump host {}: cannot read the key file: {e}",
+                            path.display(),
+                            h.host
+                        )
+                    })?;
+                    own.push(Credential::PrivateKey {
+                        key_text: Secret::new(text),
+                        passphrase: passphrase.clone(),
+                        label: Some(path.display().to_string()),
+                        certificate: None,
+                    });
+                }
+                own.extend(
+                    creds
+                        .iter()
+                        .filter(|c| !matches!(c, Credential::PrivateKey { .. }))
+                        .cloned(),
+                );
+                Some(AuthPlan::Credentials(own))
+            }
+            _ => None,
+        };
+        Ok(JumpHost {
+            host: h.host.clone(),
+            port: h.port,
+            username: h.user.clone(),
+            auth,
+        })
     }
 
     /// Turn arguments into a plan; `read_stdin` supplies `--password-stdin`. Inputs are
@@ -283,7 +364,12 @@ impl Args {
             options.timeout_ms = options.timeout_ms.map(|t| t + options.hold_ms);
         }
         options.algorithms = ssh.algorithms;
-        if let Some(spec) = &self.jump {
+        if let Some(hops) = &self.jump_hops {
+            options.jump = hops
+                .iter()
+                .map(|h| self.hop(h, &options.auth))
+                .collect::<Result<_, _>>()?;
+        } else if let Some(spec) = &self.jump {
             options.jump = parse_jump(spec, &options.username)?;
         }
         let known_hosts = match &self.known_hosts {

@@ -1,10 +1,11 @@
-//! The CLI's hook: resolve `ssh_config` for the destination and fill in what the flags left
-//! open (explicit flags always win), or print the settings for `-G`. It never connects.
+//! The CLI's hook: resolve `ssh_config` for the destination (and for each jump host, as its
+//! own destination) and fill in what the flags left open (explicit flags always win), or print
+//! the settings for `-G`. It never connects.
 
 use std::path::{Path, PathBuf};
 
 use super::{ConfigFiles, Query, Resolved, StrictHostKeyChecking, resolve};
-use crate::args::Args;
+use crate::args::{Args, HopConfig, parse_jump_spec};
 use crate::identity::{
     FoundCertificate, check_identity, describe_certificates, find_certificates,
     unmatched_certificates,
@@ -177,6 +178,9 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
     }
     let mut notes = resolved.warnings.clone();
     fill(args, &resolved, &mut notes)?;
+    if let Some(spec) = &args.jump {
+        args.jump_hops = Some(resolve_hops(spec, &files, &mut notes)?);
+    }
     for key in &args.identity {
         notes.extend(check_identity(key, args.passphrase_env.as_deref())?);
     }
@@ -201,6 +205,54 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
         resolved: Box::new(resolved),
         certificates,
     })
+}
+
+/// Each jump host resolved as its own destination, as OpenSSH's `ssh` for that hop does: the
+/// `ProxyJump` element's user and port win, then its `Host` block's User, Port, HostName and
+/// IdentityFile; without a user anywhere, the local user (not the target's).
+fn resolve_hops(
+    spec: &str,
+    files: &ConfigFiles,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<HopConfig>, String> {
+    let mut hops = Vec::new();
+    for j in parse_jump_spec(spec)? {
+        let mut command_line = Vec::new();
+        if let Some(u) = &j.user {
+            command_line.push(format!("User {}", word(u)));
+        }
+        if let Some(p) = j.port {
+            command_line.push(format!("Port {p}"));
+        }
+        let query = Query {
+            host: j.host.clone(),
+            local_user: local_user(),
+            home: home_dir(),
+        };
+        let r = resolve(query, &command_line, files, Path::new(SYSTEM_CONFIG))
+            .map_err(|e| format!("jump host {}: {e}", j.host))?;
+        let mut identity = Vec::new();
+        for f in &r.settings.identity_files {
+            let path = r.expand_path(&f.value);
+            if path.exists() {
+                identity.push(path);
+            } else {
+                warnings.push(format!(
+                    "{}: IdentityFile {} (jump host {}): no such file, skipped",
+                    f.origin,
+                    path.display(),
+                    j.host
+                ));
+            }
+        }
+        hops.push(HopConfig {
+            host: r.hostname(),
+            port: r.port(),
+            user: r.user(),
+            identity,
+        });
+    }
+    Ok(hops)
 }
 
 /// Fill the arguments the user left open from the resolved settings.

@@ -424,3 +424,75 @@ fn through_the_relay_allowing_only_the_bastion_the_target_behind_it_is_reached()
     assert_eq!(error(&events).1.layer, Some(Layer::Relay));
     runtime.block_on(relay.shutdown());
 }
+
+/// `ssh -G -F CONFIG HOST`'s value of `key`: OpenSSH's own resolution of a destination.
+fn ssh_g(config: &std::path::Path, host: &str, key: &str) -> String {
+    let ssh = sshdiag_tests::tools::SSH.require().unwrap();
+    let mut command = Command::new(ssh);
+    command.args(["-F", config.to_str().unwrap(), "-G", host]);
+    let text = sshdiag_tests::procs::stdout_of(&mut command, "ssh -G");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} in ssh -G {host}"))
+        .to_string()
+}
+
+#[test]
+fn a_jump_hosts_own_host_block_applies_to_its_hop_as_ssh_resolves_it() {
+    // The bastion takes only its key, named in its own Host block; the target takes the
+    // password. Neither block's values are on the command line.
+    let bastion =
+        SshdFixture::start(SshdOptions::with_config(["PasswordAuthentication no"])).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = &bastion.client_keys().ed25519;
+    let text = format!(
+        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  IdentityFile {}\n\
+         Host db\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_USER}\n  ProxyJump bastion\n",
+        bastion.port(),
+        key.path.display(),
+        target.port(),
+    );
+    let config = write_file(dir.path(), "config", &text);
+    let (out, events, _) = sshdiag(&["-F", config.to_str().unwrap(), "db", "echo", "hop"]);
+    assert_exit(&out, Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hop\n");
+    // The hop is where OpenSSH's own resolution of `bastion` puts it.
+    let hop = events
+        .iter()
+        .find_map(|e| e.hop.as_ref().filter(|h| h.index == 0))
+        .unwrap();
+    assert_eq!(hop.host, ssh_g(&config, "bastion", "hostname"));
+    assert_eq!(hop.port.to_string(), ssh_g(&config, "bastion", "port"));
+    // It logged in as its block's user with its block's key.
+    let login = events
+        .iter()
+        .find(|e| e.code == "auth-success" && e.hop.as_ref().is_some_and(|h| h.index == 0))
+        .unwrap();
+    let EventData::Auth(auth) = &login.data else {
+        panic!("{login:?}")
+    };
+    assert_eq!(
+        auth.username.as_deref(),
+        Some(ssh_g(&config, "bastion", "user").as_str())
+    );
+    assert_eq!(
+        ssh_g(&config, "bastion", "identityfile"),
+        key.path.display().to_string()
+    );
+    assert_eq!(
+        serde_json::to_value(auth.method).unwrap(),
+        serde_json::json!("private_key"),
+        "{auth:?}"
+    );
+    assert!(
+        bastion.log().contains("Accepted publickey for"),
+        "{}",
+        bastion.log()
+    );
+    assert!(
+        bastion
+            .log()
+            .contains(&format!("target 127.0.0.1 port {}", target.port()))
+    );
+}
