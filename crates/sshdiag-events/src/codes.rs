@@ -110,7 +110,7 @@ catalog! {
     NoMutualKex => "no-mutual-kex", "client and server share no algorithm in one negotiation category";
     KexFailed => "kex-failed", "key exchange failed for a reason other than a missing common algorithm";
     HostKeyMismatch => "host-key-mismatch", "the server's host key differs from the key trusted for this host";
-    HostKeyRevoked => "host-key-revoked", "the server's host key (or its certificate's key) is on an `@revoked` line in known_hosts, which refuses it under every policy";
+    HostKeyRevoked => "host-key-revoked", "the server's host key (or its certificate's key, or the CA that signed its certificate) is on an `@revoked` line in known_hosts, which refuses it under every policy";
     HostCertificateRefused => "host-certificate-refused", "the server presented a host certificate that failed its check against the `@cert-authority` lines: expired, not yet valid, not for this host name, or signed by an unknown CA";
     HostKeyUnknown => "host-key-unknown", "strict host key checking is on and no key is trusted for this host";
     KeyLoadError => "key-load-error", "the private key could not be used: unreadable, not a key, wrong passphrase or unsupported type";
