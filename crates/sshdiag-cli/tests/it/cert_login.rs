@@ -327,3 +327,40 @@ fn behind_a_jump_host_a_source_address_certificate_says_the_address_is_not_known
     // The real sshd refused it for that very reason.
     assert!(target.log().contains("source-address"), "{}", target.log());
 }
+
+#[test]
+fn through_the_relay_source_address_is_judged_against_the_relays_address() {
+    let scene = certs::user_ca_scene();
+    let signed = scene.sign_user_certs(TEST_USER, 9);
+    let sshd = &scene.sshd;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let relay = runtime
+        .block_on(sshdiag_tests::relay::RelayFixture::start(vec![format!(
+            "127.0.0.1/32:{}",
+            sshd.port()
+        )]))
+        .unwrap();
+    let ev = scene.cas.dir.path().join("events.jsonl");
+    let cert = format!("CertificateFile={}", signed.source_address.display());
+    let url = relay.ws_url();
+    let options: [&OsStr; 6] = [
+        "--proxy".as_ref(),
+        url.as_ref(),
+        "-i".as_ref(),
+        signed.key.path.as_os_str(),
+        "-o".as_ref(),
+        cert.as_ref(),
+    ];
+    let out = run(sshd, "no", &options, &ev, "cert-ok");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let evs = events(&ev);
+    let verdict = evs.iter().find(|e| e["event_type"] == "VERDICT").unwrap();
+    let hints: Vec<String> = serde_json::from_value(verdict["data"]["hints"].clone()).unwrap();
+    assert!(
+        hints[0].contains("its source-address option (10.9.8.0/24) does not include 127.0.0.1")
+            && hints[0].contains("the server sees the relay's address"),
+        "{hints:?}"
+    );
+    runtime.block_on(relay.shutdown());
+}
