@@ -109,9 +109,24 @@ impl Connector for TcpConnector {
         let several = addrs.len() > 1;
         let mut failed: Vec<String> = Vec::new();
         let mut last = None;
-        for addr in &addrs {
+        for (i, addr) in addrs.iter().enumerate() {
             let t = Instant::now();
-            match TcpStream::connect(addr).await {
+            // Each address but the last gets its own time limit, so a silent one does not
+            // take the next one's turn; the last is bounded by the probe's own deadline.
+            let connect = TcpStream::connect(addr);
+            let connected = if i + 1 < addrs.len() {
+                let limit = std::time::Duration::from_millis(to.attempt_timeout_ms);
+                match tokio::time::timeout(limit, connect).await {
+                    Ok(r) => r,
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {} s", limit.as_secs_f64()),
+                    )),
+                }
+            } else {
+                connect.await
+            };
+            match connected {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     tracing::debug!(connection_id = to.connection_id, peer = %addr, "TCP connected");

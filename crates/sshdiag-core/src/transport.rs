@@ -180,6 +180,11 @@ pub struct ConnectRequest<'a> {
     pub port: u16,
     pub connection_id: &'a str,
     pub progress: UnboundedSender<ConnectStep>,
+    /// How long one address may take to answer, as OpenSSH's `ConnectTimeout` (per address):
+    /// a connector that tries several addresses itself gives each but the last this long,
+    /// and reports the one that did not answer as a failed attempt before trying the next.
+    /// (After a `Resolved` step with several addresses, the probe waits for all of them.)
+    pub attempt_timeout_ms: u64,
 }
 
 impl ConnectRequest<'_> {

@@ -201,3 +201,61 @@ fn through_the_relay_its_attempts_reach_the_events_in_order() {
         "{message}"
     );
 }
+
+/// A listener on `127.0.0.1:port` that never answers: its accept queue (backlog 0) is full, so
+/// a further connect gets no SYN-ACK and hangs, like a firewall that drops. Kept alive by the
+/// returned values.
+fn black_hole(port: u16) -> (std::net::TcpListener, std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // SAFETY: a valid listening socket's descriptor; listen() again only shrinks its queue.
+    let shrunk = unsafe { libc::listen(listener.as_raw_fd(), 0) };
+    assert_eq!(shrunk, 0);
+    let filler = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    (listener, filler)
+}
+
+#[test]
+fn an_address_that_does_not_answer_gets_its_own_time_limit_and_the_next_is_tried() {
+    // sshd on 127.0.0.2 only; 127.0.0.1, which the resolver puts first (the longer prefix in
+    // common with the source address), drops the connection.
+    let sshd = SshdFixture::start(SshdOptions {
+        listen: Some(std::net::Ipv4Addr::new(127, 0, 0, 2)),
+        ..SshdOptions::default()
+    })
+    .unwrap();
+    let p = sshd.port();
+    let _hole = black_hole(p);
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1 {NAME}\n127.0.0.2 {NAME}\n")).unwrap();
+    let started = std::time::Instant::now();
+    let (out, events) = run(dir.path(), Some(&hosts), p, &["--connect-timeout", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        steps(&events),
+        [
+            step("proxy-resolved", "resolved", "127.0.0.1 127.0.0.2"),
+            step(
+                "proxy-tcp-attempt-failed",
+                "failed",
+                &format!("127.0.0.1:{p}")
+            ),
+            step(
+                "proxy-tcp-connected",
+                "tcp_connected",
+                &format!("127.0.0.2:{p}")
+            ),
+        ]
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    let silent = events
+        .iter()
+        .find(|e| e.code == "proxy-tcp-attempt-failed")
+        .unwrap();
+    assert!(
+        matches!(&silent.data, EventData::Proxy(d) if d.reason.as_deref().is_some_and(|r| r.contains("no answer within 2 s"))),
+        "{silent:?}"
+    );
+}

@@ -19,6 +19,10 @@ use crate::failure::{Failure, scrub};
 use crate::hints;
 use crate::transport::{self, ConnectFailure, ConnectRequest, ConnectStep, Connector};
 
+/// How much longer than the addresses' time limits together the connect stage waits, so a
+/// connector's own report of the last attempt arrives before the stage gives up.
+const ATTEMPT_GRACE_MS: u64 = 1_000;
+
 impl Session<'_> {
     pub(super) fn via_relay(&self) -> bool {
         self.link.transport == Transport::Websocket
@@ -46,16 +50,29 @@ impl Session<'_> {
                 port,
                 connection_id: &cid,
                 progress: tx,
+                attempt_timeout_ms: self.opts.connect_timeout_ms,
             });
-            let deadline = self.env.sleep(self.opts.connect_timeout_ms);
-            tokio::pin!(fut, deadline);
+            let mut deadline = self.env.sleep(self.opts.connect_timeout_ms);
+            tokio::pin!(fut);
             let mut progress_open = true;
             // A closed channel is always ready: the guards keep it from starving the others.
             loop {
                 tokio::select! {
                     biased;
                     step = rx.recv(), if progress_open => match step {
-                        Some(step) => self.on_connect_step(step),
+                        Some(step) => {
+                            // A name with several addresses: each gets the whole time limit,
+                            // as OpenSSH's ConnectTimeout (the connector times out all but the
+                            // last itself; a grace lets its report arrive first).
+                            if let ConnectStep::Resolved { addrs, .. } = &step
+                                && addrs.len() > 1
+                            {
+                                let each = self.opts.connect_timeout_ms;
+                                let all = each.saturating_mul(addrs.len() as u64);
+                                deadline = self.env.sleep(all.saturating_add(ATTEMPT_GRACE_MS));
+                            }
+                            self.on_connect_step(step);
+                        }
                         None => progress_open = false,
                     },
                     r = &mut fut => break Some(r),

@@ -35,6 +35,7 @@ impl Session<'_> {
                 port: self.opts.port,
                 connection_id: &cid,
                 progress,
+                attempt_timeout_ms: self.opts.connect_timeout_ms,
             };
             let work = async {
                 let connected = connector.connect(request).await.map_err(|f| {
