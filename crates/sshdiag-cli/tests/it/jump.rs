@@ -496,3 +496,44 @@ fn a_jump_hosts_own_host_block_applies_to_its_hop_as_ssh_resolves_it() {
             .contains(&format!("target 127.0.0.1 port {}", target.port()))
     );
 }
+
+#[test]
+fn a_jump_host_without_a_user_logs_in_as_the_local_user_as_openssh_does() {
+    let bastion = SshdFixture::start(SshdOptions::default()).unwrap();
+    let target = SshdFixture::start(SshdOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    // The local user is the test user; the target login is for another name.
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args(["-F", "none", "--strict-host-key-checking", "no"])
+        .args(["--password-env", "SSHDIAG_PW", "--events-file"])
+        .arg(&events)
+        .args(["-J", &format!("127.0.0.1:{}", bastion.port())])
+        .args([
+            "-p",
+            &target.port().to_string(),
+            "someone-else@127.0.0.1",
+            "true",
+        ])
+        .env("SSHDIAG_PW", TEST_PASSWORD)
+        .env("HOME", dir.path())
+        .env("USER", TEST_USER)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let events = read_jsonl(&std::fs::read_to_string(&events).unwrap()).events;
+    assert_eq!(
+        login_hops(&events),
+        [Some(0)],
+        "the bastion took the local user"
+    );
+    assert!(
+        bastion
+            .log()
+            .contains(&format!("Accepted password for {TEST_USER} from")),
+        "{}",
+        bastion.log()
+    );
+    let (event, _) = error(&events);
+    assert_eq!(event.hop.as_ref().map(|h| h.index), Some(1));
+}
