@@ -52,6 +52,9 @@ pub struct SshdOptions {
     /// A fixed port instead of a free one (for example to start a second server where a
     /// stopped one was).
     pub port: Option<u16>,
+    /// The loopback address to listen on instead of `127.0.0.1` (only it: for example
+    /// `127.0.0.2` for a target only a jump host on the same machine can reach).
+    pub listen: Option<std::net::Ipv4Addr>,
 }
 
 impl SshdOptions {
@@ -63,7 +66,7 @@ impl SshdOptions {
     {
         SshdOptions {
             extra_config: lines.into_iter().map(Into::into).collect(),
-            port: None,
+            ..SshdOptions::default()
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct SshdFixture {
     child: Option<Child>,
     host_keys: Vec<HostKey>,
     client_keys: ClientKeys,
+    /// The address it listens on (only this one), and its text for [`SshdFixture::host`].
+    listen: (std::net::Ipv4Addr, String),
 }
 
 impl SshdFixture {
@@ -157,6 +162,10 @@ impl SshdFixture {
             log_path: dir.path().join("sshd.log"),
             sshd,
             port: 0,
+            listen: {
+                let ip = options.listen.unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+                (ip, ip.to_string())
+            },
             child: None,
             host_keys,
             client_keys,
@@ -190,9 +199,9 @@ impl SshdFixture {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("sshd did not start")))
     }
 
-    /// Always `127.0.0.1`.
-    pub fn host(&self) -> &'static str {
-        LOOPBACK
+    /// The address it listens on: `127.0.0.1` unless [`SshdOptions::listen`] said otherwise.
+    pub fn host(&self) -> &str {
+        &self.listen.1
     }
 
     /// The port sshd listens on.
@@ -200,9 +209,9 @@ impl SshdFixture {
         self.port
     }
 
-    /// `127.0.0.1:port`.
+    /// Its address and port.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::from((self.listen.0, self.port))
     }
 
     /// [`TEST_USER`].
@@ -309,7 +318,7 @@ impl SshdFixture {
         }
         config.push_str("\n# Defaults.\n");
         config.push_str(&format!("Port {}\n", self.port));
-        config.push_str(&format!("ListenAddress {LOOPBACK}\n"));
+        config.push_str(&format!("ListenAddress {}\n", self.listen.1));
         for key in &self.host_keys {
             config.push_str(&format!("HostKey {}\n", key.path.display()));
         }
@@ -354,7 +363,7 @@ impl SshdFixture {
         let mut child = spawn_dying_with_this_process(command)
             .with_context(|| format!("starting {}", self.sshd.display()))?;
 
-        let listening = format!("Server listening on {LOOPBACK} port {}", self.port);
+        let listening = format!("Server listening on {} port {}", self.listen.1, self.port);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().context("polling sshd")? {
