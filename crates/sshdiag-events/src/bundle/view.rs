@@ -59,11 +59,9 @@ pub struct SessionView {
     pub phase_in_progress: Option<Phase>,
     /// Through jump hosts: each server the session reached, in chain order, as its events'
     /// `hop` names it (jump hosts from 0, the target last); empty for a direct session.
-    #[serde(default)]
     pub hops: Vec<Hop>,
     /// Through jump hosts: the server a failed session failed at, the `hop` of its `VERDICT`
     /// (else of its `ERROR`); `None` for a success or a direct session.
-    #[serde(default)]
     pub failed_hop: Option<Hop>,
 }
 
