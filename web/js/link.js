@@ -47,11 +47,16 @@ export function readLink() {
     token: value("token"),
     refused,
   };
-  if (params.has("token") || refused.length) {
-    // Keep what is harmless to see again (target, user, commands), so a reload still shows
-    // the target; the token and any secret leave the address bar and this history entry.
+  // A jump host that is not [user@]host[:port] may hold anything (`user:password@host`).
+  const badJump = link.jumps.includes(null);
+  if (params.has("token") || refused.length || badJump) {
+    // Keep what is harmless to see again (target, user, commands, jump hosts), so a reload
+    // still shows the target; the token and any secret leave the address bar and this
+    // history entry.
     const kept = new URLSearchParams();
-    for (const [k, v] of params) if (LINK_KEYS.includes(k) && k !== "token") kept.append(k, v);
+    for (const [k, v] of params) {
+      if (LINK_KEYS.includes(k) && k !== "token" && !(k === "jump" && !parseJump(v))) kept.append(k, v);
+    }
     const rest = kept.toString();
     history.replaceState(history.state, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
   }
