@@ -166,6 +166,8 @@ async fn one_jump_host_reaches_a_target_only_the_bastion_can(
                 && timeline.contains(&format!("{target_name}: passed")),
             "the timeline does not show the chain: {timeline}"
         );
+        // The section with a hop in it, and the results naming hops, are accessible.
+        crate::axe::no_serious_violations(page, "with a jump host").await?;
         Ok(())
     })
     .await
