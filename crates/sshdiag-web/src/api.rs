@@ -24,8 +24,9 @@
 //! - The options are checked and read in `options.rs` (its module docs list the defaults,
 //!   `jump` and `trustedHostCas`).
 //! - `run()` may be called once per `Diagnostics`: the secrets (password, passphrase, key,
-//!   answers, relay token) are handed to the core when it starts and dropped when it ends; the
-//!   object keeps only the report and the options without `auth`/`token`. A second call
+//!   answers, relay token, the jump hosts' credentials) are handed to the core when it starts
+//!   and dropped when it ends; the object keeps only the report and the options without
+//!   `auth`/`token` (and without each jump host's `auth`). A second call
 //!   rejects with an Error saying so. `run()` rejects only on such misuse, never on an SSH or
 //!   network failure: those are in the verdict.
 //! - `openBundle(input)` takes the file's text (or its bytes as a `Uint8Array`/`ArrayBuffer`,
@@ -190,6 +191,10 @@ impl Diagnostics {
             } = pending;
             let mut kept = opts.clone();
             kept.auth = AuthPlan::Probe;
+            // The jump hosts' own credentials go with the rest.
+            for hop in &mut kept.jump {
+                hop.auth = None;
+            }
             let mut connector = BrowserRelayConnector {
                 url: proxy_url,
                 token,

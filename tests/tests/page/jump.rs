@@ -233,6 +233,14 @@ async fn two_jump_hosts_each_with_its_own_credential(browser: Browser) -> anyhow
             )),
             "{timeline}"
         );
+        // Neither hop's secret is in the events.
+        let key = &second.client_keys().ed25519.private_key;
+        let key_body = key.lines().nth(1).context("a key line")?;
+        let raw = page.text("raw-jsonl").await?;
+        anyhow::ensure!(
+            !raw.contains(key_body) && !raw.contains(first.password()),
+            "a jump host's secret is in the events"
+        );
         Ok(())
     })
     .await
