@@ -104,6 +104,12 @@ async function startRun() {
   const opts = formOptions();
   if (!opts.host) { showFormError("Enter the host to connect to."); $("f-host").focus(); return; }
   if (!opts.username) { showFormError("Enter the user name to log in as."); $("f-user").focus(); return; }
+  const blank = (opts.jump || []).findIndex((hop) => !hop.host);
+  if (blank >= 0) {
+    showFormError(`Enter the host of jump host ${blank + 1}, or remove it.`);
+    $(`f-jump-host-${blank + 1}`).focus();
+    return;
+  }
   let d;
   try {
     d = new Diagnostics(opts);

@@ -90,14 +90,12 @@ export function clearHops() {
   renumber();
 }
 
-/** The `jump` option from the section: one entry per hop with a host (empty hops are left out). */
+/** The `jump` option from the section: one entry per hop, in order (the page checks hosts). */
 export function jumpOptions() {
   const out = [];
   for (const fieldset of $("jump-hops").querySelectorAll("fieldset.hop")) {
     const f = hopFields(fieldset);
-    const host = f.host.value.trim();
-    if (!host) continue;
-    const hop = { host };
+    const hop = { host: f.host.value.trim() };
     const port = f.port.value.trim();
     if (port !== "") hop.port = Number(port);
     const user = f.user.value.trim();

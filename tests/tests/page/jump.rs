@@ -187,8 +187,15 @@ async fn two_jump_hosts_each_with_its_own_credential(browser: Browser) -> anyhow
         hop_auth(page, 2, "privateKey").await?;
         page.fill(&[("f-jump-key-2", &second.client_keys().ed25519.private_key)])
             .await?;
-        // A third hop, added and removed again, is not part of the run.
-        add_hop(page, 3, &target, None).await?;
+        // A third hop left empty: the page asks for its host instead of running.
+        page.click("jump-add").await?;
+        page.click("run-button").await?;
+        let error = page.text("form-error").await?;
+        anyhow::ensure!(
+            error.contains("Enter the host of jump host 3"),
+            "an empty hop: {error}"
+        );
+        // Removed again, it is not part of the run.
         page.click("f-jump-remove-3").await?;
         let (class, events) = page.run().await?;
         anyhow::ensure!(
