@@ -116,7 +116,9 @@ function hopsList(v, view, jumps) {
     const state = failed && h.index === failed.index ? "failed here" : failed && h.index > failed.index ? "not reached" : "passed";
     return el("li", { class: state === "failed here" ? "failed" : undefined, "data-hop": h.index, text: `${hopName(h, jumps)}: ${state}` });
   });
-  return el("div", { class: "hops" }, el("h3", { text: "Through jump hosts" }), el("ol", {}, ...items));
+  return el("div", { class: "hops" }, el("h3", { text: "Through jump hosts" }),
+    el("p", { class: "note", text: "Each bar above adds up that phase on every server of the path." }),
+    el("ol", {}, ...items));
 }
 
 function renderTimeline(v, view, jumps) {

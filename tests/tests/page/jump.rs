@@ -290,6 +290,17 @@ async fn failures_at_the_bastion_name_the_bastion(browser: Browser) -> anyhow::R
             timeline.contains(&format!("{name}: failed here")),
             "{timeline}"
         );
+        // The timeline holds the bastion's phases: the relay and TCP were reached there.
+        let relay_bar = page
+            .js("return document.querySelector('#timeline [data-phase=relay] .bar-ms').textContent")
+            .await?;
+        anyhow::ensure!(
+            relay_bar
+                .as_str()
+                .is_some_and(|t| t.ends_with(" ms") || t.ends_with(" s")),
+            "the bastion's relay phase is not on the timeline: {relay_bar}"
+        );
+        page.keep_screenshot("jump-bastion-auth-failed").await?;
 
         // A bastion that forbids forwarding: it accepted the login, and the verdict names
         // its AllowTcpForwarding.
