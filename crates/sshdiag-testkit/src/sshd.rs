@@ -9,12 +9,14 @@
 //! Logins are for one test user, [`TEST_USER`], created once with [`TEST_PASSWORD`] (this needs
 //! root). Four client keys come with every fixture: three authorised, one not.
 //!
-//! This module must never listen anywhere but 127.0.0.1, and never touch the machine's own
-//! `/etc/ssh`: everything the server reads is in the fixture's dir.
+//! This module must never listen anywhere but loopback (127.0.0.1, or another address of
+//! 127.0.0.0/8 when [`SshdOptions::listen`] asks for one, such as a target only a bastion
+//! reaches), and never touch the machine's own `/etc/ssh`: everything the server reads is in
+//! the fixture's dir.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,7 @@ pub use crate::tools::TEST_USER;
 pub const TEST_PASSWORD: &str = "sshdiag-test-pw-7Qz";
 /// The passphrase of the encrypted client key [`ClientKeys::rsa_enc`].
 pub const TEST_PASSPHRASE: &str = "sshdiag-test-passphrase-3Vr";
-/// The address every fixture listens on.
+/// The address a fixture listens on unless [`SshdOptions::listen`] names another.
 pub const LOOPBACK: &str = "127.0.0.1";
 
 /// How long sshd gets to start listening.
@@ -52,9 +54,10 @@ pub struct SshdOptions {
     /// A fixed port instead of a free one (for example to start a second server where a
     /// stopped one was).
     pub port: Option<u16>,
-    /// The loopback address to listen on instead of `127.0.0.1` (only it: for example
-    /// `127.0.0.2` for a target only a jump host on the same machine can reach).
-    pub listen: Option<std::net::Ipv4Addr>,
+    /// A loopback address to listen on instead of 127.0.0.1 (for example 127.0.0.2, which a
+    /// client connecting to 127.0.0.1 cannot reach: a target only a bastion reaches). Refused
+    /// at start when it is not in 127.0.0.0/8.
+    pub listen: Option<Ipv4Addr>,
 }
 
 impl SshdOptions {
@@ -117,18 +120,23 @@ pub struct SshdFixture {
     sshd: PathBuf,
     config_path: PathBuf,
     log_path: PathBuf,
+    listen: Ipv4Addr,
+    /// `listen` as text, for [`SshdFixture::host`].
+    host: String,
     port: u16,
     child: Option<Child>,
     host_keys: Vec<HostKey>,
     client_keys: ClientKeys,
-    /// The address it listens on (only this one), and its text for [`SshdFixture::host`].
-    listen: (std::net::Ipv4Addr, String),
 }
 
 impl SshdFixture {
     /// Writes the config and keys, starts sshd on a free loopback port and waits until it
     /// sends its banner. Creates [`TEST_USER`] first when running as root.
     pub fn start(options: SshdOptions) -> anyhow::Result<SshdFixture> {
+        let listen = options.listen.unwrap_or(Ipv4Addr::LOCALHOST);
+        if !listen.is_loopback() {
+            bail!("the sshd fixture listens on loopback only, not on {listen}");
+        }
         let sshd = tools::SSHD.require()?;
         let keygen = tools::SSH_KEYGEN.require()?;
         ensure_test_user()?;
@@ -161,11 +169,9 @@ impl SshdFixture {
             config_path: dir.path().join("sshd_config"),
             log_path: dir.path().join("sshd.log"),
             sshd,
+            listen,
+            host: listen.to_string(),
             port: 0,
-            listen: {
-                let ip = options.listen.unwrap_or(std::net::Ipv4Addr::LOCALHOST);
-                (ip, ip.to_string())
-            },
             child: None,
             host_keys,
             client_keys,
@@ -199,9 +205,9 @@ impl SshdFixture {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("sshd did not start")))
     }
 
-    /// The address it listens on: `127.0.0.1` unless [`SshdOptions::listen`] said otherwise.
+    /// The address sshd listens on: `127.0.0.1` unless [`SshdOptions::listen`] said otherwise.
     pub fn host(&self) -> &str {
-        &self.listen.1
+        &self.host
     }
 
     /// The port sshd listens on.
@@ -209,9 +215,9 @@ impl SshdFixture {
         self.port
     }
 
-    /// Its address and port.
+    /// `ADDRESS:port` (`127.0.0.1:port` by default).
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((self.listen.0, self.port))
+        SocketAddr::from((self.listen, self.port))
     }
 
     /// [`TEST_USER`].
@@ -318,7 +324,7 @@ impl SshdFixture {
         }
         config.push_str("\n# Defaults.\n");
         config.push_str(&format!("Port {}\n", self.port));
-        config.push_str(&format!("ListenAddress {}\n", self.listen.1));
+        config.push_str(&format!("ListenAddress {}\n", self.listen));
         for key in &self.host_keys {
             config.push_str(&format!("HostKey {}\n", key.path.display()));
         }
@@ -363,7 +369,7 @@ impl SshdFixture {
         let mut child = spawn_dying_with_this_process(command)
             .with_context(|| format!("starting {}", self.sshd.display()))?;
 
-        let listening = format!("Server listening on {} port {}", self.listen.1, self.port);
+        let listening = format!("Server listening on {} port {}", self.listen, self.port);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().context("polling sshd")? {
