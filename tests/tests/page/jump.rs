@@ -3,8 +3,9 @@
 //! allowing only the bastion, so the target is reached through the bastion's `direct-tcpip`
 //! channel or not at all. Success through one jump host (Chromium and Firefox) and through two;
 //! failures at the bastion (its own authentication, and `AllowTcpForwarding no`) named as the
-//! bastion's; a user certificate login (the key alone is not authorised); and a host
-//! certificate trusted through the page's trusted host CAs, which this browser remembers.
+//! bastion's; the bastion's host key changed, named as the bastion's and trusted anew for it;
+//! a user certificate login (the key alone is not authorised); and a host certificate trusted
+//! through the page's trusted host CAs, which this browser remembers.
 
 use std::net::Ipv4Addr;
 
@@ -413,6 +414,53 @@ async fn a_host_certificate_is_trusted_through_the_trusted_host_cas(
     .await
 }
 
+async fn a_changed_key_at_the_bastion_names_the_bastion_and_is_trusted_anew_there(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    let mut bastion = SshdFixture::start(SshdOptions::default())?;
+    let port = bastion.port();
+    let target = hidden(&[])?;
+    let relay = RelayFixture::start(vec![format!("127.0.0.1/32:{port}")]).await?;
+    in_browser(browser, relay, None, async |page, _| {
+        page.fill_target(&target, target.password()).await?;
+        add_hop(page, 1, &bastion, None).await?;
+        let (class, _) = page.run().await?;
+        anyhow::ensure!(
+            class.contains("ok"),
+            "the first run through the bastion failed"
+        );
+        // The bastion is reinstalled: same port, new host keys. Its key is the one that
+        // changed, not the target's.
+        bastion.kill()?;
+        let _renewed = SshdFixture::start(SshdOptions {
+            port: Some(port),
+            ..SshdOptions::default()
+        })?;
+        let (verdict, events) = page.run_failing("HostKeyMismatch").await?;
+        anyhow::ensure!(
+            verdict_event(&events)?["hop"]["index"] == json!(0),
+            "the mismatch is not the bastion's: {verdict}"
+        );
+        let button = page
+            .js("return document.querySelector('#mismatch-body button').textContent")
+            .await?;
+        anyhow::ensure!(
+            button == json!(format!("Trust the new key for 127.0.0.1:{port}")),
+            "the mismatch offers to trust {button}"
+        );
+        page.js("document.querySelector('#mismatch-body button').click()")
+            .await?;
+        let (class, events) = page.run().await?;
+        anyhow::ensure!(
+            class.contains("ok"),
+            "after trusting the bastion's new key: {}",
+            last_of(&events, "VERDICT")?
+        );
+        Ok(())
+    })
+    .await
+}
+
 /// The scenarios only Chromium runs, to keep the browser tier's time: what they add is the
 /// same code in both browsers (the wasm core and the page's fields), which the one-jump-host
 /// scenario runs in both.
@@ -427,6 +475,13 @@ mod chromium_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failures_at_the_bastion_name_the_bastion() -> anyhow::Result<()> {
         super::failures_at_the_bastion_name_the_bastion(Chromium).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_changed_key_at_the_bastion_names_the_bastion_and_is_trusted_anew_there()
+    -> anyhow::Result<()> {
+        super::a_changed_key_at_the_bastion_names_the_bastion_and_is_trusted_anew_there(Chromium)
+            .await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,8 @@
 //! - `jump.rs`: jump hosts, certificates and host CAs: a target on 127.0.0.2 that only the
 //!   bastion reaches (the relay allows only the bastion) through one jump host (both browsers)
 //!   and two, each hop named in the events, the verdict and the timeline; the bastion's own
-//!   authentication failure and its `AllowTcpForwarding no` named as the bastion's; a user
+//!   authentication failure, its `AllowTcpForwarding no` and its changed host key (trusted
+//!   anew for the bastion) named as the bastion's; a user
 //!   certificate login (and an untrusted CA's refusal); a host certificate trusted through the
 //!   trusted host CAs, which the browser remembers;
 //! - `host_key.rs`: the host key changed between two runs (sshd restarted on the same port with
