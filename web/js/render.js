@@ -221,6 +221,9 @@ export function renderAll(verdict, view, transcript, how = {}) {
   renderMismatch(verdict, view, how.trust);
   renderTimeline(verdict, view, how.jumps);
   renderServer(view);
+  if (view.server_hop) {
+    $("server").prepend(el("p", { class: "note", text: `These are the facts of ${hopName(view.server_hop, how.jumps)}, the last server reached.` }));
+  }
   renderTranscript(transcript);
 }
 

@@ -301,6 +301,12 @@ async fn failures_at_the_bastion_name_the_bastion(browser: Browser) -> anyhow::R
                 .is_some_and(|t| t.ends_with(" ms") || t.ends_with(" s")),
             "the bastion's relay phase is not on the timeline: {relay_bar}"
         );
+        // The server facts shown are the bastion's, and say so.
+        let server = page.text("server").await?;
+        anyhow::ensure!(
+            server.contains(&format!("These are the facts of {name}")),
+            "the server panel does not say whose facts it shows: {server}"
+        );
         page.keep_screenshot("jump-bastion-auth-failed").await?;
 
         // A bastion that forbids forwarding: it accepted the login, and the verdict names

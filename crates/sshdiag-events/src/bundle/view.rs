@@ -63,6 +63,9 @@ pub struct SessionView {
     /// Through jump hosts: the server a failed session failed at, the `hop` of its `VERDICT`
     /// (else of its `ERROR`); `None` for a success or a direct session.
     pub failed_hop: Option<Hop>,
+    /// Through jump hosts: the server `server`, `algorithms` and the host key facts are of,
+    /// the `hop` of the last `VERSION` event; `None` for a direct session.
+    pub server_hop: Option<Hop>,
 }
 
 /// The trusted and the presented host key of a `HostKeyMismatch`.
@@ -103,7 +106,11 @@ impl SessionView {
     }
 
     fn new(events: &[Event], derived: Derived, finished: bool) -> SessionView {
-        let version = events.iter().rev().find_map(|e| match &e.data {
+        let version_event = events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.data, EventData::Version(_)));
+        let version = version_event.and_then(|e| match &e.data {
             EventData::Version(v) => Some(v),
             _ => None,
         });
@@ -145,6 +152,7 @@ impl SessionView {
         SessionView {
             hops,
             failed_hop,
+            server_hop: version_event.and_then(|e| e.hop.clone()),
             connection_id: events.first().map(|e| e.connection_id.clone()),
             phase_in_progress: phase_in_progress(events, finished),
             finished,

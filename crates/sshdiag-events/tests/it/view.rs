@@ -176,6 +176,14 @@ fn through_jump_hosts_the_view_lists_the_hops_and_names_the_failed_one() {
     let view = SessionView::from_events(&events);
     assert_eq!(view.hops, [hop(0, "bastion"), hop(1, "db")]);
     assert_eq!(view.failed_hop, Some(hop(1, "db")));
+    let last_banner = events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.data, EventData::Version(_)))
+        .and_then(|e| e.hop.clone());
+    assert!(last_banner.is_some());
+    assert_eq!(view.server_hop, last_banner, "the server facts' hop");
+    assert!(direct.server_hop.is_none());
     // A success names no failed hop.
     let mut ok = util::ok_session(&id);
     for e in ok.iter_mut() {
