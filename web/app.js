@@ -1,6 +1,7 @@
 // sshdiag page, the entry module: the two modes (run a diagnosis, open a bundle), a run from
 // the form with its live progress and Cancel, the support link and /relay.json pre-fills, and
-// the start. The jobs live in `js/`: `form.js` (the form → options), `link.js` (support links),
+// the start. The jobs live in `js/`: `form.js` (the form → options), `jump.js` (the jump
+// hosts and the names of a chain's hops), `link.js` (support links),
 // `events.js` (the events table), `render.js` and `server.js` (the result panels),
 // `viewer.js` (bundles and event logs), `downloads.js` (files and the copied summary).
 //
@@ -15,6 +16,7 @@ import { $, el, messageOf } from "./js/dom.js";
 import { addEvent } from "./js/events.js";
 import { formOptions, showAuthFields, showFormError } from "./js/form.js";
 import { fillFromLink, readLink } from "./js/link.js";
+import { addHop, clearHops } from "./js/jump.js";
 import { renderAll, renderProgress, renderRunning, renderServer, resetResults } from "./js/render.js";
 import { showViewed, viewerReady } from "./js/viewer.js";
 import { downloadsFor, showDownloads } from "./js/downloads.js";
@@ -57,7 +59,7 @@ function showRun() {
   if (!run) { showIntro(); return; }
   resetResults("run");
   for (const line of run.d.eventsJsonl().split("\n")) {
-    if (line) addEvent(JSON.parse(line), line);
+    if (line) addEvent(JSON.parse(line), line, run.jumps);
   }
   if (run.verdict) showFinished();
   else {
@@ -71,16 +73,18 @@ function showRun() {
 function showFinished() {
   const { d, target } = run;
   const view = d.derived();
+  // Through jump hosts, the key to trust anew is that of the server whose key changed.
+  const server = view.failed_hop ? { host: view.failed_hop.host, port: view.failed_hop.port } : target;
   const trust = {
-    ...target,
+    ...server,
     forget: () => {
-      Diagnostics.forgetHostKey(target.host, target.port);
+      Diagnostics.forgetHostKey(server.host, server.port);
       $("f-policy").value = "accept-new";
     },
   };
   // run() resolves with the verdict the derivation reads; only misuse rejects, and then the
   // page's stand-in verdict is shown.
-  renderAll(view.finished ? view.verdict : run.verdict, view, run.transcript, { trust });
+  renderAll(view.finished ? view.verdict : run.verdict, view, run.transcript, { trust, jumps: run.jumps });
   showDownloads();
 }
 
@@ -100,6 +104,12 @@ async function startRun() {
   const opts = formOptions();
   if (!opts.host) { showFormError("Enter the host to connect to."); $("f-host").focus(); return; }
   if (!opts.username) { showFormError("Enter the user name to log in as."); $("f-user").focus(); return; }
+  const blank = (opts.jump || []).findIndex((hop) => !hop.host);
+  if (blank >= 0) {
+    showFormError(`Enter the host of jump host ${blank + 1}, or remove it.`);
+    $(`f-jump-host-${blank + 1}`).focus();
+    return;
+  }
   let d;
   try {
     d = new Diagnostics(opts);
@@ -107,7 +117,7 @@ async function startRun() {
     showFormError(messageOf(e));
     return;
   }
-  const mine = { d, target: { host: opts.host, port: opts.port || 22 }, startedAt: Date.now(), limitMs: d.timeLimitMs, view: null, verdict: null, transcript: [] };
+  const mine = { d, target: { host: opts.host, port: opts.port || 22 }, startedAt: Date.now(), limitMs: d.timeLimitMs, view: null, verdict: null, transcript: [], jumps: (opts.jump || []).length };
   run = mine;
   showRun();
   const button = $("run-button");
@@ -116,7 +126,7 @@ async function startRun() {
   d.onEvent((event) => {
     mine.view = d.derived();
     if (run !== mine || mode !== "run") return;
-    addEvent(event, JSON.stringify(event));
+    addEvent(event, JSON.stringify(event), mine.jumps);
     renderServer(mine.view);
     tick();
   });
@@ -151,7 +161,7 @@ function showLinkNote(text) {
 
 function applyLink() {
   const link = readLink();
-  if (link) showLinkNote(fillFromLink(link, $));
+  if (link) showLinkNote(fillFromLink(link, $, { addHop, clearHops }));
   return link;
 }
 

@@ -7,6 +7,8 @@ import type { DiagnosticsOptions, Event, OpenedBundle, SessionView, VerdictData 
 
 declare const passwordField: { value: string };
 declare const token: string;
+declare const keyText: string;
+declare const certText: string;
 declare function render(view: SessionView): void;
 declare function upload(bundle: string): Promise<void>;
 
@@ -48,6 +50,25 @@ export async function diagnose(): Promise<boolean> {
   return verdict.ok;
 }
 
+// Through a bastion with its own password, logging in to the target with a certificate, and
+// trusting host certificates from the company's host CA.
+export async function throughBastion(): Promise<string | undefined> {
+  const d = new Diagnostics({
+    host: "db1.internal", username: "alice",
+    auth: { type: "privateKey", key: keyText, certificate: certText },
+    jump: [
+      { host: "bastion.example.com", port: 2222, username: "jump", auth: { type: "password", password: passwordField.value } },
+      { host: "inner-bastion.internal" },
+    ],
+    trustedHostCas: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl host-ca"],
+  });
+  await d.run();
+  const view: SessionView = d.derived();
+  const hops: string[] = view.hops.map((h) => `${h.index} ${h.host}:${h.port}`);
+  console.log(hops.join(" → "));
+  return view.failed_hop ? view.failed_hop.host : undefined;
+}
+
 export function mistakes(): void {
   // @ts-expect-error: an unknown option is refused by the types, as by the API.
   new Diagnostics({ host: "h", username: "u", hostname: "h" });
@@ -57,6 +78,12 @@ export function mistakes(): void {
   new Diagnostics({ host: "h", username: "u", auth: { type: "kerberos" } });
   // @ts-expect-error: `host` is required.
   new Diagnostics({ username: "u" });
+  // @ts-expect-error: a jump host needs its `host`.
+  new Diagnostics({ host: "h", username: "u", jump: [{ port: 22 }] });
+  // @ts-expect-error: a jump host's keys are host, port, username and auth.
+  new Diagnostics({ host: "h", username: "u", jump: [{ host: "b", user: "u" }] });
+  // @ts-expect-error: the trusted host CAs are strings.
+  new Diagnostics({ host: "h", username: "u", trustedHostCas: [{ key: "ssh-ed25519 AAAA" }] });
   const d = new Diagnostics({ host: "h", username: "u" });
   d.onEvent((event) => {
     // @ts-expect-error: a CONNECT event's data has no `ok`.

@@ -1,5 +1,6 @@
 // The page's small shared helpers: element lookup and creation, number and time formats, the
-// phase names, and the plain-language form of wire values. Never innerHTML: everything shown
+// phase names, the names of a jump-host chain's hops, and the plain-language form of wire
+// values. Never innerHTML: everything shown
 // is data, so every text goes in as a text node.
 
 export const PHASES = ["relay", "dns", "tcp", "banner", "kex", "hostkey", "auth", "channel", "exec"];
@@ -61,4 +62,17 @@ export function fmtBytes(n) {
 /** A wire value (`accepted_new`, `accept-new`) in plain words (`accepted new`). */
 export function plain(value) {
   return value === undefined || value === null ? value : String(value).replace(/[_-]+/g, " ");
+}
+
+/**
+ * How the page names a server of a chain: "jump host 1 (bastion:22)" or "target (db:22)" when
+ * the number of jump hosts is known (`jumps`), else "hop 1 (bastion:22)".
+ */
+export function hopName(hop, jumps) {
+  if (!hop) return "";
+  const where = `${hop.host}:${hop.port}`;
+  if (typeof jumps === "number") {
+    return hop.index < jumps ? `jump host ${hop.index + 1} (${where})` : `target (${where})`;
+  }
+  return `hop ${hop.index + 1} (${where})`;
 }

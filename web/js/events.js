@@ -2,7 +2,7 @@
 // with a filter by type and level. It derives no fact from them; the summaries only put each
 // event's own fields into words.
 
-import { $, el, fmtMs, plain } from "./dom.js";
+import { $, el, fmtMs, hopName, plain } from "./dom.js";
 
 const LEVELS = ["debug", "info", "warn", "error"];
 let firstTimestamp = null;
@@ -90,15 +90,19 @@ export function clearEvents() {
   updateCount();
 }
 
-/** Adds one event (its object and its JSONL line) to the table and the raw view. */
-export function addEvent(e, line) {
+/**
+ * Adds one event (its object and its JSONL line) to the table and the raw view; through jump
+ * hosts its summary starts with the server it belongs to (`jumps`: how many jump hosts the run
+ * had, when known).
+ */
+export function addEvent(e, line, jumps) {
   if (firstTimestamp === null) firstTimestamp = e.timestamp;
   const iso = new Date(e.timestamp * 1000).toISOString();
   const tr = el("tr", { class: `lvl-${e.level}`, "data-type": e.event_type, "data-level": e.level },
     el("td", { class: "num" }, el("time", { datetime: iso, title: iso, text: `+${((e.timestamp - firstTimestamp) * 1000).toFixed(0)} ms` })),
     el("td", {}, el("span", { class: `badge t-${e.event_type}`, text: e.event_type })),
     el("td", { class: "code" }, e.code),
-    el("td", {}, summarize(e)));
+    el("td", {}, e.hop ? el("span", { class: "hop", text: `${hopName(e.hop, jumps)}: ` }) : null, summarize(e)));
   tr.hidden = !passesFilter(e.event_type, e.level);
   $("events").tBodies[0].append(tr);
   $("raw-jsonl").textContent += `${line}\n`;

@@ -1,8 +1,13 @@
-// The run form: the credential fields shown for the chosen type, the private key file, and
-// the options for `new Diagnostics` read from the fields. A chosen key file's text stays in
-// this module and goes only into those options.
+// The run form: the credential fields shown for the chosen type, the private key file and its
+// certificate, the trusted host CAs (remembered in this browser's localStorage, like trusted
+// host keys), and the options for `new Diagnostics` read from the fields, with the jump hosts
+// of `jump.js`. A chosen key file's text stays in this module and goes only into those options.
 
 import { $ } from "./dom.js";
+import { jumpOptions } from "./jump.js";
+
+/** Where the trusted host CAs are kept (public keys only). */
+const HOST_CAS_KEY = "sshdiag.trustedHostCas";
 
 let keyFile = null; // { name, text } of a chosen private key file
 
@@ -44,6 +49,30 @@ function forgetKeyFile() {
 $("f-keyfile-clear").addEventListener("click", () => { forgetKeyFile(); $("f-key").focus(); });
 $("f-key").addEventListener("input", () => { if (keyFile && $("f-key").value) forgetKeyFile(); });
 
+$("f-certfile").addEventListener("change", async (ev) => {
+  const file = ev.target.files && ev.target.files[0];
+  ev.target.value = "";
+  if (!file) return;
+  // A certificate is one line of a few kilobytes; anything much bigger is not one.
+  if (file.size > 64 * 1024) {
+    $("f-keyfile-note").textContent = `${file.name} is ${file.size} bytes: too large to be a certificate.`;
+    return;
+  }
+  $("f-cert").value = (await file.text()).trim();
+});
+
+try {
+  $("f-hostcas").value = localStorage.getItem(HOST_CAS_KEY) || "";
+} catch (_) { /* no localStorage: the field starts empty */ }
+function rememberHostCas() {
+  try {
+    const text = $("f-hostcas").value.trim();
+    if (text) localStorage.setItem(HOST_CAS_KEY, text);
+    else localStorage.removeItem(HOST_CAS_KEY);
+  } catch (_) { /* not remembered; still used for this run */ }
+}
+$("f-hostcas").addEventListener("change", rememberHostCas);
+
 function lines(text) {
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
 }
@@ -72,6 +101,11 @@ export function formOptions() {
   if (Object.keys(algorithms).length > 0) opts.algorithms = algorithms;
   const forward = $("f-forward").value.trim();
   if (forward !== "") opts.forwardProbe = forward;
+  const jump = jumpOptions();
+  if (jump.length) opts.jump = jump;
+  rememberHostCas();
+  const cas = lines($("f-hostcas").value);
+  if (cas.length) opts.trustedHostCas = cas;
   switch (authType()) {
     case "password":
       opts.auth = { type: "password", password: $("f-password").value };
@@ -81,6 +115,7 @@ export function formOptions() {
       opts.auth = { type: "privateKey", key };
       if ($("f-passphrase").value !== "") opts.auth.passphrase = $("f-passphrase").value;
       if (keyFile) opts.auth.label = keyFile.name;
+      if ($("f-cert").value.trim() !== "") opts.auth.certificate = $("f-cert").value.trim();
       break;
     }
     case "keyboardInteractive":

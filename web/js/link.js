@@ -1,11 +1,21 @@
 // Support links: a page opened as `…/#host=H&port=P&user=U&relay=URL&command=C&token=T`
-// (docs/embed.md) is pre-filled from its fragment, which browsers never send to a server. The
+// (and `jump=[USER@]HOST[:PORT]`, once per jump host, in order; docs/embed.md) is pre-filled
+// from its fragment, which browsers never send to a server. The
 // token is removed from the address bar and from the history entry as soon as it is read.
 // Never a password, passphrase or key from a URL: such keys are dropped unread, and the page
 // says so.
 
 /** The keys a support link may carry. */
-const LINK_KEYS = ["host", "port", "user", "relay", "command", "token"];
+const LINK_KEYS = ["host", "port", "user", "relay", "command", "token", "jump"];
+
+/** `[user@]host[:port]` (a bracketed IPv6 address allowed), or null when it is not one. */
+export function parseJump(text) {
+  const m = /^(?:([^@\s:/]+)@)?(\[[0-9a-fA-F:.]+\]|[^@\s:/[\]]+)(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!m) return null;
+  const port = m[3] === undefined ? undefined : Number(m[3]);
+  if (port !== undefined && (port < 1 || port > 65535)) return null;
+  return { user: m[1], host: m[2].replace(/^\[|\]$/g, ""), port };
+}
 
 /** Keys that look like a secret someone tried to put in a link; they are never used. */
 const SECRET_KEY = /pass|key|secret|answer|identity|credential/i;
@@ -33,22 +43,31 @@ export function readLink() {
     user: value("user"),
     relay: value("relay"),
     commands: params.getAll("command").filter((c) => c.trim() !== ""),
+    jumps: params.getAll("jump").filter((j) => j.trim() !== "").map(parseJump),
     token: value("token"),
     refused,
   };
-  if (params.has("token") || refused.length) {
-    // Keep what is harmless to see again (target, user, commands), so a reload still shows
-    // the target; the token and any secret leave the address bar and this history entry.
+  // A jump host that is not [user@]host[:port] may hold anything (`user:password@host`).
+  const badJump = link.jumps.includes(null);
+  if (params.has("token") || refused.length || badJump) {
+    // Keep what is harmless to see again (target, user, commands, jump hosts), so a reload
+    // still shows the target; the token and any secret leave the address bar and this
+    // history entry.
     const kept = new URLSearchParams();
-    for (const [k, v] of params) if (LINK_KEYS.includes(k) && k !== "token") kept.append(k, v);
+    for (const [k, v] of params) {
+      if (LINK_KEYS.includes(k) && k !== "token" && !(k === "jump" && !parseJump(v))) kept.append(k, v);
+    }
     const rest = kept.toString();
     history.replaceState(history.state, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
   }
   return link;
 }
 
-/** Fills the form from a link read by `readLink`; returns the sentence to show about it. */
-export function fillFromLink(link, $) {
+/**
+ * Fills the form from a link read by `readLink` (the jump hosts through `hops`: jump.js's
+ * `{ addHop, clearHops }`); returns the sentence to show about it.
+ */
+export function fillFromLink(link, $, hops) {
   const set = (id, v) => { if (v !== undefined) $(id).value = v; };
   set("f-host", link.host);
   if (link.port !== undefined && /^\d{1,5}$/.test(link.port)) $("f-port").value = link.port;
@@ -60,12 +79,24 @@ export function fillFromLink(link, $) {
     // earlier target must not go to this one.
     for (const id of ["f-password", "f-key", "f-passphrase", "f-answers"]) $(id).value = "";
     $("f-token").value = link.token ?? "";
+    // Its chain too: jump hosts typed for an earlier target are not this one's.
+    hops.clearHops();
   } else {
     set("f-token", link.token);
   }
+  const jumps = link.jumps.filter((j) => j !== null);
+  if (jumps.length) {
+    hops.clearHops();
+    for (const j of jumps) hops.addHop(j);
+    $("jump").open = true;
+  }
   const parts = [];
   if (link.host) {
-    parts.push(`Filled in from your support link: ${link.user ? `${link.user}@` : ""}${link.host}:${$("f-port").value}${link.token ? ", with a relay token" : ""}. Enter your credential and press Run.`);
+    const via = jumps.length ? ` through ${jumps.map((j) => `${j.user ? `${j.user}@` : ""}${j.host}${j.port ? `:${j.port}` : ""}`).join(", ")}` : "";
+    parts.push(`Filled in from your support link: ${link.user ? `${link.user}@` : ""}${link.host}:${$("f-port").value}${via}${link.token ? ", with a relay token" : ""}. Enter your credential and press Run.`);
+  }
+  if (link.jumps.some((j) => j === null)) {
+    parts.push("A jump host in the link is not [user@]host[:port]; it was left out.");
   }
   if (link.refused.length) {
     parts.push(`The link also carried ${link.refused.map((k) => `“${k}”`).join(", ")}: a link never gives a password, passphrase or key, so it was ignored. Type it yourself.`);

@@ -3,7 +3,7 @@
 // `SessionView` the JS API derives (`derived()`, or the `derived` of `openBundle`/
 // `openEventLog`); nothing here reads an event.
 
-import { $, el, factList, fmtBytes, fmtMs, plain, PHASES, PHASE_NAMES } from "./dom.js";
+import { $, el, factList, fmtBytes, fmtMs, hopName, plain, PHASES, PHASE_NAMES } from "./dom.js";
 import { clearEvents } from "./events.js";
 import { renderServer } from "./server.js";
 
@@ -63,7 +63,7 @@ export function renderProgress(view, elapsedMs, limitMs) {
  * `edited` (a bundle whose integrity check failed) never shows green: the file's claim is
  * shown as a claim.
  */
-function renderVerdict(v, view, edited) {
+function renderVerdict(v, view, edited, jumps) {
   const box = $("verdict");
   const state = edited ? "edited" : v.ok ? "ok" : "fail";
   box.className = `verdict ${state}`;
@@ -78,7 +78,9 @@ function renderVerdict(v, view, edited) {
     el("p", { class: "summary", text: v.summary || "" }),
   ];
   const [facts, fact] = factList();
+  if (!v.ok && view.failed_hop) fact("Failed at", hopName(view.failed_hop, jumps));
   fact(v.ok ? "Layer reached" : "Failed at layer", v.layer);
+  if (v.ok && Array.isArray(view.hops) && view.hops.length) fact("Path", view.hops.map((h) => hopName(h, jumps)).join(" → "));
   if (!v.ok) fact("Error type", v.error_type);
   fact("Code", v.code);
   if (error && error.message && error.message !== v.summary) fact("Detail", error.message);
@@ -93,6 +95,7 @@ function renderVerdict(v, view, edited) {
   summaryText = [
     `sshdiag verdict: ${edited ? "EDITED BUNDLE, claims " : ""}${v.ok ? "OK" : `FAILED (${v.error_type || "?"})`}`,
     v.summary || "",
+    !v.ok && view.failed_hop ? `Failed at: ${hopName(view.failed_hop, jumps)}` : "",
     v.layer ? `Layer: ${v.layer}` : "",
     v.code ? `Code: ${v.code}` : "",
     view.connection_id ? `Connection id: ${view.connection_id}` : "",
@@ -101,7 +104,24 @@ function renderVerdict(v, view, edited) {
   $("verdict-actions").hidden = false;
 }
 
-function renderTimeline(v, view) {
+/**
+ * Through jump hosts, the chain under the bars: each server reached, in order, with the one
+ * the run failed at marked (the bars add up the phases of every server).
+ */
+function hopsList(v, view, jumps) {
+  const hops = Array.isArray(view.hops) ? view.hops : [];
+  if (!hops.length) return null;
+  const failed = v.ok ? null : view.failed_hop;
+  const items = hops.map((h) => {
+    const state = failed && h.index === failed.index ? "failed here" : failed && h.index > failed.index ? "not reached" : "passed";
+    return el("li", { class: state === "failed here" ? "failed" : undefined, "data-hop": h.index, text: `${hopName(h, jumps)}: ${state}` });
+  });
+  return el("div", { class: "hops" }, el("h3", { text: "Through jump hosts" }),
+    el("p", { class: "note", text: "Each bar above adds up that phase on every server of the path." }),
+    el("ol", {}, ...items));
+}
+
+function renderTimeline(v, view, jumps) {
   const phases = (view.timing && view.timing.phases) || {};
   const failed = v.ok ? null : view.failed_phase;
   const durations = PHASES.map((p) => (typeof phases[p] === "number" ? Math.max(0, phases[p]) : null));
@@ -138,7 +158,7 @@ function renderTimeline(v, view) {
     wrap.append(row);
   });
   const caption = el("p", { class: "note", text: `Total ${fmtMs(total)}, bars to scale.${failed ? ` Failed in ${PHASE_NAMES[failed]}.` : ""}` });
-  $("timeline").replaceChildren(wrap, caption);
+  $("timeline").replaceChildren(wrap, caption, hopsList(v, view, jumps) || "");
 }
 
 function renderMismatch(v, view, trust) {
@@ -193,13 +213,17 @@ function renderTranscript(transcript) {
 /**
  * Renders a finished session: `verdict` to show, `view` what the bundle derives, `transcript`
  * the commands, and `how`: `{ edited }` for a bundle whose integrity failed, `{ trust }` (host,
- * port, forget()) for a run whose host key may be trusted anew.
+ * port, forget()) for a run whose host key may be trusted anew, `{ jumps }` the number of jump
+ * hosts of a run (the names of its hops).
  */
 export function renderAll(verdict, view, transcript, how = {}) {
-  renderVerdict(verdict, view, Boolean(how.edited));
+  renderVerdict(verdict, view, Boolean(how.edited), how.jumps);
   renderMismatch(verdict, view, how.trust);
-  renderTimeline(verdict, view);
+  renderTimeline(verdict, view, how.jumps);
   renderServer(view);
+  if (view.server_hop) {
+    $("server").prepend(el("p", { class: "note", text: `These are the facts of ${hopName(view.server_hop, how.jumps)}, the last server reached.` }));
+  }
   renderTranscript(transcript);
 }
 

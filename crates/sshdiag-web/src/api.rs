@@ -21,17 +21,12 @@
 //!
 //! Decisions the contract leaves open:
 //!
-//! - Options are checked by hand against the contract's list, so a mistake is refused with an
-//!   `Error` naming the option by its path (`auth.passphrase`, `algorithms.kex`, `port`). `host`
-//!   and `username` are required; `port` defaults to 22, `auth` to `{type: "probe"}`,
-//!   `commands` to none, `connectTimeoutMs` to 10000, `hostKeyPolicy` to `"accept-new"`,
-//!   `proxyUrl` to this page's origin (`ws:`/`wss:`) + `/ws`. A `null` or `undefined` value is
-//!   the same as leaving the option out. `auth` of type `privateKey` also takes `label` (a file
-//!   name, used in messages only). With `auth: {type: "probe"}` no command runs (a probe
-//!   never logs in), whatever `commands` says.
+//! - The options are checked and read in `options.rs` (its module docs list the defaults,
+//!   `jump` and `trustedHostCas`).
 //! - `run()` may be called once per `Diagnostics`: the secrets (password, passphrase, key,
-//!   answers, relay token) are handed to the core when it starts and dropped when it ends; the
-//!   object keeps only the report and the options without `auth`/`token`. A second call
+//!   answers, relay token, the jump hosts' credentials) are handed to the core when it starts
+//!   and dropped when it ends; the object keeps only the report and the options without
+//!   `auth`/`token` (and without each jump host's `auth`). A second call
 //!   rejects with an Error saying so. `run()` rejects only on such misuse, never on an SSH or
 //!   network failure: those are in the verdict.
 //! - `openBundle(input)` takes the file's text (or its bytes as a `Uint8Array`/`ArrayBuffer`,
@@ -56,50 +51,20 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-use sshdiag_core::algorithms::AlgorithmPrefs;
+use serde_json::Value;
 use sshdiag_core::report::bundle_json;
-use sshdiag_core::{AuthPlan, Credential, ProbeOptions, ProbeReport, Secret};
+use sshdiag_core::{AuthPlan, ProbeOptions, ProbeReport};
 use sshdiag_events::jsonl::{ReadOptions, json_kind, read_jsonl_with};
-use sshdiag_events::{
-    Bundle, Event, HostKeyPolicy, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView, to_line,
-};
+use sshdiag_events::{Bundle, Event, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView, to_line};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::env::BrowserEnv;
 use crate::files::{FileInput, bundle_error, file_input, js_error, too_large};
+use crate::options::{Pending, check_keys, get, parse_options, to_json_value};
 use crate::transport::BrowserRelayConnector;
 use crate::trust::{LocalStorageTrust, forget};
-use crate::types::{
-    DiagnosticsOptions, IntegrityCheck, IntegrityDetail, OpenedBundle, OpenedEventLog,
-};
-
-const OPTIONS: &[&str] = &[
-    "proxyUrl",
-    "host",
-    "port",
-    "username",
-    "auth",
-    "commands",
-    "connectTimeoutMs",
-    "token",
-    "hostKeyPolicy",
-    "algorithms",
-    "forwardProbe",
-    "keepaliveIntervalMs",
-    "keepaliveMaxMissed",
-    "holdMs",
-    "retries",
-    "deepAudit",
-];
-
-/// What `run()` consumes: the options with their secrets, and where to connect.
-struct Pending {
-    opts: ProbeOptions,
-    proxy_url: String,
-    token: Option<String>,
-}
+use crate::types::{IntegrityCheck, IntegrityDetail, OpenedBundle, OpenedEventLog};
 
 /// What is kept after a run: no secret in either.
 struct Finished {
@@ -131,344 +96,6 @@ pub struct Diagnostics {
 fn json_to_js(text: &str) -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(text)
         .map_err(|_| js_error("sshdiag produced JSON the browser could not parse (a bug)"))
-}
-
-/// The options object as JSON, so it can be checked key by key.
-fn to_json_value(options: &JsValue, what: &str) -> Result<Value, JsValue> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(Value::Object(Map::new()));
-    }
-    if !options.is_object() || js_sys::Array::is_array(options) {
-        return Err(js_error(format!(
-            "{what} must be an object like {{ host: \"example.com\", username: \"alice\" }}"
-        )));
-    }
-    serde_wasm_bindgen::from_value::<Value>(options.clone())
-        .map_err(|e| js_error(format!("{what} could not be read: {e}")))
-}
-
-/// Refuses keys not in `allowed`, naming them and what is allowed.
-fn check_keys(obj: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), JsValue> {
-    for k in obj.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err(js_error(format!(
-                "unknown option `{prefix}{k}`; known options{}: {}",
-                if prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!(" of `{}`", prefix.trim_end_matches('.'))
-                },
-                allowed.join(", ")
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The value of `key`, with `null` counted as absent.
-fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
-fn string(obj: &Map<String, Value>, key: &str, name: &str) -> Result<Option<String>, JsValue> {
-    match get(obj, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(js_error(format!(
-            "option `{name}` must be a string, not {}",
-            json_kind(other)
-        ))),
-    }
-}
-
-fn required_string(obj: &Map<String, Value>, key: &str, name: &str) -> Result<String, JsValue> {
-    match string(obj, key, name)? {
-        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        _ => Err(js_error(format!(
-            "option `{name}` is required and must be a non-empty string"
-        ))),
-    }
-}
-
-fn integer(
-    obj: &Map<String, Value>,
-    key: &str,
-    name: &str,
-    min: u64,
-    max: u64,
-) -> Result<Option<u64>, JsValue> {
-    match get(obj, key) {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            let v = n.as_u64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                    .map(|f| f as u64)
-            });
-            match v {
-                Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
-                _ => Err(js_error(format!(
-                    "option `{name}` must be a whole number from {min} to {max}, not {n}"
-                ))),
-            }
-        }
-        Some(other) => Err(js_error(format!(
-            "option `{name}` must be a number, not {}",
-            json_kind(other)
-        ))),
-    }
-}
-
-fn string_list(obj: &Map<String, Value>, key: &str, name: &str) -> Result<Vec<String>, JsValue> {
-    match get(obj, key) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(js_error(format!(
-                    "option `{name}[{i}]` must be a string, not {}",
-                    json_kind(other)
-                ))),
-            })
-            .collect(),
-        Some(other) => Err(js_error(format!(
-            "option `{name}` must be an array of strings, not {}",
-            json_kind(other)
-        ))),
-    }
-}
-
-fn object<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    name: &str,
-) -> Result<Option<&'a Map<String, Value>>, JsValue> {
-    match get(obj, key) {
-        None => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o)),
-        Some(other) => Err(js_error(format!(
-            "option `{name}` must be an object, not {}",
-            json_kind(other)
-        ))),
-    }
-}
-
-fn parse_auth(obj: Option<&Map<String, Value>>) -> Result<AuthPlan, JsValue> {
-    let Some(a) = obj else {
-        return Ok(AuthPlan::Probe);
-    };
-    let types = "\"password\", \"privateKey\", \"keyboardInteractive\" or \"probe\"";
-    let t = match get(a, "type") {
-        Some(Value::String(s)) => s.as_str(),
-        Some(other) => {
-            return Err(js_error(format!(
-                "option `auth.type` must be a string ({types}), not {}",
-                json_kind(other)
-            )));
-        }
-        None => return Err(js_error(format!("option `auth.type` is required: {types}"))),
-    };
-    match t {
-        "probe" => {
-            check_keys(a, &["type"], "auth.")?;
-            Ok(AuthPlan::Probe)
-        }
-        "password" => {
-            check_keys(a, &["type", "password"], "auth.")?;
-            let password = string(a, "password", "auth.password")?.ok_or_else(|| {
-                js_error("option `auth.password` is required when auth.type is \"password\"")
-            })?;
-            Ok(AuthPlan::Credentials(vec![Credential::Password(
-                Secret::new(password),
-            )]))
-        }
-        "privateKey" => {
-            check_keys(a, &["type", "key", "passphrase", "label"], "auth.")?;
-            let key = string(a, "key", "auth.key")?
-                .filter(|k| !k.trim().is_empty())
-                .ok_or_else(|| {
-                    js_error(
-                        "option `auth.key` is required when auth.type is \"privateKey\": the private key text (-----BEGIN OPENSSH PRIVATE KEY-----…)",
-                    )
-                })?;
-            let passphrase = string(a, "passphrase", "auth.passphrase")?
-                .filter(|p| !p.is_empty())
-                .map(Secret::new);
-            let label = string(a, "label", "auth.label")?;
-            Ok(AuthPlan::Credentials(vec![Credential::PrivateKey {
-                key_text: Secret::new(key),
-                passphrase,
-                label,
-                certificate: None,
-            }]))
-        }
-        "keyboardInteractive" => {
-            check_keys(a, &["type", "answers"], "auth.")?;
-            let answers = string_list(a, "answers", "auth.answers")?
-                .into_iter()
-                .map(Secret::new)
-                .collect();
-            Ok(AuthPlan::Credentials(vec![
-                Credential::KeyboardInteractive { answers },
-            ]))
-        }
-        other => Err(js_error(format!(
-            "option `auth.type` must be {types}, not {other:?}"
-        ))),
-    }
-}
-
-fn parse_algorithms(obj: Option<&Map<String, Value>>) -> Result<AlgorithmPrefs, JsValue> {
-    let Some(a) = obj else {
-        return Ok(AlgorithmPrefs::default());
-    };
-    check_keys(a, &["kex", "hostKey", "ciphers", "macs"], "algorithms.")?;
-    let pref = |key: &str| -> Result<Option<String>, JsValue> {
-        Ok(string(a, key, &format!("algorithms.{key}"))?
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()))
-    };
-    let prefs = AlgorithmPrefs {
-        kex: pref("kex")?,
-        host_key: pref("hostKey")?,
-        ciphers: pref("ciphers")?,
-        macs: pref("macs")?,
-    };
-    prefs
-        .resolve()
-        .map_err(|e| js_error(format!("option `algorithms`: {e}")))?;
-    Ok(prefs)
-}
-
-/// `ws(s)://<this page's host>/ws`.
-fn default_proxy_url() -> Result<String, JsValue> {
-    let location = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("location"))
-        .ok()
-        .filter(|l| l.is_object());
-    let field = |name: &str| {
-        location
-            .as_ref()
-            .and_then(|l| js_sys::Reflect::get(l, &JsValue::from_str(name)).ok())
-            .and_then(|v| v.as_string())
-            .unwrap_or_default()
-    };
-    let scheme = match field("protocol").as_str() {
-        "https:" => "wss",
-        "http:" => "ws",
-        _ => {
-            return Err(js_error(
-                "option `proxyUrl` is required here: this page is not served over http(s), so there is no origin to default to",
-            ));
-        }
-    };
-    Ok(format!("{scheme}://{}/ws", field("host")))
-}
-
-fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
-    let value = to_json_value(options, "the options of new Diagnostics()")?;
-    let Value::Object(o) = value else {
-        return Err(js_error(
-            "the options of new Diagnostics() must be an object",
-        ));
-    };
-    check_keys(&o, OPTIONS, "")?;
-    let host = required_string(&o, "host", "host")?;
-    let username = required_string(&o, "username", "username")?;
-    let port = integer(&o, "port", "port", 1, 65535)?.unwrap_or(22) as u16;
-    let auth = parse_auth(object(&o, "auth", "auth")?)?;
-    let mut opts = ProbeOptions::new(host, port, username, auth);
-    let commands: Vec<String> = string_list(&o, "commands", "commands")?
-        .into_iter()
-        .filter(|c| !c.trim().is_empty())
-        .collect();
-    // A probe never logs in, so there is no session to run a command in.
-    if !matches!(opts.auth, AuthPlan::Probe) {
-        opts.commands = commands;
-    }
-    if let Some(ms) = integer(&o, "connectTimeoutMs", "connectTimeoutMs", 1, 600_000)? {
-        opts.connect_timeout_ms = ms;
-    }
-    if let Some(p) = string(&o, "hostKeyPolicy", "hostKeyPolicy")? {
-        opts.host_key_policy = serde_json::from_value::<HostKeyPolicy>(Value::String(p.clone()))
-            .map_err(|_| {
-                js_error(format!(
-                    "option `hostKeyPolicy` must be \"yes\", \"accept-new\" or \"no\", not {p:?}"
-                ))
-            })?;
-    }
-    opts.algorithms = parse_algorithms(object(&o, "algorithms", "algorithms")?)?;
-    // Issue 8 additions: forward probe, keepalives on the browser's timer, hold, retries.
-    if let Some(spec) = string(&o, "forwardProbe", "forwardProbe")?.filter(|s| !s.trim().is_empty())
-    {
-        let bad = || {
-            js_error(format!(
-                "option `forwardProbe` must be \"host:port\", not {spec:?}"
-            ))
-        };
-        let target = sshdiag_core::options::parse_host_port(spec.trim()).map_err(|_| bad())?;
-        opts.forward_probe = Some(target);
-    }
-    if let Some(ms) = integer(
-        &o,
-        "keepaliveIntervalMs",
-        "keepaliveIntervalMs",
-        100,
-        3_600_000,
-    )? {
-        let missed = integer(&o, "keepaliveMaxMissed", "keepaliveMaxMissed", 1, 100)?.unwrap_or(3);
-        opts.keepalive = Some(sshdiag_core::options::KeepaliveConfig {
-            interval_ms: ms,
-            max_missed: missed as u32,
-        });
-    }
-    if let Some(ms) = integer(&o, "holdMs", "holdMs", 0, 3_600_000)? {
-        opts.hold_ms = ms;
-        opts.timeout_ms = opts.timeout_ms.map(|t| t + ms);
-    }
-    if let Some(n) = integer(&o, "retries", "retries", 0, 20)?
-        && n > 0
-    {
-        opts.retry = Some(sshdiag_core::options::RetryPolicy {
-            max_retries: n as u32,
-            ..Default::default()
-        });
-    }
-    opts.deep_audit = match get(&o, "deepAudit") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(js_error(format!(
-                "option `deepAudit` must be true or false, not {}",
-                json_kind(other)
-            )));
-        }
-    };
-    let proxy_url = match string(&o, "proxyUrl", "proxyUrl")?.map(|s| s.trim().to_string()) {
-        Some(u) if !u.is_empty() => {
-            if !(u.starts_with("ws://") || u.starts_with("wss://")) {
-                return Err(js_error(format!(
-                    "option `proxyUrl` must be a ws:// or wss:// URL, not {:?}",
-                    sshdiag_core::transport::redact_url_credentials(&u)
-                )));
-            }
-            u
-        }
-        _ => default_proxy_url()?,
-    };
-    let token = string(&o, "token", "token")?.filter(|t| !t.trim().is_empty());
-    // What the checks above accept, the declared type must accept too (see `types`).
-    serde_json::from_value::<DiagnosticsOptions>(Value::Object(o)).map_err(|e| {
-        js_error(format!(
-            "these options pass sshdiag's checks but not its DiagnosticsOptions type (a bug): {e}"
-        ))
-    })?;
-    Ok(Pending {
-        opts,
-        proxy_url,
-        token,
-    })
 }
 
 /// A view of a session as a JS object; see the module docs.
@@ -560,14 +187,19 @@ impl Diagnostics {
                 opts,
                 proxy_url,
                 token,
+                host_cas,
             } = pending;
             let mut kept = opts.clone();
             kept.auth = AuthPlan::Probe;
+            // The jump hosts' own credentials go with the rest.
+            for hop in &mut kept.jump {
+                hop.auth = None;
+            }
             let mut connector = BrowserRelayConnector {
                 url: proxy_url,
                 token,
             };
-            let mut trust = LocalStorageTrust;
+            let mut trust = LocalStorageTrust { host_cas };
             let sink = Box::new(move |event: &sshdiag_events::Event| {
                 let line = to_line(event);
                 lines.borrow_mut().push(line.clone());

@@ -1,8 +1,10 @@
 //! Host keys trusted by this browser: the first key seen for each host:port is kept in
 //! `localStorage` under `sshdiag.hostkey.<host>:<port>`; a later different key is a mismatch
-//! until the user deliberately trusts the new one ([`forget`]).
+//! until the user deliberately trusts the new one ([`forget`]). Each server of a jump-host
+//! chain is its own host:port here. The host certificate authorities of a run
+//! (`trustedHostCas`) come with the options; the page keeps its list in `localStorage` itself.
 
-use sshdiag_core::hostkey::{HostKeyInfo, TrustStore};
+use sshdiag_core::hostkey::{HostKeyInfo, KnownHosts, TrustStore};
 
 const PREFIX: &str = "sshdiag.hostkey.";
 
@@ -15,7 +17,10 @@ fn key(host: &str, port: u16) -> String {
 }
 
 #[derive(Default)]
-pub struct LocalStorageTrust;
+pub struct LocalStorageTrust {
+    /// The run's trusted host CAs, as `@cert-authority` lines.
+    pub host_cas: KnownHosts,
+}
 
 impl TrustStore for LocalStorageTrust {
     fn lookup(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
@@ -36,6 +41,10 @@ impl TrustStore for LocalStorageTrust {
             }],
             _ => Vec::new(),
         }
+    }
+
+    fn cert_authorities(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
+        self.host_cas.cert_authorities(host, port)
     }
 
     fn remember(&mut self, host: &str, port: u16, k: &HostKeyInfo) -> Result<(), String> {

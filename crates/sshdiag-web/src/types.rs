@@ -64,6 +64,31 @@ pub struct DiagnosticsOptions {
     /// hands out (default `false`).
     #[tsify(optional)]
     pub deep_audit: Option<bool>,
+    /// The jump hosts to pass through, in order (OpenSSH's `ProxyJump`).
+    #[tsify(optional)]
+    pub jump: Option<Vec<JumpHostOptions>>,
+    /// Host certificate authorities: public key lines (`ssh-ed25519 AAAA… host-ca`), trusted
+    /// for every host, or `@cert-authority PATTERNS KEY` lines.
+    #[tsify(optional)]
+    pub trusted_host_cas: Option<Vec<String>>,
+}
+
+/// One jump host of `jump`.
+#[derive(Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JumpHostOptions {
+    /// The jump host's name or address (the first one as the relay resolves it, the others as
+    /// the jump host before resolves them).
+    pub host: String,
+    /// Its SSH port (default 22).
+    #[tsify(optional)]
+    pub port: Option<f64>,
+    /// The user to log in as there (default: the target's).
+    #[tsify(optional)]
+    pub username: Option<String>,
+    /// The credential there (default: the target's).
+    #[tsify(optional)]
+    pub auth: Option<AuthOptions>,
 }
 
 /// The credential of a run.
@@ -85,6 +110,9 @@ pub enum AuthOptions {
         /// A name for messages (a file name).
         #[tsify(optional)]
         label: Option<String>,
+        /// The key's OpenSSH user certificate: the one line of its `…-cert.pub` file.
+        #[tsify(optional)]
+        certificate: Option<String>,
     },
     /// Answers to the server's keyboard-interactive prompts, in order.
     KeyboardInteractive {

@@ -30,6 +30,14 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
   t('port', () => new m.Diagnostics({ host: 'h', username: 'u', port: '22' }));
   t('auth', () => new m.Diagnostics({ host: 'h', username: 'u', auth: { type: 'password', pasword: 'x' } }));
   t('deepAudit', () => new m.Diagnostics({ host: 'h', username: 'u', deepAudit: 'yes' }));
+  t('jumpKey', () => new m.Diagnostics({ host: 'h', username: 'u', jump: [{ host: 'b', user: 'x' }] }));
+  t('jumpHost', () => new m.Diagnostics({ host: 'h', username: 'u', jump: [{ host: 'b' }, { port: 22 }] }));
+  t('jumpAuth', () => new m.Diagnostics({ host: 'h', username: 'u', jump: [{ host: 'b', auth: { type: 'password', pasword: 'x' } }] }));
+  t('jumpShape', () => new m.Diagnostics({ host: 'h', username: 'u', jump: 'b' }));
+  t('hostCa', () => new m.Diagnostics({ host: 'h', username: 'u', trustedHostCas: ['-----BEGIN OPENSSH PRIVATE KEY----- secret-body'] }));
+  t('certificate', () => new m.Diagnostics({ host: 'h', username: 'u', auth: { type: 'privateKey', key: 'k', certificate: 'not a certificate' } }));
+  t('jumpOk', () => new m.Diagnostics({ host: 'h', username: 'u', jump: [{ host: 'b', port: 2222, auth: { type: 'probe' } }, { host: 'c' }],
+    trustedHostCas: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl host-ca', '@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] }));
   t('bundle', () => m.Diagnostics.openBundle('not json'));
   // Bytes made here, in the WebDriver script's realm (another realm in Firefox).
   t('bytes', () => m.Diagnostics.openBundle(new Uint8Array([0x7b, 0xff, 0x7d])));
@@ -45,6 +53,13 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
             ("port", "`port`"),
             ("auth", "`auth.pasword`"),
             ("deepAudit", "`deepAudit` must be true or false"),
+            ("jumpKey", "unknown option `jump[0].user`"),
+            ("jumpHost", "`jump[1].host` is required"),
+            ("jumpAuth", "`jump[0].auth.pasword`"),
+            ("jumpShape", "`jump` must be an array"),
+            ("hostCa", "`trustedHostCas[0]` must be a CA's public key line"),
+            ("certificate", "`auth.certificate` must be an OpenSSH certificate"),
+            ("jumpOk", "accepted"),
             ("bundle", "not JSON"),
             ("bytes", "invalid UTF-8 at byte 1"),
             ("buffer", "holds an array"),
@@ -55,6 +70,10 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
                 "{name}: expected an Error naming {wanted}, got {message:?} ({refusals})"
             );
         }
+        anyhow::ensure!(
+            !refusals.to_string().contains("secret-body"),
+            "an error quotes the pasted key: {refusals}"
+        );
         Ok(())
     })
     .await

@@ -1,7 +1,8 @@
 //! Support links (docs/embed.md): a link made by the real `sshdiag-proxy link` opens the page
 //! pre-filled (target, user, commands, relay token), the token leaves the address bar and the
 //! history entry at once, and the run it pre-filled passes a relay that requires the token. A
-//! fragment carrying a password fills nothing secret and says so.
+//! fragment carrying a password fills nothing secret and says so. A chain of `jump=` hosts
+//! fills the jump host section in order.
 
 use std::time::SystemTime;
 
@@ -159,6 +160,41 @@ async fn a_support_link_prefills_the_form_and_its_token_leaves_the_address_bar(
             !form["href"].as_str().unwrap_or("").contains("hunter2")
                 && !form["note"].as_str().unwrap_or("").contains("hunter2"),
             "the password stays in the address bar or is shown: {form}"
+        );
+
+        // A chain of jump hosts, in order: the section opens with each hop filled in; an
+        // entry that is not [user@]host[:port] (this one carries a password) is left out of
+        // the form and the address bar, and the page says so.
+        page.goto(&format!(
+            "{base}#host=db.internal&user=alice&jump=bob@127.0.0.1:2200&jump=127.0.0.3&jump=eve:hunter3@x"
+        ))
+        .await?;
+        page.wait_for(
+            "const n = document.getElementById('link-note'); \
+             return !n.hidden && n.textContent.includes('db.internal') ? true : null",
+            STEP,
+            "the page to fill in the chain",
+        )
+        .await?;
+        let chain = page
+            .js("return { open: document.getElementById('jump').open, \
+                 hops: [...document.querySelectorAll('#jump-hops fieldset.hop')].map((f) => \
+                   [...f.querySelectorAll('input:not([type=password])')].map((i) => i.value)), \
+                 note: document.getElementById('link-note').textContent, href: location.href }")
+            .await?;
+        anyhow::ensure!(
+            chain["open"] == json!(true)
+                && chain["hops"] == json!([["127.0.0.1", "2200", "bob"], ["127.0.0.3", "22", ""]]),
+            "{chain}"
+        );
+        let note = chain["note"].as_str().unwrap_or("");
+        anyhow::ensure!(
+            note.contains("through bob@127.0.0.1:2200, 127.0.0.3") && note.contains("left out"),
+            "{note}"
+        );
+        anyhow::ensure!(
+            !chain.to_string().contains("hunter3"),
+            "the malformed jump host's password stays: {chain}"
         );
         Ok(())
     })

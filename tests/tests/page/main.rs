@@ -31,6 +31,13 @@
 //!   file and a JSON file that is not a bundle get a plain message naming the file;
 //! - `relay_killed.rs`: the run's relay (the real binary, a second relay beside the one serving
 //!   the page) killed mid-session: a relay-layer verdict naming the relay process, at once;
+//! - `jump.rs`: jump hosts, certificates and host CAs: a target on 127.0.0.2 that only the
+//!   bastion reaches (the relay allows only the bastion) through one jump host (both browsers)
+//!   and two, each hop named in the events, the verdict and the timeline; the bastion's own
+//!   authentication failure, its `AllowTcpForwarding no` and its changed host key (trusted
+//!   anew for the bastion) named as the bastion's; a user
+//!   certificate login (and an untrusted CA's refusal); a host certificate trusted through the
+//!   trusted host CAs, which the browser remembers;
 //! - `host_key.rs`: the host key changed between two runs (sshd restarted on the same port with
 //!   new keys): a red `HostKeyMismatch` with both fingerprints, no login attempted, and after
 //!   "Trust the new key" the next run is green.
@@ -51,6 +58,7 @@ mod axe;
 mod bundles;
 mod demo;
 mod host_key;
+mod jump;
 mod link;
 mod progress;
 mod relay_killed;

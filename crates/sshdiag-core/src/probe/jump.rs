@@ -72,6 +72,7 @@ impl Session<'_> {
         chain: &mut Vec<Handle>,
     ) -> Result<ChannelStream<client::Msg>, Failure> {
         chain.clear();
+        self.rec.hop_phases.clear();
         let total = self.opts.jump.len();
         for index in 0..total {
             let channel = match chain.last() {
@@ -196,16 +197,24 @@ async fn hop_stages<C: Connector>(
     trust: &mut dyn TrustStore,
     channel: Option<ChannelStream<client::Msg>>,
 ) -> Result<Handle, Failure> {
-    precheck(hop)?;
-    let mut handle = match channel {
-        None => {
-            let stream = hop.connect_transport(connector).await?;
-            hop.handshake(stream, trust).await?
-        }
-        Some(stream) => hop.handshake(stream, trust).await?,
+    let stages = async {
+        precheck(hop)?;
+        let mut handle = match channel {
+            None => {
+                let stream = hop.connect_transport(connector).await?;
+                hop.handshake(stream, trust).await?
+            }
+            Some(stream) => hop.handshake(stream, trust).await?,
+        };
+        hop.authenticate(&mut handle).await?;
+        Ok(handle)
     };
-    hop.authenticate(&mut handle).await?;
-    Ok(handle)
+    let result = stages.await;
+    // The jump host's time counts in the run's phases, whether it passed or failed.
+    for (phase, ms) in hop.at.clock.totals_at(hop.now()) {
+        *hop.rec.hop_phases.entry(phase).or_insert(0.0) += ms;
+    }
+    result
 }
 
 /// A failure of jump host `hop`'s own stages: named after the hop, at the layer it reached,

@@ -21,6 +21,9 @@ pub struct Recorder {
     on_event: Box<dyn FnMut(&Event)>,
     /// In a jump-host run, the hop the next events belong to.
     pub hop: Option<Hop>,
+    /// In a jump-host run, the time the jump hosts of this attempt spent in each phase: the
+    /// verdict's `phases` add them to the target's, so the timeline shows the whole path.
+    pub hop_phases: BTreeMap<Phase, f64>,
 }
 
 impl Recorder {
@@ -31,6 +34,7 @@ impl Recorder {
             events: Vec::new(),
             on_event,
             hop: None,
+            hop_phases: BTreeMap::new(),
         }
     }
 
@@ -81,6 +85,15 @@ impl PhaseClock {
     /// Add `ms` to a phase's total.
     pub fn add(&mut self, phase: Phase, ms: f64) {
         *self.phases.entry(phase).or_insert(0.0) += round3(ms);
+    }
+
+    /// Every phase's total as if the running one ended at `now` (the clock is not changed).
+    pub fn totals_at(&self, now: f64) -> BTreeMap<Phase, f64> {
+        let mut totals = self.phases.clone();
+        if let Some((ph, start)) = self.current {
+            *totals.entry(ph).or_insert(0.0) += round3((now - start).max(0.0));
+        }
+        totals
     }
 
     /// The phase a failure happened in: the one running now.

@@ -140,8 +140,17 @@ impl Session<'_> {
                     hints::summary_failed(f.error_type, &f.message, &self.opts.host, self.opts.port)
                 }),
             hints: f.hints.clone(),
-            phases: self.at.clock.phases.clone(),
+            phases: self.all_phases(),
         }
+    }
+
+    /// This attempt's phases, with the jump hosts' added (through jump hosts).
+    fn all_phases(&self) -> std::collections::BTreeMap<Phase, f64> {
+        let mut phases = self.at.clock.phases.clone();
+        for (phase, ms) in &self.rec.hop_phases {
+            *phases.entry(*phase).or_insert(0.0) += ms;
+        }
+        phases
     }
 
     fn verdict_ok(&self) -> VerdictData {
@@ -152,7 +161,7 @@ impl Session<'_> {
             code: Code::VerdictOk.as_str().to_string(),
             summary: self.summary_ok(),
             hints: self.ok_hints(),
-            phases: self.at.clock.phases.clone(),
+            phases: self.all_phases(),
         }
     }
 

@@ -15,6 +15,7 @@ use crate::event::{
     AuditData, ErrorData, Event, EventData, HostKeyPolicy, HostkeyData, HostkeyStatus, KexStatus,
     Transport, VersionData,
 };
+use crate::hop::Hop;
 
 /// What the page shows about a session; see the module docs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -56,6 +57,15 @@ pub struct SessionView {
     /// live progress); `None` once it has finished.
     #[serde(default)]
     pub phase_in_progress: Option<Phase>,
+    /// Through jump hosts: each server the session reached, in chain order, as its events'
+    /// `hop` names it (jump hosts from 0, the target last); empty for a direct session.
+    pub hops: Vec<Hop>,
+    /// Through jump hosts: the server a failed session failed at, the `hop` of its `VERDICT`
+    /// (else of its `ERROR`); `None` for a success or a direct session.
+    pub failed_hop: Option<Hop>,
+    /// Through jump hosts: the server `server`, `algorithms` and the host key facts are of,
+    /// the `hop` of the last `VERSION` event; `None` for a direct session.
+    pub server_hop: Option<Hop>,
 }
 
 /// The trusted and the presented host key of a `HostKeyMismatch`.
@@ -96,7 +106,11 @@ impl SessionView {
     }
 
     fn new(events: &[Event], derived: Derived, finished: bool) -> SessionView {
-        let version = events.iter().rev().find_map(|e| match &e.data {
+        let version_event = events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.data, EventData::Version(_)));
+        let version = version_event.and_then(|e| match &e.data {
             EventData::Version(v) => Some(v),
             _ => None,
         });
@@ -114,7 +128,31 @@ impl SessionView {
         let failed_phase = failed_phase(&derived.verdict, derived.error_context.as_ref());
         let host_key_mismatch = (derived.verdict.error_type == Some(ErrorType::HostKeyMismatch))
             .then(|| mismatch(&hostkeys, derived.error_context.as_ref()));
+        let mut hops: Vec<Hop> = Vec::new();
+        for hop in events.iter().filter_map(|e| e.hop.as_ref()) {
+            if !hops.iter().any(|h| h.index == hop.index) {
+                hops.push(hop.clone());
+            }
+        }
+        hops.sort_by_key(|h| h.index);
+        let failed_hop = (!derived.verdict.ok)
+            .then(|| {
+                let last_of = |error: bool| {
+                    events.iter().rev().find(|e| match e.data {
+                        EventData::Verdict(_) => !error,
+                        EventData::Error(_) => error,
+                        _ => false,
+                    })
+                };
+                last_of(false)
+                    .and_then(|e| e.hop.clone())
+                    .or_else(|| last_of(true).and_then(|e| e.hop.clone()))
+            })
+            .flatten();
         SessionView {
+            hops,
+            failed_hop,
+            server_hop: version_event.and_then(|e| e.hop.clone()),
             connection_id: events.first().map(|e| e.connection_id.clone()),
             phase_in_progress: phase_in_progress(events, finished),
             finished,

@@ -150,3 +150,46 @@ fn the_audit_grade_keeps_its_wire_names() {
     assert!(!AuditGrade::Note.needs_fix());
     assert_eq!(AuditGrade::ALL.len(), 5);
 }
+
+#[test]
+fn through_jump_hosts_the_view_lists_the_hops_and_names_the_failed_one() {
+    let id = Identity::default();
+    let hop = |index: u32, host: &str| sshdiag_events::Hop {
+        index,
+        host: host.to_string(),
+        port: 22,
+    };
+    // A direct session has neither.
+    let direct = SessionView::from_events(&util::failed_session(&id));
+    assert!(direct.hops.is_empty() && direct.failed_hop.is_none());
+    // The same events stamped as a chain: the bastion (0) first, then the target (1), where the
+    // session fails; the hops come in chain order whatever order they are met in.
+    let mut events = util::failed_session(&id);
+    let half = events.len() / 2;
+    for (i, e) in events.iter_mut().enumerate().skip(1) {
+        e.hop = Some(if i < half {
+            hop(0, "bastion")
+        } else {
+            hop(1, "db")
+        });
+    }
+    let view = SessionView::from_events(&events);
+    assert_eq!(view.hops, [hop(0, "bastion"), hop(1, "db")]);
+    assert_eq!(view.failed_hop, Some(hop(1, "db")));
+    let last_banner = events
+        .iter()
+        .rev()
+        .find(|e| matches!(e.data, EventData::Version(_)))
+        .and_then(|e| e.hop.clone());
+    assert!(last_banner.is_some());
+    assert_eq!(view.server_hop, last_banner, "the server facts' hop");
+    assert!(direct.server_hop.is_none());
+    // A success names no failed hop.
+    let mut ok = util::ok_session(&id);
+    for e in ok.iter_mut() {
+        e.hop = Some(hop(0, "bastion"));
+    }
+    let view = SessionView::from_events(&ok);
+    assert_eq!(view.hops, [hop(0, "bastion")]);
+    assert_eq!(view.failed_hop, None);
+}
