@@ -104,6 +104,11 @@ fn scrubber_leaves_ordinary_text_fingerprints_and_algorithms_alone() {
         "sha256sum: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "SSH-2.0-OpenSSH_9.2p1 Debian-2",
         "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256",
+        // The CLI's agent error as russh words it: "Unable" once became `[REDACTED]`, taken
+        // for the value of a key named `SSH_AUTH_SOCK` (its `auth` looked like a secret).
+        "cannot reach the SSH agent at $SSH_AUTH_SOCK: Unable to connect to ssh-agent. The environment variable `SSH_AUTH_SOCK` was set, but it points to a nonexistent file or directory.",
+        "SSH_AUTH_SOCK=/tmp/ssh-XXXX/agent.42 ssh-add -l",
+        "echo $TOKEN: done",
     ];
     for text in untouched {
         assert_eq!(scrub_secrets(text), text);
@@ -111,6 +116,7 @@ fn scrubber_leaves_ordinary_text_fingerprints_and_algorithms_alone() {
     assert!(is_secret_key("DB_PASSWORD") && is_secret_key("x-api-key") && is_secret_key("PASS"));
     assert!(!is_secret_key("PasswordAuthentication") && !is_secret_key("--password-stdin"));
     assert!(!is_secret_key("author") && !is_secret_key("bypass") && !is_secret_key("user"));
+    assert!(!is_secret_key("SSH_AUTH_SOCK") && is_secret_key("AUTH_TOKEN"));
 }
 
 #[test]
