@@ -181,6 +181,7 @@ function renderTranscript(transcript) {
   const items = transcript.map((t) => {
     const status = t.exit_code !== undefined && t.exit_code !== null ? `exit ${t.exit_code}` : t.exit_signal ? `signal ${t.exit_signal}` : "no exit status";
     const parts = [el("h3", { class: "mono" }, `$ ${t.command}`, el("span", { class: `exit ${t.exit_code === 0 ? "ok" : "bad"}`, text: ` ${status}` }))];
+    if (t.command_redacted) parts.push(el("p", { class: "note redacted-command", text: "Redaction changed this command's text (pseudonyms or [REDACTED]): it is not exactly what was typed." }));
     parts.push(stream("stdout", t.stdout, t.stdout_len, undefined), stream("stderr", t.stderr, t.stderr_len, "stderr"));
     if (t.stdout === "" && t.stderr === "") parts.push(el("p", { class: "note", text: "No output." }));
     if (t.truncated) parts.push(el("p", { class: "note", text: "Output was cut at the bundle's cap." }));

@@ -346,8 +346,12 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
             stdout_len: _,
             stderr_len: _,
             truncated: _,
+            command_redacted,
         } = entry;
+        let typed = command.clone();
         v.text(command);
+        // Whatever changed the text says so, so a reader never takes it for what was typed.
+        *command_redacted |= *command != typed;
         v.output(stdout);
         v.output(stderr);
     }

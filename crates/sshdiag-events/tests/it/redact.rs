@@ -206,12 +206,15 @@ fn a_redacted_bundle_hides_identities_everywhere_and_keeps_the_diagnosis() {
     let bundle = Bundle::from_session(
         util::session_info(&id),
         events,
-        vec![TranscriptEntry::from_output(
-            format!("ls /home/{} && ping -c1 {}", id.username, id.host),
-            Some(0),
-            b"secret output",
-            b"",
-        )],
+        vec![
+            TranscriptEntry::from_output(
+                format!("ls /home/{} && ping -c1 {}", id.username, id.host),
+                Some(0),
+                b"secret output",
+                b"",
+            ),
+            TranscriptEntry::from_output("uname -a", Some(0), b"Linux", b""),
+        ],
     );
     let quoted = "SHA256:abc+al/ice+x/alice/yz0123456789ABCDEFGHIJKLMNOPQRSTUVW";
     let mut bundle = bundle;
@@ -295,13 +298,35 @@ fn a_redacted_bundle_hides_identities_everywhere_and_keeps_the_diagnosis() {
             .command
             .starts_with(&format!("ls /home/{user} && ping -c1 {host}"))
     );
+    // The pseudonymised command says so; one left as typed does not; the raw bundle's
+    // commands are as typed.
+    assert!(redacted.transcript[0].command_redacted);
+    assert!(!redacted.transcript[1].command_redacted);
+    assert!(!bundle.transcript[0].command_redacted);
+    assert!(json.contains("\"command_redacted\": true"), "{json}");
+    // And the redaction lists where it changed text, not the fields it replaced whole.
+    let changed = &redacted.redaction.changed;
+    assert!(
+        changed.contains(&"/transcript/0/command".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        changed.contains(&"/verdict/summary".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        !changed
+            .iter()
+            .any(|p| p == "/transcript/1/command" || p == "/host_info/host")
+    );
+    assert!(bundle.redaction.changed.is_empty());
     let replaced = redacted.redaction.replaced;
     assert!(redacted.redaction.applied && redacted.host_info.redacted);
     assert!(
         replaced.username >= 5 && replaced.host >= 4 && replaced.address >= 4,
         "{replaced:?}"
     );
-    assert_eq!(replaced.output, 1);
+    assert_eq!(replaced.output, 2, "two stdout streams removed");
     assert_eq!(redacted.verify_integrity(), IntegrityStatus::Valid);
     assert_eq!(Bundle::from_json(&json), Ok(redacted));
 }
