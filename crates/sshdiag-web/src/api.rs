@@ -92,6 +92,8 @@ const OPTIONS: &[&str] = &[
     "holdMs",
     "retries",
     "deepAudit",
+    "sessionCheck",
+    "hostKeyInventory",
 ];
 
 /// What `run()` consumes: the options with their secrets, and where to connect.
@@ -445,6 +447,23 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
             )));
         }
     };
+    // Booleans a run may turn on or off: the session check (on unless `false`), the host
+    // key inventory (off unless `true`).
+    for (name, default, slot) in [
+        ("sessionCheck", true, &mut opts.session_check),
+        ("hostKeyInventory", false, &mut opts.host_key_inventory),
+    ] {
+        *slot = match get(&o, name) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(js_error(format!(
+                    "option `{name}` must be true or false, not {}",
+                    json_kind(other)
+                )));
+            }
+        };
+    }
     let proxy_url = match string(&o, "proxyUrl", "proxyUrl")?.map(|s| s.trim().to_string()) {
         Some(u) if !u.is_empty() => {
             if !(u.starts_with("ws://") || u.starts_with("wss://")) {
