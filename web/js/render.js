@@ -68,13 +68,17 @@ function renderVerdict(v, view, edited) {
   const state = edited ? "edited" : v.ok ? "ok" : "fail";
   box.className = `verdict ${state}`;
   const error = view.error_context;
+  // The plain sentence comes from the core (`view.headline`); the type and code go beside it.
+  const words = view.headline || (v.ok ? "It works" : v.error_type || "Failed");
   const headline = edited
-    ? ` Not trustworthy: this bundle was edited. It claims ${v.ok ? "“it works”" : `${v.error_type || "a failure"}`}.`
-    : v.ok ? " It works." : ` ${v.error_type || "Failed"}`;
+    ? ` Not trustworthy: this bundle was edited. It claims ${v.ok ? "“it works”" : `“${words}”`}.`
+    : ` ${words}.`;
+  const typeCode = [v.ok ? "" : v.error_type, v.code].filter(Boolean).join(" · ");
   const body = [
     el("p", { class: "headline" },
       el("span", { class: "mark", "aria-hidden": "true", text: edited ? "⚠" : v.ok ? "✔" : "✘" }),
-      el("strong", { text: headline })),
+      el("strong", { id: "verdict-headline", text: headline }),
+      typeCode && !v.ok ? el("span", { class: "type-code mono", text: ` ${typeCode}` }) : null),
     el("p", { class: "summary", text: v.summary || "" }),
   ];
   const [facts, fact] = factList();
@@ -91,7 +95,7 @@ function renderVerdict(v, view, edited) {
   }
   $("verdict-body").replaceChildren(...body);
   summaryText = [
-    `sshdiag verdict: ${edited ? "EDITED BUNDLE, claims " : ""}${v.ok ? "OK" : `FAILED (${v.error_type || "?"})`}`,
+    `sshdiag verdict: ${edited ? "EDITED BUNDLE, claims " : ""}${v.ok ? "OK" : `FAILED (${v.error_type || "?"}): ${words}`}`,
     v.summary || "",
     v.layer ? `Layer: ${v.layer}` : "",
     v.code ? `Code: ${v.code}` : "",

@@ -7,9 +7,11 @@ pub fn human_summary(report: &ProbeReport, notes: &[String]) -> String {
     let mut out = String::new();
     let mark = if v.ok { "OK" } else { "FAILED" };
     let layer = v.layer.map(|l| l.as_str()).unwrap_or("?");
+    // The plain headline first; the type and code stay beside it for scripts and searches.
+    let headline = sshdiag_events::headline(v.ok, v.error_type, &v.code);
     match &v.error_type {
         Some(et) => out.push_str(&format!(
-            "sshdiag: {mark} at {layer} ({et}, {}): {}\n",
+            "sshdiag: {mark} at {layer} ({et}, {}): {headline}. {}\n",
             v.code, v.summary
         )),
         None => out.push_str(&format!(
