@@ -313,6 +313,11 @@ pub struct ServerInfo {
     /// as the remote software version at `LogLevel DEBUG`).
     #[serde(default)]
     pub client_version: Option<String>,
+    /// Every host key the server has, as the run's last `HOSTKEY_INVENTORY` event lists them
+    /// (the server's announcement after login, or a scan when asked), each with the trusted
+    /// key it matches. Absent when no inventory was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_keys: Option<crate::inventory::HostkeyInventoryData>,
 }
 
 /// The public facts about the server's host key.
