@@ -54,6 +54,8 @@ pub(crate) enum Note {
         code: u32,
         description: String,
     },
+    /// The server announced its host keys after login (`hostkeys-00@openssh.com`).
+    HostKeysAnnounced(Vec<russh::keys::PublicKey>),
 }
 
 /// The russh client handler: decides on the host key and reports what russh negotiated.
@@ -180,6 +182,16 @@ impl client::Handler for ProbeHandler {
         Ok(())
     }
 
+    async fn openssh_ext_host_keys_announced(
+        &mut self,
+        keys: Vec<russh::keys::PublicKey>,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        // Proven later, from the stage (awaiting a proof here would block russh's loop).
+        let _ = self.notes.send(Note::HostKeysAnnounced(keys));
+        Ok(())
+    }
+
     async fn channel_open_failure(
         &mut self,
         _channel: russh::ChannelId,
@@ -220,6 +232,16 @@ impl Session<'_> {
         self.at.tap = Some(tap_handle.clone());
         let mut config = self.client_config()?;
         let (host, port) = (self.opts.host.clone(), self.opts.port);
+        let trusted = trust.lookup(&host, port);
+        self.at.trusted_keys = trusted.clone();
+        // As OpenSSH (unless HostKeyAlgorithms was set outright), the types of the keys already
+        // trusted go first, so the server shows a known key rather than a new type of key.
+        let explicit = (self.opts.algorithms.host_key.as_deref())
+            .is_some_and(|h| !h.trim_start().starts_with(['+', '-']));
+        if !explicit {
+            config.preferred.key =
+                crate::algorithms::known_types_first(&config.preferred.key, &trusted).into();
+        }
         let cas = trust.cert_authorities(&host, port);
         // Host certificates only when a CA is trusted for this host, as OpenSSH offers them.
         if !cas.is_empty() {
@@ -227,7 +249,7 @@ impl Session<'_> {
         }
         let handler = ProbeHandler {
             notes: notes_tx,
-            trusted: trust.lookup(&host, port),
+            trusted,
             revoked: trust.revoked(&host, port),
             cas,
             host,
@@ -307,7 +329,7 @@ impl Session<'_> {
         Ok(handle)
     }
 
-    fn client_config(&self) -> Result<client::Config, Failure> {
+    pub(super) fn client_config(&self) -> Result<client::Config, Failure> {
         let lists = self
             .at
             .lists
@@ -403,6 +425,10 @@ impl Session<'_> {
             }
             Note::ChannelOpenFailure { code, description } => {
                 self.at.channel_refusal = Some((code, scrub(&description)));
+                None
+            }
+            Note::HostKeysAnnounced(keys) => {
+                self.at.announced_keys = Some(keys);
                 None
             }
         }
@@ -572,6 +598,9 @@ impl Session<'_> {
         if d.revoked || d.certificate.is_some() {
             return self.host_key_marked(info, d);
         }
+        if d.other_type {
+            return self.host_key_type_changed(info);
+        }
         if d.unknown {
             return Failure::new(
                 ErrorType::HostKeyUnknown,
@@ -592,6 +621,48 @@ impl Session<'_> {
         .ctx("presented_fingerprint", json!(presented))
         .ctx("algorithm", json!(info.algorithm))
         .hints(hints::host_key_mismatch(host, port, &expected, presented))
+    }
+
+    /// Keys of other types are trusted for this host, none of the presented one's type.
+    fn host_key_type_changed(&self, info: &HostKeyInfo) -> Failure {
+        let (host, port) = (&self.opts.host, self.opts.port);
+        let trusted = &self.at.trusted_keys;
+        let known: Vec<String> = trusted
+            .iter()
+            .map(|t| {
+                let at = t
+                    .source
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                format!("{} {}{at}", t.algorithm, t.fingerprint_sha256)
+            })
+            .collect();
+        let (alg, fp) = (
+            crate::hostkey::key_type(&info.algorithm),
+            &info.fingerprint_sha256,
+        );
+        let known_types: Vec<&str> = trusted
+            .iter()
+            .map(|t| crate::hostkey::key_type(&t.algorithm))
+            .collect();
+        Failure::new(
+            ErrorType::HostKeyMismatch,
+            format!(
+                "{host}:{port} presented its {alg} host key {fp}, but only keys of other types are trusted for it: {}",
+                known.join(", ")
+            ),
+        )
+        .code(Code::HostKeyTypeChanged)
+        .summary(format!(
+            "{host}:{port} presented a {alg} host key, but the key trusted for it is of another type ({}): most likely the server now prefers or only has another key type, not a changed key.",
+            known_types.join(", ")
+        ))
+        .ctx("expected_fingerprint", json!(trusted.first().map(|t| t.fingerprint_sha256.clone())))
+        .ctx("presented_fingerprint", json!(fp))
+        .ctx("algorithm", json!(info.algorithm))
+        .ctx("trusted_types", json!(known_types))
+        .hints(hints::host_key_type_changed(host, port, alg, fp, &known))
     }
 
     /// A key on an `@revoked` line, or a host certificate that failed its check.
