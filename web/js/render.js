@@ -153,8 +153,11 @@ function renderMismatch(v, view, trust) {
   const [facts, fact] = factList();
   fact("Trusted key", mismatch.expected || "?", "mono");
   fact("Presented key", `${mismatch.algorithm ? `${mismatch.algorithm} ` : ""}${presented}`, "mono");
+  const otherType = v.code === "host-key-type-changed";
   const body = [
-    el("p", { text: "The server presented a different host key from the one this browser trusted for it. This happens when the server was reinstalled or its keys were changed — or when someone is intercepting the connection. Check the new fingerprint with the server's administrator before trusting it." }),
+    el("p", { text: otherType
+      ? "The server presented a host key of another type than the one this browser trusted for it. Most likely it now prefers (or only has) that type, which is not a changed key; the host key inventory (option hostKeyInventory) shows whether it still has the trusted key. Check the new fingerprint with the server's administrator before trusting it."
+      : "The server presented a different host key from the one this browser trusted for it. This happens when the server was reinstalled or its keys were changed — or when someone is intercepting the connection. Check the new fingerprint with the server's administrator before trusting it." }),
     facts,
   ];
   if (trust) {

@@ -1,0 +1,105 @@
+//! Words and switches against the real OpenSSH fixture through the relay: the verdict's
+//! headline is a plain sentence from the core (`SessionView.headline`), with the error type
+//! and code beside it; the JS API's `sessionCheck: false` skips the session check and
+//! `hostKeyInventory` lists every host key the server has.
+
+use serde_json::{Value, json};
+use sshdiag_tests::sshd::{SshdFixture, SshdOptions};
+use sshdiag_tests::webdriver::Browser;
+
+use crate::against_openssh;
+
+async fn a_failure_is_headed_in_plain_words_with_its_type_and_code_beside(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    let sshd = SshdFixture::start(SshdOptions::default())?;
+    against_openssh(browser, &sshd, None, async |page, _| {
+        page.fill_target(&sshd, "not-the-password").await?;
+        page.run_failing("AuthFailed").await?;
+        let headline = page.text("verdict-headline").await?;
+        anyhow::ensure!(
+            headline.trim() == "The server rejected the login.",
+            "the headline is {headline:?}"
+        );
+        let shown = page.text("verdict").await?;
+        let first = shown.lines().find(|l| l.contains("rejected the login"));
+        anyhow::ensure!(
+            first.is_some_and(|l| l.contains("AuthFailed · auth-failed")),
+            "the type and code are not beside the headline: {shown}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// The codes of a run's events.
+fn codes(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["code"].as_str()).collect()
+}
+
+async fn the_api_turns_the_session_check_off_and_lists_host_keys_when_asked(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    let sshd = SshdFixture::start(SshdOptions::default())?;
+    against_openssh(browser, &sshd, None, async |page, _| {
+        let options = |extra: Value| {
+            let mut o = json!({
+                "host": sshd.host(),
+                "port": sshd.port(),
+                "username": sshd.user(),
+                "auth": { "type": "password", "password": sshd.password() },
+            });
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                o[k] = v.clone();
+            }
+            o
+        };
+        page.start_api_run("checked", &options(json!({}))).await?;
+        let (verdict, events) = page.api_run_verdict("checked").await?;
+        anyhow::ensure!(verdict["ok"] == json!(true), "{verdict}");
+        anyhow::ensure!(
+            codes(&events).contains(&"session-check-ok"),
+            "no session check by default: {:?}",
+            codes(&events)
+        );
+        // OpenSSH announces its keys after login: listed, proven, without another connection.
+        let inventory = events
+            .iter()
+            .find(|e| e["event_type"] == json!("HOSTKEY_INVENTORY"))
+            .map(|e| e["data"].clone())
+            .unwrap_or(Value::Null);
+        anyhow::ensure!(inventory["source"] == json!("announced"), "{inventory}");
+        for key in sshd.host_keys() {
+            let listed = inventory["keys"].as_array().into_iter().flatten().any(|k| {
+                k["fingerprint_sha256"] == json!(key.fingerprint_sha256) && k["proven"] == json!(true)
+            });
+            anyhow::ensure!(listed, "{} is not listed: {inventory}", key.kind);
+        }
+
+        page.start_api_run("unchecked", &options(json!({ "sessionCheck": false })))
+            .await?;
+        let (verdict, events) = page.api_run_verdict("unchecked").await?;
+        anyhow::ensure!(verdict["ok"] == json!(true), "{verdict}");
+        let seen = codes(&events);
+        anyhow::ensure!(
+            !seen.contains(&"session-check-ok") && !seen.contains(&"sftp-check-ok"),
+            "sessionCheck: false still checked the session: {seen:?}"
+        );
+
+        // Asked, the inventory is a scan: one key exchange per type.
+        page.start_api_run("scan", &options(json!({ "hostKeyInventory": true })))
+            .await?;
+        let (_, events) = page.api_run_verdict("scan").await?;
+        let scanned = events.iter().any(|e| {
+            e["event_type"] == json!("HOSTKEY_INVENTORY") && e["data"]["source"] == json!("scan")
+        });
+        anyhow::ensure!(scanned, "no scan: {:?}", codes(&events));
+        Ok(())
+    })
+    .await
+}
+
+crate::in_every_browser!(
+    a_failure_is_headed_in_plain_words_with_its_type_and_code_beside,
+    the_api_turns_the_session_check_off_and_lists_host_keys_when_asked
+);
