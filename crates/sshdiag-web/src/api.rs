@@ -257,6 +257,26 @@ fn object<'a>(
     }
 }
 
+/// `sessionCheck` (on unless `false`), `hostKeyInventory` (off unless `true`): booleans only.
+fn switches(o: &Map<String, Value>, opts: &mut ProbeOptions) -> Result<(), JsValue> {
+    for (name, default, slot) in [
+        ("sessionCheck", true, &mut opts.session_check),
+        ("hostKeyInventory", false, &mut opts.host_key_inventory),
+    ] {
+        *slot = match get(o, name) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(js_error(format!(
+                    "option `{name}` must be true or false, not {}",
+                    json_kind(other)
+                )));
+            }
+        };
+    }
+    Ok(())
+}
+
 fn parse_auth(obj: Option<&Map<String, Value>>) -> Result<AuthPlan, JsValue> {
     let Some(a) = obj else {
         return Ok(AuthPlan::Probe);
@@ -447,23 +467,7 @@ fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
             )));
         }
     };
-    // Booleans a run may turn on or off: the session check (on unless `false`), the host
-    // key inventory (off unless `true`).
-    for (name, default, slot) in [
-        ("sessionCheck", true, &mut opts.session_check),
-        ("hostKeyInventory", false, &mut opts.host_key_inventory),
-    ] {
-        *slot = match get(&o, name) {
-            None => default,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(js_error(format!(
-                    "option `{name}` must be true or false, not {}",
-                    json_kind(other)
-                )));
-            }
-        };
-    }
+    switches(&o, &mut opts)?;
     let proxy_url = match string(&o, "proxyUrl", "proxyUrl")?.map(|s| s.trim().to_string()) {
         Some(u) if !u.is_empty() => {
             if !(u.starts_with("ws://") || u.starts_with("wss://")) {

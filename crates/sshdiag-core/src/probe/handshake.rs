@@ -623,48 +623,6 @@ impl Session<'_> {
         .hints(hints::host_key_mismatch(host, port, &expected, presented))
     }
 
-    /// Keys of other types are trusted for this host, none of the presented one's type.
-    fn host_key_type_changed(&self, info: &HostKeyInfo) -> Failure {
-        let (host, port) = (&self.opts.host, self.opts.port);
-        let trusted = &self.at.trusted_keys;
-        let known: Vec<String> = trusted
-            .iter()
-            .map(|t| {
-                let at = t
-                    .source
-                    .as_deref()
-                    .map(|s| format!(" ({s})"))
-                    .unwrap_or_default();
-                format!("{} {}{at}", t.algorithm, t.fingerprint_sha256)
-            })
-            .collect();
-        let (alg, fp) = (
-            crate::hostkey::key_type(&info.algorithm),
-            &info.fingerprint_sha256,
-        );
-        let known_types: Vec<&str> = trusted
-            .iter()
-            .map(|t| crate::hostkey::key_type(&t.algorithm))
-            .collect();
-        Failure::new(
-            ErrorType::HostKeyMismatch,
-            format!(
-                "{host}:{port} presented its {alg} host key {fp}, but only keys of other types are trusted for it: {}",
-                known.join(", ")
-            ),
-        )
-        .code(Code::HostKeyTypeChanged)
-        .summary(format!(
-            "{host}:{port} presented a {alg} host key, but the key trusted for it is of another type ({}): most likely the server now prefers or only has another key type, not a changed key.",
-            known_types.join(", ")
-        ))
-        .ctx("expected_fingerprint", json!(trusted.first().map(|t| t.fingerprint_sha256.clone())))
-        .ctx("presented_fingerprint", json!(fp))
-        .ctx("algorithm", json!(info.algorithm))
-        .ctx("trusted_types", json!(known_types))
-        .hints(hints::host_key_type_changed(host, port, alg, fp, &known))
-    }
-
     /// A key on an `@revoked` line, or a host certificate that failed its check.
     fn host_key_marked(&self, info: &HostKeyInfo, d: &HostKeyDecision) -> Failure {
         let (host, port) = (&self.opts.host, self.opts.port);

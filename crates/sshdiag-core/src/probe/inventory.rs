@@ -12,18 +12,23 @@
 //!   unauthenticated connections are what PerSourcePenalties and fail2ban punish. Not through
 //!   jump hosts.
 //!
-//! Neither way ever fails the run; what goes wrong is the inventory's own text.
+//! Neither way ever fails the run; what goes wrong is the inventory's own text. The failure of
+//! a key of another type than the trusted ones (`host-key-type-changed`) is made here too.
 
 use std::sync::{Arc, Mutex};
 
 use russh::client;
 use russh::keys::{Algorithm, PublicKey};
+use serde_json::json;
 use sshdiag_events::{
-    Code, EventData, HostkeyInventoryData, InventoryKey, InventorySource, Level, TrustedKey,
+    Code, ErrorType, EventData, HostkeyInventoryData, InventoryKey, InventorySource, Level,
+    TrustedKey,
 };
 
 use super::attempt::Session;
 use super::handshake::ProbeHandler;
+use crate::failure::Failure;
+use crate::hints;
 use crate::hostkey::{HostKeyInfo, key_type};
 use crate::transport::{ConnectRequest, Connector};
 
@@ -53,6 +58,48 @@ impl client::Handler for KeyTaker {
 }
 
 impl Session<'_> {
+    /// Keys of other types are trusted for this host, none of the presented one's type.
+    pub(super) fn host_key_type_changed(&self, info: &HostKeyInfo) -> Failure {
+        let (host, port) = (&self.opts.host, self.opts.port);
+        let trusted = &self.at.trusted_keys;
+        let known: Vec<String> = trusted
+            .iter()
+            .map(|t| {
+                let at = t
+                    .source
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                format!("{} {}{at}", t.algorithm, t.fingerprint_sha256)
+            })
+            .collect();
+        let (alg, fp) = (
+            crate::hostkey::key_type(&info.algorithm),
+            &info.fingerprint_sha256,
+        );
+        let known_types: Vec<&str> = trusted
+            .iter()
+            .map(|t| crate::hostkey::key_type(&t.algorithm))
+            .collect();
+        Failure::new(
+            ErrorType::HostKeyMismatch,
+            format!(
+                "{host}:{port} presented its {alg} host key {fp}, but only keys of other types are trusted for it: {}",
+                known.join(", ")
+            ),
+        )
+        .code(Code::HostKeyTypeChanged)
+        .summary(format!(
+            "{host}:{port} presented a {alg} host key, but the key trusted for it is of another type ({}): most likely the server now prefers or only has another key type, not a changed key.",
+            known_types.join(", ")
+        ))
+        .ctx("expected_fingerprint", json!(trusted.first().map(|t| t.fingerprint_sha256.clone())))
+        .ctx("presented_fingerprint", json!(fp))
+        .ctx("algorithm", json!(info.algorithm))
+        .ctx("trusted_types", json!(known_types))
+        .hints(hints::host_key_type_changed(host, port, alg, fp, &known))
+    }
+
     /// After login: the keys the server announced, each proven, as the inventory. Nothing when
     /// the server announces none (not OpenSSH, or older than 6.8).
     pub async fn announced_host_keys(&mut self, handle: &client::Handle<ProbeHandler>) {
