@@ -584,3 +584,30 @@ fn a_certificate_keeps_its_fingerprints_and_loses_its_principals_key_id_and_addr
     }
     assert!(json.contains(ca) && json.contains("permit-pty"), "{json}");
 }
+
+#[test]
+fn identities_are_replaced_as_whole_tokens_never_inside_an_ordinary_word() {
+    // A user whose name is also part of ordinary words.
+    let id = Identity {
+        username: "ice".into(),
+        ..Identity::default()
+    };
+    let bundle = Bundle::from_session(
+        util::session_info(&id),
+        util::failed_session(&id),
+        vec![TranscriptEntry::from_output(
+            "ls /home/ice/notice.txt && echo practice",
+            Some(0),
+            b"",
+            b"",
+        )],
+    );
+    let mut r = Redactor::with_key([3; 32]);
+    let redacted = bundle.redacted_with(&mut Redactor::with_key([3; 32]));
+    let user = r.pseudonym(IdentityKind::Username, "ice");
+    assert_eq!(
+        redacted.transcript[0].command,
+        format!("ls /home/{user}/notice.txt && echo practice")
+    );
+    assert!(redacted.transcript[0].command_redacted);
+}
