@@ -71,7 +71,8 @@ async fn the_api_turns_the_session_check_off_and_lists_host_keys_when_asked(
         anyhow::ensure!(inventory["source"] == json!("announced"), "{inventory}");
         for key in sshd.host_keys() {
             let listed = inventory["keys"].as_array().into_iter().flatten().any(|k| {
-                k["fingerprint_sha256"] == json!(key.fingerprint_sha256) && k["proven"] == json!(true)
+                k["fingerprint_sha256"] == json!(key.fingerprint_sha256)
+                    && k["proven"] == json!(true)
             });
             anyhow::ensure!(listed, "{} is not listed: {inventory}", key.kind);
         }
@@ -86,14 +87,51 @@ async fn the_api_turns_the_session_check_off_and_lists_host_keys_when_asked(
             "sessionCheck: false still checked the session: {seen:?}"
         );
 
-        // Asked, the inventory is a scan: one key exchange per type.
-        page.start_api_run("scan", &options(json!({ "hostKeyInventory": true })))
-            .await?;
-        let (_, events) = page.api_run_verdict("scan").await?;
+        // The key the first run stored in this browser is matched to the server's key.
+        let stored = events
+            .iter()
+            .find(|e| e["event_type"] == json!("HOSTKEY"))
+            .map(|e| e["data"].clone())
+            .unwrap_or(Value::Null);
+        let inventory = events
+            .iter()
+            .find(|e| e["event_type"] == json!("HOSTKEY_INVENTORY"))
+            .map(|e| e["data"].clone())
+            .unwrap_or(Value::Null);
+        let matched = inventory["keys"].as_array().into_iter().flatten().any(|k| {
+            k["fingerprint_sha256"] == stored["fingerprint_sha256"]
+                && k["trusted_at"] == json!("this browser")
+                && k["presented"] == json!(true)
+        });
+        anyhow::ensure!(
+            matched,
+            "the stored key is not matched: {stored} {inventory}"
+        );
+
+        // Told to take another key type only, the server shows a key of a type this browser
+        // does not trust: not a changed key, and the scan (asked for) says the trusted key is
+        // still the server's.
+        let other = if stored["algorithm"] == json!("ssh-ed25519") {
+            "rsa-sha2-512,rsa-sha2-256"
+        } else {
+            "ssh-ed25519"
+        };
+        let asked = json!({ "hostKeyInventory": true, "algorithms": { "hostKey": other } });
+        page.start_api_run("scan", &options(asked)).await?;
+        let (verdict, events) = page.api_run_verdict("scan").await?;
+        anyhow::ensure!(
+            verdict["code"] == json!("host-key-type-changed"),
+            "{verdict}"
+        );
         let scanned = events.iter().any(|e| {
             e["event_type"] == json!("HOSTKEY_INVENTORY") && e["data"]["source"] == json!("scan")
         });
         anyhow::ensure!(scanned, "no scan: {:?}", codes(&events));
+        let told = verdict["hints"].as_array().into_iter().flatten().any(|h| {
+            h.as_str()
+                .is_some_and(|h| h.contains("still has the trusted") && h.contains("this browser"))
+        });
+        anyhow::ensure!(told, "{verdict}");
         Ok(())
     })
     .await
