@@ -139,6 +139,12 @@ fn a_login_lists_every_announced_host_key_proven_and_asks_for_the_known_type_fir
     }
     assert_eq!(inventory.trusted.len(), 1);
     assert!(inventory.trusted[0].matched);
+    // The terminal summary says which known_hosts line is which key.
+    let line = format!(
+        "ssh-rsa {} — trusted at {kh_line}, shown to this run",
+        rsa.fingerprint_sha256
+    );
+    assert!(stderr.contains(&line), "{stderr}");
     // The bundle keeps it as the server's facts.
     assert_eq!(bundle.server.host_keys.as_ref(), Some(inventory));
 }
