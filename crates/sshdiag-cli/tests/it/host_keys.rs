@@ -145,8 +145,21 @@ fn a_login_lists_every_announced_host_key_proven_and_asks_for_the_known_type_fir
         rsa.fingerprint_sha256
     );
     assert!(stderr.contains(&line), "{stderr}");
-    // The bundle keeps it as the server's facts.
+    // The bundle keeps it as the server's facts, and `bundle show` lists them.
     assert_eq!(bundle.server.host_keys.as_ref(), Some(inventory));
+    let shown = crate::common::sshdiag(&[
+        "bundle",
+        "show",
+        dir.path().join("bundle.json").to_str().unwrap(),
+    ]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "server key  ssh-rsa {} ({kh_line})",
+            rsa.fingerprint_sha256
+        )),
+        "{shown}"
+    );
 }
 
 #[test]
