@@ -611,3 +611,55 @@ fn identities_are_replaced_as_whole_tokens_never_inside_an_ordinary_word() {
     );
     assert!(redacted.transcript[0].command_redacted);
 }
+
+#[test]
+fn the_host_key_inventory_keeps_fingerprints_and_pseudonymises_where_keys_are_trusted() {
+    let id = Identity::default();
+    let mut events = util::ok_session(&id);
+    let inventory = HostkeyInventoryData {
+        source: Some(InventorySource::Announced),
+        keys: vec![InventoryKey {
+            algorithm: "ssh-ed25519".into(),
+            fingerprint_sha256: FINGERPRINT.into(),
+            proven: true,
+            presented: true,
+            trusted_at: Some(format!("/home/{}/.ssh/known_hosts:3", id.username)),
+            error: None,
+        }],
+        trusted: vec![TrustedKey {
+            algorithm: "ssh-ed25519".into(),
+            fingerprint_sha256: FINGERPRINT.into(),
+            source: Some(format!("/home/{}/.ssh/known_hosts:3", id.username)),
+            matched: true,
+        }],
+    };
+    let last = events.pop().expect("a verdict");
+    events.push(Event {
+        code: Code::HostkeyInventory.as_str().into(),
+        data: EventData::HostkeyInventory(inventory),
+        ..last.clone()
+    });
+    events.push(last);
+    let bundle = Bundle::from_session(util::session_info(&id), events, vec![]);
+    assert!(
+        bundle.server.host_keys.is_some(),
+        "the bundle keeps the inventory"
+    );
+    let redacted = bundle.redacted_with(&mut Redactor::with_key([2; 32]));
+    let json = redacted.to_json(false);
+    assert!(!json.contains(&format!("/home/{}/", id.username)), "{json}");
+    let kept = redacted.server.host_keys.expect("kept when redacted");
+    assert_eq!(kept.keys[0].fingerprint_sha256, FINGERPRINT);
+    let at = kept.keys[0].trusted_at.clone().unwrap_or_default();
+    assert!(
+        at.starts_with("/home/user-") && at.ends_with("/.ssh/known_hosts:3"),
+        "{at}"
+    );
+    assert!(
+        redacted
+            .redaction
+            .changed
+            .iter()
+            .any(|p| p.starts_with("/server/host_keys/"))
+    );
+}
