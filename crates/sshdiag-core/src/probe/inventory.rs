@@ -97,7 +97,14 @@ impl Session<'_> {
         .ctx("presented_fingerprint", json!(fp))
         .ctx("algorithm", json!(info.algorithm))
         .ctx("trusted_types", json!(known_types))
-        .hints(hints::host_key_type_changed(host, port, alg, fp, &known))
+        .hints(hints::host_key_type_changed(
+            host,
+            port,
+            alg,
+            fp,
+            &known,
+            self.opts.host_key_inventory,
+        ))
     }
 
     /// After login: the keys the server announced, each proven, as the inventory. Nothing when

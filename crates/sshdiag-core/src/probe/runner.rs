@@ -118,12 +118,13 @@ pub async fn run_cancellable<C: Connector>(
             if cx.opts.host_key_inventory
                 && let Some(keys) = cx.scan_host_keys(attempts.connector).await
                 && let Err(f) = &mut r
-                && f.error_type == ErrorType::HostKeyMismatch
+                && matches!(f.code, Code::HostKeyMismatch | Code::HostKeyTypeChanged)
             {
-                // The scan tells a changed key from a type the server merely prefers now.
+                // The scan tells a changed key from a type the server merely prefers now: that
+                // answer comes first.
                 let trusted = cx.at.trusted_keys.clone();
-                f.hints
-                    .extend(super::inventory::scan_conclusions(&keys, &trusted));
+                let found = super::inventory::scan_conclusions(&keys, &trusted);
+                f.hints.splice(0..0, found);
             }
             r
         };
