@@ -41,6 +41,28 @@ async fn a_failure_is_headed_in_plain_words_with_its_type_and_code_beside(
                 key.kind
             );
         }
+        anyhow::ensure!(keys.contains("trusted (this browser)"), "{keys}");
+        // The form asks for RSA keys only: the server shows a key of a type this browser does
+        // not trust, headed and explained as such, not as a changed key.
+        let ed = sshd
+            .host_key("ed25519")
+            .map(|k| k.fingerprint_sha256.clone());
+        anyhow::ensure!(
+            ed.as_deref()
+                .is_some_and(|fp| keys.contains(&format!("{fp} — shown to this run"))),
+            "the page stored another key than ed25519: {keys}"
+        );
+        page.fill(&[("f-hostkey", "rsa-sha2-512,rsa-sha2-256")])
+            .await?;
+        page.run_failing("HostKeyMismatch").await?;
+        let headline = page.text("verdict-headline").await?;
+        anyhow::ensure!(
+            headline.trim() == "The server now presents a host key of another type.",
+            "{headline}"
+        );
+        anyhow::ensure!(!page.hidden("mismatch").await?, "no mismatch panel");
+        let panel = page.text("mismatch").await?;
+        anyhow::ensure!(panel.contains("of another type"), "{panel}");
         Ok(())
     })
     .await
