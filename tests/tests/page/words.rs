@@ -1,7 +1,8 @@
 //! Words and switches against the real OpenSSH fixture through the relay: the verdict's
 //! headline is a plain sentence from the core (`SessionView.headline`), with the error type
 //! and code beside it; the JS API's `sessionCheck: false` skips the session check and
-//! `hostKeyInventory` lists every host key the server has.
+//! `hostKeyInventory` lists every host key the server has; a command a redacted bundle
+//! pseudonymised is marked in the viewer as not what was typed.
 
 use serde_json::{Value, json};
 use sshdiag_tests::sshd::{SshdFixture, SshdOptions};
@@ -173,7 +174,75 @@ async fn the_api_turns_the_session_check_off_and_lists_host_keys_when_asked(
     .await
 }
 
+async fn a_pseudonymised_command_is_marked_as_not_what_was_typed(
+    browser: Browser,
+) -> anyhow::Result<()> {
+    let sshd = SshdFixture::start(SshdOptions::default())?;
+    let dir = tempfile::tempdir()?;
+    against_openssh(browser, &sshd, None, async |page, relay| {
+        // A run through the JS API whose command names the user; its redacted bundle.
+        let options = json!({
+            "host": sshd.host(),
+            "port": sshd.port(),
+            "username": sshd.user(),
+            "auth": { "type": "password", "password": sshd.password() },
+            "commands": [format!("ls -d /home/{} /tmp", sshd.user()), "uname -s"],
+        });
+        let text = page
+            .js_async(
+                r#"
+const [options, done] = [arguments[0], arguments[arguments.length - 1]];
+import('./pkg/sshdiag_web.js').then(async (m) => {
+  await m.default();
+  const d = new m.Diagnostics(options);
+  await d.run();
+  done(d.bundle({ redact: true }));
+}).catch((e) => done('failed: ' + e));
+"#,
+                json!([options]),
+            )
+            .await?;
+        let text = text.as_str().unwrap_or_default().to_string();
+        let bundle: Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("not a bundle ({e}): {text}"))?;
+        let transcript = &bundle["transcript"];
+        anyhow::ensure!(
+            transcript[0]["command_redacted"] == json!(true)
+                && transcript[0]["command"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("ls -d /home/user-")),
+            "{transcript}"
+        );
+        anyhow::ensure!(
+            transcript[1].get("command_redacted").is_none(),
+            "{transcript}"
+        );
+        // The viewer says so beside the command, and only there.
+        let path = dir.path().join("redacted.json");
+        std::fs::write(&path, &text)?;
+        page.open(relay).await?;
+        page.click("mode-view").await?;
+        page.choose_file("f-bundle", &path).await?;
+        page.wait_for(
+            "return !document.getElementById('results').hidden \
+             && !document.getElementById('transcript-panel').hidden",
+            sshdiag_tests::webdriver::STEP,
+            "the viewer to show the bundle's transcript",
+        )
+        .await?;
+        let marks = page
+            .js("return document.querySelectorAll('#transcript .redacted-command').length")
+            .await?;
+        anyhow::ensure!(marks == json!(1), "{marks} commands marked");
+        let shown = page.text("transcript").await?;
+        anyhow::ensure!(shown.contains("not exactly what was typed"), "{shown}");
+        Ok(())
+    })
+    .await
+}
+
 crate::in_every_browser!(
     a_failure_is_headed_in_plain_words_with_its_type_and_code_beside,
-    the_api_turns_the_session_check_off_and_lists_host_keys_when_asked
+    the_api_turns_the_session_check_off_and_lists_host_keys_when_asked,
+    a_pseudonymised_command_is_marked_as_not_what_was_typed
 );
