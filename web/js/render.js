@@ -68,13 +68,17 @@ function renderVerdict(v, view, edited, jumps) {
   const state = edited ? "edited" : v.ok ? "ok" : "fail";
   box.className = `verdict ${state}`;
   const error = view.error_context;
+  // The plain sentence comes from the core (`view.headline`); the type and code go beside it.
+  const words = view.headline || (v.ok ? "It works" : v.error_type || "Failed");
   const headline = edited
-    ? ` Not trustworthy: this bundle was edited. It claims ${v.ok ? "“it works”" : `${v.error_type || "a failure"}`}.`
-    : v.ok ? " It works." : ` ${v.error_type || "Failed"}`;
+    ? ` Not trustworthy: this bundle was edited. It claims ${v.ok ? "“it works”" : `“${words}”`}.`
+    : ` ${words}.`;
+  const typeCode = [v.ok ? "" : v.error_type, v.code].filter(Boolean).join(" · ");
   const body = [
     el("p", { class: "headline" },
       el("span", { class: "mark", "aria-hidden": "true", text: edited ? "⚠" : v.ok ? "✔" : "✘" }),
-      el("strong", { text: headline })),
+      el("strong", { id: "verdict-headline", text: headline }),
+      typeCode && !v.ok ? el("span", { class: "type-code mono", text: ` ${typeCode}` }) : null),
     el("p", { class: "summary", text: v.summary || "" }),
   ];
   const [facts, fact] = factList();
@@ -93,7 +97,7 @@ function renderVerdict(v, view, edited, jumps) {
   }
   $("verdict-body").replaceChildren(...body);
   summaryText = [
-    `sshdiag verdict: ${edited ? "EDITED BUNDLE, claims " : ""}${v.ok ? "OK" : `FAILED (${v.error_type || "?"})`}`,
+    `sshdiag verdict: ${edited ? "EDITED BUNDLE, claims " : ""}${v.ok ? "OK" : `FAILED (${v.error_type || "?"}): ${words}`}`,
     v.summary || "",
     !v.ok && view.failed_hop ? `Failed at: ${hopName(view.failed_hop, jumps)}` : "",
     v.layer ? `Layer: ${v.layer}` : "",
@@ -169,8 +173,11 @@ function renderMismatch(v, view, trust) {
   const [facts, fact] = factList();
   fact("Trusted key", mismatch.expected || "?", "mono");
   fact("Presented key", `${mismatch.algorithm ? `${mismatch.algorithm} ` : ""}${presented}`, "mono");
+  const otherType = v.code === "host-key-type-changed";
   const body = [
-    el("p", { text: "The server presented a different host key from the one this browser trusted for it. This happens when the server was reinstalled or its keys were changed — or when someone is intercepting the connection. Check the new fingerprint with the server's administrator before trusting it." }),
+    el("p", { text: otherType
+      ? "The server presented a host key of another type than the one this browser trusted for it. Most likely it now prefers (or only has) that type, which is not a changed key; the host key inventory (option hostKeyInventory) shows whether it still has the trusted key. Check the new fingerprint with the server's administrator before trusting it."
+      : "The server presented a different host key from the one this browser trusted for it. This happens when the server was reinstalled or its keys were changed — or when someone is intercepting the connection. Check the new fingerprint with the server's administrator before trusting it." }),
     facts,
   ];
   if (trust) {
@@ -201,6 +208,7 @@ function renderTranscript(transcript) {
   const items = transcript.map((t) => {
     const status = t.exit_code !== undefined && t.exit_code !== null ? `exit ${t.exit_code}` : t.exit_signal ? `signal ${t.exit_signal}` : "no exit status";
     const parts = [el("h3", { class: "mono" }, `$ ${t.command}`, el("span", { class: `exit ${t.exit_code === 0 ? "ok" : "bad"}`, text: ` ${status}` }))];
+    if (t.command_redacted) parts.push(el("p", { class: "note redacted-command", text: "Redaction changed this command's text (pseudonyms or [REDACTED]): it is not exactly what was typed." }));
     parts.push(stream("stdout", t.stdout, t.stdout_len, undefined), stream("stderr", t.stderr, t.stderr_len, "stderr"));
     if (t.stdout === "" && t.stderr === "") parts.push(el("p", { class: "note", text: "No output." }));
     if (t.truncated) parts.push(el("p", { class: "note", text: "Output was cut at the bundle's cap." }));

@@ -66,6 +66,20 @@ export function renderServer(view) {
       el("summary", { text: "Both proposals (client and server offers)" }),
       el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Both proposals" }, table)));
   }
+  const inventory = server.host_keys;
+  if (inventory && Array.isArray(inventory.keys) && inventory.keys.length) {
+    const how = inventory.source === "scan" ? "one key exchange per type" : "announced by the server after login";
+    out.push(el("h3", { text: `The server's host keys (${how})` }),
+      el("ul", { class: "host-keys", id: "host-keys" }, ...inventory.keys.map((k) => el("li", {},
+        el("span", { class: "mono", text: `${k.algorithm} ${k.fingerprint_sha256 || "—"}` }),
+        k.presented ? " — shown to this run" : "",
+        k.trusted_at ? ` — trusted (${k.trusted_at})` : k.error ? ` — ${k.error}` : " — not trusted here",
+        k.proven || k.error ? "" : " — NOT proven: do not trust it"))));
+    const stale = (inventory.trusted || []).filter((t) => !t.matched);
+    if (stale.length) {
+      out.push(el("p", { class: "note", text: `Trusted but not among the server's keys: ${stale.map((t) => `${t.algorithm} ${t.fingerprint_sha256}${t.source ? ` (${t.source})` : ""}`).join(", ")}.` }));
+    }
+  }
   const findings = [...view.audit];
   if (findings.length) {
     const order = { broken: 0, weak: 1, note: 2, ok: 3, good: 4 };

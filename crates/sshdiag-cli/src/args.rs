@@ -114,6 +114,11 @@ pub struct Args {
     /// extra unauthenticated connections count against you with PerSourcePenalties/fail2ban.
     #[arg(long = "deep-audit")]
     pub deep_audit: bool,
+    /// Host key inventory: one extra key exchange per host key type the server offers (each
+    /// ended before authentication), listing every key it has beside the known_hosts lines.
+    /// Off by default: extra unauthenticated connections count with PerSourcePenalties/fail2ban.
+    #[arg(long = "host-key-inventory")]
+    pub host_key_inventory: bool,
     /// Stay connected this many seconds after the commands, with keepalives (an addition to
     /// the spec: watch a flaky path; keepalives every ServerAliveInterval, default 15 s).
     #[arg(long = "hold", value_name = "SECS")]
@@ -344,6 +349,7 @@ impl Args {
         options.forward_probe = forward_probe;
         options.session_check = !self.no_session_check;
         options.deep_audit = self.deep_audit;
+        options.host_key_inventory = self.host_key_inventory;
         options.ssh_config = self.ssh_config.clone();
         // ServerAliveInterval 0 means off, as in OpenSSH.
         options.keepalive = ssh

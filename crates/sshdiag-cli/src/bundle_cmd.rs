@@ -304,6 +304,17 @@ fn render_server(out: &mut String, bundle: &Bundle) {
         }
         None => out.push_str("  host key    -\n"),
     }
+    // Every key the server has (its announcement, or a scan), with the trusted key it matches.
+    for key in server.host_keys.iter().flat_map(|i| &i.keys) {
+        let trusted = key.trusted_at.as_deref().unwrap_or("not trusted");
+        let _ = writeln!(
+            out,
+            "  server key  {} {} ({trusted}{})",
+            key.algorithm,
+            key.fingerprint_sha256,
+            if key.proven { "" } else { ", not proven" }
+        );
+    }
     let _ = writeln!(out, "  kex         {}", opt(&algs.kex));
     let _ = writeln!(out, "  key type    {}", opt(&algs.host_key));
     let _ = writeln!(

@@ -7,9 +7,11 @@ pub fn human_summary(report: &ProbeReport, notes: &[String]) -> String {
     let mut out = String::new();
     let mark = if v.ok { "OK" } else { "FAILED" };
     let layer = v.layer.map(|l| l.as_str()).unwrap_or("?");
+    // The plain headline first; the type and code stay beside it for scripts and searches.
+    let headline = sshdiag_events::headline(v.ok, v.error_type, &v.code);
     match &v.error_type {
         Some(et) => out.push_str(&format!(
-            "sshdiag: {mark} at {layer} ({et}, {}): {}\n",
+            "sshdiag: {mark} at {layer} ({et}, {}): {headline}. {}\n",
             v.code, v.summary
         )),
         None => out.push_str(&format!(
@@ -45,9 +47,54 @@ pub fn human_summary(report: &ProbeReport, notes: &[String]) -> String {
             ));
         }
     }
+    host_keys(report, &mut out);
     out.push_str(&format!("  connection_id: {}\n", report.connection_id));
     for n in notes {
         out.push_str(&format!("  {n}\n"));
     }
     out.trim_end().to_string()
+}
+
+/// The server's host keys (the last inventory), each with the known_hosts line it matches.
+fn host_keys(report: &ProbeReport, out: &mut String) {
+    use sshdiag_events::{EventData, InventorySource};
+    let Some(inventory) = report.events.iter().rev().find_map(|e| match &e.data {
+        EventData::HostkeyInventory(i) => Some(i),
+        _ => None,
+    }) else {
+        return;
+    };
+    let how = match inventory.source {
+        Some(InventorySource::Scan) => "one key exchange per type",
+        _ => "announced after login",
+    };
+    out.push_str(&format!("  host keys ({how}):\n"));
+    for k in &inventory.keys {
+        let trust = match (&k.trusted_at, &k.error) {
+            (Some(at), _) => format!("trusted at {at}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "not in known_hosts".to_string(),
+        };
+        let proof = if k.proven || k.error.is_some() {
+            ""
+        } else {
+            ", NOT proven"
+        };
+        let shown = if k.presented {
+            ", shown to this run"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "    {} {} — {trust}{shown}{proof}\n",
+            k.algorithm, k.fingerprint_sha256
+        ));
+    }
+    for t in inventory.trusted.iter().filter(|t| !t.matched) {
+        let at = t.source.as_deref().unwrap_or("known_hosts");
+        out.push_str(&format!(
+            "    {at}: {} {} is none of the server's keys\n",
+            t.algorithm, t.fingerprint_sha256
+        ));
+    }
 }

@@ -18,9 +18,10 @@ impl FileTrustStore {
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
             .unwrap_or_default();
+        let name = path.as_ref().map(|p| p.display().to_string());
         FileTrustStore {
+            known: KnownHosts::parse_named(&text, name.as_deref().unwrap_or("known_hosts")),
             path,
-            known: KnownHosts::parse(&text),
         }
     }
 }

@@ -53,6 +53,25 @@ fn names_but<N: AsRef<str>>(all: &'static [N], skip: &[&str]) -> Vec<&'static st
         .collect()
 }
 
+/// `preferred` with the algorithms of the key types in `trusted` first, each part in its
+/// own order (OpenSSH's `order_hostkeyalgs`): a server with several host keys then shows the
+/// one this client already trusts, not another type a default order happens to prefer.
+pub fn known_types_first(
+    preferred: &[Algorithm],
+    trusted: &[crate::hostkey::HostKeyInfo],
+) -> Vec<Algorithm> {
+    use crate::hostkey::key_type;
+    let known = |a: &Algorithm| {
+        let name = a.as_str();
+        trusted
+            .iter()
+            .any(|t| key_type(&t.algorithm) == key_type(name))
+    };
+    let (first, rest): (Vec<Algorithm>, Vec<Algorithm>) =
+        preferred.iter().cloned().partition(|a| known(a));
+    first.into_iter().chain(rest).collect()
+}
+
 /// Everything russh can do in each category (what `+` may add).
 pub fn supported_kex() -> Vec<&'static str> {
     names_but(kex::ALL_KEX_ALGORITHMS, &["none"])

@@ -158,6 +158,41 @@ pub fn host_key_mismatch(host: &str, port: u16, expected: &str, presented: &str)
     ]
 }
 
+/// A host key of a type no trusted key has, while keys of other types are trusted (`known`:
+/// each as `TYPE SHA256:… (where)`).
+pub fn host_key_type_changed(
+    host: &str,
+    port: u16,
+    alg: &str,
+    presented: &str,
+    known: &[String],
+    scanning: bool,
+) -> Vec<String> {
+    let short = alg
+        .trim_start_matches("ssh-")
+        .trim_start_matches("ecdsa-sha2-");
+    let short = if alg.starts_with("ecdsa-") {
+        "ecdsa"
+    } else {
+        short
+    };
+    let mut hints = vec![
+        format!(
+            "Not necessarily a changed key: the key type differs. Trusted: {}; the server presented its {alg} key instead, which happens when it no longer offers the trusted type (that key was removed, or its HostKeyAlgorithms changed) or when this client's HostKeyAlgorithms leaves that type out.",
+            known.join(", ")
+        ),
+        "Find out without logging in: --host-key-inventory (the page's hostKeyInventory option) makes one key exchange per key type and lists every key the server has beside the trusted ones. It opens extra unauthenticated connections, which fail2ban and PerSourcePenalties count.".to_string(),
+    ];
+    if scanning {
+        // The inventory runs in this very run; its answer replaces the suggestion.
+        hints.pop();
+    }
+    hints.push(format!(
+            "If the server's administrator confirms {presented} (ssh-keygen -lf /etc/ssh/ssh_host_{short}_key.pub), trust it beside the old key: ssh-keyscan -t {short} -p {port} {host} >> ~/.ssh/known_hosts (in the page: trust the new key)."
+    ));
+    hints
+}
+
 /// Why a private key could not be used: the message and the one hint that fixes it.
 pub fn key_load_failure(
     label: &str,

@@ -17,6 +17,9 @@ pub struct HostKeyInfo {
     pub fingerprint_sha256: String,
     /// `algorithm base64` (the `known_hosts` key part), when known.
     pub openssh: Option<String>,
+    /// Where a trusted key is trusted: `FILE:LINE` of its `known_hosts` line, `this browser`
+    /// for the page's stored key; `None` for a key a server presented.
+    pub source: Option<String>,
 }
 
 impl HostKeyInfo {
@@ -32,11 +35,23 @@ impl HostKeyInfo {
                     parts.next().unwrap_or("")
                 )
             }),
+            source: None,
         }
     }
 
     fn family(&self) -> &str {
         family(&self.algorithm)
+    }
+}
+
+/// The key type an algorithm name signs with, as `known_hosts` names keys: the RSA signature
+/// algorithms are all `ssh-rsa`, a certificate's is its key's, and the rest are their own.
+pub fn key_type(alg: &str) -> &str {
+    let plain = alg.strip_suffix("-cert-v01@openssh.com").unwrap_or(alg);
+    if plain.starts_with("rsa-sha2-") {
+        "ssh-rsa"
+    } else {
+        plain
     }
 }
 
@@ -96,6 +111,9 @@ pub struct HostKeyDecision {
     pub revoked: bool,
     /// A host certificate judged against the `@cert-authority` lines.
     pub certificate: Option<HostCertCheck>,
+    /// The mismatch is of type: keys of other types are trusted for this host, none of this
+    /// one (most likely the server now prefers, or only has, another key type).
+    pub other_type: bool,
 }
 
 /// The decision on a host certificate: a certificate a trusted CA signed for this name, valid
@@ -118,6 +136,7 @@ pub fn decide_certificate(policy: HostKeyPolicy, check: HostCertCheck) -> HostKe
         unknown: false,
         revoked: false,
         certificate: Some(check),
+        other_type: false,
     }
 }
 
@@ -140,6 +159,7 @@ pub fn decide(
         unknown: false,
         revoked: false,
         certificate: None,
+        other_type: false,
     };
     if matches {
         return if policy == HostKeyPolicy::No {
@@ -164,6 +184,20 @@ pub fn decide(
             unknown: false,
             revoked: false,
             certificate: None,
+            other_type: false,
+        };
+    }
+    // Keys of other types are trusted, none of this one. OpenSSH would take this key for a
+    // new host's (adding it under accept-new, asking under ask); but the host is not new, and
+    // its known key may be the one an attacker avoids presenting, so it is refused as a
+    // mismatch of type, which the hint explains (under `no`, unchecked as ever).
+    if let (Some(t), false) = (trusted.first(), policy == HostKeyPolicy::No) {
+        return HostKeyDecision {
+            status: HostkeyStatus::Mismatch,
+            accept: false,
+            expected_fingerprint: Some(t.fingerprint_sha256.clone()),
+            other_type: true,
+            ..base
         };
     }
     match policy {
@@ -205,6 +239,7 @@ pub fn decide_checked(
             unknown: false,
             revoked: true,
             certificate: None,
+            other_type: false,
         };
     }
     decide(policy, trusted, presented)
@@ -427,8 +462,13 @@ fn patterns_match(patterns: &str, name: &str) -> bool {
 impl KnownHosts {
     /// Parse the text; lines that are not host keys are skipped, never an error.
     pub fn parse(text: &str) -> Self {
+        Self::parse_named(text, "known_hosts")
+    }
+
+    /// [`KnownHosts::parse`], each key's `source` naming `NAME:LINE` (the file's path).
+    pub fn parse_named(text: &str, name: &str) -> Self {
         let mut known = KnownHosts::default();
-        for line in text.lines() {
+        for (number, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -450,6 +490,7 @@ impl KnownHosts {
             };
             let mut info = HostKeyInfo::from_public_key(&key);
             info.algorithm = alg.to_string();
+            info.source = Some(format!("{name}:{}", number + 1));
             let list = match marker {
                 Marker::None => &mut known.entries,
                 Marker::CertAuthority => &mut known.cert_authorities,
@@ -517,6 +558,7 @@ mod tests {
             algorithm: "ssh-ed25519".into(),
             fingerprint_sha256: "SHA256:x".into(),
             openssh: Some(format!("ssh-ed25519 {ED}")),
+            source: None,
         };
         let line = KnownHosts::line_for("db.example.com", 2222, &key).unwrap();
         assert_eq!(line, format!("[db.example.com]:2222 ssh-ed25519 {ED}\n"));
@@ -536,6 +578,7 @@ mod tests {
             algorithm: alg.into(),
             fingerprint_sha256: fp.into(),
             openssh: None,
+            source: None,
         }
     }
 
@@ -561,6 +604,29 @@ mod tests {
             &presented,
         );
         assert_eq!((d.status, d.accept), (HostkeyStatus::Trusted, true));
+        // Only a key of another type is trusted: a mismatch of type, not a new host.
+        let rsa = [info("SHA256:rsa", "ssh-rsa")];
+        for policy in [HostKeyPolicy::Yes, HostKeyPolicy::AcceptNew] {
+            let d = decide(policy, &rsa, &presented);
+            assert_eq!(
+                (d.status, d.accept, d.remember),
+                (HostkeyStatus::Mismatch, false, false)
+            );
+            assert!(d.other_type && !d.unknown, "{policy:?}");
+            assert_eq!(d.expected_fingerprint.as_deref(), Some("SHA256:rsa"));
+        }
+        let d = decide(HostKeyPolicy::No, &rsa, &presented);
+        assert_eq!((d.status, d.accept), (HostkeyStatus::Unchecked, true));
+        // The same type with another key is a changed key, not a type change.
+        assert!(!decide(HostKeyPolicy::AcceptNew, &old, &presented).other_type);
+        for (alg, t) in [
+            ("rsa-sha2-512", "ssh-rsa"),
+            ("ssh-rsa", "ssh-rsa"),
+            ("ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519"),
+            ("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"),
+        ] {
+            assert_eq!(key_type(alg), t);
+        }
     }
 
     #[test]

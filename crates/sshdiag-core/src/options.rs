@@ -121,6 +121,11 @@ pub struct ProbeOptions {
     /// hands out (see `gex.rs`). Off by default: extra unauthenticated connections are what
     /// PerSourcePenalties and fail2ban count.
     pub deep_audit: bool,
+    /// The host key inventory: one extra key exchange per host key type the server offers
+    /// (host-key algorithms restricted to that type, disconnecting before authentication),
+    /// so every key it has is known and compared with the trusted ones, as ssh-audit does.
+    /// Off by default for the same reason as the deep audit.
+    pub host_key_inventory: bool,
 }
 
 /// One jump host of a chain.
@@ -205,6 +210,7 @@ impl ProbeOptions {
             jump: Vec::new(),
             session_check: true,
             deep_audit: false,
+            host_key_inventory: false,
         }
     }
 }

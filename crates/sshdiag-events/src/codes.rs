@@ -91,6 +91,7 @@ catalog! {
     ConnectAuthenticated => "connect-authenticated", "the connection is up and authenticated; the `CONNECT` event carries the method that worked in `auth_method`";
     SessionCheckOk => "session-check-ok", "after authentication, a session ran sshdiag's check command as sent and nothing else printed (the account's shell works and starts quietly); the `EXEC` event names the command";
     SftpCheckOk => "sftp-check-ok", "the `sftp` subsystem answered sshdiag's SSH_FXP_INIT with an SFTP version packet, so sftp and scp work";
+    HostkeyInventory => "hostkey-inventory", "the server's host keys were listed: after login from its `hostkeys-00@openssh.com` announcement (each proven with `hostkeys-prove-00@openssh.com`), or, when asked, by one key exchange per key type; each key says which trusted key (known_hosts line) it matches";
     SftpUnavailable => "sftp-unavailable", "the server refused the `sftp` subsystem (no `Subsystem sftp` line in sshd_config), so sftp and OpenSSH 9's scp fail";
     }
 
@@ -112,6 +113,7 @@ catalog! {
     HostKeyMismatch => "host-key-mismatch", "the server's host key differs from the key trusted for this host";
     HostKeyRevoked => "host-key-revoked", "the server's host key (or its certificate's key, or the CA that signed its certificate) is on an `@revoked` line in known_hosts, which refuses it under every policy";
     HostCertificateRefused => "host-certificate-refused", "the server presented a host certificate that failed its check against the `@cert-authority` lines: expired, not yet valid, not for this host name, or signed by an unknown CA";
+    HostKeyTypeChanged => "host-key-type-changed", "the server presented a host key of a type no trusted key has, while keys of other types are trusted for this host: most likely the server now prefers (or only has) another key type rather than a changed key; the hint says which known key the server no longer presented, and the host key inventory (`--host-key-inventory`) lists every key it has";
     HostKeyUnknown => "host-key-unknown", "strict host key checking is on and no key is trusted for this host";
     KeyLoadError => "key-load-error", "the private key could not be used: unreadable, not a key, wrong passphrase or unsupported type";
     AuthFailed => "auth-failed", "every authentication method tried was rejected";

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 pub use crate::audit::{AuditData, AuditGrade};
 use crate::hop::Hop;
+pub use crate::inventory::{HostkeyInventoryData, InventoryKey, InventorySource, TrustedKey};
 pub use crate::outcome::*;
 use crate::precision::round_thousandths;
 
@@ -158,6 +159,7 @@ event_types! {
     Disconnect(DisconnectData) => "DISCONNECT", "The session ended.";
     Verdict(VerdictData) => "VERDICT", "The outcome; always the last event.";
     Audit(AuditData) => "AUDIT", "One finding of the audit of the server's algorithms.";
+    HostkeyInventory(HostkeyInventoryData) => "HOSTKEY_INVENTORY", "Every host key the server has, and which trusted key each matches.";
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! `sshdiag-events` defines everything sshdiag puts on a wire or into a file: the JSONL event
 //! stream ([`event`], written and read by [`jsonl`]), the error taxonomy and message-code
-//! catalog ([`codes`]), the algorithm audit's findings ([`audit`]), the relay's control frames ([`relay`]), the evidence bundle
+//! catalog ([`codes`]), the plain headline of each outcome ([`headline`]), the algorithm audit's findings ([`audit`]), the host key inventory ([`inventory`]), the relay's control frames ([`relay`]), the evidence bundle
 //! ([`bundle`]), free-text secret scrubbing ([`scrub`]) and the bundle's redaction ([`redact`]).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of SSH libraries, sockets or
@@ -21,7 +21,9 @@ pub mod bundle;
 pub mod civil;
 pub mod codes;
 pub mod event;
+pub mod headline;
 pub mod hop;
+pub mod inventory;
 pub mod jsonl;
 pub mod outcome;
 pub mod precision;
@@ -35,6 +37,7 @@ pub use bundle::{
 };
 pub use codes::{Code, ErrorType, Layer};
 pub use event::*;
+pub use headline::headline;
 pub use hop::Hop;
 pub use jsonl::{EventBuilder, EventCollector, JsonlRead, LineError, read_jsonl, to_line};
 pub use precision::round_thousandths;

@@ -306,8 +306,12 @@ pub fn is_secret_key(key: &str) -> bool {
         "authkey",
     ];
     const WHOLE_PART: [&str; 4] = ["pass", "pwd", "pw", "auth"];
-    const ABOUT_A_SECRET: [&str; 14] = [
+    // `SSH_AUTH_SOCK` names the agent's socket, not a secret (its "auth" made the word after
+    // `$SSH_AUTH_SOCK:` in an agent error, "Unable", look like a value).
+    const ABOUT_A_SECRET: [&str; 16] = [
         "authentication",
+        "sock",
+        "socket",
         "passwords",
         "file",
         "path",
@@ -364,9 +368,11 @@ fn scrub_key_values(text: &str, count: &mut u64) -> String {
             key_start -= 1;
         }
         let key = &text[key_start..key_end];
+        // `$NAME:` refers to a variable; its value is not in the text, what follows is prose.
+        let reference = key_start > 0 && bytes[key_start - 1] == b'$';
         let url = separator == b':' && text[i..].starts_with("://");
         let comparison = separator == b'=' && bytes.get(i + 1) == Some(&b'=');
-        if key.is_empty() || url || comparison || !is_secret_key(key) {
+        if key.is_empty() || url || comparison || reference || !is_secret_key(key) {
             i += 1;
             continue;
         }

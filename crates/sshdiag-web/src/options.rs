@@ -55,6 +55,8 @@ const OPTIONS: &[&str] = &[
     "holdMs",
     "retries",
     "deepAudit",
+    "sessionCheck",
+    "hostKeyInventory",
     "jump",
     "trustedHostCas",
 ];
@@ -398,7 +400,8 @@ pub(crate) fn parse_options(options: &JsValue) -> Result<Pending, JsValue> {
     })
 }
 
-/// The forward probe, keepalives on the browser's timer, the hold, retries and the deep audit.
+/// The forward probe, keepalives on the browser's timer, the hold, retries and the switches
+/// (deep audit, session check, host key inventory).
 fn parse_supervisor(o: &Map<String, Value>, opts: &mut ProbeOptions) -> Result<(), JsValue> {
     // Issue 8 additions: forward probe, keepalives on the browser's timer, hold, retries.
     if let Some(spec) = string(o, "forwardProbe", "forwardProbe")?.filter(|s| !s.trim().is_empty())
@@ -436,16 +439,24 @@ fn parse_supervisor(o: &Map<String, Value>, opts: &mut ProbeOptions) -> Result<(
             ..Default::default()
         });
     }
-    opts.deep_audit = match get(o, "deepAudit") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(js_error(format!(
-                "option `deepAudit` must be true or false, not {}",
-                json_kind(other)
-            )));
-        }
-    };
+    // Booleans only: `deepAudit` and `hostKeyInventory` off unless `true`, `sessionCheck` on
+    // unless `false`.
+    for (name, default, slot) in [
+        ("deepAudit", false, &mut opts.deep_audit),
+        ("sessionCheck", true, &mut opts.session_check),
+        ("hostKeyInventory", false, &mut opts.host_key_inventory),
+    ] {
+        *slot = match get(o, name) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(js_error(format!(
+                    "option `{name}` must be true or false, not {}",
+                    json_kind(other)
+                )));
+            }
+        };
+    }
     Ok(())
 }
 

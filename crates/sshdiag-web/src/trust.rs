@@ -38,6 +38,7 @@ impl TrustStore for LocalStorageTrust {
                 algorithm: a.into(),
                 fingerprint_sha256: f.into(),
                 openssh: None,
+                source: Some("this browser".into()),
             }],
             _ => Vec::new(),
         }

@@ -71,6 +71,14 @@ pub struct DiagnosticsOptions {
     /// for every host, or `@cert-authority PATTERNS KEY` lines.
     #[tsify(optional)]
     pub trusted_host_cas: Option<Vec<String>>,
+    /// The session check after logging in (a command runs as sent, sftp answers, a terminal
+    /// is allowed); `false` turns it off, as the CLI's `--no-session-check` (default `true`).
+    #[tsify(optional)]
+    pub session_check: Option<bool>,
+    /// The host key inventory: one extra key exchange per host key type, before
+    /// authentication, to list every key the server has (default `false`).
+    #[tsify(optional)]
+    pub host_key_inventory: Option<bool>,
 }
 
 /// One jump host of `jump`.

@@ -63,6 +63,7 @@ mod link;
 mod progress;
 mod relay_killed;
 mod types;
+mod words;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

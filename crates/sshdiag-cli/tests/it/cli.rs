@@ -212,6 +212,12 @@ fn an_agents_key_logs_in_and_a_missing_agent_is_agent_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(255), "{stderr}");
     assert!(stderr.contains(r#""error_type":"AgentError""#), "{stderr}");
+    // The agent library's own words reach the user whole: once "Unable" became `[REDACTED]`.
+    assert!(
+        stderr.contains("SSH_AUTH_SOCK: Unable to connect to ssh-agent")
+            && !stderr.contains("[REDACTED]"),
+        "{stderr}"
+    );
     assert!(
         !stderr.contains(r#""event_type":"VERSION""#),
         "it connected although the agent was missing"

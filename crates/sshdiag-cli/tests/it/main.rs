@@ -12,6 +12,7 @@ mod cli;
 mod common;
 mod config_bundle;
 mod depth;
+mod host_keys;
 mod jump;
 mod keyfiles;
 mod second_session;

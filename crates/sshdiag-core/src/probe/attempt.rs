@@ -44,6 +44,10 @@ pub struct Attempt {
     /// The key exchange's duration while its `KEX` event waits for `server-sig-algs`.
     pub kex_pending_ms: Option<f64>,
     pub hostkey: Option<(HostKeyInfo, HostKeyDecision)>,
+    /// The keys the trust store held for this host and port when the handshake began.
+    pub trusted_keys: Vec<HostKeyInfo>,
+    /// The host keys the server announced after login (`hostkeys-00@openssh.com`).
+    pub announced_keys: Option<Vec<russh::keys::PublicKey>>,
     /// The server's SSH_MSG_DISCONNECT: reason code and description.
     pub server_disconnect: Option<(u32, String)>,
     /// The prompt of the server's SSH_MSG_USERAUTH_PASSWD_CHANGEREQ, when it sent one.
@@ -91,6 +95,8 @@ impl Default for Attempt {
             negotiated: None,
             kex_pending_ms: None,
             hostkey: None,
+            trusted_keys: Vec::new(),
+            announced_keys: None,
             server_disconnect: None,
             channel_refusal: None,
             password_change: None,

@@ -54,6 +54,8 @@ pub(crate) enum Note {
         code: u32,
         description: String,
     },
+    /// The server announced its host keys after login (`hostkeys-00@openssh.com`).
+    HostKeysAnnounced(Vec<russh::keys::PublicKey>),
 }
 
 /// The russh client handler: decides on the host key and reports what russh negotiated.
@@ -186,6 +188,16 @@ impl client::Handler for ProbeHandler {
         Ok(())
     }
 
+    async fn openssh_ext_host_keys_announced(
+        &mut self,
+        keys: Vec<russh::keys::PublicKey>,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        // Proven later, from the stage (awaiting a proof here would block russh's loop).
+        let _ = self.notes.send(Note::HostKeysAnnounced(keys));
+        Ok(())
+    }
+
     async fn channel_open_failure(
         &mut self,
         _channel: russh::ChannelId,
@@ -226,6 +238,16 @@ impl Session<'_> {
         self.at.tap = Some(tap_handle.clone());
         let mut config = self.client_config()?;
         let (host, port) = (self.opts.host.clone(), self.opts.port);
+        let trusted = trust.lookup(&host, port);
+        self.at.trusted_keys = trusted.clone();
+        // As OpenSSH (unless HostKeyAlgorithms was set outright), the types of the keys already
+        // trusted go first, so the server shows a known key rather than a new type of key.
+        let explicit = (self.opts.algorithms.host_key.as_deref())
+            .is_some_and(|h| !h.trim_start().starts_with(['+', '-']));
+        if !explicit {
+            config.preferred.key =
+                crate::algorithms::known_types_first(&config.preferred.key, &trusted).into();
+        }
         let cas = trust.cert_authorities(&host, port);
         // Host certificates only when a CA is trusted for this host, as OpenSSH offers them.
         if !cas.is_empty() {
@@ -233,7 +255,7 @@ impl Session<'_> {
         }
         let handler = ProbeHandler {
             notes: notes_tx,
-            trusted: trust.lookup(&host, port),
+            trusted,
             revoked: trust.revoked(&host, port),
             cas,
             host,
@@ -313,7 +335,7 @@ impl Session<'_> {
         Ok(handle)
     }
 
-    fn client_config(&self) -> Result<client::Config, Failure> {
+    pub(super) fn client_config(&self) -> Result<client::Config, Failure> {
         let lists = self
             .at
             .lists
@@ -409,6 +431,10 @@ impl Session<'_> {
             }
             Note::ChannelOpenFailure { code, description } => {
                 self.at.channel_refusal = Some((code, scrub(&description)));
+                None
+            }
+            Note::HostKeysAnnounced(keys) => {
+                self.at.announced_keys = Some(keys);
                 None
             }
         }
@@ -577,6 +603,9 @@ impl Session<'_> {
         let (host, port) = (&self.opts.host, self.opts.port);
         if d.revoked || d.certificate.is_some() {
             return self.host_key_marked(info, d);
+        }
+        if d.other_type {
+            return self.host_key_type_changed(info);
         }
         if d.unknown {
             return Failure::new(

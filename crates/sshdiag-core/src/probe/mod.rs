@@ -11,7 +11,7 @@
 //! [`connect`], [`handshake`], [`auth`] (stages taking the session handle as an argument),
 //! [`supervisor`] (state, retries, keepalives, hold), [`channel`] (exec and the forward probe,
 //! with keepalives while a command is silent), [`deep_audit`] (the opt-in extra connection
-//! that measures a group-exchange server's group), [`session_check`] (after authentication: does a
+//! that measures a group-exchange server's group), [`inventory`] (every host key of the server: announced after login, or scanned when asked), [`session_check`] (after authentication: does a
 //! command run as sent, does sftp answer, is a terminal allowed), [`verdict`], and [`runner`] (the run and its
 //! attempts).
 //!
@@ -24,6 +24,7 @@ pub mod channel;
 pub mod connect;
 pub mod deep_audit;
 pub mod handshake;
+pub mod inventory;
 pub mod jump;
 pub mod recorder;
 pub mod runner;

@@ -114,6 +114,18 @@ pub async fn run_cancellable<C: Connector>(
             if cx.opts.deep_audit {
                 cx.deep_audit(attempts.connector).await;
             }
+            let mut r = r;
+            if cx.opts.host_key_inventory
+                && let Some(keys) = cx.scan_host_keys(attempts.connector).await
+                && let Err(f) = &mut r
+                && matches!(f.code, Code::HostKeyMismatch | Code::HostKeyTypeChanged)
+            {
+                // The scan tells a changed key from a type the server merely prefers now: that
+                // answer comes first.
+                let trusted = cx.at.trusted_keys.clone();
+                let found = super::inventory::scan_conclusions(&keys, &trusted);
+                f.hints.splice(0..0, found);
+            }
             r
         };
         let timer = match opts.timeout_ms {
@@ -225,6 +237,9 @@ async fn steps<C: Connector>(
     cx.authenticate(handle).await?;
     run.sup
         .set_state(cx.rec, sshdiag_events::SupervisorState::Connected, None);
+    if cx.at.auth_method.is_some() {
+        cx.announced_host_keys(handle).await;
+    }
     if cx.opts.session_check && cx.at.auth_method.is_some() {
         cx.session_check(handle).await?;
     }

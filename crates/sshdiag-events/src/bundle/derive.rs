@@ -1,6 +1,6 @@
 //! The one derivation of a session's facts from its events: `verdict` from the `VERDICT` event
 //! (or the `ERROR` event), `algorithms` from the `KEX` events, `server` from `VERSION`,
-//! `HOSTKEY` and the source address in `CONNECT`, `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
+//! `HOSTKEY`, `HOSTKEY_INVENTORY` and the source address in `CONNECT`, `timing` from the verdict's phases and the event timestamps, `disconnect_reason`
 //! from `DISCONNECT`, `error_context` from `ERROR`, `audit` from `AUDIT`.
 //!
 //! [`Bundle::from_session`](super::Bundle::from_session) fills the bundle's sections from it, and
@@ -181,6 +181,10 @@ fn derive_server(events: &[Event]) -> ServerInfo {
                 source: Some(source),
                 ..
             }) if !source.is_empty() => server.source = Some(source.clone()),
+            // A scan (asked for) lists every type; it wins over an announcement before it.
+            EventData::HostkeyInventory(inventory) => {
+                server.host_keys = Some(inventory.clone());
+            }
             EventData::Hostkey(HostkeyData {
                 algorithm,
                 fingerprint_sha256,

@@ -179,6 +179,11 @@ pub struct TranscriptEntry {
     pub stderr_len: u64,
     /// True when kept output is shorter than what was written.
     pub truncated: bool,
+    /// True when sshdiag changed the command's text before writing it: a secret scrubbed to
+    /// `[REDACTED]`, or (in a redacted bundle) a name or address replaced by its pseudonym, so
+    /// `ls /home/user-3ff3a1b2/blob` is not what was typed. Absent when the text is as run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub command_redacted: bool,
 }
 
 impl TranscriptEntry {
@@ -199,6 +204,7 @@ impl TranscriptEntry {
             stdout_len: stdout.len() as u64,
             stderr_len: stderr.len() as u64,
             truncated: false,
+            command_redacted: false,
         }
     }
 
@@ -307,6 +313,11 @@ pub struct ServerInfo {
     /// as the remote software version at `LogLevel DEBUG`).
     #[serde(default)]
     pub client_version: Option<String>,
+    /// Every host key the server has, as the run's last `HOSTKEY_INVENTORY` event lists them
+    /// (the server's announcement after login, or a scan when asked), each with the trusted
+    /// key it matches. Absent when no inventory was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_keys: Option<crate::inventory::HostkeyInventoryData>,
 }
 
 /// The public facts about the server's host key.
@@ -341,6 +352,12 @@ pub struct Redaction {
     pub applied: bool,
     /// How many values of each kind were replaced.
     pub replaced: ReplacedCounts,
+    /// Where redaction changed free text (a pseudonym or `[REDACTED]` inside a message,
+    /// hint, command or reason), as JSON Pointers into this document (`/transcript/0/command`,
+    /// `/events/12/data/message`). Fields that are an identity (`username`, `host`, …) are
+    /// replaced whole and not listed. Empty in a raw bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
 }
 
 /// Replacements made, by kind.

@@ -28,6 +28,11 @@ pub struct SessionView {
     pub finished: bool,
     /// The outcome, as the bundle derives it.
     pub verdict: BundleVerdict,
+    /// The outcome in plain words, the first thing a person reads ("The server rejected the
+    /// login"; see [`crate::headline`]); the verdict's error type and code go beside it.
+    /// Empty while the session runs.
+    #[serde(default)]
+    pub headline: String,
     /// The negotiated algorithms and both proposals.
     pub algorithms: Algorithms,
     /// What the server said about itself.
@@ -128,6 +133,12 @@ impl SessionView {
         let failed_phase = failed_phase(&derived.verdict, derived.error_context.as_ref());
         let host_key_mismatch = (derived.verdict.error_type == Some(ErrorType::HostKeyMismatch))
             .then(|| mismatch(&hostkeys, derived.error_context.as_ref()));
+        let headline = if finished {
+            let v = &derived.verdict;
+            crate::headline::headline(v.ok, v.error_type, &v.code).to_string()
+        } else {
+            String::new()
+        };
         let mut hops: Vec<Hop> = Vec::new();
         for hop in events.iter().filter_map(|e| e.hop.as_ref()) {
             if !hops.iter().any(|h| h.index == hop.index) {
@@ -150,6 +161,7 @@ impl SessionView {
             })
             .flatten();
         SessionView {
+            headline,
             hops,
             failed_hop,
             server_hop: version_event.and_then(|e| e.hop.clone()),

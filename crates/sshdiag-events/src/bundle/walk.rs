@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::{Bundle, BundleVerdict, ConfigLine, HostInfo, ServerInfo, TranscriptEntry};
 use crate::event::{
     AuditData, AuthData, ChannelData, ConnectData, DisconnectData, ErrorData, Event, EventData,
-    ExecData, ForwardData, HostkeyData, KeepaliveData, KexData, ProxyData, StateChangeData,
-    VerdictData, VersionData,
+    ExecData, ForwardData, HostkeyData, HostkeyInventoryData, InventoryKey, KeepaliveData, KexData,
+    ProxyData, StateChangeData, TrustedKey, VerdictData, VersionData,
 };
 use crate::scrub::scrub_secrets_counted;
 
@@ -128,6 +128,37 @@ fn walk_audit(v: &mut impl Visitor, audit: &mut AuditData) {
     } = audit;
     v.text(reason);
     opt(fix, |f| v.text(f));
+}
+
+/// Key types and fingerprints are kept; where a key is trusted (`/home/alice/.ssh/known_hosts:3`)
+/// and a scan's error are text.
+fn walk_inventory(v: &mut impl Visitor, inventory: &mut HostkeyInventoryData) {
+    let HostkeyInventoryData {
+        source: _,
+        keys,
+        trusted,
+    } = inventory;
+    for key in keys {
+        let InventoryKey {
+            algorithm: _,
+            fingerprint_sha256: _,
+            proven: _,
+            presented: _,
+            trusted_at,
+            error,
+        } = key;
+        opt(trusted_at, |t| v.text(t));
+        opt(error, |e| v.text(e));
+    }
+    for key in trusted {
+        let TrustedKey {
+            algorithm: _,
+            fingerprint_sha256: _,
+            source,
+            matched: _,
+        } = key;
+        opt(source, |s| v.text(s));
+    }
 }
 
 // An exhaustive destructuring visitor: every field of every event type is named (no `..`), so
@@ -283,6 +314,7 @@ fn walk_event(v: &mut impl Visitor, event: &mut Event) {
             each_text(v, hints);
         }
         EventData::Audit(audit) => walk_audit(v, audit),
+        EventData::HostkeyInventory(inventory) => walk_inventory(v, inventory),
         EventData::Other {
             event_type: _,
             data,
@@ -346,8 +378,12 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
             stdout_len: _,
             stderr_len: _,
             truncated: _,
+            command_redacted,
         } = entry;
+        let typed = command.clone();
         v.text(command);
+        // Whatever changed the text says so, so a reader never takes it for what was typed.
+        *command_redacted |= *command != typed;
         v.output(stdout);
         v.output(stderr);
     }
@@ -357,9 +393,13 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         host_key: _,
         source,
         client_version: _,
+        host_keys,
     } = server;
     opt(banner, |b| v.text(b));
     opt(source, |s| v.text(s));
+    if let Some(inventory) = host_keys {
+        walk_inventory(v, inventory);
+    }
     if let Some(error) = error_context {
         walk_error(v, error);
     }

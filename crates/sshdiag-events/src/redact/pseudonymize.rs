@@ -226,6 +226,7 @@ impl Visitor for Pseudonymizer<'_> {
 /// Redacts a bundle in place (see the module docs) and records what was replaced. The caller
 /// re-seals it.
 pub(crate) fn redact_bundle(bundle: &mut Bundle, redactor: &mut Redactor) {
+    let before = serde_json::to_value(&*bundle).unwrap_or_default();
     let secrets = scrub_bundle(bundle);
     let mut collector = IdentityCollector::default();
     walk_bundle(&mut collector, bundle);
@@ -261,4 +262,56 @@ pub(crate) fn redact_bundle(bundle: &mut Bundle, redactor: &mut Redactor) {
     replaced.address += counts.address;
     replaced.output += counts.output;
     replaced.secret += secrets;
+    let after = serde_json::to_value(&*bundle).unwrap_or_default();
+    let mut changed = Vec::new();
+    changed_texts(&before, &after, &mut String::new(), &mut changed);
+    bundle.redaction.changed = changed;
+}
+
+/// Whether `text` is a pseudonym and nothing else: an identity field replaced whole.
+fn is_bare_pseudonym(text: &str) -> bool {
+    let Some((prefix, tag)) = text.split_once('-') else {
+        return false;
+    };
+    matches!(prefix, "user" | "host" | "ip")
+        && tag.len() == 8
+        && tag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The JSON Pointers (RFC 6901) of the strings redaction changed inside, leaving out the
+/// identity fields it replaced whole and its own bookkeeping (`redaction`, `integrity`).
+fn changed_texts(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    path: &mut String,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let mut descend = |path: &mut String, step: &str, b: &Value, a: &Value| {
+        let len = path.len();
+        path.push('/');
+        path.push_str(&step.replace('~', "~0").replace('/', "~1"));
+        changed_texts(b, a, path, out);
+        path.truncate(len);
+    };
+    match (before, after) {
+        (Value::String(b), Value::String(a)) if a != b && !is_bare_pseudonym(a) => {
+            out.push(path.clone());
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (i, (b, a)) in b.iter().zip(a).enumerate() {
+                descend(path, &i.to_string(), b, a);
+            }
+        }
+        (Value::Object(b), Value::Object(a)) => {
+            for (key, b) in b {
+                let bookkeeping =
+                    path.is_empty() && matches!(key.as_str(), "redaction" | "integrity");
+                if let (Some(a), false) = (a.get(key), bookkeeping) {
+                    descend(path, key, b, a);
+                }
+            }
+        }
+        _ => {}
+    }
 }

@@ -279,6 +279,7 @@ fn transcript_output_is_capped_per_command_keeping_real_lengths() {
         stdout_len: 200_000,
         stderr_len: 0,
         truncated: false,
+        command_redacted: false,
     };
     let b = Bundle::from_session(util::session_info(&id), vec![], vec![entry.clone()]);
     let kept = &b.transcript[0];

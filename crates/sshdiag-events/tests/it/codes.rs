@@ -45,6 +45,7 @@ const EVERY_CODE: &[&str] = &[
     "connect-authenticated",
     "session-check-ok",
     "sftp-check-ok",
+    "hostkey-inventory",
     "sftp-unavailable",
     "proxy-unreachable",
     "proxy-denied",
@@ -63,6 +64,7 @@ const EVERY_CODE: &[&str] = &[
     "host-key-mismatch",
     "host-key-revoked",
     "host-certificate-refused",
+    "host-key-type-changed",
     "host-key-unknown",
     "key-load-error",
     "auth-failed",
@@ -260,4 +262,36 @@ fn codes_markdown_has_one_sentence_per_code_and_every_error_type() {
             error_type.code().as_str()
         )));
     }
+}
+
+/// Every failure has a plain headline: a sentence of words, not its type name, the same for a
+/// code and for its type when the code is the type's own, and finer where the code is.
+#[test]
+fn every_failure_has_a_plain_headline() {
+    use sshdiag_events::headline::{headline, type_headline};
+    for t in ErrorType::ALL {
+        let h = headline(false, Some(*t), t.code().as_str());
+        assert_eq!(h, type_headline(*t));
+        assert!(!h.contains(t.as_str()), "{t}: {h}");
+        assert!(h.contains(' ') && !h.ends_with('.'), "{t}: {h}");
+    }
+    assert_eq!(
+        headline(false, Some(ErrorType::AuthFailed), "auth-failed"),
+        "The server rejected the login"
+    );
+    assert_eq!(
+        headline(
+            false,
+            Some(ErrorType::NotSsh),
+            "protocol-version-unsupported"
+        ),
+        "The server speaks only the obsolete SSH-1"
+    );
+    // A code this version does not know still gets its type's sentence.
+    assert_eq!(
+        headline(false, Some(ErrorType::AuthFailed), "auth-something-new"),
+        "The server rejected the login"
+    );
+    assert_eq!(headline(true, None, "verdict-ok"), "It works");
+    assert_eq!(headline(false, None, ""), "The diagnosis did not finish");
 }

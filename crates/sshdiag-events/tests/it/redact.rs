@@ -104,6 +104,11 @@ fn scrubber_leaves_ordinary_text_fingerprints_and_algorithms_alone() {
         "sha256sum: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "SSH-2.0-OpenSSH_9.2p1 Debian-2",
         "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256",
+        // The CLI's agent error as russh words it: "Unable" once became `[REDACTED]`, taken
+        // for the value of a key named `SSH_AUTH_SOCK` (its `auth` looked like a secret).
+        "cannot reach the SSH agent at $SSH_AUTH_SOCK: Unable to connect to ssh-agent. The environment variable `SSH_AUTH_SOCK` was set, but it points to a nonexistent file or directory.",
+        "SSH_AUTH_SOCK=/tmp/ssh-XXXX/agent.42 ssh-add -l",
+        "echo $TOKEN: done",
     ];
     for text in untouched {
         assert_eq!(scrub_secrets(text), text);
@@ -111,6 +116,7 @@ fn scrubber_leaves_ordinary_text_fingerprints_and_algorithms_alone() {
     assert!(is_secret_key("DB_PASSWORD") && is_secret_key("x-api-key") && is_secret_key("PASS"));
     assert!(!is_secret_key("PasswordAuthentication") && !is_secret_key("--password-stdin"));
     assert!(!is_secret_key("author") && !is_secret_key("bypass") && !is_secret_key("user"));
+    assert!(!is_secret_key("SSH_AUTH_SOCK") && is_secret_key("AUTH_TOKEN"));
 }
 
 #[test]
@@ -200,12 +206,15 @@ fn a_redacted_bundle_hides_identities_everywhere_and_keeps_the_diagnosis() {
     let bundle = Bundle::from_session(
         util::session_info(&id),
         events,
-        vec![TranscriptEntry::from_output(
-            format!("ls /home/{} && ping -c1 {}", id.username, id.host),
-            Some(0),
-            b"secret output",
-            b"",
-        )],
+        vec![
+            TranscriptEntry::from_output(
+                format!("ls /home/{} && ping -c1 {}", id.username, id.host),
+                Some(0),
+                b"secret output",
+                b"",
+            ),
+            TranscriptEntry::from_output("uname -a", Some(0), b"Linux", b""),
+        ],
     );
     let quoted = "SHA256:abc+al/ice+x/alice/yz0123456789ABCDEFGHIJKLMNOPQRSTUVW";
     let mut bundle = bundle;
@@ -289,13 +298,35 @@ fn a_redacted_bundle_hides_identities_everywhere_and_keeps_the_diagnosis() {
             .command
             .starts_with(&format!("ls /home/{user} && ping -c1 {host}"))
     );
+    // The pseudonymised command says so; one left as typed does not; the raw bundle's
+    // commands are as typed.
+    assert!(redacted.transcript[0].command_redacted);
+    assert!(!redacted.transcript[1].command_redacted);
+    assert!(!bundle.transcript[0].command_redacted);
+    assert!(json.contains("\"command_redacted\": true"), "{json}");
+    // And the redaction lists where it changed text, not the fields it replaced whole.
+    let changed = &redacted.redaction.changed;
+    assert!(
+        changed.contains(&"/transcript/0/command".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        changed.contains(&"/verdict/summary".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        !changed
+            .iter()
+            .any(|p| p == "/transcript/1/command" || p == "/host_info/host")
+    );
+    assert!(bundle.redaction.changed.is_empty());
     let replaced = redacted.redaction.replaced;
     assert!(redacted.redaction.applied && redacted.host_info.redacted);
     assert!(
         replaced.username >= 5 && replaced.host >= 4 && replaced.address >= 4,
         "{replaced:?}"
     );
-    assert_eq!(replaced.output, 1);
+    assert_eq!(replaced.output, 2, "two stdout streams removed");
     assert_eq!(redacted.verify_integrity(), IntegrityStatus::Valid);
     assert_eq!(Bundle::from_json(&json), Ok(redacted));
 }
@@ -552,4 +583,83 @@ fn a_certificate_keeps_its_fingerprints_and_loses_its_principals_key_id_and_addr
         assert!(!json.contains(needle), "{needle} leaked:\n{json}");
     }
     assert!(json.contains(ca) && json.contains("permit-pty"), "{json}");
+}
+
+#[test]
+fn identities_are_replaced_as_whole_tokens_never_inside_an_ordinary_word() {
+    // A user whose name is also part of ordinary words.
+    let id = Identity {
+        username: "ice".into(),
+        ..Identity::default()
+    };
+    let bundle = Bundle::from_session(
+        util::session_info(&id),
+        util::failed_session(&id),
+        vec![TranscriptEntry::from_output(
+            "ls /home/ice/notice.txt && echo practice",
+            Some(0),
+            b"",
+            b"",
+        )],
+    );
+    let mut r = Redactor::with_key([3; 32]);
+    let redacted = bundle.redacted_with(&mut Redactor::with_key([3; 32]));
+    let user = r.pseudonym(IdentityKind::Username, "ice");
+    assert_eq!(
+        redacted.transcript[0].command,
+        format!("ls /home/{user}/notice.txt && echo practice")
+    );
+    assert!(redacted.transcript[0].command_redacted);
+}
+
+#[test]
+fn the_host_key_inventory_keeps_fingerprints_and_pseudonymises_where_keys_are_trusted() {
+    let id = Identity::default();
+    let mut events = util::ok_session(&id);
+    let inventory = HostkeyInventoryData {
+        source: Some(InventorySource::Announced),
+        keys: vec![InventoryKey {
+            algorithm: "ssh-ed25519".into(),
+            fingerprint_sha256: FINGERPRINT.into(),
+            proven: true,
+            presented: true,
+            trusted_at: Some(format!("/home/{}/.ssh/known_hosts:3", id.username)),
+            error: None,
+        }],
+        trusted: vec![TrustedKey {
+            algorithm: "ssh-ed25519".into(),
+            fingerprint_sha256: FINGERPRINT.into(),
+            source: Some(format!("/home/{}/.ssh/known_hosts:3", id.username)),
+            matched: true,
+        }],
+    };
+    let last = events.pop().expect("a verdict");
+    events.push(Event {
+        code: Code::HostkeyInventory.as_str().into(),
+        data: EventData::HostkeyInventory(inventory),
+        ..last.clone()
+    });
+    events.push(last);
+    let bundle = Bundle::from_session(util::session_info(&id), events, vec![]);
+    assert!(
+        bundle.server.host_keys.is_some(),
+        "the bundle keeps the inventory"
+    );
+    let redacted = bundle.redacted_with(&mut Redactor::with_key([2; 32]));
+    let json = redacted.to_json(false);
+    assert!(!json.contains(&format!("/home/{}/", id.username)), "{json}");
+    let kept = redacted.server.host_keys.expect("kept when redacted");
+    assert_eq!(kept.keys[0].fingerprint_sha256, FINGERPRINT);
+    let at = kept.keys[0].trusted_at.clone().unwrap_or_default();
+    assert!(
+        at.starts_with("/home/user-") && at.ends_with("/.ssh/known_hosts:3"),
+        "{at}"
+    );
+    assert!(
+        redacted
+            .redaction
+            .changed
+            .iter()
+            .any(|p| p.starts_with("/server/host_keys/"))
+    );
 }

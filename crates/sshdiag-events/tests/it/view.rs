@@ -53,6 +53,7 @@ fn a_running_session_is_derived_from_the_events_so_far() {
         .collect();
     let view = SessionView::from_events(&so_far);
     assert!(!view.finished, "no VERDICT yet");
+    assert_eq!(view.headline, "", "no headline before the verdict");
     assert_eq!(view.server, derive_from_events(&so_far).server);
     assert_eq!(
         view.server.banner.as_deref(),
@@ -94,6 +95,8 @@ fn a_failure_names_its_phase_and_a_mismatch_both_fingerprints() {
     let id = Identity::default();
     let view = SessionView::from_events(&util::failed_session(&id));
     assert_eq!(view.failed_phase, Some(Phase::Auth));
+    // The plain headline, not the type name, made in one place for the page and the CLI.
+    assert_eq!(view.headline, "The server rejected the login");
     assert_eq!(
         view.error_context.as_ref().map(|e| e.error_type.as_str()),
         Some("AuthFailed")
