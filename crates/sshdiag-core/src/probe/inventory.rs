@@ -258,6 +258,7 @@ impl Session<'_> {
             port: self.opts.port,
             connection_id: &cid,
             progress,
+            attempt_timeout_ms: self.opts.connect_timeout_ms,
         };
         let seen = Arc::new(Mutex::new(None));
         let handler = KeyTaker { seen: seen.clone() };
