@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{Bundle, BundleVerdict, ConfigLine, HostInfo, ServerInfo, TranscriptEntry};
+use super::{Bundle, BundleVerdict, ChainHop, ConfigLine, HostInfo, ServerInfo, TranscriptEntry};
 use crate::event::{
     AuditData, AuthData, ChannelData, ConnectData, DisconnectData, ErrorData, Event, EventData,
     ExecData, ForwardData, HostkeyData, KeepaliveData, KexData, ProxyData, StateChangeData,
@@ -310,6 +310,7 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         redaction: _,
         audit,
         ssh_config,
+        hops,
         integrity: _,
         loaded_digest: _,
     } = bundle;
@@ -376,6 +377,43 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
             line: _,
         } = line;
         v.text(file);
+    }
+    for hop in hops.iter_mut().flatten() {
+        walk_chain_hop(v, hop);
+    }
+}
+
+/// A server of a jump-host chain: its host and user are identities like the target's, its
+/// banner and the source it saw are text, its algorithms and fingerprints are kept.
+fn walk_chain_hop(v: &mut impl Visitor, hop: &mut ChainHop) {
+    let ChainHop {
+        index: _,
+        target: _,
+        host,
+        port: _,
+        username,
+        reached: _,
+        server,
+        algorithms: _,
+        host_key_status: _,
+        auth_method: _,
+        methods_available: _,
+        audit,
+    } = hop;
+    v.host(host);
+    v.username(username);
+    // The same fields as the target's `server` above; a field added there belongs here too.
+    let ServerInfo {
+        banner,
+        software: _,
+        host_key: _,
+        source,
+        client_version: _,
+    } = server;
+    opt(banner, |b| v.text(b));
+    opt(source, |s| v.text(s));
+    for finding in audit.iter_mut().flatten() {
+        walk_audit(v, finding);
     }
 }
 
