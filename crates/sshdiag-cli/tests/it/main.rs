@@ -13,6 +13,7 @@ mod common;
 mod config_bundle;
 mod depth;
 mod jump;
+mod jump_bundle;
 mod keyfiles;
 mod second_session;
 mod secrets;
