@@ -19,7 +19,7 @@ use sshdiag_tests::webdriver::Browser;
 use crate::{Page, against_openssh, in_browser, last_of, tail, types};
 
 /// An sshd listening only on 127.0.0.2 (the relay's rules never allow it).
-fn hidden(extra: &[&str]) -> anyhow::Result<SshdFixture> {
+pub(crate) fn hidden(extra: &[&str]) -> anyhow::Result<SshdFixture> {
     SshdFixture::start(SshdOptions {
         extra_config: extra.iter().map(|s| s.to_string()).collect(),
         listen: Some(Ipv4Addr::new(127, 0, 0, 2)),
@@ -49,7 +49,7 @@ async fn behind(
 
 /// Opens the jump host section and adds hop `n` (from 1) at `sshd`, with its own password
 /// when `password` is given (else the target's credential).
-async fn add_hop(
+pub(crate) async fn add_hop(
     page: &Page<'_>,
     n: usize,
     sshd: &SshdFixture,

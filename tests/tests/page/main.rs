@@ -59,6 +59,7 @@ mod bundles;
 mod demo;
 mod host_key;
 mod jump;
+mod jump_bundle;
 mod link;
 mod progress;
 mod relay_killed;
