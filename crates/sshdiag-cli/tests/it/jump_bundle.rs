@@ -125,4 +125,33 @@ fn the_bundle_keeps_every_hops_facts_and_redacts_them_like_the_targets() {
             .all(|e| e["hop"]["host"] == chain[0]["host"])
     );
     assert_eq!(redacted["host_info"]["host"], chain[1]["host"]);
+
+    // `bundle verify` counts the jump hosts' names in its redaction check, and `bundle show`
+    // names the chain.
+    let verify = |path: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+            .args(["bundle", "verify"])
+            .arg(dir.path().join(path))
+            .output()
+            .unwrap()
+    };
+    let ok = verify("redacted.json");
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let raw_verify = verify("raw.json");
+    let report = String::from_utf8_lossy(&raw_verify.stdout);
+    assert!(
+        report.contains("jump host 1's host name is not a pseudonym"),
+        "{report}"
+    );
+    let show = Command::new(env!("CARGO_BIN_EXE_sshdiag"))
+        .args(["bundle", "show"])
+        .arg(dir.path().join("raw.json"))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    let through = format!(
+        "through jump host 1 {TEST_USER}@localhost:{}",
+        bastion.port()
+    );
+    assert!(shown.contains(&through), "{shown}");
 }
