@@ -72,7 +72,7 @@ pub(crate) async fn add_hop(
 }
 
 /// Chooses hop `n`'s credential type as a person does (the change shows its fields).
-async fn hop_auth(page: &Page<'_>, n: usize, kind: &str) -> anyhow::Result<()> {
+pub(crate) async fn hop_auth(page: &Page<'_>, n: usize, kind: &str) -> anyhow::Result<()> {
     page.js_with(
         "const s = document.getElementById(arguments[0]); s.value = arguments[1]; \
          s.dispatchEvent(new Event('change'));",
