@@ -399,6 +399,14 @@ async fn a_host_certificate_is_trusted_through_the_trusted_host_cas(
             "a host certificate from an untrusted CA was trusted: {}",
             last_of(&events, "VERDICT")?
         );
+        // The reason and the hint speak of the page's list, not of a known_hosts file.
+        let shown = page.text("verdict").await?;
+        anyhow::ensure!(
+            shown.contains("not among the trusted host CAs")
+                && shown.contains("a CA in the trusted host CAs")
+                && !shown.contains("known_hosts"),
+            "the verdict: {shown}"
+        );
 
         page.fill(&[("f-hostcas", ca_line.trim())]).await?;
         let (class, events) = page.run().await?;
