@@ -14,6 +14,7 @@ mod config_bundle;
 mod depth;
 mod jump;
 mod jump_bundle;
+mod jump_config;
 mod keyfiles;
 mod second_session;
 mod secrets;
