@@ -3,8 +3,10 @@
 //! token) and `sshdiag-proxy link` (mints one and prints a support link). The link format and
 //! the claims are documented for users in `docs/embed.md` and `docs/tokens.md`.
 //!
-//! A support link is `BASE#host=H&port=P&user=U&relay=URL&command=C&token=T`: everything in the
-//! fragment, which browsers never send to a server, form-encoded. Never a password or a key.
+//! A support link is `BASE#host=H&port=P&user=U&relay=URL&command=C&jump=J&token=T`: everything
+//! in the fragment, which browsers never send to a server, form-encoded. Never a password or a
+//! key: a `--jump` that carries one (`user:password@host`) is refused. Through jump hosts the
+//! token allows the first jump host, the only server the relay connects to.
 //!
 //! These tools never print the signing secret or key, and never write a token anywhere but
 //! standard output.
@@ -105,8 +107,93 @@ pub struct LinkArgs {
     /// Command to pre-fill. Repeatable.
     #[arg(long = "command", value_name = "COMMAND")]
     pub commands: Vec<String>,
+    /// Jump host `[USER@]HOST[:PORT]` (OpenSSH's `-J` form), repeatable in the order passed
+    /// through; the token then allows the first one, which is what the relay connects to.
+    #[arg(long = "jump", value_name = "[USER@]HOST[:PORT]")]
+    pub jumps: Vec<String>,
     #[command(flatten)]
     pub grant: GrantArgs,
+}
+
+/// One `--jump`: `(user, host, port)` as the page's `jump=` entry reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Jump {
+    user: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Jump {
+    /// The `jump=` value: `[user@]host[:port]`, an IPv6 address in brackets.
+    fn fragment_value(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let user = self
+            .user
+            .as_ref()
+            .map_or(String::new(), |u| format!("{u}@"));
+        let port = self.port.map_or(String::new(), |p| format!(":{p}"));
+        format!("{user}{host}{port}")
+    }
+}
+
+/// Reads `[USER@]HOST[:PORT]` as the page's `parseJump` does; anything else, and above all a
+/// password (`user:password@host`) or a URL, is refused with the reason (never echoing a
+/// secret back).
+fn parse_jump(text: &str) -> anyhow::Result<Jump> {
+    let text = text.trim();
+    let bad = |why: &str| anyhow::anyhow!("--jump: {why}; expected [USER@]HOST[:PORT]");
+    if text.contains("://") || text.contains('/') {
+        return Err(bad("a jump host is not a URL or a path"));
+    }
+    let (user, rest) = match text.split_once('@') {
+        Some((user, rest)) => {
+            if user.contains(':') {
+                return Err(bad(
+                    "it carries a password (USER:PASSWORD@HOST); a link never carries a secret",
+                ));
+            }
+            if rest.contains('@') || user.is_empty() || user.chars().any(char::is_whitespace) {
+                return Err(bad(&format!("`{user}` is not a user name")));
+            }
+            (Some(user.to_string()), rest)
+        }
+        None => (None, text),
+    };
+    let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+        let (host, after) = inner
+            .split_once(']')
+            .ok_or_else(|| bad(&format!("`{rest}` has no closing ]")))?;
+        (host, after.strip_prefix(':').map(str::to_string))
+    } else if rest.matches(':').count() > 1 {
+        return Err(bad(&format!("`{rest}`: write an IPv6 address in brackets")));
+    } else {
+        match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port.to_string())),
+            None => (rest, None),
+        }
+    };
+    if host.contains(['[', ']']) {
+        return Err(bad(&format!("`{rest}` is not a host")));
+    }
+    let host = valid_host(host).map_err(|why| bad(&why))?;
+    let port = match port {
+        Some(port) => Some(
+            port.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad(&format!("`{port}` is not a port (1-65535)")))?,
+        ),
+        None => None,
+    };
+    Ok(Jump {
+        user,
+        host: host.to_string(),
+        port,
+    })
 }
 
 impl Tool {
@@ -208,12 +295,17 @@ fn link(args: &LinkArgs, now: SystemTime) -> anyhow::Result<String> {
     {
         anyhow::bail!("--relay {relay}: a relay URL starts with wss:// or ws://");
     }
-    let token = mint(
-        &args.key,
-        vec![token_target(host, args.port)],
-        &args.grant,
-        now,
-    )?;
+    let jumps = args
+        .jumps
+        .iter()
+        .map(|j| parse_jump(j))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // The relay connects to the first server of the path: the first jump host, if any.
+    let first = match jumps.first() {
+        Some(jump) => token_target(&jump.host, jump.port.unwrap_or(22)),
+        None => token_target(host, args.port),
+    };
+    let token = mint(&args.key, vec![first], &args.grant, now)?;
     let mut fragment = url::form_urlencoded::Serializer::new(String::new());
     fragment.append_pair("host", host);
     fragment.append_pair("port", &args.port.to_string());
@@ -225,6 +317,9 @@ fn link(args: &LinkArgs, now: SystemTime) -> anyhow::Result<String> {
     }
     for command in &args.commands {
         fragment.append_pair("command", command);
+    }
+    for jump in &jumps {
+        fragment.append_pair("jump", &jump.fragment_value());
     }
     fragment.append_pair("token", &token);
     base.set_fragment(Some(&fragment.finish()));
@@ -260,6 +355,48 @@ mod tests {
         ] {
             let error = parse_target(bad).unwrap_err().to_string();
             assert!(error.contains(bad), "{error}");
+        }
+    }
+
+    #[test]
+    fn jump_hosts_are_read_as_the_page_reads_them_and_secrets_refused() {
+        let jump = |user: Option<&str>, host: &str, port: Option<u16>| Jump {
+            user: user.map(str::to_string),
+            host: host.to_string(),
+            port,
+        };
+        for (text, want, value) in [
+            ("bastion", jump(None, "bastion", None), "bastion"),
+            (
+                "ops@bastion.example:2222",
+                jump(Some("ops"), "bastion.example", Some(2222)),
+                "ops@bastion.example:2222",
+            ),
+            (
+                "ops@[2001:db8::1]:22",
+                jump(Some("ops"), "2001:db8::1", Some(22)),
+                "ops@[2001:db8::1]:22",
+            ),
+        ] {
+            let read = parse_jump(text).unwrap();
+            assert_eq!(read, want);
+            assert_eq!(read.fragment_value(), value);
+        }
+        let password = parse_jump("ops:hunter2@bastion").unwrap_err().to_string();
+        assert!(password.contains("carries a password"), "{password}");
+        assert!(!password.contains("hunter2"), "{password}");
+        for bad in [
+            "",
+            "ssh://ops@bastion",
+            "ops@bastion:0",
+            "ops@bastion:ssh",
+            "@bastion",
+            "a@b@c",
+            "2001:db8::1",
+            "[::1",
+            "bas tion",
+        ] {
+            assert!(parse_jump(bad).is_err(), "{bad} accepted");
         }
     }
 

@@ -11,6 +11,14 @@ export const PHASE_NAMES = {
 
 export const $ = (id) => document.getElementById(id);
 
+/** The largest file the page reads as a private key (the target's and each jump host's). */
+export const MAX_KEY_FILE_BYTES = 1024 * 1024;
+
+/** The answers of a keyboard-interactive box, one per line (a trailing empty line dropped). */
+export function answerLines(text) {
+  return text.split(/\r?\n/).filter((a, i, all) => a !== "" || i < all.length - 1);
+}
+
 /** Creates an element with text and attributes. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

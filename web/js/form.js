@@ -3,7 +3,7 @@
 // host keys), and the options for `new Diagnostics` read from the fields, with the jump hosts
 // of `jump.js`. A chosen key file's text stays in this module and goes only into those options.
 
-import { $ } from "./dom.js";
+import { $, answerLines, MAX_KEY_FILE_BYTES } from "./dom.js";
 import { jumpOptions } from "./jump.js";
 
 /** Where the trusted host CAs are kept (public keys only). */
@@ -27,7 +27,7 @@ for (const r of document.querySelectorAll('input[name="authType"]')) {
 $("f-keyfile").addEventListener("change", async (ev) => {
   const file = ev.target.files && ev.target.files[0];
   if (!file) return;
-  if (file.size > 1024 * 1024) {
+  if (file.size > MAX_KEY_FILE_BYTES) {
     $("f-keyfile-note").textContent = `${file.name} is ${file.size} bytes: too large to be a private key.`;
     ev.target.value = "";
     return;
@@ -119,7 +119,7 @@ export function formOptions() {
       break;
     }
     case "keyboardInteractive":
-      opts.auth = { type: "keyboardInteractive", answers: $("f-answers").value.split(/\r?\n/).filter((a, i, all) => a !== "" || i < all.length - 1) };
+      opts.auth = { type: "keyboardInteractive", answers: answerLines($("f-answers").value) };
       break;
     default:
       opts.auth = { type: "probe" };

@@ -3,7 +3,7 @@
 // rendered by the same panels as a run. No connection is made. The last file opened is kept,
 // so it is shown again when the person comes back from the run mode.
 
-import { $, el, factList, messageOf } from "./dom.js";
+import { $, el, factList, messageOf, plain } from "./dom.js";
 import { addEvent } from "./events.js";
 import { renderAll, resetResults } from "./render.js";
 
@@ -84,6 +84,22 @@ function showEventLog(log, name) {
   $("integrity-body").replaceChildren(...parts);
 }
 
+/** "Jump host 1" or "Target (after 1 jump host)": the label of a server of a bundle's chain. */
+function chainName(hop, jumps) {
+  return hop.target ? `Target (after ${jumps} jump host${jumps === 1 ? "" : "s"})` : `Jump host ${hop.index + 1}`;
+}
+
+/** A server of the chain in one line: who and where, then what it said of itself. */
+function chainFacts(hop) {
+  const facts = [`${hop.username}@${hop.host}:${hop.port}`];
+  if (!hop.reached) facts.push("not reached");
+  const server = hop.server || {};
+  if (server.software) facts.push(server.software);
+  if (server.host_key) facts.push(`${server.host_key.algorithm} ${server.host_key.fingerprint_sha256}`);
+  if (hop.auth_method) facts.push(`logged in by ${plain(hop.auth_method)}`);
+  return facts.join(" · ");
+}
+
 const INTEGRITY = {
   valid: ["ok", "✔ Intact: the bundle is exactly as sshdiag wrote it."],
   mismatch: ["bad", "✘ Edited: the bundle was changed after sshdiag wrote it, so its contents cannot be relied on."],
@@ -94,8 +110,11 @@ function showBundle(opened, name) {
   const b = opened.bundle;
   $("integrity-title").textContent = "Bundle";
   resetResults("bundle");
-  for (const e of b.events || []) addEvent(e, JSON.stringify(e));
-  renderAll(opened.derived.verdict, opened.derived, b.transcript, { edited: opened.integrity === "mismatch" });
+  // A bundle that records its chain (format 1.1) names its servers as a run does.
+  const view = opened.derived;
+  const jumps = typeof view.jump_hosts === "number" ? view.jump_hosts : undefined;
+  for (const e of b.events || []) addEvent(e, JSON.stringify(e), jumps);
+  renderAll(view.verdict, view, b.transcript, { edited: opened.integrity === "mismatch", jumps });
   const [facts, fact] = factList();
   const status = INTEGRITY[opened.integrity] || ["warn", String(opened.integrity)];
   if (opened.integrityDetail) {
@@ -107,6 +126,7 @@ function showBundle(opened, name) {
   fact("Tool", b.tool ? `${b.tool.name} ${b.tool.version} (${b.tool.runtime})` : undefined);
   const hi = b.host_info || {};
   fact("Target", hi.host ? `${hi.username ?? "?"}@${hi.host}:${hi.port ?? "?"}` : undefined, "mono");
+  for (const hop of view.chain || []) fact(chainName(hop, jumps), chainFacts(hop), "mono");
   fact("Relay", hi.proxy, "mono");
   fact("Redacted", b.redaction && b.redaction.applied ? "yes" : "no");
   fact("Connection id", b.connection_id, "mono");

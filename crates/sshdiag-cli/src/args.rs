@@ -138,6 +138,8 @@ pub struct Plan {
     pub proxy: Option<String>,
     pub token: Option<String>,
     pub known_hosts: Option<std::path::PathBuf>,
+    /// Jump hosts whose ssh_config names a `known_hosts` file of their own: host, port, file.
+    pub hop_known_hosts: Vec<(String, u16, std::path::PathBuf)>,
     /// No credential was given but `SSH_AUTH_SOCK` is set: authenticate with the agent.
     pub agent: bool,
 }
@@ -168,14 +170,26 @@ struct SshOptions {
     alive_count: u32,
 }
 
-/// One jump host as ssh_config resolved it for itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One jump host as ssh_config resolved it for itself (the command line's settings first,
+/// then its own `Host` blocks); each setting it leaves open is the target's.
+#[derive(Debug, Clone)]
 pub struct HopConfig {
     pub host: String,
     pub port: u16,
     pub user: String,
     /// Its own `IdentityFile`s (existing files only); empty: the target's credentials.
     pub identity: Vec<std::path::PathBuf>,
+    /// The certificates found for its keys (its `CertificateFile`s, then `KEY-cert.pub`).
+    pub certificates: Vec<crate::identity::FoundCertificate>,
+    /// Its `StrictHostKeyChecking`.
+    pub host_key_policy: Option<HostKeyPolicy>,
+    /// Its `ConnectTimeout`, in milliseconds.
+    pub connect_timeout_ms: Option<u64>,
+    /// Its `KexAlgorithms`, `HostKeyAlgorithms`, `Ciphers` and `MACs`; each one it leaves
+    /// unset is the target's.
+    pub algorithms: AlgorithmPrefs,
+    /// Its `UserKnownHostsFile`, when its own and not the target's.
+    pub known_hosts: Option<std::path::PathBuf>,
 }
 
 /// One element of a `ProxyJump` list as written: what it says, and what it leaves open.
@@ -192,11 +206,9 @@ pub struct JumpSpec {
 pub fn parse_jump(spec: &str, user: &str) -> Result<Vec<JumpHost>, String> {
     Ok(parse_jump_spec(spec)?
         .into_iter()
-        .map(|j| JumpHost {
-            host: j.host,
-            port: j.port.unwrap_or(22),
-            username: j.user.unwrap_or_else(|| user.to_string()),
-            auth: None,
+        .map(|j| {
+            let username = j.user.unwrap_or_else(|| user.to_string());
+            JumpHost::new(j.host, j.port.unwrap_or(22), username)
         })
         .collect())
 }
@@ -244,10 +256,19 @@ impl Args {
     /// The certificate OpenSSH would offer with this key: the one that certifies it, else
     /// (when the key's public half cannot be read) its `KEY-cert.pub`.
     fn certificate_for(&self, key: &std::path::Path) -> Result<Option<String>, String> {
+        self.certificate_among(&self.certificates, key)
+    }
+
+    /// [`Args::certificate_for`] among `certificates` (a jump host's own).
+    fn certificate_among(
+        &self,
+        certificates: &[crate::identity::FoundCertificate],
+        key: &std::path::Path,
+    ) -> Result<Option<String>, String> {
         use crate::identity::key_fingerprint;
         let fp = key_fingerprint(key, self.passphrase_env.as_deref());
         let implicit = std::path::PathBuf::from(format!("{}-cert.pub", key.display()));
-        let found = self.certificates.iter().find(|c| match &fp {
+        let found = certificates.iter().find(|c| match &fp {
             Some(fp) => &c.facts.key_fingerprint == fp,
             None => c.path == implicit,
         });
@@ -262,7 +283,12 @@ impl Args {
     /// A jump host resolved by ssh_config: with `IdentityFile`s of its own, it is offered
     /// those keys, then the target's other credentials (password, keyboard-interactive);
     /// without, the target's credentials, as before.
-    fn hop(&self, h: &HopConfig, target: &AuthPlan) -> Result<JumpHost, String> {
+    fn hop(
+        &self,
+        h: &HopConfig,
+        target: &AuthPlan,
+        target_algorithms: &AlgorithmPrefs,
+    ) -> Result<JumpHost, String> {
         let auth = match target {
             AuthPlan::Credentials(creds) if !h.identity.is_empty() => {
                 let passphrase = match &self.passphrase_env {
@@ -282,7 +308,7 @@ impl Args {
                         key_text: Secret::new(text),
                         passphrase: passphrase.clone(),
                         label: Some(path.display().to_string()),
-                        certificate: None,
+                        certificate: self.certificate_among(&h.certificates, path)?,
                     });
                 }
                 own.extend(
@@ -295,11 +321,23 @@ impl Args {
             }
             _ => None,
         };
+        let mut algorithms = target_algorithms.clone();
+        for (mine, theirs) in [
+            (&mut algorithms.kex, &h.algorithms.kex),
+            (&mut algorithms.host_key, &h.algorithms.host_key),
+            (&mut algorithms.ciphers, &h.algorithms.ciphers),
+            (&mut algorithms.macs, &h.algorithms.macs),
+        ] {
+            if theirs.is_some() {
+                mine.clone_from(theirs);
+            }
+        }
         Ok(JumpHost {
-            host: h.host.clone(),
-            port: h.port,
-            username: h.user.clone(),
             auth,
+            host_key_policy: h.host_key_policy,
+            connect_timeout_ms: h.connect_timeout_ms,
+            algorithms: (algorithms != *target_algorithms).then_some(algorithms),
+            ..JumpHost::new(h.host.clone(), h.port, h.user.clone())
         })
     }
 
@@ -373,7 +411,7 @@ impl Args {
         if let Some(hops) = &self.jump_hops {
             options.jump = hops
                 .iter()
-                .map(|h| self.hop(h, &options.auth))
+                .map(|h| self.hop(h, &options.auth, &options.algorithms))
                 .collect::<Result<_, _>>()?;
         } else if let Some(spec) = &self.jump {
             options.jump = parse_jump(spec, &options.username)?;
@@ -385,11 +423,16 @@ impl Args {
             }
         };
         let agent = matches!(&options.auth, AuthPlan::Credentials(c) if c.is_empty());
+        let hop_known_hosts = (self.jump_hops.iter().flatten())
+            .filter_map(|h| Some((h.host.clone(), h.port, h.known_hosts.clone()?)))
+            .filter(|(_, _, path)| Some(path) != known_hosts.as_ref())
+            .collect();
         Ok(Plan {
             options,
             proxy: self.proxy.clone(),
             token,
             known_hosts,
+            hop_known_hosts,
             agent,
         })
     }

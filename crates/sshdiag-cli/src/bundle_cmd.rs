@@ -130,6 +130,19 @@ pub fn redaction_problems(bundle: &Bundle) -> Vec<String> {
     if info.username.chars().count() >= 2 && !is_pseudonym(&info.username, IdentityKind::Username) {
         problems.push("the user name is not a pseudonym".to_string());
     }
+    // A jump host's host and user are identities like the target's.
+    for hop in bundle.hops.iter().flatten().filter(|h| !h.target) {
+        let n = hop.index + 1;
+        if !(is_pseudonym(&hop.host, IdentityKind::Host)
+            || is_pseudonym(&hop.host, IdentityKind::Address))
+        {
+            problems.push(format!("jump host {n}'s host name is not a pseudonym"));
+        }
+        if hop.username.chars().count() >= 2 && !is_pseudonym(&hop.username, IdentityKind::Username)
+        {
+            problems.push(format!("jump host {n}'s user name is not a pseudonym"));
+        }
+    }
     let kept = bundle
         .transcript
         .iter()
@@ -227,6 +240,17 @@ fn render_head(out: &mut String, bundle: &Bundle, name: &str) {
         info.port,
         if info.redacted { " (redacted)" } else { "" }
     );
+    for hop in bundle.hops.iter().flatten().filter(|h| !h.target) {
+        let reached = if hop.reached { "" } else { " (not reached)" };
+        let _ = writeln!(
+            out,
+            "  through jump host {} {}@{}:{}{reached}",
+            hop.index + 1,
+            hop.username,
+            hop.host,
+            hop.port
+        );
+    }
 }
 
 fn render_verdict(out: &mut String, bundle: &Bundle, edited: bool) {

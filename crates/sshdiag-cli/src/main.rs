@@ -110,6 +110,9 @@ async fn probe(
         }
     });
     let mut trust = FileTrustStore::open(plan.known_hosts.clone());
+    for (host, port, path) in &plan.hop_known_hosts {
+        trust = trust.with_file_for(host, *port, path.clone());
+    }
     let mut options = plan.options.clone();
     if plan.agent
         && let sshdiag_core::AuthPlan::Credentials(creds) = &mut options.auth

@@ -9,6 +9,7 @@ use russh::{AlgorithmKind, ChannelOpenFailure};
 use sshdiag_events::codes::Phase;
 use sshdiag_events::{AuthMethod, Code, ErrorType};
 
+use crate::hostkey::TrustKind;
 use crate::transport::ConnectFailure;
 
 pub fn category_name(kind: &AlgorithmKind) -> &'static str {
@@ -191,6 +192,28 @@ pub fn host_key_type_changed(
             "If the server's administrator confirms {presented} (ssh-keygen -lf /etc/ssh/ssh_host_{short}_key.pub), trust it beside the old key: ssh-keyscan -t {short} -p {port} {host} >> ~/.ssh/known_hosts (in the page: trust the new key)."
     ));
     hints
+}
+
+/// A host certificate refused (expired, not for this name, from a CA not trusted): what to
+/// change, in the words of where this run's trust lives.
+pub fn host_certificate_refused(kind: TrustKind) -> String {
+    match kind {
+        TrustKind::KnownHosts => "Have the host certificate signed again for this name by the CA your known_hosts trusts (ssh-keygen -s CA -h -n NAME), or correct the @cert-authority line.".into(),
+        TrustKind::Browser => "Have the host certificate signed again for this name by a CA in the trusted host CAs (ssh-keygen -s CA -h -n NAME), or add the CA that signed it to that list once you have checked its fingerprint.".into(),
+    }
+}
+
+/// A host certificate whose CA is revoked.
+pub fn host_ca_revoked(kind: TrustKind) -> String {
+    let trust = match kind {
+        TrustKind::KnownHosts => {
+            "known_hosts an @cert-authority line for that CA. Remove the @revoked line only if it was added by mistake"
+        }
+        TrustKind::Browser => "that CA in the trusted host CAs",
+    };
+    format!(
+        "A revoked CA means every certificate it signed is refused (its key was compromised or retired): the server needs a host certificate from a CA that is not revoked, and {trust}."
+    )
 }
 
 /// Why a private key could not be used: the message and the one hint that fixes it.

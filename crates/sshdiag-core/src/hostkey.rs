@@ -65,9 +65,45 @@ fn family(alg: &str) -> &str {
     }
 }
 
+/// What kind of store a run's trust lives in, so a message names it as its user knows it: a
+/// `known_hosts` file's `@cert-authority` and `@revoked` lines, or the browser's stored keys
+/// and the run's list of trusted host CAs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrustKind {
+    /// OpenSSH's `known_hosts` (the CLI).
+    #[default]
+    KnownHosts,
+    /// The browser's stored keys and the trusted host CAs list (the page, the JS API).
+    Browser,
+}
+
+impl TrustKind {
+    /// Where a CA is trusted: "no @cert-authority line in known_hosts trusts for this host".
+    pub fn ca_not_trusted(self) -> &'static str {
+        match self {
+            TrustKind::KnownHosts => {
+                "which no @cert-authority line in known_hosts trusts for this host"
+            }
+            TrustKind::Browser => "which is not among the trusted host CAs",
+        }
+    }
+
+    /// Where a key is marked revoked.
+    pub fn revoked_where(self) -> &'static str {
+        match self {
+            TrustKind::KnownHosts => "marked @revoked in known_hosts",
+            TrustKind::Browser => "marked revoked",
+        }
+    }
+}
+
 /// Where trusted host keys live. Implementations must never block for long: the browser's is
 /// `localStorage`, the CLI's a `known_hosts` file read before the run.
 pub trait TrustStore {
+    /// What kind of store this is, for the words of its messages (`known_hosts` unless said).
+    fn kind(&self) -> TrustKind {
+        TrustKind::KnownHosts
+    }
     /// Keys trusted for this host and port.
     fn lookup(&self, host: &str, port: u16) -> Vec<HostKeyInfo>;
     /// Trust this key from now on (accept-new). An error is reported, not fatal.
@@ -114,6 +150,8 @@ pub struct HostKeyDecision {
     /// The mismatch is of type: keys of other types are trusted for this host, none of this
     /// one (most likely the server now prefers, or only has, another key type).
     pub other_type: bool,
+    /// The kind of store the decision was made against (the handler sets it), for its words.
+    pub trust: TrustKind,
 }
 
 /// The decision on a host certificate: a certificate a trusted CA signed for this name, valid
@@ -137,6 +175,7 @@ pub fn decide_certificate(policy: HostKeyPolicy, check: HostCertCheck) -> HostKe
         revoked: false,
         certificate: Some(check),
         other_type: false,
+        trust: TrustKind::KnownHosts,
     }
 }
 
@@ -160,6 +199,7 @@ pub fn decide(
         revoked: false,
         certificate: None,
         other_type: false,
+        trust: TrustKind::KnownHosts,
     };
     if matches {
         return if policy == HostKeyPolicy::No {
@@ -185,6 +225,7 @@ pub fn decide(
             revoked: false,
             certificate: None,
             other_type: false,
+            trust: TrustKind::KnownHosts,
         };
     }
     // Keys of other types are trusted, none of this one. OpenSSH would take this key for a
@@ -240,6 +281,7 @@ pub fn decide_checked(
             revoked: true,
             certificate: None,
             other_type: false,
+            trust: TrustKind::KnownHosts,
         };
     }
     decide(policy, trusted, presented)
@@ -309,8 +351,8 @@ impl HostCertCheck {
         matches!(self, HostCertCheck::Valid { .. })
     }
 
-    /// The sentence for an event or hint.
-    pub fn explain(&self) -> String {
+    /// The sentence for an event or hint, naming where trust lives as `kind` calls it.
+    pub fn explain(&self, kind: TrustKind) -> String {
         use crate::certificate::utc;
         match self {
             HostCertCheck::Valid { ca_fingerprint } => {
@@ -320,10 +362,12 @@ impl HostCertCheck {
                 "the server presented a user certificate as its host key".into()
             }
             HostCertCheck::CaRevoked { ca_fingerprint } => format!(
-                "the host certificate is signed by CA {ca_fingerprint}, whose key is marked @revoked in known_hosts"
+                "the host certificate is signed by CA {ca_fingerprint}, whose key is {}",
+                kind.revoked_where()
             ),
             HostCertCheck::UnknownCa { ca_fingerprint } => format!(
-                "the host certificate is signed by CA {ca_fingerprint}, which no @cert-authority line in known_hosts trusts for this host"
+                "the host certificate is signed by CA {ca_fingerprint}, {}",
+                kind.ca_not_trusted()
             ),
             HostCertCheck::Expired { valid_before } => {
                 format!("the host certificate expired at {}", utc(*valid_before))
@@ -729,10 +773,18 @@ mod tests {
         ));
         let other = [info("SHA256:other", "ssh-ed25519")];
         let unknown = check_host_certificate(&c, "db.example.com", &other, 150);
+        let (cli, page) = (
+            unknown.explain(TrustKind::KnownHosts),
+            unknown.explain(TrustKind::Browser),
+        );
         assert!(
-            unknown.explain().contains("SHA256:ca"),
-            "{}",
-            unknown.explain()
+            cli.contains("SHA256:ca") && page.contains("SHA256:ca"),
+            "{cli}"
+        );
+        assert!(cli.contains("@cert-authority line in known_hosts"), "{cli}");
+        assert!(
+            page.contains("trusted host CAs") && !page.contains("known_hosts"),
+            "{page}"
         );
         let mut user = c.clone();
         user.cert_type = "user";

@@ -136,6 +136,28 @@ pub struct JumpHost {
     pub username: String,
     /// Its own credentials; `None`: the target's.
     pub auth: Option<AuthPlan>,
+    /// Its own host key policy (its `StrictHostKeyChecking`); `None`: the target's.
+    pub host_key_policy: Option<HostKeyPolicy>,
+    /// Its own connect and banner deadline (its `ConnectTimeout`); `None`: the target's.
+    pub connect_timeout_ms: Option<u64>,
+    /// Its own algorithm preferences (its `KexAlgorithms`, `HostKeyAlgorithms`, `Ciphers`,
+    /// `MACs`); `None`: the target's.
+    pub algorithms: Option<AlgorithmPrefs>,
+}
+
+impl JumpHost {
+    /// A jump host that uses the target's credentials and settings.
+    pub fn new(host: impl Into<String>, port: u16, username: impl Into<String>) -> JumpHost {
+        JumpHost {
+            host: host.into(),
+            port,
+            username: username.into(),
+            auth: None,
+            host_key_policy: None,
+            connect_timeout_ms: None,
+            algorithms: None,
+        }
+    }
 }
 
 /// Keepalive settings: a round trip every `interval_ms`; `max_missed` unanswered in a row end

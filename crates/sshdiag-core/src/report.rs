@@ -1,7 +1,7 @@
 //! From a finished [`ProbeReport`] to the evidence bundle, the one place both front ends (CLI
 //! and browser) make bundles.
 
-use sshdiag_events::bundle::{Bundle, SessionInfo, ToolInfo};
+use sshdiag_events::bundle::{Bundle, ChainEntry, SessionInfo, ToolInfo};
 
 use crate::ProbeReport;
 use crate::options::ProbeOptions;
@@ -16,6 +16,15 @@ pub fn bundle(report: &ProbeReport, opts: &ProbeOptions, env: &dyn Env) -> Bundl
         port: opts.port,
         username: opts.username.clone(),
         proxy: report.proxy.clone(),
+        jump: opts
+            .jump
+            .iter()
+            .map(|j| ChainEntry {
+                host: j.host.clone(),
+                port: j.port,
+                username: j.username.clone(),
+            })
+            .collect(),
     };
     let mut bundle = Bundle::from_session(info, report.events.clone(), report.commands.clone());
     if !opts.ssh_config.is_empty() {

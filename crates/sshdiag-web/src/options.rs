@@ -495,10 +495,8 @@ fn parse_jump(o: &Map<String, Value>, target_user: &str) -> Result<Vec<JumpHost>
                 .map(|a| parse_auth(Some(a), &auth_name))
                 .transpose()?;
             Ok(JumpHost {
-                host,
-                port,
-                username,
                 auth,
+                ..JumpHost::new(host, port, username)
             })
         })
         .collect()

@@ -4,7 +4,7 @@
 //! chain is its own host:port here. The host certificate authorities of a run
 //! (`trustedHostCas`) come with the options; the page keeps its list in `localStorage` itself.
 
-use sshdiag_core::hostkey::{HostKeyInfo, KnownHosts, TrustStore};
+use sshdiag_core::hostkey::{HostKeyInfo, KnownHosts, TrustKind, TrustStore};
 
 const PREFIX: &str = "sshdiag.hostkey.";
 
@@ -23,6 +23,11 @@ pub struct LocalStorageTrust {
 }
 
 impl TrustStore for LocalStorageTrust {
+    /// The browser's stored keys and the run's trusted host CAs, not a `known_hosts` file.
+    fn kind(&self) -> TrustKind {
+        TrustKind::Browser
+    }
+
     fn lookup(&self, host: &str, port: u16) -> Vec<HostKeyInfo> {
         let Some(s) = storage() else {
             return Vec::new();

@@ -374,3 +374,64 @@ async fn mint_token_and_link_make_tokens_pyjwt_and_the_relay_accept() {
         assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_link_through_jump_hosts_lists_them_and_its_token_opens_the_first() {
+    let scene = Scene::new(SECRET).await;
+    let port = scene.echo.port();
+    let first = format!("ops@127.0.0.1:{port}");
+    let link = proxy_tool_ok(&[
+        "link",
+        "--private-key",
+        scene.private.to_str().unwrap(),
+        "--base",
+        "https://support.example/",
+        "--host",
+        "db.internal",
+        "--user",
+        "ann",
+        "--jump",
+        &first,
+        "--jump",
+        "[2001:db8::7]:2200",
+    ]);
+    let (_, fragment) = link.split_once('#').expect("a fragment");
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(fragment.as_bytes())
+        .into_owned()
+        .collect();
+    let jumps: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "jump")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    // In the order given, in the form the page's `jump=` reads.
+    assert_eq!(jumps, [first.as_str(), "[2001:db8::7]:2200"]);
+    let token = &pairs.iter().find(|(k, _)| k == "token").expect("a token").1;
+    // The relay connects to the first jump host, so that is what the token allows.
+    let claims = pyjwt_decode(token, "EdDSA", scene.public.to_str().unwrap());
+    assert_eq!(claims["target"], format!("127.0.0.1:{port}"));
+    let relay = scene.relay().await;
+    let mut ws = relay
+        .open("127.0.0.1", port, "link-jump", Some(token.clone()))
+        .await;
+    assert_eq!(expect_connected(&mut ws).await, scene.echo.to_string());
+    relay.relay.shutdown().await;
+
+    // A jump host carrying a password is refused, and the password is not echoed.
+    let out = proxy_tool(&[
+        "link",
+        "--secret-file",
+        scene.secret_file.to_str().unwrap(),
+        "--base",
+        "https://support.example/",
+        "--host",
+        "db",
+        "--jump",
+        "ops:Hunter2-pw@bastion",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(stderr.contains("carries a password"), "{stderr}");
+    assert!(!stderr.contains("Hunter2-pw"), "{stderr}");
+}

@@ -19,7 +19,7 @@ use sshdiag_tests::webdriver::Browser;
 use crate::{Page, against_openssh, in_browser, last_of, tail, types};
 
 /// An sshd listening only on 127.0.0.2 (the relay's rules never allow it).
-fn hidden(extra: &[&str]) -> anyhow::Result<SshdFixture> {
+pub(crate) fn hidden(extra: &[&str]) -> anyhow::Result<SshdFixture> {
     SshdFixture::start(SshdOptions {
         extra_config: extra.iter().map(|s| s.to_string()).collect(),
         listen: Some(Ipv4Addr::new(127, 0, 0, 2)),
@@ -49,7 +49,7 @@ async fn behind(
 
 /// Opens the jump host section and adds hop `n` (from 1) at `sshd`, with its own password
 /// when `password` is given (else the target's credential).
-async fn add_hop(
+pub(crate) async fn add_hop(
     page: &Page<'_>,
     n: usize,
     sshd: &SshdFixture,
@@ -72,7 +72,7 @@ async fn add_hop(
 }
 
 /// Chooses hop `n`'s credential type as a person does (the change shows its fields).
-async fn hop_auth(page: &Page<'_>, n: usize, kind: &str) -> anyhow::Result<()> {
+pub(crate) async fn hop_auth(page: &Page<'_>, n: usize, kind: &str) -> anyhow::Result<()> {
     page.js_with(
         "const s = document.getElementById(arguments[0]); s.value = arguments[1]; \
          s.dispatchEvent(new Event('change'));",
@@ -398,6 +398,14 @@ async fn a_host_certificate_is_trusted_through_the_trusted_host_cas(
             class.contains("fail") && last_of(&events, "HOSTKEY")?["status"] != json!("trusted"),
             "a host certificate from an untrusted CA was trusted: {}",
             last_of(&events, "VERDICT")?
+        );
+        // The reason and the hint speak of the page's list, not of a known_hosts file.
+        let shown = page.text("verdict").await?;
+        anyhow::ensure!(
+            shown.contains("not among the trusted host CAs")
+                && shown.contains("a CA in the trusted host CAs")
+                && !shown.contains("known_hosts"),
+            "the verdict: {shown}"
         );
 
         page.fill(&[("f-hostcas", ca_line.trim())]).await?;

@@ -179,7 +179,7 @@ async fn a_support_link_prefills_the_form_and_its_token_leaves_the_address_bar(
         let chain = page
             .js("return { open: document.getElementById('jump').open, \
                  hops: [...document.querySelectorAll('#jump-hops fieldset.hop')].map((f) => \
-                   [...f.querySelectorAll('input:not([type=password])')].map((i) => i.value)), \
+                   [...f.querySelectorAll('input:not([type=password]):not([type=file])')].map((i) => i.value)), \
                  note: document.getElementById('link-note').textContent, href: location.href }")
             .await?;
         anyhow::ensure!(

@@ -59,6 +59,8 @@ mod bundles;
 mod demo;
 mod host_key;
 mod jump;
+mod jump_bundle;
+mod jump_credentials;
 mod link;
 mod progress;
 mod relay_killed;

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use sshdiag_events::HostKeyPolicy;
+
 use super::{ConfigFiles, Query, Resolved, StrictHostKeyChecking, resolve};
 use crate::args::{Args, HopConfig, parse_jump_spec};
 use crate::identity::{
@@ -177,9 +179,14 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
         return Ok(Outcome::Print(lines.join("\n") + "\n"));
     }
     let mut notes = resolved.warnings.clone();
+    let mut shared = hop_command_line(&command_line);
+    // The flag holds for every server, as `-o StrictHostKeyChecking=` does.
+    if let Some(policy) = &args.strict_host_key_checking {
+        shared.push(format!("StrictHostKeyChecking {}", word(policy)));
+    }
     fill(args, &resolved, &mut notes)?;
     if let Some(spec) = &args.jump {
-        args.jump_hops = Some(resolve_hops(spec, &files, &mut notes)?);
+        args.jump_hops = Some(resolve_hops(spec, &shared, &files, &mut notes)?);
     }
     for key in &args.identity {
         notes.extend(check_identity(key, args.passphrase_env.as_deref())?);
@@ -207,11 +214,42 @@ pub fn apply(args: &mut Args) -> Result<Outcome, String> {
     })
 }
 
+/// The keywords of the command line that hold for every server of a chain (the target's
+/// `-o` and `--known-hosts`): its algorithms, host key checking and connect timeout. The
+/// destination's own (User, Port, HostName, IdentityFile, ProxyJump…) are never a hop's.
+const SHARED_WITH_HOPS: &[&str] = &[
+    "KexAlgorithms",
+    "HostKeyAlgorithms",
+    "Ciphers",
+    "MACs",
+    "ConnectTimeout",
+    "StrictHostKeyChecking",
+    "UserKnownHostsFile",
+];
+
+/// The target's command-line lines a jump host is resolved with too (they win over its
+/// `Host` blocks, as they win over the target's).
+fn hop_command_line(command_line: &[String]) -> Vec<String> {
+    command_line
+        .iter()
+        .filter(|line| {
+            let name = line.split(['=', ' ']).next().unwrap_or_default().trim();
+            SHARED_WITH_HOPS
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(name))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Each jump host resolved as its own destination, as OpenSSH's `ssh` for that hop does: the
-/// `ProxyJump` element's user and port win, then its `Host` block's User, Port, HostName and
-/// IdentityFile; without a user anywhere, the local user (not the target's).
+/// `ProxyJump` element's user and port win, then the command line's shared settings, then its
+/// `Host` blocks: User, Port, HostName, IdentityFile and CertificateFile, UserKnownHostsFile,
+/// StrictHostKeyChecking, ConnectTimeout and the algorithm lists; without a user anywhere, the
+/// local user (not the target's).
 fn resolve_hops(
     spec: &str,
+    shared: &[String],
     files: &ConfigFiles,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<HopConfig>, String> {
@@ -224,12 +262,15 @@ fn resolve_hops(
         if let Some(p) = j.port {
             command_line.push(format!("Port {p}"));
         }
+        command_line.extend(shared.iter().cloned());
         let query = Query {
             host: j.host.clone(),
             local_user: local_user(),
             home: home_dir(),
         };
         let r = resolve(query, &command_line, files, Path::new(SYSTEM_CONFIG))
+            .map_err(|e| format!("jump host {}: {e}", j.host))?;
+        r.algorithm_lists()
             .map_err(|e| format!("jump host {}: {e}", j.host))?;
         let mut identity = Vec::new();
         for f in &r.settings.identity_files {
@@ -245,11 +286,26 @@ fn resolve_hops(
                 ));
             }
         }
+        let explicit: Vec<PathBuf> = (r.settings.certificate_files.iter())
+            .map(|c| r.expand_path(&c.value))
+            .collect();
+        let certificates = find_certificates(&explicit, &identity)
+            .map_err(|e| format!("jump host {}: {e}", j.host))?;
+        let s = &r.settings;
         hops.push(HopConfig {
             host: r.hostname(),
             port: r.port(),
             user: r.user(),
             identity,
+            certificates,
+            host_key_policy: s.strict_host_key_checking.as_ref().map(|v| policy(v.value)),
+            connect_timeout_ms: (s.connect_timeout.as_ref())
+                .and_then(|v| v.value)
+                .map(|secs| secs.saturating_mul(1000)),
+            algorithms: r.algorithm_prefs(),
+            known_hosts: (s.user_known_hosts_files.is_some())
+                .then(|| r.user_known_hosts_files().into_iter().next())
+                .flatten(),
         });
     }
     Ok(hops)
@@ -308,11 +364,10 @@ fn fill(args: &mut Args, r: &Resolved, warnings: &mut Vec<String>) -> Result<(),
     if args.strict_host_key_checking.is_none()
         && let Some(v) = &s.strict_host_key_checking
     {
-        // sshdiag never prompts, so `ask` refuses an unknown host as `yes` does.
-        let policy = match v.value {
-            StrictHostKeyChecking::Yes | StrictHostKeyChecking::Ask => "yes",
-            StrictHostKeyChecking::AcceptNew => "accept-new",
-            StrictHostKeyChecking::No => "no",
+        let policy = match policy(v.value) {
+            HostKeyPolicy::Yes => "yes",
+            HostKeyPolicy::AcceptNew => "accept-new",
+            HostKeyPolicy::No => "no",
         };
         args.strict_host_key_checking = Some(policy.into());
     }
@@ -320,4 +375,14 @@ fn fill(args: &mut Args, r: &Resolved, warnings: &mut Vec<String>) -> Result<(),
         args.known_hosts = r.user_known_hosts_files().into_iter().next();
     }
     Ok(())
+}
+
+/// `StrictHostKeyChecking` as the probe's policy: sshdiag never prompts, so `ask` refuses an
+/// unknown host as `yes` does.
+fn policy(value: StrictHostKeyChecking) -> HostKeyPolicy {
+    match value {
+        StrictHostKeyChecking::Yes | StrictHostKeyChecking::Ask => HostKeyPolicy::Yes,
+        StrictHostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
+        StrictHostKeyChecking::No => HostKeyPolicy::No,
+    }
 }

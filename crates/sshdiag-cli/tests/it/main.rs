@@ -14,6 +14,8 @@ mod config_bundle;
 mod depth;
 mod host_keys;
 mod jump;
+mod jump_bundle;
+mod jump_config;
 mod keyfiles;
 mod second_session;
 mod secrets;

@@ -24,7 +24,7 @@ use super::recorder::round3;
 use crate::failure::{Failure, scrub};
 use crate::hints;
 use crate::hostkey::{
-    HostCertCheck, HostKeyDecision, HostKeyInfo, TrustStore, decide_checked,
+    HostCertCheck, HostKeyDecision, HostKeyInfo, TrustKind, TrustStore, decide_checked,
     decide_host_certificate,
 };
 use crate::options::CLIENT_VERSION;
@@ -66,6 +66,7 @@ pub struct ProbeHandler {
     /// certificate's principals must list it.
     revoked: Vec<HostKeyInfo>,
     cas: Vec<HostKeyInfo>,
+    trust_kind: TrustKind,
     host: String,
     policy: HostKeyPolicy,
     env: Arc<dyn Env>,
@@ -138,6 +139,7 @@ impl client::Handler for ProbeHandler {
                 now,
             );
         }
+        decision.trust = self.trust_kind;
         let accept = decision.accept;
         let _ = self.notes.send(Note::HostKey {
             info,
@@ -258,6 +260,7 @@ impl Session<'_> {
             trusted,
             revoked: trust.revoked(&host, port),
             cas,
+            trust_kind: trust.kind(),
             host,
             policy: self.opts.host_key_policy,
             env: self.env.clone(),
@@ -633,19 +636,20 @@ impl Session<'_> {
     fn host_key_marked(&self, info: &HostKeyInfo, d: &HostKeyDecision) -> Failure {
         let (host, port) = (&self.opts.host, self.opts.port);
         let fp = &info.fingerprint_sha256;
+        let kind = d.trust;
         let (message, hint, code) = match &d.certificate {
             Some(check @ HostCertCheck::CaRevoked { .. }) => (
-                format!("the host certificate of {host}:{port} was refused under every policy: {}", check.explain()),
-                "A revoked CA means every certificate it signed is refused (its key was compromised or retired): the server needs a host certificate from a CA that is not revoked, and known_hosts an @cert-authority line for that CA. Remove the @revoked line only if it was added by mistake.".to_string(),
+                format!("the host certificate of {host}:{port} was refused under every policy: {}", check.explain(kind)),
+                hints::host_ca_revoked(kind),
                 Code::HostKeyRevoked,
             ),
             Some(check) if !d.revoked => (
-                format!("the host certificate of {host}:{port} was refused: {}", check.explain()),
-                "Have the host certificate signed again for this name by the CA your known_hosts trusts (ssh-keygen -s CA -h -n NAME), or correct the @cert-authority line.".to_string(),
+                format!("the host certificate of {host}:{port} was refused: {}", check.explain(kind)),
+                hints::host_certificate_refused(kind),
                 Code::HostCertificateRefused,
             ),
             _ => (
-                format!("the host key of {host}:{port} ({fp}) is marked @revoked in known_hosts; it is refused under every policy"),
+                format!("the host key of {host}:{port} ({fp}) is {}; it is refused under every policy", kind.revoked_where()),
                 "A revoked key means the server's key was compromised or retired: the server must get a new host key. Remove the @revoked line only if it was added by mistake.".to_string(),
                 Code::HostKeyRevoked,
             ),

@@ -26,8 +26,9 @@ use crate::transport::Connector;
 
 type Handle = client::Handle<ProbeHandler>;
 
-/// The options of one jump host: the target's, with its own address, user and credentials,
-/// and nothing to run there.
+/// The options of one jump host: the target's, with its own address, user, credentials and
+/// the settings it has of its own (host key policy, connect timeout, algorithms), and nothing
+/// to run there.
 fn hop_options(target: &ProbeOptions, j: &JumpHost) -> ProbeOptions {
     let mut o = target.clone();
     o.host = j.host.clone();
@@ -35,6 +36,11 @@ fn hop_options(target: &ProbeOptions, j: &JumpHost) -> ProbeOptions {
     o.username = j.username.clone();
     if let Some(auth) = &j.auth {
         o.auth = auth.clone();
+    }
+    o.host_key_policy = j.host_key_policy.unwrap_or(o.host_key_policy);
+    o.connect_timeout_ms = j.connect_timeout_ms.unwrap_or(o.connect_timeout_ms);
+    if let Some(algorithms) = &j.algorithms {
+        o.algorithms = algorithms.clone();
     }
     o.commands.clear();
     o.forward_probe = None;

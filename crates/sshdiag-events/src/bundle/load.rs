@@ -175,6 +175,7 @@ impl Bundle {
             redaction: section(&object, "redaction")?,
             audit: section(&object, "audit")?,
             ssh_config: section(&object, "ssh_config")?,
+            hops: section(&object, "hops")?,
             integrity: section(&object, "integrity")?,
             loaded_digest: LoadedDigest(Some(loaded)),
         })

@@ -11,7 +11,8 @@
 //! # Document shape
 //!
 //! The keys are exactly those of bundle.md, always present (`null` when unknown), except
-//! `audit` (only when the audit ran) and `integrity` (absent only in a hand-made file). The
+//! `audit` (only when the audit ran), `ssh_config` (only from the CLI with a configuration),
+//! `hops` (only through jump hosts) and `integrity` (absent only in a hand-made file). The
 //! seed's keys keep their names: `bundle.timing.connect_duration_ms`, `bundle.algorithms.kex`,
 //! `bundle.disconnect_reason`, `bundle.error_context` work as nbs-ssh documents them.
 //! [`Bundle::to_json`] writes pretty-printed JSON for people to read.
@@ -41,7 +42,8 @@
 //! # Layout
 //!
 //! This file holds the document's types and [`Bundle::from_session`]; [`derive`] is the one
-//! derivation of facts from events, [`view`] the page's view of a session made from it,
+//! derivation of facts from events, [`chain`] the same facts per server of a jump-host chain,
+//! [`view`] the page's view of a session made from them,
 //! `load` reads a bundle, `canonical` computes its integrity digest, and `walk` visits every
 //! string of a bundle by kind (the scrubber here and the redactor both use it). The redactor
 //! depends on this module, never the other way round: pseudonyms and the redacted writing of
@@ -55,20 +57,23 @@ use crate::codes::{ErrorType, Layer, Phase};
 use crate::event::{AuditData, DisconnectReason, ErrorData, Event, Proposal};
 
 mod canonical;
+pub mod chain;
 pub mod derive;
 mod load;
 pub mod view;
 pub(crate) mod walk;
 
 pub use canonical::canonical_json;
+pub use chain::{ChainEntry, ChainHop};
 pub use derive::{Derived, derive_from_events, software_from_banner};
 pub use load::BundleError;
 pub use view::{HostKeyMismatch, SessionView};
 
 /// The value of the `format` key.
 pub const FORMAT: &str = "sshdiag-evidence-bundle";
-/// The bundle format version this crate writes.
-pub const VERSION: &str = "1.0";
+/// The bundle format version this crate writes: 1.1 added `hops` (the jump-host chain);
+/// a 1.0 bundle reads as one without it.
+pub const VERSION: &str = "1.1";
 /// The major format version this crate reads.
 pub const READABLE_MAJOR: u64 = 1;
 /// Largest input [`Bundle::from_json`] accepts: 20 MiB.
@@ -94,6 +99,9 @@ pub struct SessionInfo {
     pub username: String,
     /// The relay URL, without credentials; `None` for direct TCP.
     pub proxy: Option<String>,
+    /// The jump hosts passed through to the target, in order; empty for a direct run.
+    #[serde(default)]
+    pub jump: Vec<ChainEntry>,
 }
 
 /// Which program made the bundle.
@@ -471,6 +479,10 @@ pub struct Bundle {
     /// the values stay out, and a redacted bundle treats the file names as free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_config: Option<Vec<ConfigLine>>,
+    /// Through jump hosts (format 1.1): every server of the chain in order, jump hosts then
+    /// the target, each with its own facts (see [`chain`]); absent for a direct run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hops: Option<Vec<ChainHop>>,
     /// The integrity digest; see the module docs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
@@ -505,6 +517,12 @@ impl Bundle {
             entry.cap_output(output_cap);
         }
         let derived = derive_from_events(&events);
+        let target = ChainEntry {
+            host: info.host.clone(),
+            port: info.port,
+            username: info.username.clone(),
+        };
+        let hops = chain::chain_from_events(&info.jump, target, &events);
         let mut bundle = Bundle {
             format: FORMAT.to_string(),
             version: VERSION.to_string(),
@@ -527,6 +545,7 @@ impl Bundle {
             redaction: Redaction::default(),
             audit: derived.audit,
             ssh_config: None,
+            hops,
             integrity: None,
             loaded_digest: LoadedDigest(None),
             events,

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::derive::{Derived, derive_from_events};
-use super::{Algorithms, Bundle, BundleVerdict, ServerInfo, Timing};
+use super::{Algorithms, Bundle, BundleVerdict, ChainHop, ServerInfo, Timing};
 use crate::codes::{Code, ErrorType, Phase};
 use crate::event::{
     AuditData, ErrorData, Event, EventData, HostKeyPolicy, HostkeyData, HostkeyStatus, KexStatus,
@@ -71,6 +71,14 @@ pub struct SessionView {
     /// Through jump hosts: the server `server`, `algorithms` and the host key facts are of,
     /// the `hop` of the last `VERSION` event; `None` for a direct session.
     pub server_hop: Option<Hop>,
+    /// Through jump hosts, when the chain is known (a bundle of format 1.1): how many jump
+    /// hosts it has, so a server can be named "jump host 1" or "target"; `None` otherwise.
+    #[serde(default)]
+    pub jump_hosts: Option<u32>,
+    /// Through jump hosts, when the chain is known: every server of it in order with its own
+    /// facts (the bundle's `hops`); empty otherwise.
+    #[serde(default)]
+    pub chain: Vec<ChainHop>,
 }
 
 /// The trusted and the presented host key of a `HostKeyMismatch`.
@@ -96,7 +104,8 @@ impl SessionView {
     }
 
     /// The view of a bundle: its derived sections as they are written in it, with the details
-    /// of single events taken from its events.
+    /// of single events taken from its events. A bundle that records its jump-host chain
+    /// names every server of it in `hops`, also those a failed run never reached.
     pub fn from_bundle(bundle: &Bundle) -> SessionView {
         let derived = Derived {
             verdict: bundle.verdict.clone(),
@@ -107,7 +116,13 @@ impl SessionView {
             error_context: bundle.error_context.clone(),
             audit: bundle.audit.clone(),
         };
-        SessionView::new(&bundle.events, derived, true)
+        let mut view = SessionView::new(&bundle.events, derived, true);
+        if let Some(chain) = bundle.hops.as_ref().filter(|c| !c.is_empty()) {
+            view.jump_hosts = Some(chain.iter().filter(|h| !h.target).count() as u32);
+            view.hops = chain.iter().map(ChainHop::hop).collect();
+            view.chain = chain.clone();
+        }
+        view
     }
 
     fn new(events: &[Event], derived: Derived, finished: bool) -> SessionView {
@@ -165,6 +180,8 @@ impl SessionView {
             hops,
             failed_hop,
             server_hop: version_event.and_then(|e| e.hop.clone()),
+            jump_hosts: None,
+            chain: Vec::new(),
             connection_id: events.first().map(|e| e.connection_id.clone()),
             phase_in_progress: phase_in_progress(events, finished),
             finished,

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{Bundle, BundleVerdict, ConfigLine, HostInfo, ServerInfo, TranscriptEntry};
+use super::{Bundle, BundleVerdict, ChainHop, ConfigLine, HostInfo, ServerInfo, TranscriptEntry};
 use crate::event::{
     AuditData, AuthData, ChannelData, ConnectData, DisconnectData, ErrorData, Event, EventData,
     ExecData, ForwardData, HostkeyData, HostkeyInventoryData, InventoryKey, KeepaliveData, KexData,
@@ -342,6 +342,7 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         redaction: _,
         audit,
         ssh_config,
+        hops,
         integrity: _,
         loaded_digest: _,
     } = bundle;
@@ -387,19 +388,7 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
         v.output(stdout);
         v.output(stderr);
     }
-    let ServerInfo {
-        banner,
-        software: _,
-        host_key: _,
-        source,
-        client_version: _,
-        host_keys,
-    } = server;
-    opt(banner, |b| v.text(b));
-    opt(source, |s| v.text(s));
-    if let Some(inventory) = host_keys {
-        walk_inventory(v, inventory);
-    }
+    walk_server(v, server);
     if let Some(error) = error_context {
         walk_error(v, error);
     }
@@ -416,6 +405,34 @@ pub(crate) fn walk_bundle(v: &mut impl Visitor, bundle: &mut Bundle) {
             line: _,
         } = line;
         v.text(file);
+    }
+    for hop in hops.iter_mut().flatten() {
+        walk_chain_hop(v, hop);
+    }
+}
+
+/// A server of a jump-host chain: its host and user are identities like the target's, its
+/// banner and the source it saw are text, its algorithms and fingerprints are kept.
+fn walk_chain_hop(v: &mut impl Visitor, hop: &mut ChainHop) {
+    let ChainHop {
+        index: _,
+        target: _,
+        host,
+        port: _,
+        username,
+        reached: _,
+        server,
+        algorithms: _,
+        host_key_status: _,
+        auth_method: _,
+        methods_available: _,
+        audit,
+    } = hop;
+    v.host(host);
+    v.username(username);
+    walk_server(v, server);
+    for finding in audit.iter_mut().flatten() {
+        walk_audit(v, finding);
     }
 }
 
@@ -451,4 +468,21 @@ pub(crate) fn scrub_bundle(bundle: &mut Bundle) -> u64 {
     let mut scrubber = SecretScrubber { count: 0 };
     walk_bundle(&mut scrubber, bundle);
     scrubber.count
+}
+
+/// One server's facts: the target's `server` and each hop's.
+fn walk_server(v: &mut impl Visitor, server: &mut ServerInfo) {
+    let ServerInfo {
+        banner,
+        software: _,
+        host_key: _,
+        source,
+        client_version: _,
+        host_keys,
+    } = server;
+    opt(banner, |b| v.text(b));
+    opt(source, |s| v.text(s));
+    if let Some(inventory) = host_keys {
+        walk_inventory(v, inventory);
+    }
 }

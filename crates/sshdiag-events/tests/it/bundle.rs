@@ -38,7 +38,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 fn from_session_derives_verdict_algorithms_server_timing_from_events() {
     let b = ok_bundle();
     assert_eq!(b.format, "sshdiag-evidence-bundle");
-    assert_eq!(b.version, "1.0");
+    assert_eq!(b.version, "1.1");
     assert_eq!(b.connection_id, "c7f3a91e2b");
     assert_eq!(b.tool.name, "sshdiag");
     assert!(b.verdict.ok);
@@ -464,7 +464,7 @@ fn from_json_refuses_bad_input_with_clear_messages() {
         "this is not an sshdiag evidence bundle: the file holds an array, not a JSON object"
     );
 
-    let newer = good.replacen("\"version\": \"1.0\"", "\"version\": \"2.3\"", 1);
+    let newer = good.replacen("\"version\": \"1.1\"", "\"version\": \"2.3\"", 1);
     let e = err(&newer);
     assert_eq!(
         e.to_string(),
@@ -472,11 +472,11 @@ fn from_json_refuses_bad_input_with_clear_messages() {
     );
     assert!(matches!(e, BundleError::NewerVersion { major: 2, .. }));
     // A newer minor version still opens.
-    let minor = good.replacen("\"version\": \"1.0\"", "\"version\": \"1.7\"", 1);
+    let minor = good.replacen("\"version\": \"1.1\"", "\"version\": \"1.7\"", 1);
     assert!(Bundle::from_json(&minor).is_ok());
-    let e = err(&good.replacen("\"version\": \"1.0\"", "\"version\": \"zero\"", 1));
+    let e = err(&good.replacen("\"version\": \"1.1\"", "\"version\": \"zero\"", 1));
     assert!(e.to_string().contains("version \"zero\""), "{e}");
-    let e = err(&good.replacen("\"version\": \"1.0\"", "\"version\": 1", 1));
+    let e = err(&good.replacen("\"version\": \"1.1\"", "\"version\": 1", 1));
     assert!(e.to_string().contains("cannot read"), "{e}");
 
     let huge = format!("{}{}", good, " ".repeat(MAX_BUNDLE_BYTES));

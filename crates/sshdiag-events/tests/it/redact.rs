@@ -491,6 +491,7 @@ fn careless_bundle(id: &Identity, c: &Canaries) -> Bundle {
         port: 2222,
         username: id.username.clone(),
         proxy: Some(proxy),
+        jump: Vec::new(),
     };
     let everything = format!(
         "{} {} {} {} {} {} {} {}",

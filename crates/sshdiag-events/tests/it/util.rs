@@ -41,6 +41,7 @@ pub fn session_info(id: &Identity) -> SessionInfo {
         port: 22,
         username: id.username.clone(),
         proxy: Some(format!("wss://{}/ws", id.relay_host)),
+        jump: Vec::new(),
     }
 }
 

@@ -196,3 +196,93 @@ fn through_jump_hosts_the_view_lists_the_hops_and_names_the_failed_one() {
     assert_eq!(view.hops, [hop(0, "bastion")]);
     assert_eq!(view.failed_hop, None);
 }
+
+/// A session that fails at its bastion, recorded with its chain: the bastion's user, the
+/// target's and both hosts are the identities of the chain.
+fn chain_bundle() -> Bundle {
+    let id = Identity::default();
+    let mut events = util::failed_session(&id);
+    for e in events.iter_mut() {
+        e.hop = Some(sshdiag_events::Hop {
+            index: 0,
+            host: "bastion.corp.example".into(),
+            port: 2200,
+        });
+    }
+    let mut info = util::session_info(&id);
+    info.jump = vec![sshdiag_events::bundle::ChainEntry {
+        host: "bastion.corp.example".into(),
+        port: 2200,
+        username: "jumper".into(),
+    }];
+    Bundle::from_session(info, events, util::transcript())
+}
+
+#[test]
+fn a_bundle_records_its_chain_and_the_viewer_names_every_server_of_it() {
+    let bundle = chain_bundle();
+    let hops = bundle.hops.as_ref().expect("the chain is recorded");
+    assert_eq!(hops.len(), 2);
+    let (bastion, target) = (&hops[0], &hops[1]);
+    assert_eq!(
+        (
+            bastion.index,
+            bastion.target,
+            bastion.host.as_str(),
+            bastion.port
+        ),
+        (0, false, "bastion.corp.example", 2200)
+    );
+    assert_eq!(bastion.username, "jumper");
+    // The bastion's own facts, derived from its own events as the target's would be.
+    assert!(bastion.reached);
+    assert!(bastion.server.banner.is_some() && bastion.server.host_key.is_some());
+    assert!(bastion.algorithms.kex.is_some());
+    assert_eq!(bastion.host_key_status, Some(HostkeyStatus::Trusted));
+    // The target, never reached, is still named.
+    assert!(target.target && !target.reached);
+    assert_eq!(target.host, "example.com");
+    assert!(target.server.banner.is_none());
+
+    let view = SessionView::from_bundle(&Bundle::from_json(&bundle.to_json(false)).unwrap());
+    assert_eq!(view.jump_hosts, Some(1));
+    assert_eq!(view.hops.len(), 2, "the unreached target is listed too");
+    assert_eq!(view.chain, *hops);
+
+    // Redacted, every server's host and user are pseudonyms, the same in the chain and in the
+    // events' `hop`.
+    let redacted = bundle.to_json(true);
+    for identity in ["bastion.corp.example", "jumper", "example.com", "alice"] {
+        assert!(!redacted.contains(identity), "{identity} in {redacted}");
+    }
+    let read = Bundle::from_json(&redacted).unwrap();
+    let chain = read.hops.as_ref().unwrap();
+    assert!(chain[0].host.starts_with("host-") && chain[0].username.starts_with("user-"));
+    assert_eq!(
+        Some(&chain[0].host),
+        read.events[1].hop.as_ref().map(|h| &h.host)
+    );
+    assert_eq!(chain[0].server.host_key, bastion.server.host_key, "kept");
+}
+
+#[test]
+fn a_bundle_without_a_chain_still_opens_as_before() {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&chain_bundle().to_json(false)).unwrap();
+    let object = value.as_object_mut().unwrap();
+    object.remove("hops");
+    object.remove("integrity");
+    object.insert("version".into(), "1.0".into());
+    let old = Bundle::from_json(&value.to_string()).unwrap();
+    assert!(old.hops.is_none());
+    let view = SessionView::from_bundle(&old);
+    assert_eq!(view.jump_hosts, None);
+    assert!(view.chain.is_empty());
+    assert_eq!(view.hops.len(), 1, "only the hops its events name");
+    assert_eq!(
+        Bundle::from_json(&chain_bundle().to_json(false))
+            .unwrap()
+            .version,
+        "1.1"
+    );
+}
