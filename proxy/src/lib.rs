@@ -60,8 +60,8 @@ use crate::policy::{AllowRule, Policy};
 
 /// The WebSocket read buffer each connection allocates up front.
 const WS_READ_BUFFER: usize = 16 * 1024;
-/// The most a WebSocket's write buffer may hold: one full binary frame (64 KiB), a control
-/// frame and a close frame fit, with room to spare.
+/// The most a WebSocket's write buffer may hold: one full binary frame (the pump's read size,
+/// 128 KiB), a control frame and a close frame fit, with room to spare.
 const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
 
 /// State every request and session shares.

@@ -2,10 +2,13 @@
 //! core as a plain byte stream.
 //!
 //! russh needs a `Send` stream and a browser WebSocket is not one, so the socket stays on this
-//! thread's event loop: its callbacks feed a channel, one local task pumps bytes between the
-//! socket and one end of a `tokio::io::duplex` pipe, and russh gets the other end. The pump
-//! never buffers without bound: it reads from the pipe only while the socket's
-//! `bufferedAmount` is below a ceiling, and the pipe itself is bounded.
+//! thread's event loop. Incoming binary frames go straight from the socket's `message` handler
+//! into an [`Inbox`] that russh reads (one copy into wasm memory, one into russh's buffer: the
+//! bulk path); what russh writes goes through a bounded `tokio::io::duplex` pipe to one local
+//! task that sends it, and that also handles the relay's text frames and the socket's end. The
+//! pump never buffers without bound: it reads from the pipe only while the socket's
+//! `bufferedAmount` is below a ceiling, and the pipe itself is bounded. The inbox holds what
+//! the server sent and russh has not read yet, which SSH's channel window bounds.
 
 use sshdiag_core::transport::{
     ConnectFailure, ConnectRequest, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS,
@@ -14,7 +17,13 @@ use sshdiag_core::transport::{
 };
 use sshdiag_events::relay::SUBPROTOCOL;
 use sshdiag_events::{ErrorType, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -30,9 +39,116 @@ const PIPE: usize = 64 * 1024;
 enum WsEvent {
     Open,
     Text(String),
+    /// A binary frame before the relay said `connected` (the inbox was not open yet).
     Binary(Vec<u8>),
     Error,
-    Close { code: u16, reason: String },
+    Close {
+        code: u16,
+        reason: String,
+    },
+}
+
+/// The relay's bytes on their way to russh, filled by the socket's `message` handler.
+#[derive(Default)]
+struct Inbox {
+    frames: VecDeque<Vec<u8>>,
+    /// How much of the front frame russh has already read.
+    offset: usize,
+    /// Bytes received in all, for the relay's end watch.
+    received: usize,
+    /// Set once the relay said `connected`: binary frames before that are refused.
+    open: bool,
+    /// The socket ended: russh reads the end of the stream once the frames are read.
+    ended: bool,
+    reader: Option<Waker>,
+}
+
+type SharedInbox = Arc<Mutex<Inbox>>;
+
+fn lock(inbox: &SharedInbox) -> std::sync::MutexGuard<'_, Inbox> {
+    inbox.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inbox {
+    /// Queues a frame and wakes russh's read; the waker runs after the lock is released.
+    fn push(inbox: &SharedInbox, frame: Vec<u8>) {
+        let waker = {
+            let mut i = lock(inbox);
+            i.received += frame.len();
+            i.frames.push_back(frame);
+            i.reader.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn end(inbox: &SharedInbox) {
+        let waker = {
+            let mut i = lock(inbox);
+            i.ended = true;
+            i.reader.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// What russh gets: reads from the inbox, writes into the pipe the pump sends from.
+pub struct RelayStream {
+    inbox: SharedInbox,
+    out: DuplexStream,
+}
+
+impl AsyncRead for RelayStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut i = lock(&self.inbox);
+        if i.frames.is_empty() {
+            if !i.ended {
+                i.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        // As much as fits, across frames: russh asks for whole packets.
+        while buf.remaining() > 0 {
+            let offset = i.offset;
+            let Some(front) = i.frames.front() else { break };
+            let rest = &front[offset..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            if n == rest.len() {
+                i.frames.pop_front();
+                i.offset = 0;
+            } else {
+                i.offset += n;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for RelayStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.out).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.out).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.out).poll_shutdown(cx)
+    }
 }
 
 /// Keeps the socket's callbacks alive as long as the socket is used.
@@ -54,7 +170,10 @@ impl Drop for Socket {
     }
 }
 
-fn open_socket(url: &str) -> Result<(Socket, UnboundedReceiver<WsEvent>), String> {
+fn open_socket(
+    url: &str,
+    inbox: SharedInbox,
+) -> Result<(Socket, UnboundedReceiver<WsEvent>), String> {
     let protocols = js_sys::Array::of1(&JsValue::from_str(SUBPROTOCOL));
     let ws = WebSocket::new_with_str_sequence(url, &protocols).map_err(|e| {
         e.as_string()
@@ -81,7 +200,12 @@ fn open_socket(url: &str) -> Result<(Socket, UnboundedReceiver<WsEvent>), String
             // module's realm: when `run()` is called from another realm (Firefox's WebDriver
             // scripts, a portal's frame), `instanceof ArrayBuffer` is false and a checked cast
             // would drop every byte. `new Uint8Array(buffer)` accepts any realm's buffer.
-            let _ = t.send(WsEvent::Binary(js_sys::Uint8Array::new(&data).to_vec()));
+            let frame = js_sys::Uint8Array::new(&data).to_vec();
+            if lock(&inbox).open {
+                Inbox::push(&inbox, frame);
+            } else {
+                let _ = t.send(WsEvent::Binary(frame));
+            }
         }
     });
     let t = tx.clone();
@@ -118,7 +242,7 @@ pub struct BrowserRelayConnector {
 }
 
 impl Connector for BrowserRelayConnector {
-    type Stream = DuplexStream;
+    type Stream = RelayStream;
 
     fn proxy_url(&self) -> Option<String> {
         Some(redact_url_credentials(&self.url))
@@ -127,11 +251,12 @@ impl Connector for BrowserRelayConnector {
     async fn connect(
         &mut self,
         to: ConnectRequest<'_>,
-    ) -> Result<Connected<DuplexStream>, ConnectFailure> {
+    ) -> Result<Connected<RelayStream>, ConnectFailure> {
         let shown = redact_url_credentials(&self.url);
         let unreachable = |m: String| ConnectFailure::new(ErrorType::ProxyUnreachable, m);
         let t = js_sys::Date::now();
-        let (socket, mut rx) = open_socket(&self.url)
+        let inbox = SharedInbox::default();
+        let (socket, mut rx) = open_socket(&self.url, inbox.clone())
             .map_err(|e| unreachable(format!("could not open a WebSocket to {shown}: {e}")))?;
         match rx.recv().await {
             Some(WsEvent::Open) => {}
@@ -172,11 +297,18 @@ impl Connector for BrowserRelayConnector {
                 }
             }
         }
+        // Set in the same turn of the event loop as `connected` was read, so no frame after it
+        // can reach the channel.
+        lock(&inbox).open = true;
         let (ours, theirs) = tokio::io::duplex(PIPE);
         let (later_tx, later_rx) = unbounded_channel();
-        wasm_bindgen_futures::spawn_local(pump(socket, rx, theirs, later_tx));
+        let stream = RelayStream {
+            inbox: inbox.clone(),
+            out: ours,
+        };
+        wasm_bindgen_futures::spawn_local(pump(socket, rx, theirs, inbox, later_tx));
         Ok(Connected {
-            stream: ours,
+            stream,
             transport: Transport::Websocket,
             later_steps: Some(later_rx),
         })
@@ -187,10 +319,10 @@ impl Connector for BrowserRelayConnector {
 async fn pump(
     socket: Socket,
     mut rx: UnboundedReceiver<WsEvent>,
-    pipe: DuplexStream,
+    mut pipe: DuplexStream,
+    inbox: SharedInbox,
     later: UnboundedSender<ConnectStep>,
 ) {
-    let (mut pipe_rx, mut pipe_tx) = tokio::io::split(pipe);
     let ws = socket.ws.clone();
     let pinger = std::cell::RefCell::new(RelayPinger::default());
     let watch = std::cell::RefCell::new(RelayEndWatch::default());
@@ -214,7 +346,7 @@ async fn pump(
             while ws.buffered_amount() > MAX_BUFFERED {
                 sleep_ms(2).await;
             }
-            match pipe_rx.read(&mut buf).await {
+            match pipe.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     if ws.ready_state() != WebSocket::OPEN
@@ -233,12 +365,7 @@ async fn pump(
                 break "the socket's events ended".to_string();
             };
             match ev {
-                WsEvent::Binary(b) => {
-                    watch.borrow_mut().received(b.len());
-                    if pipe_tx.write_all(&b).await.is_err() {
-                        return;
-                    }
-                }
+                WsEvent::Binary(b) => Inbox::push(&inbox, b),
                 WsEvent::Text(t) => match interpret_control_frame(&t) {
                     RelayEvent::Step(step) => {
                         watch.borrow_mut().step(&step);
@@ -261,14 +388,16 @@ async fn pump(
                 WsEvent::Open => {}
             }
         };
-        // Reported before the pipe ends, so the probe reads it with the end of the stream.
+        // Reported before the stream ends, so the probe reads it with the end of the stream.
+        watch.borrow_mut().received(lock(&inbox).received);
         if let Some(step) = watch.borrow().ended(&how) {
             let _ = later.send(step);
         }
-        let _ = pipe_tx.shutdown().await;
+        Inbox::end(&inbox);
     };
     futures::pin_mut!(up, down, ping);
     futures::future::select(futures::future::select(up, down), ping).await;
+    Inbox::end(&inbox);
     drop(socket);
 }
 

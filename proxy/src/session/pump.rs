@@ -26,8 +26,12 @@ use super::{
 use crate::limit::Limit;
 use crate::log::Level;
 
-/// Read size from the target: one binary frame carries at most this many bytes.
-const READ_CHUNK: usize = 64 * 1024;
+/// Read size from the target: one binary frame carries at most this many bytes. Larger frames
+/// mean fewer `message` events and copies into wasm in a browser, which is where bulk
+/// transfers spend their time besides the cipher; a frame must still fit the WebSocket's
+/// bounded write buffer with room for a control and a close frame.
+const READ_CHUNK: usize = 128 * 1024;
+const _: () = assert!(READ_CHUNK + 64 * 1024 <= crate::WS_MAX_WRITE_BUFFER);
 
 type WsSink = tokio::sync::Mutex<SplitSink<WebSocket, Message>>;
 
