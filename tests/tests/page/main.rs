@@ -261,6 +261,18 @@ impl Page<'_> {
         self.verdict().await
     }
 
+    /// Clicks Run and checks that the run is green; returns the events.
+    async fn run_green(&self) -> anyhow::Result<Vec<Value>> {
+        let (class, events) = self.run().await?;
+        anyhow::ensure!(
+            class.contains("ok"),
+            "{}; {:?}",
+            last_of(&events, "VERDICT")?,
+            types(&events)
+        );
+        Ok(events)
+    }
+
     /// Clicks Run and checks that the run is red with this `error_type`; returns the verdict's
     /// data and the events.
     async fn run_failing(&self, error_type: &str) -> anyhow::Result<(Value, Vec<Value>)> {

@@ -77,6 +77,19 @@ fn step(code: &str, status: &str, addr: &str) -> (String, String, String) {
     (code.into(), status.into(), addr.into())
 }
 
+/// `::1` refused, then `127.0.0.1` connected, on port `p`: the steps in order.
+fn v6_refused_then_v4(p: u16) -> [(String, String, String); 3] {
+    [
+        step("proxy-resolved", "resolved", "::1 127.0.0.1"),
+        step("proxy-tcp-attempt-failed", "failed", &format!("[::1]:{p}")),
+        step(
+            "proxy-tcp-connected",
+            "tcp_connected",
+            &format!("127.0.0.1:{p}"),
+        ),
+    ]
+}
+
 /// The one ERROR's message.
 fn error_message(events: &[Event]) -> String {
     let mut errors = events.iter().filter_map(|e| match &e.data {
@@ -98,18 +111,7 @@ fn directly_the_cli_tries_each_address_in_order_and_records_every_attempt() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "dual\n");
-    assert_eq!(
-        steps(&events),
-        [
-            step("proxy-resolved", "resolved", "::1 127.0.0.1"),
-            step("proxy-tcp-attempt-failed", "failed", &format!("[::1]:{p}")),
-            step(
-                "proxy-tcp-connected",
-                "tcp_connected",
-                &format!("127.0.0.1:{p}")
-            ),
-        ]
-    );
+    assert_eq!(steps(&events), v6_refused_then_v4(p));
     let refused = events
         .iter()
         .find(|e| e.code == "proxy-tcp-attempt-failed")
@@ -171,18 +173,7 @@ fn through_the_relay_its_attempts_reach_the_events_in_order() {
     let (out, events) = run(dir.path(), None, p, &["--proxy", &url]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(
-        steps(&events),
-        [
-            step("proxy-resolved", "resolved", "::1 127.0.0.1"),
-            step("proxy-tcp-attempt-failed", "failed", &format!("[::1]:{p}")),
-            step(
-                "proxy-tcp-connected",
-                "tcp_connected",
-                &format!("127.0.0.1:{p}")
-            ),
-        ]
-    );
+    assert_eq!(steps(&events), v6_refused_then_v4(p));
 
     let (out, events) = run(dir.path(), None, closed, &["--proxy", &url]);
     assert_eq!(out.status.code(), Some(255));

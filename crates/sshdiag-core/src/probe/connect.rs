@@ -28,6 +28,18 @@ impl Session<'_> {
         self.link.transport == Transport::Websocket
     }
 
+    /// A connection beside the run's own (the deep audit's, the host key scan's) to the same
+    /// server: its steps are not this run's transport, so they are dropped.
+    pub(super) fn extra_request<'a>(&'a self, connection_id: &'a str) -> ConnectRequest<'a> {
+        ConnectRequest {
+            host: &self.opts.host,
+            port: self.opts.port,
+            connection_id,
+            progress: unbounded_channel().0,
+            attempt_timeout_ms: self.opts.connect_timeout_ms,
+        }
+    }
+
     /// Establish the transport and report its steps; the stream goes to the handshake.
     pub async fn connect_transport<C: Connector>(
         &mut self,

@@ -10,7 +10,7 @@ use sshdiag_events::{Code, EventData, Level};
 use super::attempt::Session;
 use crate::audit::dh_group_finding;
 use crate::gex::{GEX_KEX, measure};
-use crate::transport::{ConnectRequest, Connector};
+use crate::transport::Connector;
 
 impl Session<'_> {
     /// Measure the group-exchange group, when the server's offer (as this run saw it) has a
@@ -28,15 +28,7 @@ impl Session<'_> {
         };
         let measured = if self.opts.jump.is_empty() {
             let cid = self.rec.connection_id.clone();
-            // The second connection's steps are not this run's transport: they are dropped.
-            let (progress, _steps) = tokio::sync::mpsc::unbounded_channel();
-            let request = ConnectRequest {
-                host: &self.opts.host,
-                port: self.opts.port,
-                connection_id: &cid,
-                progress,
-                attempt_timeout_ms: self.opts.connect_timeout_ms,
-            };
+            let request = self.extra_request(&cid);
             let work = async {
                 let connected = connector.connect(request).await.map_err(|f| {
                     format!(

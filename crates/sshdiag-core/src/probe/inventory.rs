@@ -30,7 +30,7 @@ use super::handshake::ProbeHandler;
 use crate::failure::Failure;
 use crate::hints;
 use crate::hostkey::{HostKeyInfo, key_type};
-use crate::transport::{ConnectRequest, Connector};
+use crate::transport::Connector;
 
 /// How long a run waits for an OpenSSH server's announcement after login (one round trip).
 const ANNOUNCEMENT_WAIT_MS: u64 = 2_000;
@@ -251,15 +251,7 @@ impl Session<'_> {
         let mut config = self.client_config().map_err(|f| f.message)?;
         config.preferred.key = algorithms.into();
         let cid = self.rec.connection_id.clone();
-        // The extra connection's steps are not this run's transport: they are dropped.
-        let (progress, _steps) = tokio::sync::mpsc::unbounded_channel();
-        let request = ConnectRequest {
-            host: &self.opts.host,
-            port: self.opts.port,
-            connection_id: &cid,
-            progress,
-            attempt_timeout_ms: self.opts.connect_timeout_ms,
-        };
+        let request = self.extra_request(&cid);
         let seen = Arc::new(Mutex::new(None));
         let handler = KeyTaker { seen: seen.clone() };
         let work = async {
