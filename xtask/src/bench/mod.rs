@@ -12,7 +12,7 @@
 //!    to its first event (Chromium over WebDriver, timestamps taken inside the page).
 //!
 //! Everything native is release-built; the browser side is `crates/sshdiag-web/tests/bench.rs`
-//! built with `--release` (the profile the page ships), gated by `SSHDIAG_BENCH` at compile
+//! built in the `wasm-release` profile (the profile the page ships), gated by `SSHDIAG_BENCH` at compile
 //! time. Results go between the markers of BENCHMARKS.md, so notes written around them stay.
 
 use std::collections::BTreeMap;
@@ -24,13 +24,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use sshdiag_testkit::fixtures_process::FixturesProcess;
 use sshdiag_testkit::ports::{free_loopback_port, wait_for_port};
 use sshdiag_testkit::procs::become_subreaper;
 use sshdiag_testkit::tools::{self, Source, Tool};
-use sshdiag_testkit::webdriver::{Browser, Driver};
+
+mod page;
 
 use crate::prereq;
 use crate::util::{cargo, cargo_build, describe, find_artifact, project_root};
@@ -79,9 +80,15 @@ pub struct BenchArgs {
     /// Page loads for the time to first event.
     #[arg(long, default_value_t = 5)]
     page_runs: usize,
-    /// Cargo profile of the wasm side (`release` is what the page ships).
-    #[arg(long, default_value = "release")]
+    /// Cold and warm page loads each on the emulated slow link (1.6 Mbit/s, 150 ms).
+    #[arg(long, default_value_t = 3)]
+    slow_page_runs: usize,
+    /// Cargo profile of the wasm side (`wasm-release` is what the page ships).
+    #[arg(long, default_value = crate::build_web::WASM_PROFILE)]
     wasm_profile: String,
+    /// Key exchanges to time (default: all five of the kex table), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    kex: Vec<String>,
     /// Parts to skip: handshake, kex, bulk, browser, relay, web.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
@@ -94,6 +101,13 @@ impl BenchArgs {
     fn wants(&self, part: &str) -> bool {
         !self.skip.iter().any(|s| s == part)
     }
+    /// The key exchanges to time: `--kex`, or every one of [`KEXES`].
+    fn kexes(&self) -> Vec<&str> {
+        match self.kex.is_empty() {
+            true => KEXES.to_vec(),
+            false => self.kex.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// Samples per label, in the order measured.
@@ -103,7 +117,8 @@ struct Results {
     notes: Vec<String>,
     loads: Vec<(String, String)>,
     page: Vec<Value>,
-    sizes: Option<(u64, u64)>,
+    /// The module's size: raw, gzip -9, and the brotli file `build-web` wrote beside it.
+    sizes: Option<page::ModuleSizes>,
     /// Relayed sessions held open at once: `--idle`, or fewer when the open-files limit
     /// cannot hold that many.
     sessions: usize,
@@ -207,7 +222,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let wasm = if args.wants("web") {
         let wasm = crate::build_web::build_web()?;
         let raw = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        results.sizes = Some((raw.len() as u64, gzip_len(&raw)?));
+        results.sizes = Some(page::ModuleSizes::of(&wasm, &raw)?);
         Some(wasm)
     } else {
         None
@@ -302,7 +317,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(wasm) = &wasm {
         results.load("page");
-        if let Err(error) = page_timing(&args, &proxy, wasm, scratch.path(), &mut results) {
+        if let Err(error) = page::page_timing(&args, &proxy, wasm, scratch.path(), &mut results) {
             eprintln!("bench: page timing failed: {error:#}");
             results
                 .notes
@@ -357,7 +372,7 @@ fn native_round(
     }
     if args.wants("kex") {
         for _ in 0..plan.kex_runs {
-            for kex in KEXES {
+            for kex in args.kexes() {
                 let option = format!("KexAlgorithms={kex}");
                 let run = native.cli_run(&["-o", &option], "true")?;
                 check_kex(&run.kex, kex)?;
@@ -601,7 +616,7 @@ fn browser(
         .env(
             "SSHDIAG_BENCH_KEX",
             if args.wants("kex") {
-                KEXES.join(",")
+                args.kexes().join(",")
             } else {
                 String::new()
             },
@@ -894,125 +909,6 @@ fn relay_alone(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The page: navigation → module ready → first event, over WebDriver
-
-/// Runs before the page's own scripts (CDP `Page.addScriptToEvaluateOnNewDocument`): notes
-/// when `body[data-ready]` appears, presses Run at that moment, and notes the first event row.
-const PAGE_PROBE: &str = r#"
-window.__bench = {};
-new MutationObserver(() => {
-  const b = window.__bench;
-  const body = document.body;
-  if (body && body.dataset.ready && b.ready === undefined) {
-    b.ready = performance.now();
-    b.readyValue = body.dataset.ready;
-    const button = document.getElementById("run-button");
-    if (body.dataset.ready === "true" && button) { b.clicked = performance.now(); button.click(); }
-  }
-  const table = document.getElementById("events");
-  if (b.firstEvent === undefined && table && table.tBodies[0] && table.tBodies[0].rows.length > 0) {
-    b.firstEvent = performance.now();
-  }
-  const verdict = document.getElementById("verdict");
-  if (b.firstEvent !== undefined && b.verdict === undefined && verdict && verdict.textContent.trim() && !document.getElementById("run-button").disabled) {
-    b.verdict = performance.now();
-  }
-}).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
-"#;
-
-fn page_timing(
-    args: &BenchArgs,
-    proxy: &Path,
-    wasm: &Path,
-    scratch: &Path,
-    results: &mut Results,
-) -> anyhow::Result<()> {
-    let web_root = wasm
-        .parent()
-        .and_then(Path::parent)
-        .context("web/pkg has no parent")?;
-    let mut guards = Guards::default();
-    let port = free_loopback_port()?;
-    let demo_port = free_loopback_port()?;
-    guards.spawn(
-        "sshdiag-proxy --demo",
-        Command::new(proxy)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--demo", "--demo-listen", &format!("127.0.0.1:{demo_port}")])
-            .arg("--demo-host-key")
-            .arg(scratch.join("demo-host-key"))
-            .arg("--web-root")
-            .arg(web_root)
-            .stdout(file(&scratch.join("demo-relay.log"))?)
-            .stderr(Stdio::null()),
-    )?;
-    wait_port(port)?;
-    let webdriver_json: Value = serde_json::from_str(&std::fs::read_to_string(
-        project_root().join("crates/sshdiag-web/webdriver.json"),
-    )?)?;
-    let url = format!("http://127.0.0.1:{port}/");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the WebDriver client's runtime")?;
-    let result = runtime.block_on(page_runs(args, &url, webdriver_json, results));
-    guards.stop_all();
-    result
-}
-
-/// The page runs themselves, in Chromium through the test kit's WebDriver layer (the same one
-/// the page tests use), with the wasm tests' capabilities (`webdriver.json`).
-async fn page_runs(
-    args: &BenchArgs,
-    url: &str,
-    capabilities: Value,
-    results: &mut Results,
-) -> anyhow::Result<()> {
-    let driver = Driver::start(Browser::Chromium).await?;
-    let session = driver.session_with(capabilities).await?;
-    let result = async {
-        session
-            .cdp(
-                "Page.addScriptToEvaluateOnNewDocument",
-                json!({ "source": PAGE_PROBE }),
-            )
-            .await?;
-        for run in 0..args.page_runs {
-            session.goto(url).await?;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let timing = loop {
-                let b = session.js("return window.__bench || null;").await?;
-                if b["readyValue"] == "false" {
-                    bail!("the page says its module did not load");
-                }
-                if b["verdict"].is_number() {
-                    break b;
-                }
-                if Instant::now() > deadline {
-                    bail!("the page showed no verdict within 60 s: {b}");
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            };
-            eprintln!("bench: page run {run}: {timing}");
-            let get = |k: &str| timing[k].as_f64().unwrap_or(f64::NAN);
-            let label = if run == 0 { "page/cold" } else { "page/warm" };
-            results.add(format!("{label}/ready_ms"), get("ready"));
-            results.add(format!("{label}/first_event_ms"), get("firstEvent"));
-            results.add(
-                format!("{label}/click_to_first_event_ms"),
-                get("firstEvent") - get("clicked"),
-            );
-            results.add(format!("{label}/verdict_ms"), get("verdict"));
-            results.page.push(timing);
-        }
-        anyhow::Ok(())
-    }
-    .await;
-    session.close().await;
-    result
-}
-
-// ---------------------------------------------------------------------------------------------
 // The report
 
 /// A report section's heading and the note under it, each followed by a blank line.
@@ -1299,43 +1195,7 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
         );
     }
 
-    let _ = writeln!(out, "### 5. The wasm module and the page\n");
-    if let Some((raw, gz)) = r.sizes {
-        let _ = writeln!(
-            out,
-            "`web/pkg/sshdiag_web_bg.wasm` (as `cargo xtask build-web` leaves it): {raw} bytes raw ({:.0} KB), {gz} bytes gzip -9 ({:.0} KB) — {} (target ≤ 450 KB gzip).\n",
-            raw as f64 / 1e3,
-            gz as f64 / 1e3,
-            if gz <= 450_000 { "met" } else { "**missed**" }
-        );
-    }
-    if r.stats("page/cold/ready_ms").is_some() {
-        let _ = writeln!(
-            out,
-            "The demo page (served by `sshdiag-proxy --demo`, headless Chromium over WebDriver). Times are `performance.now()` in the page, from navigation start; Run is pressed by script the moment the page marks itself ready; the first run has a cold cache.\n"
-        );
-        table_head(
-            &mut out,
-            &[
-                "load",
-                "ready (module fetched + instantiated, form filled) ms",
-                "first event ms",
-                "Run → first event ms",
-                "verdict ms",
-            ],
-        );
-        for (name, key) in [("cold", "page/cold"), ("warm", "page/warm")] {
-            let _ = writeln!(
-                out,
-                "| {name} | {} | {} | {} | {} |",
-                show(&format!("{key}/ready_ms"), 1),
-                show(&format!("{key}/first_event_ms"), 1),
-                show(&format!("{key}/click_to_first_event_ms"), 1),
-                show(&format!("{key}/verdict_ms"), 1),
-            );
-        }
-        let _ = writeln!(out);
-    }
+    page::report(&mut out, r);
     for note in &r.notes {
         let _ = writeln!(out, "- {note}");
     }
