@@ -362,7 +362,7 @@ pub(super) fn report(out: &mut String, r: &Results) {
                 "**missed**"
             },
             match (warm_transfer, warm_body) {
-                (Some(t), _) if t == 0.0 =>
+                (Some(0.0), _) =>
                     "0 bytes (from the cache, not even revalidated) — met".to_string(),
                 (Some(t), Some(b)) if t < b => format!(
                     "0 bytes of its body, at most {t:.0} bytes of a revalidation's headers (ETag → 304) — met for the body (target: 0 bytes of the module fetched)"
