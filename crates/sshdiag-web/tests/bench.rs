@@ -34,6 +34,8 @@ struct Setup {
     kex_names: Vec<&'static str>,
     bulk_command: &'static str,
     bulk_runs: usize,
+    /// Ciphers to force in extra bulk runs (each beside the default one, in the same round).
+    bulk_ciphers: Vec<&'static str>,
 }
 
 fn setup() -> Option<Setup> {
@@ -56,6 +58,11 @@ fn setup() -> Option<Setup> {
             .collect(),
         bulk_command: option_env!("SSHDIAG_BENCH_BULK_COMMAND").unwrap_or("head -c 256M /dev/zero"),
         bulk_runs: number(option_env!("SSHDIAG_BENCH_BULK_RUNS"), 3),
+        bulk_ciphers: option_env!("SSHDIAG_BENCH_BULK_CIPHERS")
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .collect(),
     })
 }
 
@@ -70,7 +77,12 @@ fn emit(value: serde_json::Value) {
     web_sys::console::log_1(&format!("SSHDIAG-BENCH {value}").into());
 }
 
-async fn probe(s: &Setup, kex: Option<&str>, command: &str) -> (f64, ProbeReport) {
+async fn probe(
+    s: &Setup,
+    kex: Option<&str>,
+    cipher: Option<&str>,
+    command: &str,
+) -> (f64, ProbeReport) {
     let mut opts = ProbeOptions::new(
         s.host,
         s.port,
@@ -88,6 +100,7 @@ async fn probe(s: &Setup, kex: Option<&str>, command: &str) -> (f64, ProbeReport
     opts.session_check = false;
     opts.timeout_ms = Some(600_000);
     opts.algorithms.kex = kex.map(str::to_string);
+    opts.algorithms.ciphers = cipher.map(str::to_string);
     let mut connector = BrowserRelayConnector {
         url: s.relay_url.to_string(),
         token: None,
@@ -133,20 +146,24 @@ async fn bench() {
         return;
     };
     // One warm-up, so the first measured run does not pay for lazy JIT tiers.
-    let _ = probe(&s, None, "true").await;
+    let _ = probe(&s, None, None, "true").await;
     for _ in 0..s.handshake_runs {
-        let (wall, report) = probe(&s, None, "true").await;
+        let (wall, report) = probe(&s, None, None, "true").await;
         emit(record("handshake", "browser", wall, &report));
     }
     for &kex in &s.kex_names {
         for _ in 0..s.kex_runs {
-            let (wall, report) = probe(&s, Some(kex), "true").await;
+            let (wall, report) = probe(&s, Some(kex), None, "true").await;
             emit(record("kex", kex, wall, &report));
         }
     }
     for _ in 0..s.bulk_runs {
-        let (wall, report) = probe(&s, None, s.bulk_command).await;
+        let (wall, report) = probe(&s, None, None, s.bulk_command).await;
         emit(record("bulk", "browser", wall, &report));
+        for &cipher in &s.bulk_ciphers {
+            let (wall, report) = probe(&s, None, Some(cipher), s.bulk_command).await;
+            emit(record("bulk", cipher, wall, &report));
+        }
     }
     emit(serde_json::json!({"case": "done"}));
 }

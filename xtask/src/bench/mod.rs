@@ -76,6 +76,10 @@ pub struct BenchArgs {
     /// Bulk transfer runs per client.
     #[arg(long, default_value_t = 4)]
     bulk_runs: usize,
+    /// Ciphers to force in extra bulk runs, beside the negotiated default (browser, CLI direct
+    /// and `ssh`, same rounds), e.g. `aes256-gcm@openssh.com`.
+    #[arg(long, value_delimiter = ',')]
+    bulk_cipher: Vec<String>,
     /// Bytes for the bulk transfer (`head -c` syntax: 256M).
     #[arg(long, default_value = "256M")]
     bulk_size: String,
@@ -417,6 +421,17 @@ fn native_round(
                 }
                 results.add(format!("bulk/{label}/ms"), exec_ms);
             }
+            for cipher in &args.bulk_cipher {
+                let option = format!("Ciphers={cipher}");
+                let (_, transfer_ms, bytes) = native.ssh_run(&["-o", &option], &command)?;
+                if bytes != bulk_bytes {
+                    bail!("ssh ({cipher}) delivered {bytes} bytes of {bulk_bytes}");
+                }
+                results.add(format!("bulk/ssh {cipher}/ms"), transfer_ms);
+                let run = native.cli_run(&["-o", &option], &command)?;
+                let exec_ms = run.exec_ms.context("the CLI reported no EXEC duration")?;
+                results.add(format!("bulk/cli {cipher}/ms"), exec_ms);
+            }
         }
     }
     Ok(())
@@ -636,6 +651,7 @@ fn browser(
             "SSHDIAG_BENCH_BULK_COMMAND",
             format!("head -c {} /dev/zero", args.bulk_size),
         )
+        .env("SSHDIAG_BENCH_BULK_CIPHERS", args.bulk_cipher.join(","))
         .env(
             "SSHDIAG_BENCH_BULK_RUNS",
             if args.wants("bulk") {
@@ -698,7 +714,10 @@ fn browser(
                             );
                         }
                         let exec = record["exec_ms"].as_f64().context("no exec_ms")?;
-                        results.add("bulk/browser/ms", exec);
+                        match record["name"].as_str() {
+                            Some("browser") | None => results.add("bulk/browser/ms", exec),
+                            Some(cipher) => results.add(format!("bulk/browser {cipher}/ms"), exec),
+                        }
                     }
                     _ => {}
                 }
@@ -1108,6 +1127,21 @@ fn report(args: &BenchArgs, r: &Results, bulk_bytes: u64, took: Duration) -> Str
             mb_s(&label).map_or("—".into(), |s| s.show(0)),
             show(&label, 0)
         );
+    }
+    for cipher in &args.bulk_cipher {
+        for (name, who) in [
+            ("OpenSSH `ssh` direct", "ssh"),
+            ("`sshdiag` CLI direct", "cli"),
+            ("browser (wasm) via relay", "browser"),
+        ] {
+            let label = format!("bulk/{who} {cipher}/ms");
+            let _ = writeln!(
+                out,
+                "| {name}, `-o Ciphers={cipher}` | {} | {} |",
+                mb_s(&label).map_or("—".into(), |s| s.show(0)),
+                show(&label, 0)
+            );
+        }
     }
     let bulk_ratio = match (mb_s("bulk/browser/ms"), mb_s("bulk/ssh/ms")) {
         (Some(b), Some(s)) if s.median > 0.0 => Some(b.median / s.median),
