@@ -6,7 +6,7 @@
 //! server presented, so it can be made inside russh's handler without touching the store.
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sshdiag_events::{HostKeyPolicy, HostkeyStatus};
 
 /// A host key as the trust logic sees it: public facts only.

@@ -35,7 +35,7 @@
 
 use std::collections::HashMap;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::bundle::{Bundle, BundleError, FORMAT, LoadedDigest, VERSION};
