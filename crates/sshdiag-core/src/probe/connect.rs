@@ -29,15 +29,24 @@ impl Session<'_> {
     }
 
     /// A connection beside the run's own (the deep audit's, the host key scan's) to the same
-    /// server: its steps are not this run's transport, so they are dropped.
-    pub(super) fn extra_request<'a>(&'a self, connection_id: &'a str) -> ConnectRequest<'a> {
-        ConnectRequest {
+    /// server: its stream, or why there is none. Its steps are not this run's transport, so
+    /// they are dropped.
+    pub(super) async fn extra_stream<C: Connector>(
+        &self,
+        connector: &mut C,
+    ) -> Result<C::Stream, String> {
+        let request = ConnectRequest {
             host: &self.opts.host,
             port: self.opts.port,
-            connection_id,
+            connection_id: &self.rec.connection_id,
             progress: unbounded_channel().0,
             attempt_timeout_ms: self.opts.connect_timeout_ms,
-        }
+        };
+        let connected = connector
+            .connect(request)
+            .await
+            .map_err(|f| format!("the extra connection failed: {}", scrub(&f.message)))?;
+        Ok(connected.stream)
     }
 
     /// Establish the transport and report its steps; the stream goes to the handshake.

@@ -27,17 +27,7 @@ impl Session<'_> {
             return;
         };
         let measured = if self.opts.jump.is_empty() {
-            let cid = self.rec.connection_id.clone();
-            let request = self.extra_request(&cid);
-            let work = async {
-                let connected = connector.connect(request).await.map_err(|f| {
-                    format!(
-                        "the extra connection failed: {}",
-                        crate::failure::scrub(&f.message)
-                    )
-                })?;
-                measure(connected.stream, method).await
-            };
+            let work = async { measure(self.extra_stream(connector).await?, method).await };
             let timer = self.env.sleep(self.opts.connect_timeout_ms);
             tokio::pin!(work, timer);
             tokio::select! {

@@ -250,19 +250,12 @@ impl Session<'_> {
     ) -> Result<HostKeyInfo, String> {
         let mut config = self.client_config().map_err(|f| f.message)?;
         config.preferred.key = algorithms.into();
-        let cid = self.rec.connection_id.clone();
-        let request = self.extra_request(&cid);
         let seen = Arc::new(Mutex::new(None));
         let handler = KeyTaker { seen: seen.clone() };
         let work = async {
-            let connected = connector.connect(request).await.map_err(|f| {
-                format!(
-                    "the extra connection failed: {}",
-                    crate::failure::scrub(&f.message)
-                )
-            })?;
+            let stream = self.extra_stream(connector).await?;
             // The handler refuses the key, so this ends before authentication.
-            let ended = client::connect_stream(Arc::new(config), connected.stream, handler).await;
+            let ended = client::connect_stream(Arc::new(config), stream, handler).await;
             let taken = seen.lock().ok().and_then(|mut s| s.take());
             taken.ok_or_else(|| match ended {
                 Err(e) => format!("no key: {}", crate::failure::scrub(&e.to_string())),
