@@ -15,6 +15,8 @@ async fn a_failure_is_headed_in_plain_words_with_its_type_and_code_beside(
 ) -> anyhow::Result<()> {
     let sshd = SshdFixture::start(SshdOptions::default())?;
     against_openssh(browser, &sshd, None, async |page, _| {
+        // This failed run also stores the server's host key in this browser, which the green
+        // run below then finds trusted (a test of its own, not a copy of `auth.rs`'s opening).
         page.fill_target(&sshd, "not-the-password").await?;
         page.run_failing("AuthFailed").await?;
         let headline = page.text("verdict-headline").await?;
