@@ -5,7 +5,7 @@
 //! The decision is a pure function of what the store knew before the connection and the key the
 //! server presented, so it can be made inside russh's handler without touching the store.
 
-use base64::Engine;
+use base64ct::{Base64, Encoding as _};
 use hmac::{Hmac, KeyInit, Mac};
 use sshdiag_events::{HostKeyPolicy, HostkeyStatus};
 
@@ -475,8 +475,7 @@ fn hashed_match(entry: &str, name: &str) -> bool {
     let Some((salt, hash)) = rest.split_once('|') else {
         return false;
     };
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let (Ok(salt), Ok(hash)) = (b64.decode(salt), b64.decode(hash)) else {
+    let (Ok(salt), Ok(hash)) = (Base64::decode_vec(salt), Base64::decode_vec(hash)) else {
         return false;
     };
     let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(&salt) else {
@@ -680,11 +679,10 @@ mod tests {
         let mut mac = Hmac::<sha1::Sha1>::new_from_slice(salt).unwrap();
         mac.update(b"[127.0.0.1]:2222");
         let hash = mac.finalize().into_bytes();
-        let b64 = base64::engine::general_purpose::STANDARD;
         let text = format!(
             "# comment\nexample.com,other ssh-ed25519 {ED}\n|1|{}|{} ssh-ed25519 {ED}\ngarbage line\n",
-            b64.encode(salt),
-            b64.encode(hash)
+            Base64::encode_string(salt),
+            Base64::encode_string(&hash)
         );
         let kh = KnownHosts::parse(&text);
         assert_eq!(kh.lookup("example.com", 22).len(), 1);

@@ -7,7 +7,7 @@
 //! in the browser too) and never puts key material in a message — only kinds, algorithms and
 //! fingerprints of public parts.
 
-use base64::Engine;
+use base64ct::{Base64, Encoding as _};
 
 /// How a private key is wrapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ fn openssh_encrypted(text: &str) -> bool {
         .take_while(|l| !l.starts_with("-----END"))
         .map(str::trim)
         .collect();
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(body) else {
+    let Ok(raw) = Base64::decode_vec(&body) else {
         return false;
     };
     let Some(rest) = raw.strip_prefix(OPENSSH_MAGIC) else {

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::env;
 
-use data_encoding::BASE64_MIME;
+use base64ct::{Base64, Encoding as _};
 use hmac::{Hmac, KeyInit, Mac};
 use log::debug;
 use sha1::Sha1;
@@ -110,10 +110,10 @@ fn match_hostname(host: &str, pattern: &str) -> bool {
     for entry in pattern.split(',') {
         if entry.starts_with("|1|") {
             let mut parts = entry.split('|').skip(2);
-            let Some(Ok(salt)) = parts.next().map(|p| BASE64_MIME.decode(p.as_bytes())) else {
+            let Some(Ok(salt)) = parts.next().map(Base64::decode_vec) else {
                 continue;
             };
-            let Some(Ok(hash)) = parts.next().map(|p| BASE64_MIME.decode(p.as_bytes())) else {
+            let Some(Ok(hash)) = parts.next().map(Base64::decode_vec) else {
                 continue;
             };
             if let Ok(hmac) = Hmac::<Sha1>::new_from_slice(&salt)

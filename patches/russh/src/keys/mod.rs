@@ -62,7 +62,7 @@ use std::path::Path;
 use std::string::FromUtf8Error;
 
 use aes::cipher::inout::PadError;
-use data_encoding::BASE64_MIME;
+use base64ct::{Base64, Encoding as _};
 use thiserror::Error;
 
 use crate::helpers::EncodedExt;
@@ -149,7 +149,7 @@ pub enum Error {
     Unpad(#[from] aes::cipher::block_padding::Error),
 
     #[error("Base64 decoding error: {0}")]
-    Decode(#[from] data_encoding::DecodeError),
+    Decode(#[from] base64ct::Error),
     #[error("Der: {0}")]
     Der(#[from] der::Error),
     #[error("Spki: {0}")]
@@ -220,7 +220,7 @@ pub fn load_public_key<P: AsRef<Path>>(path: P) -> Result<ssh_key::PublicKey, Er
 /// russh::keys::parse_public_key_base64("AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ").is_ok();
 /// ```
 pub fn parse_public_key_base64(key: &str) -> Result<ssh_key::PublicKey, Error> {
-    let base = BASE64_MIME.decode(key.as_bytes())?;
+    let base = Base64::decode_vec(key)?;
     key::parse_public_key(&base)
 }
 
@@ -228,10 +228,7 @@ pub trait PublicKeyBase64 {
     /// Create the base64 part of the public key blob.
     fn public_key_bytes(&self) -> Vec<u8>;
     fn public_key_base64(&self) -> String {
-        let mut s = BASE64_MIME.encode(&self.public_key_bytes());
-        assert_eq!(s.pop(), Some('\n'));
-        assert_eq!(s.pop(), Some('\r'));
-        s.replace("\r\n", "")
+        Base64::encode_string(&self.public_key_bytes())
     }
 }
 
@@ -679,15 +676,13 @@ Ow==
     }
 
     fn test_decode_encode_symmetry(key: &str) {
-        let original_key_bytes = data_encoding::BASE64_MIME
-            .decode(
-                key.lines()
-                    .filter(|line| !line.starts_with("-----"))
-                    .collect::<Vec<&str>>()
-                    .join("")
-                    .as_bytes(),
-            )
-            .unwrap();
+        let original_key_bytes = Base64::decode_vec(
+            &key.lines()
+                .filter(|line| !line.starts_with("-----"))
+                .collect::<Vec<&str>>()
+                .join(""),
+        )
+        .unwrap();
         let decoded_key = decode_secret_key(key, None).unwrap();
         let encoded_key_bytes = pkcs8::encode_pkcs8(&decoded_key).unwrap();
         assert_eq!(original_key_bytes, encoded_key_bytes);

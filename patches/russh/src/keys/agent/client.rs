@@ -516,7 +516,7 @@ impl<S: AgentStream + Unpin> AgentClient<S> {
 
             #[allow(clippy::indexing_slicing)] // length is checked
             if !self.buf.is_empty() && self.buf[0] == msg::SIGN_RESPONSE {
-                let base64 = data_encoding::BASE64_NOPAD.encode(&self.buf[1..]);
+                let base64 = <base64ct::Base64Unpadded as base64ct::Encoding>::encode_string(&self.buf[1..]);
                 (self, Ok(base64))
             } else {
                 (self, Ok(String::new()))

@@ -1,6 +1,6 @@
 use std::io::Write;
 
-use data_encoding::{BASE64_MIME, HEXLOWER_PERMISSIVE};
+use base64ct::{Base64, Encoding as _};
 use ssh_key::PrivateKey;
 
 use super::is_base64_char;
@@ -57,13 +57,11 @@ pub fn decode_secret_key(secret: &str, password: Option<&str>) -> Result<Private
                 if l.chars().all(is_base64_char) {
                     sec.push_str(l)
                 } else if l.starts_with(AES_128_CBC) {
-                    let iv_: Vec<u8> =
-                        HEXLOWER_PERMISSIVE.decode(l.split_at(AES_128_CBC.len()).1.as_bytes())?;
-                    if iv_.len() != 16 {
+                    let mut iv = [0; 16];
+                    let hex = l.split_at(AES_128_CBC.len()).1.as_bytes();
+                    if base16ct::mixed::decode(hex, &mut iv).map(|iv| iv.len()) != Ok(16) {
                         return Err(Error::CouldNotReadKey);
                     }
-                    let mut iv = [0; 16];
-                    iv.clone_from_slice(&iv_);
                     format = Some(Format::Pkcs5Encrypted(Encryption::Aes128Cbc(iv)))
                 }
             }
@@ -94,7 +92,7 @@ pub fn decode_secret_key(secret: &str, password: Option<&str>) -> Result<Private
         sec
     };
 
-    let secret = BASE64_MIME.decode(secret.as_bytes())?;
+    let secret = Base64::decode_vec(&secret)?;
     match format {
         Some(Format::Openssh) => decode_openssh(&secret, password),
         #[cfg(feature = "rsa")]
@@ -107,10 +105,22 @@ pub fn decode_secret_key(secret: &str, password: Option<&str>) -> Result<Private
     }
 }
 
+/// Base64 in lines of 76 characters, each ended by CRLF, as data-encoding's `BASE64_MIME` wrote
+/// it before this crate used base64ct (the one Base64 of ssh-key) instead.
+fn mime_lines(x: &[u8]) -> String {
+    let b64 = Base64::encode_string(x);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 38 + 2);
+    for chunk in b64.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    out
+}
+
 pub fn encode_pkcs8_pem<W: Write>(key: &PrivateKey, mut w: W) -> Result<(), Error> {
     let x = self::pkcs8::encode_pkcs8(key)?;
     w.write_all(b"-----BEGIN PRIVATE KEY-----\n")?;
-    w.write_all(BASE64_MIME.encode(&x).as_bytes())?;
+    w.write_all(mime_lines(&x).as_bytes())?;
     w.write_all(b"\n-----END PRIVATE KEY-----\n")?;
     Ok(())
 }
@@ -123,7 +133,7 @@ pub fn encode_pkcs8_pem_encrypted<W: Write>(
 ) -> Result<(), Error> {
     let x = self::pkcs8::encode_pkcs8_encrypted(pass, rounds, key)?;
     w.write_all(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")?;
-    w.write_all(BASE64_MIME.encode(&x).as_bytes())?;
+    w.write_all(mime_lines(&x).as_bytes())?;
     w.write_all(b"\n-----END ENCRYPTED PRIVATE KEY-----\n")?;
     Ok(())
 }
