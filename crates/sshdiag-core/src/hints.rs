@@ -542,7 +542,7 @@ pub fn summary_failed(error_type: ErrorType, message: &str, host: &str, port: u1
 pub fn forward_failed(code: u32, words: &str, host: &str, port: u16) -> (Code, Vec<String>) {
     let target = format!("{host}:{port}");
     let said = format!("The server said {}.", refusal_quote(code, words));
-    let lower = words.to_lowercase();
+    let lower = words.to_ascii_lowercase();
     let unresolved = [
         "name",
         "resolve",

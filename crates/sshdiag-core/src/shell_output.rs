@@ -56,9 +56,10 @@ fn contains_any(haystack: &str, needles: &[&str]) -> bool {
 }
 
 /// Whether a text says the password has expired or must be changed (OpenSSH's own lines,
-/// PAM's `pam_unix`, and the wording of other servers), in any case.
+/// PAM's `pam_unix`, and the wording of other servers), in any case (ASCII case folding: the
+/// phrases are English, and Unicode case tables would cost the wasm module).
 pub fn says_password_expired(text: &str) -> bool {
-    let lower = text.to_lowercase();
+    let lower = text.to_ascii_lowercase();
     contains_any(
         &lower,
         &[
@@ -113,7 +114,7 @@ pub fn classify(
     both.extend_from_slice(stderr);
     let all = String::from_utf8_lossy(&both).to_string();
     let text = quote(&both);
-    let lower = all.to_lowercase();
+    let lower = all.to_ascii_lowercase();
     if says_password_expired(&all) {
         ShellFinding::PasswordExpired { text }
     } else if lower.contains("allows sftp connections only") {
