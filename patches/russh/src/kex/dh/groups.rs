@@ -2,7 +2,9 @@ use std::fmt::Debug;
 use std::ops::Deref;
 
 use hex_literal::hex;
-use num_bigint::{BigRng010, BigUint};
+use crypto_bigint::BoxedUint;
+use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
+use rand_core::Rng as _;
 
 #[derive(Clone)]
 pub enum DhGroupUInt {
@@ -259,63 +261,116 @@ pub const DH_GROUP18: DhGroup = DhGroup {
     generator: DhGroupUInt::new(&[2]),
 };
 
+/// Finite-field Diffie-Hellman on crypto-bigint, the big-number crate RSA already links, so a
+/// build carries one big-number stack, not two (this used num-bigint before).
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub(crate) struct DH {
-    prime_num: BigUint,
-    generator: BigUint,
-    private_key: BigUint,
-    public_key: BigUint,
-    shared_secret: BigUint,
+    prime_num: BoxedUint,
+    generator: BoxedUint,
+    private_key: BoxedUint,
+    /// The bits of the private exponent that can be set: the time of the modpow depends on this
+    /// public bound only, never on the exponent's value.
+    private_key_bits: u32,
+    public_key: BoxedUint,
+    shared_secret: BoxedUint,
 }
 
 impl DH {
     pub fn new(group: &DhGroup) -> Self {
+        // Every number of the exchange at the prime's length (at least one limb).
+        let precision = (group.prime.len() as u32).saturating_mul(8).max(64);
+        let prime_num = Self::number(&group.prime, precision);
         Self {
-            prime_num: BigUint::from_bytes_be(&group.prime),
-            generator: BigUint::from_bytes_be(&group.generator),
-            private_key: BigUint::default(),
-            public_key: BigUint::default(),
-            shared_secret: BigUint::default(),
+            generator: Self::number(&group.generator, precision),
+            private_key: BoxedUint::zero_with_precision(precision),
+            private_key_bits: 0,
+            public_key: BoxedUint::zero_with_precision(precision),
+            shared_secret: BoxedUint::zero_with_precision(precision),
+            prime_num,
         }
     }
 
-    pub fn generate_private_key(&mut self, is_server: bool) -> BigUint {
-        let q = (&self.prime_num - &BigUint::from(1u8)) / &BigUint::from(2u8);
+    /// A big-endian number at the prime's precision; zero (which no check accepts) when it
+    /// does not fit.
+    fn number(bytes: &[u8], precision: u32) -> BoxedUint {
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        BoxedUint::from_be_slice(bytes.get(start..).unwrap_or_default(), precision)
+            .unwrap_or_else(|_| BoxedUint::zero_with_precision(precision))
+    }
+
+    fn one(&self) -> BoxedUint {
+        BoxedUint::one_with_precision(self.prime_num.bits_precision())
+    }
+
+    pub fn generate_private_key(&mut self, is_server: bool) -> BoxedUint {
+        let q = self.prime_num.wrapping_sub(&self.one()).wrapping_shr_vartime(1);
         // Short exponent (RFC 8270, NIST SP 800-56A), as OpenSSH: twice the group's security
         // strength in bits, not the full length of q; that is 4-16x less modpow work.
-        let short = BigUint::from(1u8) << (2 * security_strength(self.prime_num.bits()));
+        let short_bits = 2 * security_strength(u64::from(self.prime_num.bits())) as u32;
+        let bits = short_bits.min(q.bits());
+        let precision = self.prime_num.bits_precision();
+        let low = Self::number(&[if is_server { 1 } else { 2 }], precision);
+        if q <= low {
+            // No exponent fits (a "prime" below 5): x^0 = 1 fails every check that follows.
+            self.private_key = BoxedUint::zero_with_precision(precision);
+            self.private_key_bits = 0;
+            return self.private_key.clone();
+        }
+        let mut bytes = vec![0u8; bits.div_ceil(8) as usize];
+        let top_mask = 0xffu8 >> (bits.div_ceil(8) * 8 - bits);
         let mut rng = rand::rng();
-        self.private_key = rng.random_biguint_range(
-            &if is_server { 1u8.into() } else { 2u8.into() },
-            &q.min(short),
-        );
+        // Uniform in [low, min(q, 2^short_bits)) by rejection, as num-bigint's
+        // `random_biguint_range` drew it.
+        self.private_key = loop {
+            rng.fill_bytes(&mut bytes);
+            if let Some(first) = bytes.first_mut() {
+                *first &= top_mask;
+            }
+            let x = Self::number(&bytes, precision);
+            if x >= low && x < q {
+                break x;
+            }
+        };
+        self.private_key_bits = bits;
         self.private_key.clone()
     }
 
-    pub fn generate_public_key(&mut self) -> BigUint {
-        self.public_key = self.generator.modpow(&self.private_key, &self.prime_num);
+    /// `base` to the private exponent modulo the prime; zero (which no check accepts) for a
+    /// modulus Montgomery arithmetic cannot take (even), which no Diffie-Hellman group has.
+    fn pow(&self, base: &BoxedUint) -> BoxedUint {
+        let Some(modulus) = self.prime_num.as_odd_vartime() else {
+            return BoxedUint::zero_with_precision(self.prime_num.bits_precision());
+        };
+        let params = BoxedMontyParams::new_vartime(modulus.clone());
+        BoxedMontyForm::new(base.clone(), &params)
+            .pow_bounded_exp(&self.private_key, self.private_key_bits)
+            .retrieve()
+    }
+
+    pub fn generate_public_key(&mut self) -> BoxedUint {
+        self.public_key = self.pow(&self.generator);
         self.public_key.clone()
     }
 
-    pub fn compute_shared_secret(&mut self, other_public_key: BigUint) -> BigUint {
-        self.shared_secret = other_public_key.modpow(&self.private_key, &self.prime_num);
+    pub fn compute_shared_secret(&mut self, other_public_key: BoxedUint) -> BoxedUint {
+        self.shared_secret = self.pow(&other_public_key);
         self.shared_secret.clone()
     }
 
-    pub fn validate_shared_secret(&self, shared_secret: &BigUint) -> bool {
-        let one = BigUint::from(1u8);
-        let prime_minus_one = &self.prime_num - &one;
+    pub fn validate_shared_secret(&self, shared_secret: &BoxedUint) -> bool {
+        let one = self.one();
+        let prime_minus_one = self.prime_num.wrapping_sub(&one);
 
         shared_secret > &one && shared_secret < &prime_minus_one
     }
 
-    pub fn decode_public_key(buffer: &[u8]) -> BigUint {
-        BigUint::from_bytes_be(buffer)
+    pub fn decode_public_key(&self, buffer: &[u8]) -> BoxedUint {
+        Self::number(buffer, self.prime_num.bits_precision())
     }
 
-    pub fn validate_public_key(&self, public_key: &BigUint) -> bool {
-        let one = BigUint::from(1u8);
-        let prime_minus_one = &self.prime_num - &one;
+    pub fn validate_public_key(&self, public_key: &BoxedUint) -> bool {
+        let one = self.one();
+        let prime_minus_one = self.prime_num.wrapping_sub(&one);
 
         public_key > &one && public_key < &prime_minus_one
     }

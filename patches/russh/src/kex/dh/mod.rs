@@ -5,7 +5,6 @@ use byteorder::{BigEndian, ByteOrder};
 use digest::Digest;
 use groups::DH;
 use log::{error, trace};
-use num_bigint::BigUint;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use ssh_encoding::{Decode, Encode, Reader, Writer};
@@ -118,15 +117,18 @@ impl<D: Digest> std::fmt::Debug for DhGroupKex<D> {
     }
 }
 
-pub(crate) fn biguint_to_mpint(biguint: &BigUint) -> Vec<u8> {
+/// An unsigned big-endian number as an SSH mpint's bytes: no leading zeros, and a zero byte
+/// before a first byte with its top bit set.
+pub(crate) fn bytes_to_mpint(bytes: &[u8]) -> Vec<u8> {
     let mut mpint = Vec::new();
-    let bytes = biguint.to_bytes_be();
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let bytes = bytes.get(start..).unwrap_or_default();
     if let Some(b) = bytes.first()
         && b > &0x7f
     {
         mpint.push(0);
     }
-    mpint.extend(&bytes);
+    mpint.extend_from_slice(bytes);
     mpint
 }
 
@@ -191,13 +193,13 @@ impl<D: Digest> KexAlgorithmImplementor for DhGroupKex<D> {
             return Err(Error::Inconsistent);
         }
 
-        let encoded_server_pubkey = biguint_to_mpint(server_pubkey);
+        let encoded_server_pubkey = bytes_to_mpint(&server_pubkey.to_be_bytes());
 
         // fill exchange.
         exchange.server_ephemeral.clear();
         exchange.server_ephemeral.extend_from_slice(&encoded_server_pubkey);
 
-        let decoded_client_pubkey = DH::decode_public_key(client_pubkey);
+        let decoded_client_pubkey = dh.decode_public_key(client_pubkey);
         if !dh.validate_public_key(&decoded_client_pubkey) {
             return Err(Error::Inconsistent);
         }
@@ -206,7 +208,7 @@ impl<D: Digest> KexAlgorithmImplementor for DhGroupKex<D> {
         if !dh.validate_shared_secret(&shared) {
             return Err(Error::Inconsistent);
         }
-        self.shared_secret = Some(biguint_to_mpint(&shared));
+        self.shared_secret = Some(bytes_to_mpint(&shared.to_be_bytes()));
         Ok(())
     }
 
@@ -229,7 +231,7 @@ impl<D: Digest> KexAlgorithmImplementor for DhGroupKex<D> {
         }
 
         // fill exchange.
-        let encoded_pubkey = biguint_to_mpint(client_pubkey);
+        let encoded_pubkey = bytes_to_mpint(&client_pubkey.to_be_bytes());
         client_ephemeral.clear();
         client_ephemeral.extend_from_slice(&encoded_pubkey);
 
@@ -250,7 +252,7 @@ impl<D: Digest> KexAlgorithmImplementor for DhGroupKex<D> {
             return Err(Error::Inconsistent);
         };
 
-        let remote_pubkey = DH::decode_public_key(remote_pubkey_);
+        let remote_pubkey = dh.decode_public_key(remote_pubkey_);
 
         if !dh.validate_public_key(&remote_pubkey) {
             return Err(Error::Inconsistent);
@@ -260,7 +262,7 @@ impl<D: Digest> KexAlgorithmImplementor for DhGroupKex<D> {
         if !dh.validate_shared_secret(&shared) {
             return Err(Error::Inconsistent);
         }
-        self.shared_secret = Some(biguint_to_mpint(&shared));
+        self.shared_secret = Some(bytes_to_mpint(&shared.to_be_bytes()));
         Ok(())
     }
 
@@ -285,8 +287,8 @@ impl<D: Digest> KexAlgorithmImplementor for DhGroupKex<D> {
 
         if let Some((gex_params, dh_group)) = &exchange.gex {
             gex_params.encode(buffer)?;
-            biguint_to_mpint(&BigUint::from_bytes_be(&dh_group.prime)).encode(buffer)?;
-            biguint_to_mpint(&BigUint::from_bytes_be(&dh_group.generator)).encode(buffer)?;
+            bytes_to_mpint(&dh_group.prime).encode(buffer)?;
+            bytes_to_mpint(&dh_group.generator).encode(buffer)?;
         }
 
         exchange.client_ephemeral.encode(buffer)?;
