@@ -1,9 +1,9 @@
 use std::fmt::Debug;
 use std::ops::Deref;
 
-use hex_literal::hex;
 use crypto_bigint::BoxedUint;
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
+use hex_literal::hex;
 use rand_core::Rng as _;
 
 #[derive(Clone)]
@@ -303,7 +303,10 @@ impl DH {
     }
 
     pub fn generate_private_key(&mut self, is_server: bool) -> BoxedUint {
-        let q = self.prime_num.wrapping_sub(&self.one()).wrapping_shr_vartime(1);
+        let q = self
+            .prime_num
+            .wrapping_sub(&self.one())
+            .wrapping_shr_vartime(1);
         // Short exponent (RFC 8270, NIST SP 800-56A), as OpenSSH: twice the group's security
         // strength in bits, not the full length of q; that is 4-16x less modpow work.
         let short_bits = 2 * security_strength(u64::from(self.prime_num.bits())) as u32;
