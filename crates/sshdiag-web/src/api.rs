@@ -68,7 +68,7 @@ use crate::viewer::{viewer_call, viewer_ready};
 // What `openBundle`/`openEventLog` resolve to is declared once, by the viewer's module.
 #[wasm_bindgen(typescript_custom_section)]
 const VIEWER_TYPES: &'static str = r#"
-import type { OpenedBundle, OpenedEventLog, IntegrityCheck, IntegrityDetail } from "./sshdiag_viewer";
+import type { OpenedBundle, OpenedEventLog, IntegrityCheck, IntegrityDetail } from "./sshdiag_viewer.js";
 export type { OpenedBundle, OpenedEventLog, IntegrityCheck, IntegrityDetail };
 "#;
 
