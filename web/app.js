@@ -18,7 +18,7 @@ import { formOptions, showAuthFields, showFormError } from "./js/form.js";
 import { fillFromLink, readLink } from "./js/link.js";
 import { addHop, clearHops } from "./js/jump.js";
 import { renderAll, renderProgress, renderRunning, renderServer, resetResults } from "./js/render.js";
-import { showViewed, viewerReady } from "./js/viewer.js";
+import { prepareViewer, showViewed, viewerReady } from "./js/viewer.js";
 import { downloadsFor, showDownloads } from "./js/downloads.js";
 
 let ready = false;
@@ -45,7 +45,10 @@ function setMode(next) {
   $("run-panel").hidden = !isRun;
   $("view-panel").hidden = isRun;
   if (isRun) showRun();
-  else if (!showViewed()) showIntro();
+  else {
+    prepareViewer();
+    if (!showViewed()) showIntro();
+  }
 }
 
 $("mode-run").addEventListener("click", () => { if (mode !== "run") setMode("run"); $("f-host").focus(); });

@@ -2,6 +2,9 @@
 // by the JS API (`openBundle`/`openEventLog`, which check integrity and derive the view) and
 // rendered by the same panels as a run. No connection is made. The last file opened is kept,
 // so it is shown again when the person comes back from the run mode.
+//
+// Reading files is the viewer's own wasm module, which a run never needs: the JS API fetches it
+// when the person first turns to "Open a bundle" (`loadViewer`) or opens a file, never before.
 
 import { $, el, factList, messageOf, plain } from "./dom.js";
 import { addEvent } from "./events.js";
@@ -9,10 +12,20 @@ import { renderAll, resetResults } from "./render.js";
 
 let Diagnostics = null; // the JS API class, once the module is loaded
 let viewed = null;      // { log } or { opened }, with { name }: the file shown
+let opening = 0;        // the number of the last file chosen: an older one still loading is dropped
+let wanted = false;     // the viewer mode was chosen before the module had loaded
 
 /** Called once the wasm module is loaded. */
 export function viewerReady(api) {
   Diagnostics = api;
+  if (wanted) prepareViewer();
+}
+
+/** The person turned to opening a file: fetch the viewer's module now, not when they choose it.
+ * A failure is not shown here; opening a file tries again and says why it could not. */
+export function prepareViewer() {
+  wanted = true;
+  if (Diagnostics) Diagnostics.loadViewer().catch(() => {});
 }
 
 function showBundleError(message) {
@@ -23,14 +36,18 @@ function showBundleError(message) {
 
 function showNothing(message) {
   viewed = null;
-  $("results").hidden = true;
-  $("intro").hidden = false;
+  // A file that failed while the person was back in the run mode leaves its results alone.
+  if (!$("view-panel").hidden) {
+    $("results").hidden = true;
+    $("intro").hidden = false;
+  }
   showBundleError(message);
 }
 
 async function openFile(file) {
   showBundleError("");
   if (!Diagnostics) { showBundleError("The viewer is still loading; try again in a moment."); return; }
+  const mine = ++opening;
   $("bundle-file").textContent = `${file.name} (${file.size} bytes)`;
   const maxBytes = Diagnostics.maxFileBytes();
   if (file.size > maxBytes) {
@@ -39,17 +56,22 @@ async function openFile(file) {
   }
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
+    let shown;
     try {
-      viewed = { opened: Diagnostics.openBundle(bytes), name: file.name };
+      shown = { opened: await Diagnostics.openBundle(bytes), name: file.name };
     } catch (e) {
       // An events.jsonl is not a bundle, but the viewer can show it too.
       if (!(e && e.kind === "looks-like-jsonl")) throw e;
-      viewed = { log: Diagnostics.openEventLog(bytes), name: file.name };
+      shown = { log: await Diagnostics.openEventLog(bytes), name: file.name };
     }
+    if (mine !== opening) return;
+    viewed = shown;
   } catch (e) {
-    showNothing(`${file.name}: ${messageOf(e)}`);
+    if (mine === opening) showNothing(`${file.name}: ${messageOf(e)}`);
     return;
   }
+  // Back in the run mode while it loaded: it is shown when the person returns.
+  if ($("view-panel").hidden) return;
   showViewed();
   $("verdict").focus();
 }

@@ -1,5 +1,7 @@
-//! `cargo xtask build-web`: the release wasm module and its JS glue, into `web/pkg/`, and every
-//! page file precompressed beside itself for the relay to serve.
+//! `cargo xtask build-web`: the release wasm modules and their JS glue, into `web/pkg/`, and
+//! every page file precompressed beside itself for the relay to serve. Two modules ([`MODULES`]):
+//! the run's (`sshdiag-web`, what every visit loads) and the viewer's (`sshdiag-viewer`, which
+//! the first loads only when a bundle or event log is opened), built by one cargo invocation.
 //!
 //! cargo build (wasm32, the `wasm-release` profile of the root `Cargo.toml`: release, built for
 //! size except the hot crates) → `wasm-opt -Os` (binaryen, installed like the other tools;
@@ -39,6 +41,10 @@ pub enum WebProfile {
 /// The cargo profile of the shipped module (root `Cargo.toml`), also what the bench measures.
 pub const WASM_PROFILE: &str = "wasm-release";
 
+/// The wasm crates built into `web/pkg/`, each its own module: the run's first (what the page
+/// loads; [`build_web`] returns its path), then the viewer's, which the run's fetches on first use.
+pub const MODULES: [&str; 2] = ["sshdiag-web", "sshdiag-viewer"];
+
 /// Page files worth compressing, by extension.
 const COMPRESSED_EXTENSIONS: [&str; 5] = ["html", "js", "css", "wasm", "json"];
 
@@ -50,18 +56,60 @@ pub fn build_web() -> anyhow::Result<PathBuf> {
 /// Builds `web/pkg/` in `profile` and returns the path of the final `sshdiag_web_bg.wasm`.
 pub fn build_web_with(profile: WebProfile) -> anyhow::Result<PathBuf> {
     let release = profile == WebProfile::Release;
+    let mut outputs = Vec::new();
+    for (crate_name, wasm) in build_modules(profile)? {
+        outputs.push(module_to_pkg(&crate_name, &wasm, release)?);
+    }
+    let out_dir = project_root().join("web").join("pkg");
+    write_package_json(&out_dir)?;
+
+    let web = project_root().join("web");
+    let compressed = match release {
+        true => precompress(&web)?,
+        false => remove_precompressed(&web)?,
+    };
+    for (output, used_optimised) in &outputs {
+        report_size(output, release, *used_optimised)?;
+    }
+    println!("build-web: {compressed} page files precompressed");
+    outputs
+        .into_iter()
+        .next()
+        .map(|(output, _)| output)
+        .context("build-web built no module")
+}
+
+/// Every crate of [`MODULES`], by one cargo invocation: `(crate, its .wasm)`.
+fn build_modules(profile: WebProfile) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let release = profile == WebProfile::Release;
     let mut needed = vec![tools::CLANG];
     if release {
         needed.push(tools::WASM_OPT);
     }
     prereq::ensure_tools("build-web", &needed)?;
     prereq::ensure_wasm_target()?;
-    let mut args = vec!["-p", "sshdiag-web", "--target", prereq::WASM_TARGET];
+    let mut args = Vec::new();
+    for name in MODULES {
+        args.extend(["-p", name]);
+    }
+    args.extend(["--target", prereq::WASM_TARGET]);
     if release {
         args.extend(["--profile", WASM_PROFILE]);
     }
     let files = cargo_build(&args)?;
-    let wasm = find_artifact(&files, "sshdiag_web.wasm")?;
+    MODULES
+        .iter()
+        .map(|name| {
+            let file = format!("{}.wasm", name.replace('-', "_"));
+            Ok((name.to_string(), find_artifact(&files, &file)?))
+        })
+        .collect()
+}
+
+/// One module through wasm-opt (release) and wasm-bindgen into `web/pkg/`: the path of its
+/// final `NAME_bg.wasm`, and whether that is the wasm-opt'd one.
+fn module_to_pkg(crate_name: &str, wasm: &Path, release: bool) -> anyhow::Result<(PathBuf, bool)> {
+    let name = crate_name.replace('-', "_");
     let out_dir = project_root().join("web").join("pkg");
 
     let scratch = tempfile::Builder::new()
@@ -69,11 +117,11 @@ pub fn build_web_with(profile: WebProfile) -> anyhow::Result<PathBuf> {
         .tempdir()
         .context("creating a scratch dir")?;
     let optimised = match release {
-        true => wasm_opt_before_bindgen(&tools::WASM_OPT.require()?, &wasm, scratch.path()),
+        true => wasm_opt_before_bindgen(&tools::WASM_OPT.require()?, wasm, scratch.path()),
         false => None,
     };
     let used_optimised = match &optimised {
-        Some(module) => match bindgen(module, &out_dir).and_then(|()| validate(&out_dir)) {
+        Some(module) => match bindgen(module, &out_dir).and_then(|()| validate(&out_dir, &name)) {
             Ok(()) => true,
             Err(error) => {
                 eprintln!(
@@ -85,30 +133,31 @@ pub fn build_web_with(profile: WebProfile) -> anyhow::Result<PathBuf> {
         None => false,
     };
     if !used_optimised {
-        bindgen(&wasm, &out_dir)?;
+        bindgen(wasm, &out_dir)?;
     }
-    write_package_json(&out_dir)?;
+    let output = out_dir.join(format!("{name}_bg.wasm"));
+    if !output.exists() {
+        bail!("wasm-bindgen wrote no {}", output.display());
+    }
+    Ok((output, used_optimised))
+}
 
-    let web = project_root().join("web");
-    let compressed = match release {
-        true => precompress(&web)?,
-        false => remove_precompressed(&web)?,
-    };
-    let output = out_dir.join("sshdiag_web_bg.wasm");
-    let bytes = std::fs::read(&output).with_context(|| format!("reading {}", output.display()))?;
+/// Prints one module's size: raw, gzip and (release) brotli.
+fn report_size(output: &Path, release: bool, used_optimised: bool) -> anyhow::Result<()> {
+    let bytes = std::fs::read(output).with_context(|| format!("reading {}", output.display()))?;
     let sizes = match release {
         true => format!(
             "{} gzip, {} brotli",
-            human(file_len(&with_suffix(&output, "gz"))?),
-            human(file_len(&with_suffix(&output, "br"))?)
+            human(file_len(&with_suffix(output, "gz"))?),
+            human(file_len(&with_suffix(output, "br"))?)
         ),
         false => format!("{} gzip", human(gzip(&bytes)?.len())),
     };
     println!(
-        "build-web: {} {} raw, {sizes}{}; {compressed} page files precompressed",
+        "build-web: {} {} raw, {sizes}{}",
         output
             .strip_prefix(project_root())
-            .unwrap_or(&output)
+            .unwrap_or(output)
             .display(),
         human(bytes.len()),
         match (release, used_optimised) {
@@ -117,10 +166,10 @@ pub fn build_web_with(profile: WebProfile) -> anyhow::Result<PathBuf> {
             (false, _) => " (dev profile, for the demo)",
         },
     );
-    Ok(output)
+    Ok(())
 }
 
-/// Makes `web/pkg/` an npm package (docs/embed.md): the module, its glue and the TypeScript
+/// Makes `web/pkg/` an npm package (docs/embed.md): both modules, their glue and the TypeScript
 /// declarations wasm-bindgen writes from the Rust types (tsify), at the workspace's version.
 fn write_package_json(out_dir: &Path) -> anyhow::Result<()> {
     let package = serde_json::json!({
@@ -134,12 +183,20 @@ fn write_package_json(out_dir: &Path) -> anyhow::Result<()> {
         "exports": {
             ".": { "types": "./sshdiag_web.d.ts", "import": "./sshdiag_web.js" },
             "./sshdiag_web_bg.wasm": "./sshdiag_web_bg.wasm",
+            "./viewer": { "types": "./sshdiag_viewer.d.ts", "import": "./sshdiag_viewer.js" },
+            "./sshdiag_viewer_bg.wasm": "./sshdiag_viewer_bg.wasm",
         },
+        // The run's module loads the viewer's through a snippet of wasm-bindgen's (`snippets/`).
         "files": [
             "sshdiag_web.js",
             "sshdiag_web.d.ts",
             "sshdiag_web_bg.wasm",
             "sshdiag_web_bg.wasm.d.ts",
+            "sshdiag_viewer.js",
+            "sshdiag_viewer.d.ts",
+            "sshdiag_viewer_bg.wasm",
+            "sshdiag_viewer_bg.wasm.d.ts",
+            "snippets/",
         ],
         "sideEffects": false,
     });
@@ -175,15 +232,20 @@ fn remove_precompressed(web: &Path) -> anyhow::Result<usize> {
     Ok(0)
 }
 
-/// The files under `web`, `web/js` (the page's modules) and `web/pkg` the relay serves and
-/// compression shrinks.
+/// The files under `web`, `web/js` (the page's modules) and `web/pkg` (with wasm-bindgen's
+/// `snippets/` folders below it) the relay serves and compression shrinks.
 fn page_files(web: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for dir in [web.to_path_buf(), web.join("js"), web.join("pkg")] {
+    let mut dirs = vec![web.to_path_buf(), web.join("js"), web.join("pkg")];
+    while let Some(dir) = dirs.pop() {
         let entries =
             std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
+            if path.is_dir() && path.starts_with(web.join("pkg")) {
+                dirs.push(path);
+                continue;
+            }
             let wanted = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -215,7 +277,7 @@ fn file_len(path: &Path) -> anyhow::Result<usize> {
 
 /// `wasm-opt -Os`; None (with a warning) when it fails.
 fn wasm_opt_before_bindgen(wasm_opt: &Path, wasm: &Path, scratch: &Path) -> Option<PathBuf> {
-    let output = scratch.join("sshdiag_web.wasm");
+    let output = scratch.join(wasm.file_name()?);
     let result = Command::new(wasm_opt)
         .arg("-Os")
         .arg(wasm)
@@ -242,7 +304,7 @@ fn wasm_opt_before_bindgen(wasm_opt: &Path, wasm: &Path, scratch: &Path) -> Opti
     }
 }
 
-/// wasm-bindgen `--target web` through the pinned library.
+/// wasm-bindgen `--target web` through the pinned library (the output's name is the module's).
 fn bindgen(wasm: &Path, out_dir: &Path) -> anyhow::Result<()> {
     let args = [
         "wasm-bindgen".into(),
@@ -253,18 +315,14 @@ fn bindgen(wasm: &Path, out_dir: &Path) -> anyhow::Result<()> {
         wasm.as_os_str().to_owned(),
     ];
     wasm_bindgen_cli::wasm_bindgen::run_cli_with_args::<_, std::ffi::OsString>(args)
-        .context("wasm-bindgen")?;
-    if !out_dir.join("sshdiag_web_bg.wasm").exists() {
-        bail!("wasm-bindgen wrote no sshdiag_web_bg.wasm");
-    }
-    Ok(())
+        .context("wasm-bindgen")
 }
 
 /// When Node.js is installed, `WebAssembly.validate` the final module: the engine's own check,
 /// which catches a module an optimiser broke. Without Node, wasm-bindgen's acceptance is the
 /// check.
-fn validate(out_dir: &Path) -> anyhow::Result<()> {
-    let module = out_dir.join("sshdiag_web_bg.wasm");
+fn validate(out_dir: &Path, name: &str) -> anyhow::Result<()> {
+    let module = out_dir.join(format!("{name}_bg.wasm"));
     let script = "const b = require('fs').readFileSync(process.argv[1]); \
                   process.exit(WebAssembly.validate(b) ? 0 : 1)";
     match Command::new("node")

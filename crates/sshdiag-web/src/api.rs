@@ -11,8 +11,9 @@
 //! d.derived();                    // what the bundle derives from the events so far
 //! d.eventsJsonl();                // JSON Lines, one event per line
 //! d.bundle({ redact: true });     // the bundle JSON (redacted unless redact: false)
-//! Diagnostics.openBundle(text);   // { bundle, integrity, integrityDetail, derived } or throws
-//! Diagnostics.openEventLog(text);  // { events, errors, derived } from an events.jsonl
+//! await Diagnostics.openBundle(text);   // { bundle, integrity, integrityDetail, derived } or rejects
+//! await Diagnostics.openEventLog(text); // { events, errors, derived } from an events.jsonl
+//! Diagnostics.loadViewer();       // fetches the viewer's module now (openBundle does on first use)
 //! Diagnostics.maxFileBytes();     // the largest file openBundle/openEventLog read (20 MiB)
 //! Diagnostics.forgetHostKey("example.com", 22);
 //! d.cancel();                     // stops a run: it ends with a `Cancelled` VERDICT
@@ -29,14 +30,12 @@
 //!   `auth`/`token` (and without each jump host's `auth`). A second call
 //!   rejects with an Error saying so. `run()` rejects only on such misuse, never on an SSH or
 //!   network failure: those are in the verdict.
-//! - `openBundle(input)` takes the file's text (or its bytes as a `Uint8Array`/`ArrayBuffer`,
-//!   so a file that is not even UTF-8 gets a clear message) and returns
-//!   `{ bundle, integrity, integrityDetail }`: `bundle` the parsed bundle object (bundle.md),
-//!   `integrity` one of `"valid"`, `"mismatch"` (edited after it was written) or `"missing"`
-//!   (no `integrity` key), `integrityDetail` `{ expected, actual }` on a mismatch, else `null`.
-//! - An Error thrown by `openBundle` has a `kind` (`"not-json"`, `"wrong-format"`,
-//!   `"newer-version"`, `"looks-like-jsonl"`, …) beside its message. `openEventLog(input)`
-//!   reads an `events.jsonl` (or nbs-ssh) log as `{ events, errors: [{ line, message }] }`.
+//! - `openBundle(input)` and `openEventLog(input)` are the viewer's (`sshdiag-viewer`, whose
+//!   module docs say what they take and return), a second wasm module that a run never needs:
+//!   here they return a Promise, which fetches that module on the first call (`viewer.rs`) and
+//!   then resolves to what its function returns, or rejects with the Error it throws (with its
+//!   `kind`: `"not-json"`, `"looks-like-jsonl"`, …; `"viewer-unavailable"` when the module
+//!   could not be fetched). `loadViewer()` fetches it ahead of time.
 //! - `onEvent(cb)` replaces any earlier callback; `onEvent(null)` removes it. A callback that
 //!   throws does not stop the run.
 //! - `derived()`, and the `derived` key of `openBundle` and `openEventLog`, is the session's
@@ -54,17 +53,24 @@ use std::sync::Arc;
 use serde_json::Value;
 use sshdiag_core::report::bundle_json;
 use sshdiag_core::{AuthPlan, ProbeOptions, ProbeReport};
-use sshdiag_events::jsonl::{ReadOptions, json_kind, read_jsonl_with};
-use sshdiag_events::{Bundle, Event, IntegrityStatus, MAX_BUNDLE_BYTES, SessionView, to_line};
+use sshdiag_events::jsonl::json_kind;
+use sshdiag_events::{Event, MAX_BUNDLE_BYTES, SessionView, to_line};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::env::BrowserEnv;
-use crate::files::{FileInput, bundle_error, file_input, js_error, too_large};
+use crate::js_error;
 use crate::options::{Pending, check_keys, get, parse_options, to_json_value};
 use crate::transport::BrowserRelayConnector;
 use crate::trust::{LocalStorageTrust, forget};
-use crate::types::{IntegrityCheck, IntegrityDetail, OpenedBundle, OpenedEventLog};
+use crate::viewer::{viewer_call, viewer_ready};
+
+// What `openBundle`/`openEventLog` resolve to is declared once, by the viewer's module.
+#[wasm_bindgen(typescript_custom_section)]
+const VIEWER_TYPES: &'static str = r#"
+import type { OpenedBundle, OpenedEventLog, IntegrityCheck, IntegrityDetail } from "./sshdiag_viewer.js";
+export type { OpenedBundle, OpenedEventLog, IntegrityCheck, IntegrityDetail };
+"#;
 
 /// What is kept after a run: no secret in either.
 struct Finished {
@@ -323,80 +329,32 @@ impl Diagnostics {
     }
 
     /// Reads a bundle file (text, or bytes as a `Uint8Array`/`ArrayBuffer`) and checks its
-    /// integrity: `{ bundle, integrity: "valid"|"mismatch"|"missing", integrityDetail }`.
-    /// Throws an Error with a plain message when the file is not a bundle sshdiag can read.
-    #[wasm_bindgen(js_name = openBundle, unchecked_return_type = "OpenedBundle")]
+    /// integrity; resolves to `{ bundle, integrity, integrityDetail, derived }`, rejects with an
+    /// Error with a plain message (and a `kind`) when the file is not a bundle sshdiag can read.
+    /// The first call fetches the viewer's module (see the module docs).
+    #[wasm_bindgen(js_name = openBundle, unchecked_return_type = "Promise<OpenedBundle>")]
     pub fn open_bundle(
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] input: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let parsed = match file_input(&input, "openBundle")? {
-            FileInput::Text(text) => Bundle::from_json(&text),
-            FileInput::Bytes(bytes) => Bundle::from_json_bytes(&bytes),
-        };
-        let bundle = parsed.map_err(|e| bundle_error(&e))?;
-        let (integrity, integrity_detail) = match bundle.verify_integrity() {
-            IntegrityStatus::Valid => (IntegrityCheck::Valid, None),
-            IntegrityStatus::Missing => (IntegrityCheck::Missing, None),
-            IntegrityStatus::Mismatch { expected, actual } => (
-                IntegrityCheck::Mismatch,
-                Some(IntegrityDetail { expected, actual }),
-            ),
-        };
-        let derived = SessionView::from_bundle(&bundle);
-        let out = OpenedBundle {
-            bundle,
-            integrity,
-            integrity_detail,
-            derived,
-        };
-        let text = serde_json::to_string(&out)
-            .map_err(|e| js_error(format!("could not show the bundle (a bug): {e}")))?;
-        json_to_js(&text)
+    ) -> js_sys::Promise {
+        viewer_call("openBundle", &input)
     }
 
-    /// Reads an event log (`events.jsonl`, or an nbs-ssh log) as `{ events, errors }`: every
-    /// line that loads, in order, and `{ line, message }` for each line that does not (the
-    /// rest still loads). Throws when nothing loads at all.
-    #[wasm_bindgen(js_name = openEventLog, unchecked_return_type = "OpenedEventLog")]
+    /// Reads an event log (`events.jsonl`, or an nbs-ssh log); resolves to
+    /// `{ events, errors, derived }`: every line that loads, in order, and `{ line, message }`
+    /// for each line that does not (the rest still loads). Rejects when nothing loads at all.
+    /// The first call fetches the viewer's module (see the module docs).
+    #[wasm_bindgen(js_name = openEventLog, unchecked_return_type = "Promise<OpenedEventLog>")]
     pub fn open_event_log(
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] input: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let text = match file_input(&input, "openEventLog")? {
-            FileInput::Text(text) => text,
-            FileInput::Bytes(bytes) => {
-                if bytes.len() > MAX_BUNDLE_BYTES {
-                    return Err(too_large(bytes.len()));
-                }
-                String::from_utf8(bytes).map_err(|e| {
-                    js_error(format!(
-                        "this file is not text (invalid UTF-8 at byte {}), so it is not an event log",
-                        e.utf8_error().valid_up_to()
-                    ))
-                })?
-            }
-        };
-        if text.len() > MAX_BUNDLE_BYTES {
-            return Err(too_large(text.len()));
-        }
-        let read = read_jsonl_with(&text, ReadOptions::nbs_ssh());
-        if read.events.is_empty() {
-            return Err(js_error(match read.errors.first() {
-                Some(first) => format!(
-                    "no event in this file could be read ({} bad lines; {first})",
-                    read.errors.len()
-                ),
-                None => "this file is empty: it holds no event".to_string(),
-            }));
-        }
-        let derived = SessionView::from_events(&read.events);
-        let out = OpenedEventLog {
-            events: read.events,
-            errors: read.errors,
-            derived,
-        };
-        let text = serde_json::to_string(&out)
-            .map_err(|e| js_error(format!("could not show the events (a bug): {e}")))?;
-        json_to_js(&text)
+    ) -> js_sys::Promise {
+        viewer_call("openEventLog", &input)
+    }
+
+    /// Fetches the viewer's module now (a page calls it when the person turns to opening a
+    /// file), so the first `openBundle` does not wait for it; resolves once it is ready.
+    #[wasm_bindgen(js_name = loadViewer, unchecked_return_type = "Promise<void>")]
+    pub fn load_viewer() -> js_sys::Promise {
+        viewer_ready()
     }
 
     /// Forgets the host key this browser trusts for host:port, so the next run with

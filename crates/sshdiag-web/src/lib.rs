@@ -1,7 +1,8 @@
 //! `sshdiag-web` runs the probe in a browser: a [`transport::BrowserRelayConnector`] over a
 //! browser WebSocket to the relay, a clock and timer on `Date.now()`/`setTimeout`, a host-key
 //! trust store in `localStorage`, and the `Diagnostics` JS API the page (and any portal that
-//! embeds the module) uses.
+//! embeds the module) uses. Reading bundles and event logs is the viewer's module
+//! (`sshdiag-viewer`), which `Diagnostics.openBundle` fetches on first use (`viewer.rs`).
 //!
 //! Architecture invariant: this is the only crate that touches `web-sys`/`js-sys`. Everything
 //! here is compiled for wasm32 only; on other targets the crate is empty.
@@ -11,8 +12,6 @@ pub mod api;
 #[cfg(target_arch = "wasm32")]
 pub mod env;
 #[cfg(target_arch = "wasm32")]
-pub mod files;
-#[cfg(target_arch = "wasm32")]
 pub mod options;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;
@@ -20,3 +19,11 @@ pub mod transport;
 pub mod trust;
 #[cfg(target_arch = "wasm32")]
 pub mod types;
+#[cfg(target_arch = "wasm32")]
+mod viewer;
+
+/// A JS `Error` with this message, as every refusal of the API is thrown.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn js_error(message: impl AsRef<str>) -> wasm_bindgen::JsValue {
+    js_sys::Error::new(message.as_ref()).into()
+}

@@ -1,16 +1,16 @@
 //! The JS API's own shapes as Rust types, so the npm package's TypeScript declarations are
-//! generated (tsify) rather than written by hand: the options of `new Diagnostics()`, and what
-//! `openBundle`/`openEventLog` return. The wire and file types they hold (events, the verdict,
-//! the bundle, the view) come from `sshdiag-events` with its `ts` feature.
+//! generated (tsify) rather than written by hand: the options of `new Diagnostics()` and of
+//! `bundle()`. The wire and file types they hold come from `sshdiag-events` with its `ts`
+//! feature; what `openBundle`/`openEventLog` return is declared by the viewer's module
+//! (`sshdiag-viewer`), whose declarations the `.d.ts` of this one imports.
 //!
-//! The options are checked by hand in `api.rs` first, so a mistake is refused with a message
-//! naming the option; an object those checks accept is then read into [`DiagnosticsOptions`]
-//! too, so the declared type and the accepted options cannot drift apart unnoticed. Nothing
-//! here holds a secret longer than that read.
+//! The options are checked by hand in `options.rs`, so a mistake is refused with a message
+//! naming the option; that module's test reads what those checks accept into
+//! [`DiagnosticsOptions`] too, so the declared type and the accepted options cannot drift apart
+//! unnoticed. The module itself never reads options into these types: they are declarations.
 
-use serde::{Deserialize, Serialize};
-use sshdiag_events::jsonl::LineError;
-use sshdiag_events::{Bundle, Event, HostKeyPolicy, SessionView};
+use serde::Deserialize;
+use sshdiag_events::HostKeyPolicy;
 use tsify::Tsify;
 
 /// The options of `new Diagnostics(options)` (docs/embed.md has every one explained).
@@ -156,50 +156,4 @@ pub struct BundleOptions {
     /// Redact it (the default) or not.
     #[tsify(optional)]
     pub redact: Option<bool>,
-}
-
-/// Whether a bundle is as sshdiag wrote it.
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "lowercase")]
-pub enum IntegrityCheck {
-    /// Its digest matches its contents.
-    Valid,
-    /// It was edited after it was written.
-    Mismatch,
-    /// It has no digest.
-    Missing,
-}
-
-/// Both digests of an edited bundle.
-#[derive(Serialize, Tsify)]
-pub struct IntegrityDetail {
-    /// The digest the bundle carries.
-    pub expected: String,
-    /// The digest of its contents now.
-    pub actual: String,
-}
-
-/// What `Diagnostics.openBundle` returns.
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct OpenedBundle {
-    /// The bundle (bundle.md).
-    pub bundle: Bundle,
-    /// Whether it is as sshdiag wrote it.
-    pub integrity: IntegrityCheck,
-    /// Both digests, when it was edited.
-    pub integrity_detail: Option<IntegrityDetail>,
-    /// What the page shows about it.
-    pub derived: SessionView,
-}
-
-/// What `Diagnostics.openEventLog` returns.
-#[derive(Serialize, Tsify)]
-pub struct OpenedEventLog {
-    /// The events that loaded, in order.
-    pub events: Vec<Event>,
-    /// One entry per line that did not.
-    pub errors: Vec<LineError>,
-    /// What the page shows about them.
-    pub derived: SessionView,
 }

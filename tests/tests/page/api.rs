@@ -38,10 +38,14 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
   t('certificate', () => new m.Diagnostics({ host: 'h', username: 'u', auth: { type: 'privateKey', key: 'k', certificate: 'not a certificate' } }));
   t('jumpOk', () => new m.Diagnostics({ host: 'h', username: 'u', jump: [{ host: 'b', port: 2222, auth: { type: 'probe' } }, { host: 'c' }],
     trustedHostCas: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl host-ca', '@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'] }));
-  t('bundle', () => m.Diagnostics.openBundle('not json'));
+  // The viewer's functions return Promises (their module is fetched on first use): a bad file
+  // rejects with the Error.
+  const rejects = async (name, f) => { try { await f(); out[name] = 'accepted'; } catch (e) { out[name] = (e instanceof Error) ? e.message : 'not an Error: ' + e; } };
+  await rejects('bundle', () => m.Diagnostics.openBundle('not json'));
   // Bytes made here, in the WebDriver script's realm (another realm in Firefox).
-  t('bytes', () => m.Diagnostics.openBundle(new Uint8Array([0x7b, 0xff, 0x7d])));
-  t('buffer', () => m.Diagnostics.openBundle(new TextEncoder().encode('[1]').buffer));
+  await rejects('bytes', () => m.Diagnostics.openBundle(new Uint8Array([0x7b, 0xff, 0x7d])));
+  await rejects('buffer', () => m.Diagnostics.openBundle(new TextEncoder().encode('[1]').buffer));
+  await rejects('log', () => m.Diagnostics.openEventLog(''));
   done(out);
 }).catch((e) => done({ failed: String(e) }));
 "#,
@@ -63,6 +67,7 @@ import('./pkg/sshdiag_web.js').then(async (m) => {
             ("bundle", "not JSON"),
             ("bytes", "invalid UTF-8 at byte 1"),
             ("buffer", "holds an array"),
+            ("log", "holds no event"),
         ] {
             let message = refusals[name].as_str().unwrap_or("");
             anyhow::ensure!(

@@ -1,6 +1,7 @@
 //! The evidence bundles the page saves and the viewer that shows them: a green run against the
 //! real OpenSSH fixture, its redacted and raw bundles as the Download buttons save them, and the
-//! viewer on a fresh page, offline, with an intact, an edited and two broken files.
+//! viewer on a fresh page, offline, with an intact, an edited and two broken files. The run
+//! never fetches the viewer's module; opening the first file does (Resource Timing).
 
 use std::time::Duration;
 
@@ -55,6 +56,12 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
             // The redacted bundle, as the Download button saves it.
             page.click("dl-redacted").await?;
             let redacted_path = downloaded(downloads.path(), ".bundle.json").await?;
+            // A run, and the bundle it writes, never fetch the viewer's module.
+            let fetched = viewer_fetches(page).await?;
+            anyhow::ensure!(
+                fetched.is_empty(),
+                "a plain run fetched the viewer's module: {fetched:?}"
+            );
             let redacted_text = std::fs::read_to_string(&redacted_path)?;
             let redacted = Bundle::from_json(&redacted_text)
                 .with_context(|| format!("the downloaded bundle does not load: {redacted_text}"))?;
@@ -119,6 +126,10 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
             // The viewer, on a fresh page: the saved bundle, with no connection made.
             page.open(relay).await?;
             let connections = relay_connections(relay).await?;
+            anyhow::ensure!(
+                viewer_fetches(page).await?.is_empty(),
+                "the page fetched the viewer's module before a file was opened"
+            );
             page.click("mode-view").await?;
             page.choose_file("f-bundle", &redacted_path).await?;
             page.wait_for(
@@ -128,6 +139,16 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
                 "the viewer to show the bundle's green verdict",
             )
             .await?;
+            let fetched = viewer_fetches(page).await?;
+            anyhow::ensure!(
+                fetched
+                    .iter()
+                    .any(|f| f.ends_with("/pkg/sshdiag_viewer_bg.wasm"))
+                    && fetched
+                        .iter()
+                        .any(|f| f.ends_with("/pkg/sshdiag_viewer.js")),
+                "opening a bundle did not fetch the viewer's module: {fetched:?}"
+            );
             let integrity = page.text("integrity").await?;
             anyhow::ensure!(integrity.contains("Intact"), "integrity panel: {integrity}");
             let rows = page
@@ -250,3 +271,19 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
 }
 
 crate::in_every_browser!(right_password_forward_probe_bundle_download_and_viewer);
+
+/// The viewer module's files the page has fetched so far, by Resource Timing.
+async fn viewer_fetches(page: &crate::Page<'_>) -> anyhow::Result<Vec<String>> {
+    let names = page
+        .js(
+            "return performance.getEntriesByType('resource').map((e) => e.name) \
+             .filter((n) => n.includes('sshdiag_viewer'))",
+        )
+        .await?;
+    Ok(names
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect())
+}

@@ -2,7 +2,8 @@
 //! `cargo xtask build-web`, declarations generated from the Rust types) installed as
 //! `node_modules/sshdiag-web` of a scratch project, and `tsc --noEmit` (typescript from npm,
 //! pinned in `tests/js/`) over `tests/js/portal.ts`, which uses it the way docs/embed.md
-//! shows and expects errors where the types must refuse a mistake.
+//! shows (with the viewer's module, `sshdiag-web/viewer`, too) and expects errors where the
+//! types must refuse a mistake.
 
 use std::process::Command;
 
@@ -29,11 +30,19 @@ async fn the_package_types_check_a_portal_with_tsc() -> anyhow::Result<()> {
     );
     for file in manifest["files"].as_array().into_iter().flatten() {
         let file = file.as_str().unwrap_or("");
-        anyhow::ensure!(
-            pkg.join(file).is_file(),
-            "the package lists {file}, which is missing"
-        );
+        // `snippets/` is a folder (the run's module loads the viewer's through it).
+        let there = match file.strip_suffix('/') {
+            Some(dir) => pkg.join(dir).is_dir(),
+            None => pkg.join(file).is_file(),
+        };
+        anyhow::ensure!(there, "the package lists {file}, which is missing");
     }
+    // Both modules ship: the viewer's has its own entry point.
+    anyhow::ensure!(
+        manifest["exports"]["./viewer"]["types"] == json!("./sshdiag_viewer.d.ts")
+            && pkg.join("sshdiag_viewer_bg.wasm").is_file(),
+        "the package does not ship the viewer's module: {manifest}"
+    );
 
     let project = tempfile::tempdir()?;
     std::fs::create_dir_all(project.path().join("node_modules"))?;
