@@ -5,8 +5,8 @@
 //! size except the hot crates) → `wasm-opt -Os` (binaryen, installed like the other tools;
 //! `-Os` rather than `-Oz`: a little larger raw, 0.5% smaller in brotli, which is what is
 //! served) → wasm-bindgen `--target web`, run as the pinned `wasm-bindgen-cli-support` library
-//! (never a separately installed binary that could drift from the `wasm-bindgen` crate) → `FILE.br` and
-//! `FILE.gz` beside each page file under `web/` → sizes, raw, gzip and brotli.
+//! (never a separately installed binary that could drift from the `wasm-bindgen` crate) →
+//! `FILE.br` and `FILE.gz` beside each page file under `web/` → sizes, raw, gzip and brotli.
 //!
 //! wasm-opt runs BEFORE wasm-bindgen: Debian's binaryen 108 breaks the module when it runs on
 //! wasm-bindgen's output. Its result is kept only if wasm-bindgen and the engine accept it;
