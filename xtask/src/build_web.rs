@@ -6,15 +6,15 @@
 //! cargo build (wasm32, the `wasm-release` profile of the root `Cargo.toml`: release, built for
 //! size except the hot crates) → `wasm-opt -Os` (binaryen, installed like the other tools;
 //! `-Os` rather than `-Oz`: a little larger raw, 0.5% smaller in brotli, which is what is
-//! served) → wasm-bindgen `--target web`, run as the pinned `wasm-bindgen-cli` library (never a
-//! separately installed binary that could drift from the `wasm-bindgen` crate) → `FILE.br` and
-//! `FILE.gz` beside each page file under `web/` → sizes, raw, gzip and brotli.
+//! served) → wasm-bindgen `--target web`, run as the pinned `wasm-bindgen-cli-support` library
+//! (never a separately installed binary that could drift from the `wasm-bindgen` crate) →
+//! `FILE.br` and `FILE.gz` beside each page file under `web/` → sizes, raw, gzip and brotli.
 //!
 //! wasm-opt runs BEFORE wasm-bindgen: Debian's binaryen 108 breaks the module when it runs on
 //! wasm-bindgen's output. Its result is kept only if wasm-bindgen and the engine accept it;
 //! otherwise the unoptimised module is used and the build says so loudly.
 //!
-//! The demo builds with [`WebProfile::Quick`]: the dev profile, no wasm-opt, no compression;
+//! The demo builds with [`WebProfile::Quick`]: the `demo` profile, no wasm-opt, no compression;
 //! stale compressed files are removed, never left to be served instead of the new module.
 
 use std::io::Write;
@@ -33,13 +33,17 @@ use crate::util::{cargo_build, find_artifact, project_root};
 pub enum WebProfile {
     /// What a customer downloads: the `wasm-release` profile, wasm-opt, precompressed.
     Release,
-    /// What a local demo needs: the fastest build (dev profile, as the browser tests), served
-    /// uncompressed over loopback.
+    /// What a local demo needs: the fastest build ([`DEMO_PROFILE`]), served uncompressed over
+    /// loopback.
     Quick,
 }
 
 /// The cargo profile of the shipped module (root `Cargo.toml`), also what the bench measures.
 pub const WASM_PROFILE: &str = "wasm-release";
+
+/// The cargo profile of `cargo xtask demo` (root `Cargo.toml`): the module and the relay built
+/// for the shortest first build.
+pub const DEMO_PROFILE: &str = "demo";
 
 /// The wasm crates built into `web/pkg/`, each its own module: the run's first (what the page
 /// loads; [`build_web`] returns its path), then the viewer's, which the run's fetches on first use.
@@ -93,9 +97,8 @@ fn build_modules(profile: WebProfile) -> anyhow::Result<Vec<(String, PathBuf)>> 
         args.extend(["-p", name]);
     }
     args.extend(["--target", prereq::WASM_TARGET]);
-    if release {
-        args.extend(["--profile", WASM_PROFILE]);
-    }
+    let cargo_profile = if release { WASM_PROFILE } else { DEMO_PROFILE };
+    args.extend(["--profile", cargo_profile]);
     let files = cargo_build(&args)?;
     MODULES
         .iter()
@@ -163,7 +166,7 @@ fn report_size(output: &Path, release: bool, used_optimised: bool) -> anyhow::Re
         match (release, used_optimised) {
             (true, true) => " (wasm-opt -Os)",
             (true, false) => " (NOT wasm-opt'd)",
-            (false, _) => " (dev profile, for the demo)",
+            (false, _) => " (demo profile)",
         },
     );
     Ok(())
@@ -304,18 +307,17 @@ fn wasm_opt_before_bindgen(wasm_opt: &Path, wasm: &Path, scratch: &Path) -> Opti
     }
 }
 
-/// wasm-bindgen `--target web` through the pinned library (the output's name is the module's).
+/// wasm-bindgen `--target web` through the pinned library, with the settings its command line
+/// uses by default (TypeScript declarations, the default module path kept).
 fn bindgen(wasm: &Path, out_dir: &Path) -> anyhow::Result<()> {
-    let args = [
-        "wasm-bindgen".into(),
-        "--target".into(),
-        "web".into(),
-        "--out-dir".into(),
-        out_dir.as_os_str().to_owned(),
-        wasm.as_os_str().to_owned(),
-    ];
-    wasm_bindgen_cli::wasm_bindgen::run_cli_with_args::<_, std::ffi::OsString>(args)
-        .context("wasm-bindgen")
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(wasm)
+        .web(true)?
+        .typescript(true)
+        .omit_default_module_path(false)
+        .generate(out_dir)
+        .context("wasm-bindgen")?;
+    Ok(())
 }
 
 /// When Node.js is installed, `WebAssembly.validate` the final module: the engine's own check,

@@ -3,15 +3,17 @@
 //! built-in demo SSH server, and prints the URL to open.
 //!
 //! A newcomer's first command, so it builds only what the demo needs, in the profile fastest to
-//! build (dev, whose artifacts `cargo xtask test` reuses; the page over loopback needs neither
-//! wasm-opt nor compression), and says what it is doing at every step.
+//! build (`demo` in the root `Cargo.toml`: dependencies at opt-level 1, no debug info; the page
+//! over loopback needs neither wasm-opt nor compression), and says what it is doing at every
+//! step. `cargo xtask` itself compiles only what this task needs (see `lib.rs`); it must never
+//! grow a dependency only another task uses.
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::build_web::{WebProfile, build_web_with};
+use crate::build_web::{DEMO_PROFILE, WebProfile, build_web_with};
 use crate::util::{cargo_build, describe, find_artifact, project_root};
 
 /// Where the relay listens unless `--listen` says otherwise (the proxy's own default).
@@ -27,14 +29,21 @@ pub struct DemoArgs {
 pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     eprintln!(
-        "sshdiag demo: 1/3 building the page's wasm module (dev profile; the first build takes minutes)"
+        "sshdiag demo: 1/3 building the page's wasm module ({DEMO_PROFILE} profile; the first build takes minutes)"
     );
     build_web_with(WebProfile::Quick)?;
     eprintln!(
         "sshdiag demo: 2/3 building the relay ({:.0} s so far)",
         started.elapsed().as_secs_f64()
     );
-    let files = cargo_build(&["-p", "sshdiag-proxy", "--bin", "sshdiag-proxy"])?;
+    let files = cargo_build(&[
+        "-p",
+        "sshdiag-proxy",
+        "--bin",
+        "sshdiag-proxy",
+        "--profile",
+        DEMO_PROFILE,
+    ])?;
     let proxy = find_artifact(&files, "sshdiag-proxy")?;
     eprintln!(
         "sshdiag demo: 3/3 starting the relay and its demo SSH server ({:.0} s so far)",

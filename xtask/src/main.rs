@@ -1,28 +1,9 @@
-//! `cargo xtask`: every multi-step job of the project, in Rust, so it runs the same on a
-//! developer's machine and in CI (`.ci/run` calls `cargo xtask test` and nothing else).
-//!
-//! - `build-web`: the wasm module → (wasm-opt) → wasm-bindgen (the pinned library) → `web/pkg/`.
-//! - `demo`: build-web, then the relay with its built-in demo SSH server; prints the URL.
-//! - `test`: installs what is missing (root on Debian) or says in one line what to install,
-//!   then runs the native tiers and the browser tier, and prints one summary line.
-//! - `codegen`: writes generated docs (`docs/codes.md`).
-//! - `fuzz`: the coverage-guided fuzz targets of `fuzz/` under cargo-fuzz (libFuzzer).
-//! - `bench`: side-by-side benchmarks (browser, CLI, OpenSSH, relays), written to BENCHMARKS.md.
-//!
-//! xtask depends on no crate of the product except `sshdiag-events` (for codegen), and on the
-//! test kit (`sshdiag-testkit`: tools table, process tree, fixtures process, WebDriver) without
-//! its harness feature, so it keeps building while the product does not.
+//! The command line of `cargo xtask` (the tasks are the `xtask` library, `lib.rs`).
 
-mod bench;
-mod build_web;
-mod codegen;
-mod demo;
-mod fuzz;
-mod prereq;
-mod test;
-mod util;
-
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+use xtask::{build_web, codegen, demo, fuzz, test, util};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "sshdiag's build, demo and test tasks")]
@@ -42,7 +23,12 @@ enum Task {
     /// Regenerate generated files (docs/codes.md).
     Codegen(codegen::CodegenArgs),
     /// Benchmarks side by side in one run; writes BENCHMARKS.md.
-    Bench(bench::BenchArgs),
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The bench's own flags (`cargo xtask bench --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Coverage-guided fuzzing of every parser of outside bytes (cargo-fuzz, libFuzzer).
     Fuzz(fuzz::FuzzArgs),
 }
@@ -54,7 +40,7 @@ fn main() -> std::process::ExitCode {
         Task::Demo(args) => demo::demo(args),
         Task::Test(args) => test::test(args),
         Task::Codegen(args) => codegen::codegen(args),
-        Task::Bench(args) => bench::bench(args),
+        Task::Bench { args } => bench(&args),
         Task::Fuzz(args) => fuzz::fuzz(args),
     };
     match result {
@@ -64,4 +50,27 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the bench's own package with `args` (its flags, `--help` included), in the dev profile
+/// as before the split; its exit status is ours.
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    let mut command = util::cargo();
+    command
+        .args([
+            "run",
+            "--package",
+            "xtask-bench",
+            "--bin",
+            "xtask-bench",
+            "--",
+        ])
+        .args(args);
+    let status = command
+        .status()
+        .with_context(|| format!("starting {}", util::describe(&command)))?;
+    if !status.success() {
+        anyhow::bail!("{} failed ({status})", util::describe(&command));
+    }
+    Ok(())
 }

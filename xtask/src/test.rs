@@ -29,7 +29,8 @@ use sshdiag_testkit::tools;
 
 use crate::prereq;
 use crate::util::{
-    TestCounts, cargo, cargo_artifacts, cargo_build, find_artifact, project_root, run_counting,
+    TestCounts, build_wasm_test_runner, cargo, cargo_artifacts, find_artifact, project_root,
+    run_counting,
 };
 
 /// The native tier's cargo command: every crate but the wasm-only one.
@@ -157,10 +158,7 @@ fn native_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
 fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     eprintln!("xtask test: browser tier");
     let root = project_root();
-    let runner = find_artifact(
-        &cargo_build(&["-p", "xtask", "--bin", "wasm-bindgen-test-runner"])?,
-        "wasm-bindgen-test-runner",
-    )?;
+    let runner = build_wasm_test_runner()?;
     // Built exactly as the native tier builds it (same command, so the same feature
     // resolution): after that tier this is a no-op instead of a second build of tokio & co.
     let mut no_run = NATIVE_TEST_ARGS.to_vec();

@@ -89,6 +89,19 @@ pub fn find_artifact(files: &[PathBuf], file_name: &str) -> anyhow::Result<PathB
         .with_context(|| format!("cargo build produced no `{file_name}`"))
 }
 
+/// Builds the wasm32 test runner (`xtask/runner`: the pinned `wasm-bindgen-cli`'s runner, the
+/// path `.cargo/config.toml` names) and returns its path. Only the tasks that run wasm tests
+/// build it, so the demo never compiles the whole CLI crate.
+pub fn build_wasm_test_runner() -> anyhow::Result<PathBuf> {
+    let files = cargo_build(&[
+        "-p",
+        "sshdiag-wasm-runner",
+        "--bin",
+        "wasm-bindgen-test-runner",
+    ])?;
+    find_artifact(&files, "wasm-bindgen-test-runner")
+}
+
 /// What a `cargo test` run reported, summed over its `test result:` lines.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TestCounts {

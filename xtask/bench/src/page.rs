@@ -19,7 +19,7 @@ use sshdiag_testkit::ports::free_loopback_port;
 use sshdiag_testkit::webdriver::{Browser, Driver, Session};
 
 use super::{BenchArgs, Guards, Results, file, gzip_len, table_head, wait_port};
-use crate::util::project_root;
+use xtask::util::project_root;
 
 /// The slow link of the issue's target: 1.6 Mbit/s down, 150 ms round trip (DevTools' "slow
 /// 4G" figures; upload 750 kbit/s as there).
