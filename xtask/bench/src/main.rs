@@ -140,6 +140,8 @@ struct Results {
     page: Vec<Value>,
     /// The module's size: raw, gzip -9, and the brotli file `build-web` wrote beside it.
     sizes: Option<page::ModuleSizes>,
+    /// The viewer's module (`build-web` writes it beside the run's; fetched on first use only).
+    viewer_sizes: Option<page::ModuleSizes>,
     /// Relayed sessions held open at once: `--idle`, or fewer when the open-files limit
     /// cannot hold that many.
     sessions: usize,
@@ -262,6 +264,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let wasm = xtask::build_web::build_web()?;
         let raw = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
         results.sizes = Some(page::ModuleSizes::of(&wasm, &raw)?);
+        let viewer = wasm.with_file_name("sshdiag_viewer_bg.wasm");
+        let viewer_raw =
+            std::fs::read(&viewer).with_context(|| format!("reading {}", viewer.display()))?;
+        results.viewer_sizes = Some(page::ModuleSizes::of(&viewer, &viewer_raw)?);
         Some(wasm)
     } else {
         None

@@ -291,6 +291,18 @@ pub(super) fn report(out: &mut String, r: &Results) {
             sizes.raw as f64 / 1e3,
         );
     }
+    if let Some(viewer) = r.viewer_sizes {
+        let _ = writeln!(
+            out,
+            "`web/pkg/sshdiag_viewer_bg.wasm`, the viewer's module (fetched only when a bundle or event log is opened, never for a run): {} bytes brotli ({:.1} KB); {} bytes gzip -9; {} bytes raw.\n",
+            viewer
+                .brotli
+                .map_or_else(|| "—".to_string(), |b| b.to_string()),
+            viewer.brotli.unwrap_or(0) as f64 / 1e3,
+            viewer.gzip,
+            viewer.raw,
+        );
+    }
     if r.stats("page/cold/ready_ms").is_some() {
         let _ = writeln!(
             out,
