@@ -22,10 +22,11 @@ mod chacha;
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd;
+mod state;
 
-use chacha::{BLOCK_LEN, Key, Nonce};
 use poly1305::Poly1305;
 use poly1305::universal_hash::KeyInit;
+use state::{BLOCK_LEN, Key, Keystream, Nonce};
 use subtle::ConstantTimeEq;
 
 pub use chacha::chacha20_xor;
@@ -71,15 +72,15 @@ impl Keys {
 
     /// XORs `K_1`'s block 0 into (up to) the first four bytes: the packet length.
     fn crypt_length(&self, nonce: Nonce, length: &mut [u8]) {
-        let block = self.k_1.keystream(nonce, 0);
+        let block = chacha::keystream(&self.k_1, nonce, 0);
         let head = length.len().min(PACKET_LENGTH_LEN);
         xor(&mut length[..head], &block[..head]);
     }
 
     /// `K_2`'s blocks from 0: the Poly1305 key (block 0), then the keystream for the first
     /// bytes after the length (blocks 1 to 3, one computation), then the rest from block 4.
-    fn poly_key_and_head(&self, nonce: Nonce) -> ([u8; POLY_KEY_LEN], chacha::Keystream) {
-        let blocks = self.k_2.keystream(nonce, 0);
+    fn poly_key_and_head(&self, nonce: Nonce) -> ([u8; POLY_KEY_LEN], Keystream) {
+        let blocks = chacha::keystream(&self.k_2, nonce, 0);
         let mut poly_key = [0; POLY_KEY_LEN];
         poly_key.copy_from_slice(&blocks[..POLY_KEY_LEN]);
         (poly_key, blocks)
@@ -87,16 +88,18 @@ impl Keys {
 
     /// Encrypts or decrypts what follows the length with `K_2` from block 1, the first three
     /// blocks' keystream already computed with the Poly1305 key.
-    fn crypt_body(&self, nonce: Nonce, head: &chacha::Keystream, body: &mut [u8]) {
+    fn crypt_body(&self, nonce: Nonce, head: &Keystream, body: &mut [u8]) {
         let split = body.len().min(head.len() - BLOCK_LEN);
         let (first, rest) = body.split_at_mut(split);
         xor(first, &head[BLOCK_LEN..BLOCK_LEN + split]);
-        self.k_2.xor_in_place(nonce, 4, rest);
+        chacha::xor_in_place(&self.k_2, nonce, 4, rest);
     }
 }
 
 fn tag_of(poly_key: &[u8; POLY_KEY_LEN], packet: &[u8]) -> [u8; TAG_LEN] {
-    Poly1305::new(poly_key.into()).compute_unpadded(packet).into()
+    Poly1305::new(poly_key.into())
+        .compute_unpadded(packet)
+        .into()
 }
 
 fn xor(data: &mut [u8], keystream: &[u8]) {

@@ -1,7 +1,7 @@
 //! ChaCha20 one word at a time, for builds without wasm `simd128` (native tests): the
 //! reference the SIMD backend must agree with. It must never be what the browser runs.
 
-use crate::chacha::{BLOCK_LEN, BLOCKS, Key, Keystream, Nonce, SIGMA, counters};
+use crate::state::{BLOCK_LEN, BLOCKS, Key, Keystream, Nonce, SIGMA, counters};
 
 fn quarter_round(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
     s[a] = s[a].wrapping_add(s[b]);
@@ -40,7 +40,11 @@ fn block(key: &Key, nonce: Nonce, low: u32, high: u32, out: &mut [u8]) {
 pub(crate) fn keystream(key: &Key, nonce: Nonce, counter: u64) -> Keystream {
     let mut out = [0; BLOCK_LEN * BLOCKS];
     let (low, high) = counters(counter);
-    for ((low, high), out) in low.into_iter().zip(high).zip(out.chunks_exact_mut(BLOCK_LEN)) {
+    for ((low, high), out) in low
+        .into_iter()
+        .zip(high)
+        .zip(out.chunks_exact_mut(BLOCK_LEN))
+    {
         block(key, nonce, low, high, out);
     }
     out

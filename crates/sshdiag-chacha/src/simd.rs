@@ -12,7 +12,7 @@ use core::arch::wasm32::{
     v128_or, v128_xor,
 };
 
-use crate::chacha::{BLOCK_LEN, BLOCKS, Key, Keystream, Nonce, SIGMA, counters};
+use crate::state::{BLOCK_LEN, BLOCKS, Key, Keystream, Nonce, SIGMA, counters};
 
 /// Vectors of one step: 16 state words, or 16 rows of 16 bytes once transposed.
 type Rows = [v128; 16];
@@ -94,7 +94,10 @@ fn rows(key: &Key, nonce: Nonce, counter: u64) -> Rows {
 
 pub(crate) fn keystream(key: &Key, nonce: Nonce, counter: u64) -> Keystream {
     let mut out = [0; BLOCK_LEN * BLOCKS];
-    for (row, bytes) in rows(key, nonce, counter).iter().zip(out.chunks_exact_mut(16)) {
+    for (row, bytes) in rows(key, nonce, counter)
+        .iter()
+        .zip(out.chunks_exact_mut(16))
+    {
         store(bytes, *row);
     }
     out
@@ -102,7 +105,10 @@ pub(crate) fn keystream(key: &Key, nonce: Nonce, counter: u64) -> Keystream {
 
 /// XORs one step's keystream into `chunk` (256 bytes: `xor_in_place`'s exact chunks).
 pub(crate) fn xor_step(key: &Key, nonce: Nonce, counter: u64, chunk: &mut [u8]) {
-    for (row, bytes) in rows(key, nonce, counter).iter().zip(chunk.chunks_exact_mut(16)) {
+    for (row, bytes) in rows(key, nonce, counter)
+        .iter()
+        .zip(chunk.chunks_exact_mut(16))
+    {
         store(bytes, v128_xor(load(bytes), *row));
     }
 }

@@ -81,7 +81,10 @@ fn keystream_matches_the_published_vectors() {
     );
     assert_eq!(keystream(&[0; 32], &[0; 8], 0, 64), zero_block_0);
     assert_eq!(keystream(&[0; 32], &[0; 8], 1, 64), zero_block_1);
-    assert_eq!(keystream(&[0; 32], &[0; 8], 0, 128), [zero_block_0, zero_block_1].concat());
+    assert_eq!(
+        keystream(&[0; 32], &[0; 8], 0, 128),
+        [zero_block_0, zero_block_1].concat()
+    );
     // RFC 8439 2.3.2: its 32-bit counter 1 and the first nonce word 0x09000000 are the
     // original variant's 64-bit counter, so this exercises the counter's high word.
     let key: [u8; 32] = core::array::from_fn(|i| i as u8);
@@ -90,7 +93,10 @@ fn keystream_matches_the_published_vectors() {
          d2826446079faa0914c2d705d98b02a2b5129cd1de164eb9cbd083e8a2503c4e",
     );
     let counter = 1 | (0x0900_0000_u64 << 32);
-    assert_eq!(keystream(&key, &[0, 0, 0, 0x4a, 0, 0, 0, 0], counter, 64), block);
+    assert_eq!(
+        keystream(&key, &[0, 0, 0, 0x4a, 0, 0, 0, 0], counter, 64),
+        block
+    );
 }
 
 #[test]
@@ -105,13 +111,20 @@ fn keystream_matches_rustcrypto_for_random_keys_nonces_counters_and_lengths() {
             1 => u64::from(u32::MAX) - rng.next() % 6,
             _ => rng.next() >> 8,
         };
-        let len = if round % 10 == 0 { rng.below(40_000) } else { rng.below(1100) };
+        let len = if round % 10 == 0 {
+            rng.below(40_000)
+        } else {
+            rng.below(1100)
+        };
         let mut data = vec![0; len];
         rng.fill(&mut data);
         let mut expected = data.clone();
         reference_xor(&key, &nonce, counter, &mut expected);
         chacha20_xor(&key, &nonce, counter, &mut data);
-        assert!(data == expected, "round {round}: counter {counter}, {len} bytes");
+        assert!(
+            data == expected,
+            "round {round}: counter {counter}, {len} bytes"
+        );
     }
 }
 
@@ -124,7 +137,9 @@ fn reference_seal(key: &[u8; KEY_LEN], seq: u32, packet: &mut [u8]) -> [u8; TAG_
     let mut poly_key = [0; 32];
     reference_xor(&k_2, &nonce, 0, &mut poly_key);
     reference_xor(&k_2, &nonce, 1, &mut packet[4..]);
-    Poly1305::new(&poly_key.into()).compute_unpadded(packet).into()
+    Poly1305::new(&poly_key.into())
+        .compute_unpadded(packet)
+        .into()
 }
 
 fn random_packet(rng: &mut Rng, round: usize) -> Vec<u8> {
@@ -153,12 +168,19 @@ fn sealing_matches_the_construction_and_ring() {
 
         let mut reference = plain.clone();
         let reference_tag = reference_seal(&key, seq, &mut reference);
-        assert!(ours == reference && tag == reference_tag, "round {round}: {} bytes", plain.len());
+        assert!(
+            ours == reference && tag == reference_tag,
+            "round {round}: {} bytes",
+            plain.len()
+        );
 
         let mut ring = plain.clone();
         let mut ring_tag = [0; TAG_LEN];
         ring_openssh::SealingKey::new(&key).seal_in_place(seq, &mut ring, &mut ring_tag);
-        assert!(ours == ring && tag == ring_tag, "round {round}: ring differs");
+        assert!(
+            ours == ring && tag == ring_tag,
+            "round {round}: ring differs"
+        );
     }
 }
 
@@ -180,7 +202,10 @@ fn opening_reads_rings_packets_and_refuses_any_altered_byte() {
         assert_eq!(ring_opening.decrypt_packet_length(seq, length), plain[..4]);
 
         let mut opened = sealed.clone();
-        assert_eq!(opening.open_in_place(seq, &mut opened, &tag).unwrap(), &plain[4..]);
+        assert_eq!(
+            opening.open_in_place(seq, &mut opened, &tag).unwrap(),
+            &plain[4..]
+        );
 
         // One flipped bit anywhere (length, body or tag), or the wrong sequence number: refused,
         // and nothing decrypted.
@@ -192,11 +217,20 @@ fn opening_reads_rings_packets_and_refuses_any_altered_byte() {
             false => altered_tag[bit / 8 - sealed.len()] ^= 1 << (bit % 8),
         }
         let before = altered.clone();
-        assert_eq!(opening.open_in_place(seq, &mut altered, &altered_tag), Err(TagMismatch));
-        assert_eq!(altered, before, "round {round}: a refused packet was changed");
+        assert_eq!(
+            opening.open_in_place(seq, &mut altered, &altered_tag),
+            Err(TagMismatch)
+        );
+        assert_eq!(
+            altered, before,
+            "round {round}: a refused packet was changed"
+        );
         let mut replayed = sealed.clone();
         let wrong_seq = seq.wrapping_add(1);
-        assert_eq!(opening.open_in_place(wrong_seq, &mut replayed, &tag), Err(TagMismatch));
+        assert_eq!(
+            opening.open_in_place(wrong_seq, &mut replayed, &tag),
+            Err(TagMismatch)
+        );
     }
 }
 

@@ -40,8 +40,12 @@ fn seal_and_open_rates_against_ring() {
     let ring = ring_openssh::SealingKey::new(&key);
     let ring_open = ring_openssh::OpeningKey::new(&key);
     for _ in 0..2 {
-        rate("ring seal", |seq| ring.seal_in_place(seq, &mut packet, &mut tag));
-        rate("ours seal", |seq| ours.seal_in_place(seq, &mut packet, &mut tag));
+        rate("ring seal", |seq| {
+            ring.seal_in_place(seq, &mut packet, &mut tag)
+        });
+        rate("ours seal", |seq| {
+            ours.seal_in_place(seq, &mut packet, &mut tag)
+        });
         rate("ring seal+open", |seq| {
             ring.seal_in_place(seq, &mut packet, &mut tag);
             ring_open.open_in_place(seq, &mut packet, &tag).unwrap();
@@ -54,7 +58,9 @@ fn seal_and_open_rates_against_ring() {
             chacha20_xor(&[7; 32], &u64::from(seq).to_be_bytes(), 1, &mut packet)
         });
         rate("RustCrypto poly1305 alone", |_| {
-            tag = Poly1305::new(&[9; 32].into()).compute_unpadded(&packet).into();
+            tag = Poly1305::new(&[9; 32].into())
+                .compute_unpadded(&packet)
+                .into();
         });
     }
 }
