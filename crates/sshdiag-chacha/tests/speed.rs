@@ -1,7 +1,10 @@
 //! The cipher's speed in the browser, against ring's, on the bulk path's packet size (one
-//! 32 KiB channel data packet). Ignored by default; run it in headless Chromium with
-//! `cargo test -p sshdiag-chacha --target wasm32-unknown-unknown --test speed -- --ignored
-//! --nocapture` (the environment of `cargo xtask test`'s browser tier) and read the MB/s lines.
+//! 32 KiB channel data packet). Ignored by default, and wasm-bindgen-test-runner 0.3.80 has no
+//! `--ignored`: to measure, drop the `#[ignore]` line locally and run `cargo test -p
+//! sshdiag-chacha --target wasm32-unknown-unknown --test speed -- --nocapture` with the
+//! environment of `cargo xtask test`'s browser tier (`CHROMEDRIVER`, the webdriver JSON), adding
+//! `--config 'profile.dev.package.sshdiag-chacha.opt-level=3'` (and for `poly1305` and `ring`)
+//! to measure what the release module runs; read the MB/s lines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_arch = "wasm32")]
