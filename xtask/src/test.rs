@@ -6,8 +6,9 @@
 //!    `cargo test --workspace --exclude sshdiag-web` (unit tests, the end-to-end tests against
 //!    OpenSSH and the relay, and the page tests in Chromium over WebDriver).
 //! 3. Browser tier: starts `sshdiag-fixtures` (a real sshd and relay), exports every key of
-//!    its JSON line as `SSHDIAG_TEST_<KEY>`, and runs `cargo test -p sshdiag-web --target
-//!    wasm32-unknown-unknown` in headless Chromium through the pinned wasm-bindgen test runner.
+//!    its JSON line as `SSHDIAG_TEST_<KEY>`, and runs `cargo test -p sshdiag-web -p
+//!    sshdiag-chacha --target wasm32-unknown-unknown` in headless Chromium through the pinned
+//!    wasm-bindgen test runner.
 //! 4. One summary line, last, `summary: N passed, N failed, N skipped`; non-zero exit when
 //!    any step failed.
 //!
@@ -187,7 +188,8 @@ fn browser_tier(extra: &[String]) -> anyhow::Result<(bool, TestCounts)> {
     )?;
     let mut command = cargo();
     command
-        .args(["test", "-p", "sshdiag-web", "--target", prereq::WASM_TARGET])
+        .args(["test", "-p", "sshdiag-web", "-p", "sshdiag-chacha"])
+        .args(["--target", prereq::WASM_TARGET])
         .arg("--no-fail-fast")
         .args(extra)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)

@@ -17,8 +17,20 @@
 
 #[cfg(feature = "aws-lc-rs")]
 use aws_lc_rs::aead::chacha20_poly1305_openssh;
-#[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
+#[cfg(all(
+    not(feature = "aws-lc-rs"),
+    feature = "ring",
+    not(all(target_arch = "wasm32", target_feature = "simd128"))
+))]
 use ring::aead::chacha20_poly1305_openssh;
+// In the browser, ring's ChaCha20 is portable code one block at a time; sshdiag-chacha has
+// ring's API and computes four blocks at a time with wasm SIMD.
+#[cfg(all(
+    not(feature = "aws-lc-rs"),
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
+use sshdiag_chacha as chacha20_poly1305_openssh;
 
 use super::super::Error;
 use crate::mac::MacAlgorithm;
