@@ -1,7 +1,7 @@
 //! ChaCha20 one word at a time, for builds without wasm `simd128` (native tests): the
 //! reference the SIMD backend must agree with. It must never be what the browser runs.
 
-use crate::state::{BLOCK_LEN, BLOCKS, Key, Keystream, Nonce, SIGMA, counters};
+use crate::state::{BLOCK_LEN, BLOCKS, DOUBLE_ROUND, Key, Keystream, Nonce, SIGMA, counters};
 
 fn quarter_round(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
     s[a] = s[a].wrapping_add(s[b]);
@@ -23,14 +23,9 @@ fn block(key: &Key, nonce: Nonce, low: u32, high: u32, out: &mut [u8]) {
     init[14..].copy_from_slice(&nonce.0);
     let mut s = init;
     for _ in 0..10 {
-        quarter_round(&mut s, 0, 4, 8, 12);
-        quarter_round(&mut s, 1, 5, 9, 13);
-        quarter_round(&mut s, 2, 6, 10, 14);
-        quarter_round(&mut s, 3, 7, 11, 15);
-        quarter_round(&mut s, 0, 5, 10, 15);
-        quarter_round(&mut s, 1, 6, 11, 12);
-        quarter_round(&mut s, 2, 7, 8, 13);
-        quarter_round(&mut s, 3, 4, 9, 14);
+        for [a, b, c, d] in DOUBLE_ROUND {
+            quarter_round(&mut s, a, b, c, d);
+        }
     }
     for ((word, start), bytes) in s.iter().zip(init).zip(out.chunks_exact_mut(4)) {
         bytes.copy_from_slice(&word.wrapping_add(start).to_le_bytes());

@@ -12,7 +12,7 @@ use core::arch::wasm32::{
     v128_or, v128_xor,
 };
 
-use crate::state::{BLOCK_LEN, BLOCKS, Key, Keystream, Nonce, SIGMA, counters};
+use crate::state::{BLOCK_LEN, BLOCKS, DOUBLE_ROUND, Key, Keystream, Nonce, SIGMA, counters};
 
 /// Vectors of one step: 16 state words, or 16 rows of 16 bytes once transposed.
 type Rows = [v128; 16];
@@ -58,14 +58,9 @@ fn state_words(key: &Key, nonce: Nonce, counter: u64) -> Rows {
     init[15] = u32x4_splat(nonce.0[1]);
     let mut s = init;
     for _ in 0..10 {
-        quarter_round(&mut s, 0, 4, 8, 12);
-        quarter_round(&mut s, 1, 5, 9, 13);
-        quarter_round(&mut s, 2, 6, 10, 14);
-        quarter_round(&mut s, 3, 7, 11, 15);
-        quarter_round(&mut s, 0, 5, 10, 15);
-        quarter_round(&mut s, 1, 6, 11, 12);
-        quarter_round(&mut s, 2, 7, 8, 13);
-        quarter_round(&mut s, 3, 4, 9, 14);
+        for [a, b, c, d] in DOUBLE_ROUND {
+            quarter_round(&mut s, a, b, c, d);
+        }
     }
     for (word, start) in s.iter_mut().zip(init) {
         *word = i32x4_add(*word, start);

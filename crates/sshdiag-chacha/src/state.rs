@@ -1,5 +1,6 @@
 //! The ChaCha20 state both backends start from: constants, key and nonce words, the four
-//! block counters of a step. Data only; it must never compute a block itself.
+//! block counters of a step, and the order of a double round's quarter rounds. Data only; it
+//! must never compute a block itself.
 
 /// The length of one ChaCha20 block.
 pub(crate) const BLOCK_LEN: usize = 64;
@@ -12,6 +13,20 @@ pub(crate) type Keystream = [u8; BLOCK_LEN * BLOCKS];
 
 /// The state words of the constant "expand 32-byte k".
 pub(crate) const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+
+/// The state words each quarter round of a double round mixes: the four columns, then the
+/// four diagonals (RFC 8439 §2.3). Both backends run it ten times; a constant table, so their
+/// loops unroll into straight-line code.
+pub(crate) const DOUBLE_ROUND: [[usize; 4]; 8] = [
+    [0, 4, 8, 12],
+    [1, 5, 9, 13],
+    [2, 6, 10, 14],
+    [3, 7, 11, 15],
+    [0, 5, 10, 15],
+    [1, 6, 11, 12],
+    [2, 7, 8, 13],
+    [3, 4, 9, 14],
+];
 
 /// The key as eight little-endian state words.
 pub(crate) struct Key(pub(crate) [u32; 8]);
