@@ -262,12 +262,9 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let wasm = if args.wants("web") {
         let wasm = xtask::build_web::build_web()?;
-        let raw = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        results.sizes = Some(page::ModuleSizes::of(&wasm, &raw)?);
+        results.sizes = Some(page::ModuleSizes::of(&wasm)?);
         let viewer = wasm.with_file_name("sshdiag_viewer_bg.wasm");
-        let viewer_raw =
-            std::fs::read(&viewer).with_context(|| format!("reading {}", viewer.display()))?;
-        results.viewer_sizes = Some(page::ModuleSizes::of(&viewer, &viewer_raw)?);
+        results.viewer_sizes = Some(page::ModuleSizes::of(&viewer)?);
         Some(wasm)
     } else {
         None

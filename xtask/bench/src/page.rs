@@ -42,7 +42,10 @@ pub(super) struct ModuleSizes {
 }
 
 impl ModuleSizes {
-    pub(super) fn of(wasm: &Path, raw: &[u8]) -> anyhow::Result<ModuleSizes> {
+    /// Reads the module and measures it beside the `.br` file next to it.
+    pub(super) fn of(wasm: &Path) -> anyhow::Result<ModuleSizes> {
+        let raw = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let raw = raw.as_slice();
         let mut br = wasm.as_os_str().to_owned();
         br.push(".br");
         Ok(ModuleSizes {
