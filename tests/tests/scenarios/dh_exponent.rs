@@ -86,9 +86,44 @@ struct Group {
     factors: &'static [u32],
 }
 
+/// A group of the right size that no Diffie-Hellman exchange can use: an even modulus (no
+/// Montgomery form; num-bigint, which the DH patch replaced, would have computed on it), a
+/// generator of 1, and p − 1 (order 2). The client must refuse each before sending its public
+/// value — e would be 0 or ±1, which gives a passive observer the shared secret — and the run
+/// must end in a key-exchange failure, not a panic or a hang.
+#[tokio::test]
+async fn gex_client_refuses_a_degenerate_group() {
+    let p = BigUint::parse_bytes(P3072.as_bytes(), 16).unwrap();
+    let cases = [
+        ("an even modulus", &p + 1u32, BigUint::from(2u32)),
+        ("generator 1", p.clone(), BigUint::from(1u32)),
+        ("generator p - 1", p.clone(), &p - 1u32),
+    ];
+    for (what, p, g) in cases {
+        let group = Group { p, g, factors: &[] };
+        let (report, e) = exchange(&group).await;
+        assert_eq!(e, None, "{what}: the client sent its public value");
+        assert_eq!(
+            report.verdict.error_type,
+            Some(sshdiag_events::ErrorType::KexFailed),
+            "{what}: {:#?}",
+            report.verdict
+        );
+    }
+}
+
 /// Runs the probe (group exchange forced) against a scripted server that answers with
 /// `group` and returns the client's public value e from its KEX_DH_GEX_INIT.
 async fn client_public_value(group: &Group) -> BigUint {
+    exchange(group)
+        .await
+        .1
+        .expect("the client sent KEX_DH_GEX_INIT")
+}
+
+/// The run against the scripted server, and the client's public value if it sent one (None
+/// when the connection ended, or another message came, instead of KEX_DH_GEX_INIT).
+async fn exchange(group: &Group) -> (sshdiag_core::ProbeReport, Option<BigUint>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let auth = AuthPlan::Credentials(vec![Credential::Password(Secret::new("unused"))]);
@@ -108,13 +143,12 @@ async fn client_public_value(group: &Group) -> BigUint {
         scripted_gex(&mut stream, group).await
         // Dropping the stream ends the probe (with a transport error nobody checks).
     };
-    let (_report, e) = tokio::join!(probe, server);
-    e
+    tokio::join!(probe, server)
 }
 
 /// The server's side up to KEX_DH_GEX_INIT: banner, KEXINIT (the client's own lists back, but
 /// group exchange for the kex), KEX_DH_GEX_GROUP with `group`.
-async fn scripted_gex(stream: &mut TcpStream, group: &Group) -> BigUint {
+async fn scripted_gex(stream: &mut TcpStream, group: &Group) -> Option<BigUint> {
     stream
         .write_all(b"SSH-2.0-sshdiag-test-scripted\r\n")
         .await
@@ -141,10 +175,12 @@ async fn scripted_gex(stream: &mut TcpStream, group: &Group) -> BigUint {
     put_mpint(&mut reply, &group.g);
     write_packet(stream, &reply).await;
 
-    let init = read_packet(stream).await;
-    assert_eq!(init[0], 32, "KEX_DH_GEX_INIT");
+    let init = try_read_packet(stream).await?;
+    if init.first() != Some(&32) {
+        return None; // DISCONNECT or anything else: not KEX_DH_GEX_INIT.
+    }
     let mut rest = &init[1..];
-    BigUint::from_bytes_be(take_string(&mut rest))
+    Some(BigUint::from_bytes_be(take_string(&mut rest)))
 }
 
 /// x mod Q from e = g^x mod p (Pohlig–Hellman over the factors of Q, then the CRT).
@@ -191,11 +227,18 @@ fn small_log(g: &BigUint, h: &BigUint, order: u32, p: &BigUint) -> u32 {
 }
 
 async fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
-    let len = stream.read_u32().await.unwrap() as usize;
+    try_read_packet(stream)
+        .await
+        .expect("the client closed the connection")
+}
+
+/// The next unencrypted packet's payload; None when the connection ends first.
+async fn try_read_packet(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let len = stream.read_u32().await.ok()? as usize;
     let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await.unwrap();
+    stream.read_exact(&mut body).await.ok()?;
     let padding = body[0] as usize;
-    body[1..len - padding].to_vec()
+    Some(body[1..len - padding].to_vec())
 }
 
 /// Writes `payload` as an unencrypted binary packet.
