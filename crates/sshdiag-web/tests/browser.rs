@@ -87,6 +87,18 @@ async fn password_login_and_echo_from_the_browser() {
     assert!(version.unwrap_or_default().starts_with("SSH-2.0-OpenSSH_"));
 }
 
+/// The browser's chacha20-poly1305 is `sshdiag-chacha`'s four-blocks-at-a-time code only when
+/// wasm `simd128` is on (`.cargo/config.toml`, the same flags as the module `build-web` makes);
+/// without it russh silently falls back to ring's one block at a time, correct but 1.15–1.5×
+/// slower in bulk (BENCHMARKS.md), so only this test would notice the flag gone.
+#[wasm_bindgen_test]
+fn built_with_wasm_simd() {
+    assert!(
+        cfg!(target_feature = "simd128"),
+        "wasm32 built without simd128: .cargo/config.toml's rustflags were dropped or replaced (a RUSTFLAGS in the environment replaces them)"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn wrong_password_from_the_browser_is_auth_failed() {
     let f = fixture();
