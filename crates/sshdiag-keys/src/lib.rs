@@ -14,8 +14,8 @@
 //!
 //! `key` is the decoded key in OpenSSH's binary encoding, not encrypted: the caller copies it
 //! and zero-fills the array. It makes no connection and keeps nothing between calls: the
-//! text, the passphrase and the key's bytes are wiped from this module's memory before
-//! `decodeKey` returns. A failure names a kind of fault and the library's text, never a byte of
+//! text and passphrase it was handed and the key's encoding it returns are wiped from this
+//! module's memory before `decodeKey` returns. A failure names a kind of fault and the library's text, never a byte of
 //! the key or the passphrase. It must never depend on `sshdiag-web` (whose run this module
 //! exists to keep small). Everything here is compiled for wasm32 only; on other targets the
 //! crate is empty.
