@@ -4,7 +4,7 @@
 //!
 //! Two decoders with one behaviour. [`decode_any`] reads every format russh reads (OpenSSH,
 //! PKCS#8 plain and encrypted, legacy PEM plain and encrypted, PuTTY `.ppk`): the native front
-//! end's [`Env`](crate::runtime::Env) calls it in-process, and the browser's key-format module
+//! end's `Env` (`runtime.rs`) calls it in-process, and the browser's key-format module
 //! (`sshdiag-keys`) calls it for the formats the run's module leaves out. [`decode_openssh`]
 //! reads OpenSSH's own format only, and says when a text is in another one, so the browser's
 //! run module links none of the code of the other formats (PKCS#8, DER, PKCS#5, PPK, Argon2,
