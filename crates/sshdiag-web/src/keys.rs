@@ -1,7 +1,7 @@
 //! The browser's key decoder (`Env::decode_key`): OpenSSH's own format (plain or encrypted with
 //! bcrypt) is decoded here, in the run's module; a key in another format (PKCS#8, legacy PEM,
 //! PuTTY `.ppk`) is handed to the key-format module (`sshdiag-keys`), loaded on first need, and
-//! comes back decoded. A run with an OpenSSH key, a password or an agent never fetches it.
+//! comes back decoded. A run with an OpenSSH key or a password never fetches it.
 //!
 //! The loading is a few lines of JS (a dynamic `import()`, which Rust cannot write), shipped by
 //! wasm-bindgen as a snippet in `pkg/snippets/sshdiag-web-…/`, like the viewer's (`viewer.rs`).
