@@ -1,7 +1,9 @@
 //! `cargo xtask build-web`: the release wasm modules and their JS glue, into `web/pkg/`, and
-//! every page file precompressed beside itself for the relay to serve. Two modules ([`MODULES`]):
-//! the run's (`sshdiag-web`, what every visit loads) and the viewer's (`sshdiag-viewer`, which
-//! the first loads only when a bundle or event log is opened), built by one cargo invocation.
+//! every page file precompressed beside itself for the relay to serve. Three modules
+//! ([`MODULES`]): the run's (`sshdiag-web`, what every visit loads), the viewer's
+//! (`sshdiag-viewer`, which the first loads only when a bundle or event log is opened) and the
+//! key formats' (`sshdiag-keys`, which the first loads only for a private key in a format other
+//! than OpenSSH's own), built by one cargo invocation.
 //!
 //! cargo build (wasm32, the `wasm-release` profile of the root `Cargo.toml`: release, built for
 //! size except the hot crates) → `wasm-opt -Os` (binaryen, installed like the other tools;
@@ -46,8 +48,9 @@ pub const WASM_PROFILE: &str = "wasm-release";
 pub const DEMO_PROFILE: &str = "demo";
 
 /// The wasm crates built into `web/pkg/`, each its own module: the run's first (what the page
-/// loads; [`build_web`] returns its path), then the viewer's, which the run's fetches on first use.
-pub const MODULES: [&str; 2] = ["sshdiag-web", "sshdiag-viewer"];
+/// loads; [`build_web`] returns its path), then the viewer's and the key formats', which the
+/// run's fetches on first use.
+pub const MODULES: [&str; 3] = ["sshdiag-web", "sshdiag-viewer", "sshdiag-keys"];
 
 /// Page files worth compressing, by extension.
 const COMPRESSED_EXTENSIONS: [&str; 5] = ["html", "js", "css", "wasm", "json"];
@@ -172,8 +175,9 @@ fn report_size(output: &Path, release: bool, used_optimised: bool) -> anyhow::Re
     Ok(())
 }
 
-/// Makes `web/pkg/` an npm package (docs/embed.md): both modules, their glue and the TypeScript
-/// declarations wasm-bindgen writes from the Rust types (tsify), at the workspace's version.
+/// Makes `web/pkg/` an npm package (docs/embed.md): the three modules, their glue and the
+/// TypeScript declarations wasm-bindgen writes from the Rust types (tsify), at the workspace's
+/// version.
 fn write_package_json(out_dir: &Path) -> anyhow::Result<()> {
     let package = serde_json::json!({
         "name": "sshdiag-web",
@@ -189,7 +193,8 @@ fn write_package_json(out_dir: &Path) -> anyhow::Result<()> {
             "./viewer": { "types": "./sshdiag_viewer.d.ts", "import": "./sshdiag_viewer.js" },
             "./sshdiag_viewer_bg.wasm": "./sshdiag_viewer_bg.wasm",
         },
-        // The run's module loads the viewer's through a snippet of wasm-bindgen's (`snippets/`).
+        // The run's module loads the viewer's and the key formats' through snippets of
+        // wasm-bindgen's (`snippets/`); the key formats' is no entry point of its own.
         "files": [
             "sshdiag_web.js",
             "sshdiag_web.d.ts",
@@ -199,6 +204,10 @@ fn write_package_json(out_dir: &Path) -> anyhow::Result<()> {
             "sshdiag_viewer.d.ts",
             "sshdiag_viewer_bg.wasm",
             "sshdiag_viewer_bg.wasm.d.ts",
+            "sshdiag_keys.js",
+            "sshdiag_keys.d.ts",
+            "sshdiag_keys_bg.wasm",
+            "sshdiag_keys_bg.wasm.d.ts",
             "snippets/",
         ],
         "sideEffects": false,

@@ -1,4 +1,4 @@
-//! The native side of the probe: a tokio clock, a direct-TCP connector that does its own DNS
+//! The native side of the probe: a tokio clock, every key format decoded in-process, a direct-TCP connector that does its own DNS
 //! and TCP (and classifies their failures), and a relay connector over tokio-tungstenite that
 //! speaks `sshdiag.v1` like the browser does. The tests use these too.
 
@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
+use sshdiag_core::keydecode::{KeyProblem, decode_any};
 use sshdiag_core::runtime::{Env, LocalBoxFuture};
 use sshdiag_core::transport::{
     ConnectFailure, ConnectRequest, ConnectStep, Connected, Connector, RELAY_PING_INTERVAL_MS,
@@ -20,7 +21,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-/// Clock and timer on tokio.
+/// Clock and timer on tokio; keys of every format decoded in-process.
 pub struct NativeEnv {
     start: Instant,
 }
@@ -60,6 +61,13 @@ impl Env for NativeEnv {
                 *b = (n >> (i * 8)) as u8;
             }
         }
+    }
+    fn decode_key<'a>(
+        &'a self,
+        text: &'a str,
+        passphrase: Option<&'a str>,
+    ) -> LocalBoxFuture<'a, Result<russh::keys::PrivateKey, KeyProblem>> {
+        Box::pin(std::future::ready(decode_any(text, passphrase)))
     }
 }
 

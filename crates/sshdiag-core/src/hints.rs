@@ -10,6 +10,7 @@ use sshdiag_events::codes::Phase;
 use sshdiag_events::{AuthMethod, Code, ErrorType};
 
 use crate::hostkey::TrustKind;
+use crate::keydecode::{KeyProblem, KeyProblemKind};
 use crate::transport::ConnectFailure;
 
 pub fn category_name(kind: &AlgorithmKind) -> &'static str {
@@ -219,30 +220,33 @@ pub fn host_ca_revoked(kind: TrustKind) -> String {
 /// Why a private key could not be used: the message and the one hint that fixes it.
 pub fn key_load_failure(
     label: &str,
-    e: &russh::keys::Error,
+    problem: &KeyProblem,
     had_passphrase: bool,
-    encrypted: bool,
 ) -> (String, String) {
-    use russh::keys::Error as K;
-    let (msg, hint) = match e {
-        _ if encrypted && had_passphrase => (
+    use KeyProblemKind as K;
+    let (msg, hint) = match &problem.kind {
+        K::DecoderUnavailable => (
+            format!("{label} could not be read: the code that reads its format did not load ({})", problem.detail),
+            "Reload the page and run again, or convert the key to OpenSSH's own format, which needs nothing more to load (ssh-keygen -p -f KEY rewrites it; for a PuTTY key, puttygen KEY -O private-openssh -o NEWKEY).".to_string(),
+        ),
+        _ if problem.encrypted && had_passphrase => (
             format!("{label} could not be decrypted: the passphrase is wrong"),
             format!("Check the passphrase (ssh-keygen -yf {label} asks for it and prints the public key)."),
         ),
-        K::KeyIsEncrypted if !had_passphrase => (
+        K::Encrypted if !had_passphrase => (
             format!("{label} is encrypted and no passphrase was given"),
             "Give the key's passphrase.".to_string(),
         ),
-        K::KeyIsEncrypted | K::KeyIsCorrupt if had_passphrase => (
+        K::Encrypted | K::Corrupt if had_passphrase => (
             format!("{label} could not be decrypted: the passphrase is wrong or the key is damaged"),
             format!("Check the passphrase (ssh-keygen -yf {label} asks for it and prints the public key)."),
         ),
-        K::UnsupportedKeyType { key_type_string, .. } => (
-            format!("{label} is a {key_type_string} key, which sshdiag does not support"),
+        K::Unsupported { key_type } => (
+            format!("{label} is a {key_type} key, which sshdiag does not support"),
             "Use an ed25519, ecdsa or rsa key.".to_string(),
         ),
         _ => (
-            format!("{label} is not a private key sshdiag can read ({e})"),
+            format!("{label} is not a private key sshdiag can read ({})", problem.detail),
             "Give the private key file (OpenSSH 'BEGIN OPENSSH PRIVATE KEY', PEM or PKCS#8), not the .pub file.".to_string(),
         ),
     };

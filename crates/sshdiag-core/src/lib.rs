@@ -17,6 +17,7 @@ pub mod failure;
 pub mod gex;
 pub mod hints;
 pub mod hostkey;
+pub mod keydecode;
 pub mod keyfile;
 pub mod options;
 pub mod prebanner;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use sshdiag_cli::ssh_config::{ConfigFiles, Query, resolve};
 use sshdiag_core::hostkey::KnownHosts;
-use sshdiag_core::{certificate, keyfile};
+use sshdiag_core::{certificate, keydecode, keyfile};
 use sshdiag_events::jsonl::{ReadOptions, parse_line, read_jsonl_with};
 use sshdiag_events::redact::Redactor;
 use sshdiag_events::{Bundle, IntegrityStatus, SessionView, to_line};
@@ -56,9 +56,18 @@ pub fn bundle(data: &[u8]) {
 }
 
 /// A file given as a key or certificate: recognised by content, described, and (when it is a
-/// certificate) its facts read, all without panicking.
+/// certificate) its facts read, all without panicking; a text the browser's run module decodes
+/// itself (OpenSSH's format, or none) decodes as the every-format decoder decodes it.
 pub fn key_file(data: &[u8]) {
     let text = crate::text(data);
+    if let Some(browser) = keydecode::decode_openssh(&text, None) {
+        let native = keydecode::decode_any(&text, None);
+        assert_eq!(
+            browser.map(|k| k.public_key().clone()),
+            native.map(|k| k.public_key().clone()),
+            "the browser's OpenSSH decoder and the every-format decoder disagree"
+        );
+    }
     let kind = keyfile::classify(&text);
     let _ = kind.describe();
     let _ = kind.identity_problem("/home/u/.ssh/id_test.pub");

@@ -1,6 +1,7 @@
 //! The browser's clock and timer for the core: `Date.now()`, `performance.now()` and
 //! `setTimeout` (found on the global object, so it works in a window or a worker).
 
+use sshdiag_core::keydecode::{KeyProblem, PrivateKey};
 use sshdiag_core::runtime::{Env, LocalBoxFuture};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -60,5 +61,13 @@ impl Env for BrowserEnv {
                 *b = (js_sys::Math::random() * 256.0) as u8;
             }
         }
+    }
+
+    fn decode_key<'a>(
+        &'a self,
+        text: &'a str,
+        passphrase: Option<&'a str>,
+    ) -> LocalBoxFuture<'a, Result<PrivateKey, KeyProblem>> {
+        Box::pin(crate::keys::decode_key(text, passphrase))
     }
 }

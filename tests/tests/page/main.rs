@@ -22,6 +22,10 @@
 //!   pasted with its passphrase, keyboard-interactive answers (each a green run that logged in
 //!   with that method), and "probe only" (no login, no command, the accepted methods named);
 //!   no secret appears in the events;
+//! - `keys.rs`, key formats: a password or OpenSSH key run never fetches the key-format module
+//!   (Resource Timing), a PKCS#8, legacy PEM or PuTTY key fetches it and logs in; their wrong
+//!   or missing passphrases and damaged files read as the native decoder's, before connecting;
+//!   a module the relay cannot serve is a clear key error and OpenSSH keys still log in;
 //! - `bundles.rs`, the bundles and the viewer: the right password is green and the forward
 //!   probe field reaches the server; the redacted bundle the Download button saves loads with
 //!   our types, its integrity holds, and it holds neither the password nor the user name nor
@@ -61,6 +65,7 @@ mod host_key;
 mod jump;
 mod jump_bundle;
 mod jump_credentials;
+mod keys;
 mod link;
 mod progress;
 mod relay_killed;
@@ -116,6 +121,7 @@ fn ensure_web_pkg() -> anyhow::Result<()> {
     let mut newest = SystemTime::UNIX_EPOCH;
     for dir in [
         "crates/sshdiag-web",
+        "crates/sshdiag-keys",
         "crates/sshdiag-core",
         "crates/sshdiag-events",
     ] {

@@ -160,6 +160,77 @@ fn every_format_is_recognised_by_content_and_private_keys_load() {
     }
 }
 
+/// The browser's run module decodes OpenSSH keys (and texts in no format) itself and leaves the
+/// other formats to its key-format module: for every text it decides, its answer, error text
+/// included, must be what the native decoder (every format) gives, and it must leave every other
+/// format alone.
+#[test]
+fn the_browsers_openssh_decoder_answers_as_the_every_format_decoder() {
+    use sshdiag_core::keydecode::{decode_any, decode_openssh};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ed = text(&keygen(d, "ed", "ed25519", None, ""));
+    let ed_enc = text(&keygen(d, "ed_enc", "ed25519", None, PASSPHRASE));
+    let rsa_enc = text(&keygen(d, "rsa_enc", "rsa", None, PASSPHRASE));
+    let cut = |t: &str| {
+        let longest = t.lines().max_by_key(|l| l.len()).unwrap();
+        t.replacen(longest, &longest[..longest.len() / 2], 1)
+    };
+    let flip = |t: &str| {
+        let longest = t.lines().nth(3).unwrap();
+        let changed: String = longest.chars().rev().collect();
+        t.replacen(longest, &changed, 1)
+    };
+    let openssh_texts = [
+        ed.clone(),
+        ed_enc.clone(),
+        rsa_enc.clone(),
+        ed.replace('\n', "\r\n"),
+        format!("some words before\n{ed_enc}"),
+        cut(&ed),
+        cut(&ed_enc),
+        flip(&ed),
+        flip(&rsa_enc),
+        ed.lines().take(3).collect::<Vec<_>>().join("\n"),
+        text(&d.join("ed.pub")),
+        String::new(),
+        "-----BEGIN DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n".into(),
+        "not a key at all".into(),
+    ];
+    for t in &openssh_texts {
+        for pass in [None, Some(PASSPHRASE), Some("wrong")] {
+            let browser = decode_openssh(t, pass)
+                .unwrap_or_else(|| panic!("the run module sends this elsewhere: {t:?}"));
+            let native = decode_any(t, pass);
+            assert_eq!(
+                browser.map(|k| k.public_key().clone()),
+                native.map(|k| k.public_key().clone()),
+                "{t:?} with {pass:?}"
+            );
+        }
+    }
+    // Every other format goes to the key-format module.
+    let ppk = d.join("ed.ppk");
+    to_ppk(&d.join("ed"), &ppk, 3, None);
+    let others = [
+        text(&keygen(d, "rsa_pem", "rsa", Some("PEM"), "")),
+        text(&keygen(d, "rsa_pem_enc", "rsa", Some("PEM"), PASSPHRASE)),
+        text(&keygen(d, "ec_pem", "ecdsa", Some("PEM"), "")),
+        text(&keygen(d, "ec_p8", "ecdsa", Some("PKCS8"), "")),
+        text(&keygen(d, "ec_p8_enc", "ecdsa", Some("PKCS8"), PASSPHRASE)),
+        text(&ppk),
+        // A PEM cipher line inside an OpenSSH block changes how russh reads it.
+        ed.replacen(
+            "\n",
+            "\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n",
+            1,
+        ),
+    ];
+    for t in &others {
+        assert!(decode_openssh(t, None).is_none(), "{t:?}");
+    }
+}
+
 fn sshdiag(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sshdiag"))
         .args(args)

@@ -204,7 +204,7 @@ async fn hop_stages<C: Connector>(
     channel: Option<ChannelStream<client::Msg>>,
 ) -> Result<Handle, Failure> {
     let stages = async {
-        precheck(hop)?;
+        precheck(hop).await?;
         let mut handle = match channel {
             None => {
                 let stream = hop.connect_transport(connector).await?;

@@ -4,7 +4,8 @@
 //! attempt, and always ends with the verdict.
 //!
 //! It owns the session handle between stages (the stages borrow it) and never formats a
-//! secret; keys are decoded here, once per attempt, and handed to the auth stage.
+//! secret; keys are decoded here (by the front end's `Env::decode_key`), once per attempt, and handed
+//! to the auth stage.
 
 use std::sync::Arc;
 
@@ -224,7 +225,7 @@ async fn steps<C: Connector>(
     cx: &mut Session<'_>,
     run: &mut Attempts<'_, C>,
 ) -> Result<(), Failure> {
-    precheck(cx)?;
+    precheck(cx).await?;
     let handle = if cx.opts.jump.is_empty() {
         let stream = cx.connect_transport(run.connector).await?;
         run.slot.insert(cx.handshake(stream, run.trust).await?)
@@ -257,7 +258,7 @@ async fn steps<C: Connector>(
 
 /// Everything before the first byte: options that cannot work are reported without
 /// connecting (bad algorithm names, unreadable keys).
-pub(super) fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
+pub(super) async fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
     let lists = cx.opts.algorithms.resolve().map_err(|m| {
         Failure::new(ErrorType::InvalidInput, m.clone())
             .hint("Fix the algorithm option; the message lists what sshdiag supports.")
@@ -280,10 +281,12 @@ pub(super) fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
             } => {
                 let label = label.clone().unwrap_or_else(|| "the private key".into());
                 let key = decode_key(
+                    cx.env.as_ref(),
                     key_text.expose(),
                     passphrase.as_ref().map(|p| p.expose()),
                     &label,
-                )?;
+                )
+                .await?;
                 if let Some(text) = certificate {
                     cx.describe_certificate(text, &key, &label)?;
                 }
@@ -304,20 +307,16 @@ pub(super) fn precheck(cx: &mut Session<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Decode a private key; a failure says whether the passphrase or the file is at fault.
-fn decode_key(
+/// Decode a private key through the front end's decoder; a failure says whether the
+/// passphrase or the file is at fault.
+async fn decode_key(
+    env: &dyn Env,
     text: &str,
     passphrase: Option<&str>,
     label: &str,
 ) -> Result<russh::keys::PrivateKey, Failure> {
-    russh::keys::decode_secret_key(text, passphrase).map_err(|e| {
-        // Whether the key is encrypted at all tells a wrong passphrase apart from a damaged
-        // file.
-        let encrypted = matches!(
-            russh::keys::decode_secret_key(text, None),
-            Err(russh::keys::Error::KeyIsEncrypted)
-        );
-        let (message, hint) = hints::key_load_failure(label, &e, passphrase.is_some(), encrypted);
+    env.decode_key(text, passphrase).await.map_err(|problem| {
+        let (message, hint) = hints::key_load_failure(label, &problem, passphrase.is_some());
         Failure::new(ErrorType::KeyLoadError, message)
             .hint(hint)
             .ctx("key", serde_json::json!(label))
