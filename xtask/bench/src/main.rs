@@ -140,8 +140,9 @@ struct Results {
     page: Vec<Value>,
     /// The module's size: raw, gzip -9, and the brotli file `build-web` wrote beside it.
     sizes: Option<page::ModuleSizes>,
-    /// The viewer's module (`build-web` writes it beside the run's; fetched on first use only).
-    viewer_sizes: Option<page::ModuleSizes>,
+    /// The modules a page fetches on first use only (`build-web` writes them beside the run's):
+    /// each one's crate and sizes.
+    lazy_sizes: Vec<(&'static str, page::ModuleSizes)>,
     /// Relayed sessions held open at once: `--idle`, or fewer when the open-files limit
     /// cannot hold that many.
     sessions: usize,
@@ -263,8 +264,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let wasm = if args.wants("web") {
         let wasm = xtask::build_web::build_web()?;
         results.sizes = Some(page::ModuleSizes::of(&wasm)?);
-        let viewer = wasm.with_file_name("sshdiag_viewer_bg.wasm");
-        results.viewer_sizes = Some(page::ModuleSizes::of(&viewer)?);
+        for krate in xtask::build_web::MODULES.into_iter().skip(1) {
+            let sizes = page::ModuleSizes::of(&wasm.with_file_name(page::module_file(krate)))?;
+            results.lazy_sizes.push((krate, sizes));
+        }
         Some(wasm)
     } else {
         None

@@ -31,6 +31,25 @@ const SLOW_RTT_MS: f64 = 150.0;
 const SLOW_READY_TARGET_MS: f64 = 2500.0;
 const MODULE_TARGET_BYTES: u64 = 450_000;
 
+/// What needs each module `build-web` writes besides the run's ([`xtask::build_web::MODULES`]):
+/// each is fetched only when first needed, so it is reported beside the run's module and is
+/// never part of page ready. A module missing here is reported without words.
+const LAZY_MODULE_USE: [(&str, &str); 2] = [
+    (
+        "sshdiag-viewer",
+        "the viewer's module (fetched only when a bundle or event log is opened, never for a run)",
+    ),
+    (
+        "sshdiag-keys",
+        "the key formats' module (fetched only for a PKCS#8, legacy PEM or PuTTY private key, never for a password or OpenSSH key)",
+    ),
+];
+
+/// The file `build-web` writes for a module crate: `sshdiag-keys` → `sshdiag_keys_bg.wasm`.
+pub(super) fn module_file(krate: &str) -> String {
+    format!("{}_bg.wasm", krate.replace('-', "_"))
+}
+
 /// The module's size on disk and as served.
 #[derive(Clone, Copy)]
 pub(super) struct ModuleSizes {
@@ -294,16 +313,21 @@ pub(super) fn report(out: &mut String, r: &Results) {
             sizes.raw as f64 / 1e3,
         );
     }
-    if let Some(viewer) = r.viewer_sizes {
+    for (krate, sizes) in &r.lazy_sizes {
+        let what = LAZY_MODULE_USE
+            .iter()
+            .find_map(|(k, what)| (k == krate).then_some(*what))
+            .unwrap_or("fetched on first use");
         let _ = writeln!(
             out,
-            "`web/pkg/sshdiag_viewer_bg.wasm`, the viewer's module (fetched only when a bundle or event log is opened, never for a run): {} bytes brotli ({:.1} KB); {} bytes gzip -9; {} bytes raw.\n",
-            viewer
+            "`web/pkg/{}`, {what}: {} bytes brotli ({:.1} KB); {} bytes gzip -9; {} bytes raw.\n",
+            module_file(krate),
+            sizes
                 .brotli
                 .map_or_else(|| "—".to_string(), |b| b.to_string()),
-            viewer.brotli.unwrap_or(0) as f64 / 1e3,
-            viewer.gzip,
-            viewer.raw,
+            sizes.brotli.unwrap_or(0) as f64 / 1e3,
+            sizes.gzip,
+            sizes.raw,
         );
     }
     if r.stats("page/cold/ready_ms").is_some() {
