@@ -14,7 +14,7 @@
 import init, { Diagnostics } from "./pkg/sshdiag_web.js";
 import { $, el, messageOf } from "./js/dom.js";
 import { addEvent } from "./js/events.js";
-import { formOptions, showAuthFields, showFormError } from "./js/form.js";
+import { formOptions, formReady, showAuthFields, showFormError } from "./js/form.js";
 import { fillFromLink, readLink } from "./js/link.js";
 import { addHop, clearHops } from "./js/jump.js";
 import { renderAll, renderProgress, renderRunning, renderServer, resetResults } from "./js/render.js";
@@ -206,6 +206,7 @@ async function start() {
     await init();
     ready = true;
     viewerReady(Diagnostics);
+    formReady(Diagnostics);
     $("run-button").disabled = false;
     await filled;
     if ($("load-status").textContent.startsWith("Loading")) {

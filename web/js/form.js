@@ -10,6 +10,21 @@ import { jumpOptions } from "./jump.js";
 const HOST_CAS_KEY = "sshdiag.trustedHostCas";
 
 let keyFile = null; // { name, text } of a chosen private key file
+let Diagnostics = null; // the JS API class, once the module is loaded
+
+/** Called once the wasm module is loaded: a key chosen before then is looked at now. */
+export function formReady(api) {
+  Diagnostics = api;
+  prepareKeyFormats();
+}
+
+/** A key in a format other than OpenSSH's (PKCS#8, PEM, PuTTY) is read by a module of its own:
+ * fetch it as soon as such a key is chosen or pasted, so the run does not wait for it. A
+ * failure is not shown here; the run tries again and says why it could not. */
+function prepareKeyFormats() {
+  const key = keyFile ? keyFile.text : $("f-key").value;
+  if (Diagnostics && key) Diagnostics.loadKeyFormats(key).catch(() => {});
+}
 
 function authType() {
   const checked = document.querySelector('input[name="authType"]:checked');
@@ -38,6 +53,7 @@ $("f-keyfile").addEventListener("change", async (ev) => {
   $("f-key").placeholder = `Using the key file ${file.name}`;
   $("f-keyfile-note").textContent = `Using the key file ${file.name} (${file.size} bytes). It stays in this page.`;
   $("f-keyfile-clear").hidden = false;
+  prepareKeyFormats();
 });
 
 function forgetKeyFile() {
@@ -47,7 +63,10 @@ function forgetKeyFile() {
   $("f-keyfile-clear").hidden = true;
 }
 $("f-keyfile-clear").addEventListener("click", () => { forgetKeyFile(); $("f-key").focus(); });
-$("f-key").addEventListener("input", () => { if (keyFile && $("f-key").value) forgetKeyFile(); });
+$("f-key").addEventListener("input", () => {
+  if (keyFile && $("f-key").value) forgetKeyFile();
+  prepareKeyFormats();
+});
 
 $("f-certfile").addEventListener("change", async (ev) => {
   const file = ev.target.files && ev.target.files[0];

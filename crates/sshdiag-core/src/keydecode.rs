@@ -134,14 +134,19 @@ pub fn decode_openssh(
     }))
 }
 
-/// `russh::keys::decode_secret_key` for the texts it reads as OpenSSH's format or as nothing
-/// at all; `None` for the others.
-fn openssh_only(text: &str, passphrase: Option<&str>) -> Option<Result<PrivateKey, KeyError>> {
-    if text.trim().starts_with("PuTTY-User-Key-File-")
+/// Whether `text` is a key in one of the formats [`decode_openssh`] leaves to [`decode_any`]
+/// (PuTTY, PKCS#8, legacy PEM): a look at its lines, nothing decoded or decrypted.
+pub fn in_other_format(text: &str) -> bool {
+    text.trim().starts_with("PuTTY-User-Key-File-")
         || text
             .lines()
             .any(|l| OTHER_FORMATS.iter().any(|other| l.starts_with(other)))
-    {
+}
+
+/// `russh::keys::decode_secret_key` for the texts it reads as OpenSSH's format or as nothing
+/// at all; `None` for the others.
+fn openssh_only(text: &str, passphrase: Option<&str>) -> Option<Result<PrivateKey, KeyError>> {
+    if in_other_format(text) {
         return None;
     }
     let mut started = false;

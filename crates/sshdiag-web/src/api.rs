@@ -14,6 +14,7 @@
 //! await Diagnostics.openBundle(text);   // { bundle, integrity, integrityDetail, derived } or rejects
 //! await Diagnostics.openEventLog(text); // { events, errors, derived } from an events.jsonl
 //! Diagnostics.loadViewer();       // fetches the viewer's module now (openBundle does on first use)
+//! await Diagnostics.loadKeyFormats(keyText); // fetches the key-format module now if that key needs it
 //! Diagnostics.maxFileBytes();     // the largest file openBundle/openEventLog read (20 MiB)
 //! Diagnostics.forgetHostKey("example.com", 22);
 //! d.cancel();                     // stops a run: it ends with a `Cancelled` VERDICT
@@ -355,6 +356,23 @@ impl Diagnostics {
     #[wasm_bindgen(js_name = loadViewer, unchecked_return_type = "Promise<void>")]
     pub fn load_viewer() -> js_sys::Promise {
         viewer_ready()
+    }
+
+    /// Fetches the key-format module now if `key` is a private key in a format other than
+    /// OpenSSH's own (PKCS#8, legacy PEM, PuTTY), so the run does not wait for it; resolves to
+    /// whether it was needed, once it is ready. Nothing is decoded here and the key is not kept.
+    /// A page calls it when a key is chosen or pasted; a failed fetch rejects (the run itself
+    /// tries again and says why it could not).
+    #[wasm_bindgen(js_name = loadKeyFormats, unchecked_return_type = "Promise<boolean>")]
+    pub fn load_key_formats(key: &str) -> js_sys::Promise {
+        if !sshdiag_core::keydecode::in_other_format(key) {
+            return js_sys::Promise::resolve(&JsValue::FALSE);
+        }
+        let loading = wasm_bindgen_futures::JsFuture::from(crate::keys::load_key_formats());
+        wasm_bindgen_futures::future_to_promise(async move {
+            loading.await?;
+            Ok(JsValue::TRUE)
+        })
     }
 
     /// Forgets the host key this browser trusts for host:port, so the next run with

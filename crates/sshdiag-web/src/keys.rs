@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 #[wasm_bindgen(inline_js = r#"
 let loading = null;
-export function decodeKeyElsewhere(text, passphrase) {
+export function loadKeyFormats() {
   if (!loading) {
     loading = import("../../sshdiag_keys.js")
       .then(async (keys) => { await keys.default(); return keys; })
@@ -30,10 +30,18 @@ export function decodeKeyElsewhere(text, passphrase) {
         throw error;
       });
   }
-  return loading.then((keys) => keys.decodeKey(text, passphrase));
+  return loading;
+}
+export function decodeKeyElsewhere(text, passphrase) {
+  return loadKeyFormats().then((keys) => keys.decodeKey(text, passphrase));
 }
 "#)]
 extern "C" {
+    /// Loads the key-format module if need be; resolves to it, or rejects with
+    /// `kind: "keys-unavailable"` (and the next call tries again).
+    #[wasm_bindgen(js_name = loadKeyFormats)]
+    pub(crate) fn load_key_formats() -> js_sys::Promise;
+
     /// Loads the key-format module if need be, then decodes the key with it.
     #[wasm_bindgen(js_name = decodeKeyElsewhere)]
     fn decode_key_elsewhere(text: &str, passphrase: Option<&str>) -> js_sys::Promise;

@@ -1,11 +1,11 @@
 //! Private key formats in the browser, against the real OpenSSH fixture through the relay, with
 //! keys converted by the real `ssh-keygen` and `puttygen`: a run with a password or an OpenSSH
 //! key (plain or encrypted) never fetches the key-format module (`sshdiag_keys.js`, by Resource
-//! Timing), while a PKCS#8, legacy PEM or PuTTY key fetches it and logs in; a wrong or missing
-//! passphrase and a damaged file in those formats read word for word as the native decoder's
-//! (the core's own hints over `decode_any`), surfacing where an OpenSSH key's failure does,
-//! before connecting; and a key-format module the relay cannot serve is a clear key error,
-//! while OpenSSH keys still log in.
+//! Timing), while a PKCS#8, legacy PEM or PuTTY key fetches it (as soon as it is pasted, before
+//! Run) and logs in; a wrong or missing passphrase and a damaged file in those formats read word
+//! for word as the native decoder's (the core's own hints over `decode_any`), surfacing where an
+//! OpenSSH key's failure does, before connecting; and a key-format module the relay cannot
+//! serve is a clear key error, while OpenSSH keys still log in.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,12 +103,19 @@ async fn key_module_fetches(page: &Page<'_>) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Puts `key` (and `passphrase`, or none) in the form's private key fields.
+/// Puts `key` (and `passphrase`, or none) in the form's private key fields, with the `input`
+/// event a paste fires (the page looks at the key then).
 async fn paste_key(page: &Page<'_>, key: &str, passphrase: Option<&str>) -> anyhow::Result<()> {
     page.click_css("input[name=authType][value=privateKey]")
         .await?;
     page.fill(&[("f-key", key), ("f-passphrase", passphrase.unwrap_or(""))])
-        .await
+        .await?;
+    page.js(
+        "document.getElementById('f-key').dispatchEvent(new Event('input', { bubbles: true })); \
+         return null;",
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The method of the run's successful login, if it logged in.
@@ -152,8 +159,16 @@ async fn only_a_key_in_another_format_fetches_the_key_module(
             "a password or OpenSSH key run fetched the key-format module: {fetched:?}"
         );
 
-        // PKCS#8: the module is fetched, and the key logs in.
+        // PKCS#8: pasting it fetches the module before Run is pressed (the form's `input`
+        // listener, as a paste fires it), and the key logs in.
         paste_key(page, &other.pkcs8, None).await?;
+        page.wait_for(
+            "return performance.getEntriesByType('resource') \
+             .some((e) => e.name.endsWith('/pkg/sshdiag_keys_bg.wasm') && e.responseEnd > 0)",
+            std::time::Duration::from_secs(20),
+            "the key-format module fetched on pasting a PKCS#8 key, before Run",
+        )
+        .await?;
         raw_logs += &logs_in_with_the_key(page, "a PKCS#8 key").await?;
         let fetched = key_module_fetches(page).await?;
         for file in ["/pkg/sshdiag_keys.js", "/pkg/sshdiag_keys_bg.wasm"] {
