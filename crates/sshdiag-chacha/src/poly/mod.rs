@@ -28,15 +28,11 @@ const VECTOR_MIN_LEN: usize = 2 * vector::CHUNK_LEN;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub fn poly1305_tag(key: &[u8; POLY1305_KEY_LEN], message: &[u8]) -> [u8; POLY1305_TAG_LEN] {
     let r = limbs::Limbs::r_of(key);
-    let vector_len = match message.len() >= VECTOR_MIN_LEN {
-        true => message.len() - message.len() % vector::CHUNK_LEN,
-        false => 0,
+    let (chunks, rest) = match message.len() >= VECTOR_MIN_LEN {
+        true => message.as_chunks::<{ vector::CHUNK_LEN }>(),
+        false => (&[][..], message),
     };
-    let (chunks, rest) = message.split_at(vector_len);
-    let h = match chunks.is_empty() {
-        true => limbs::Limbs::default(),
-        false => vector::absorb(&r, chunks),
-    };
+    let h = vector::absorb(&r, chunks);
     limbs::tag(limbs::absorb(h, &r, rest), key)
 }
 

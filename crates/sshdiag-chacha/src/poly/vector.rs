@@ -7,8 +7,8 @@
 //! A product of two limbs is `u64x2_extmul_low_u32x4` / `_high_`, two lanes at a time (V8 emits
 //! x86's `pmuludq` for it); the column sums are carried in 64-bit lanes, then narrowed back to
 //! one 32-bit lane per accumulator. Compiled only for wasm32 with `simd128`. It must never read
-//! outside the caller's chunks (its only `unsafe` is the unaligned 16-byte load inside a
-//! checked block) and never branch on the key or the message's contents.
+//! outside the caller's chunks (its only `unsafe` is the unaligned load of one whole 64-byte
+//! chunk) and never branch on the key or the message's contents.
 
 use core::arch::wasm32::{
     i32x4_add, i32x4_shl, i32x4_shuffle, i64x2_add, i64x2_shl, i64x2_shuffle, u32x4,
@@ -43,21 +43,24 @@ impl Multiplier {
     }
 }
 
-/// The accumulator after absorbing `chunks` (a non-zero multiple of 64 bytes), as one number.
-pub(super) fn absorb(r: &Limbs, chunks: &[u8]) -> Limbs {
+/// The accumulator after absorbing `chunks` (whole 64-byte chunks, at least one), as one number.
+pub(super) fn absorb(r: &Limbs, chunks: &[[u8; CHUNK_LEN]]) -> Limbs {
+    let Some((last_chunk, body)) = chunks.split_last() else {
+        return Limbs::default();
+    };
     let r2 = r.times(r);
     let r3 = r2.times(r);
     let r4 = r2.times(&r2);
     let step = Multiplier::new([&r4; 4]);
     let last = Multiplier::new([&r4, &r3, &r2, r]);
-    let (body, tail) = chunks.split_at(chunks.len().saturating_sub(CHUNK_LEN));
     let mut h = [u32x4_splat(0); 5];
-    for chunk in body.chunks_exact(CHUNK_LEN) {
-        h = multiply(&plus(&h, &blocks(chunk)), &step);
+    for chunk in body {
+        // Read anew each step: LLVM would otherwise widen the loop-invariant multiplier to 64-bit
+        // lanes once, before the loop, and could then not emit `extmul` (three instructions per
+        // two products in V8) inside it, only `i64x2.mul` (about eight).
+        h = multiply(&plus(&h, &blocks(chunk)), core::hint::black_box(&step));
     }
-    if tail.len() == CHUNK_LEN {
-        h = multiply(&plus(&h, &blocks(tail)), &last);
-    }
+    h = multiply(&plus(&h, &blocks(last_chunk)), core::hint::black_box(&last));
     // Four limbs under 2^26 + 2^9 each: their sum fits a lane.
     Limbs(h.map(|limb| {
         u32x4_extract_lane::<0>(limb)
@@ -67,14 +70,22 @@ pub(super) fn absorb(r: &Limbs, chunks: &[u8]) -> Limbs {
     }))
 }
 
+#[inline(always)]
 fn plus(h: &Lanes, m: &Lanes) -> Lanes {
-    core::array::from_fn(|i| i32x4_add(h[i], m[i]))
+    [
+        i32x4_add(h[0], m[0]),
+        i32x4_add(h[1], m[1]),
+        i32x4_add(h[2], m[2]),
+        i32x4_add(h[3], m[3]),
+        i32x4_add(h[4], m[4]),
+    ]
 }
 
 /// The four blocks of a 64-byte chunk as limbs, lane `j` block `j`, each with its 2^128 bit.
 #[inline(always)]
-fn blocks(chunk: &[u8]) -> Lanes {
-    let b: [v128; 4] = core::array::from_fn(|j| load(&chunk[16 * j..16 * j + 16]));
+fn blocks(chunk: &[u8; CHUNK_LEN]) -> Lanes {
+    // SAFETY: `chunk` is 64 readable bytes, the size of four vectors; the read is unaligned.
+    let b = unsafe { core::ptr::read_unaligned(chunk.as_ptr().cast::<[v128; 4]>()) };
     // Transposed: `w[k]` holds the `k`th 32-bit word of the four blocks.
     let low_01 = i64x2_shuffle::<0, 2>(b[0], b[1]);
     let low_23 = i64x2_shuffle::<0, 2>(b[2], b[3]);
@@ -88,40 +99,83 @@ fn blocks(chunk: &[u8]) -> Lanes {
     ];
     let mask = u32x4_splat(MASK);
     // Limb `k` is bits 26k..26k+26: the top of one word joined to the bottom of the next.
-    let join = |k: usize, right: u32| {
+    let join = |low: v128, high: v128, right: u32| {
         v128_and(
-            v128_or(u32x4_shr(w[k], right), i32x4_shl(w[k + 1], 32 - right)),
+            v128_or(u32x4_shr(low, right), i32x4_shl(high, 32 - right)),
             mask,
         )
     };
     [
         v128_and(w[0], mask),
-        join(0, 26),
-        join(1, 20),
-        join(2, 14),
+        join(w[0], w[1], 26),
+        join(w[1], w[2], 20),
+        join(w[2], w[3], 14),
         v128_or(u32x4_shr(w[3], 8), u32x4_splat(1 << 24)),
     ]
 }
 
-/// `h · m` per lane, carried and narrowed back to 32-bit lanes.
+/// One column of a product: the sum of its five limb products, for lanes 0 and 1, and 2 and 3.
+#[inline(always)]
+fn column(terms: [(v128, v128); 5]) -> (v128, v128) {
+    let (mut low, mut high) = (u64x2_splat(0), u64x2_splat(0));
+    for (h, factor) in terms {
+        low = i64x2_add(low, u64x2_extmul_low_u32x4(h, factor));
+        high = i64x2_add(high, u64x2_extmul_high_u32x4(h, factor));
+    }
+    (low, high)
+}
+
+/// `h · m` per lane, carried and narrowed back to 32-bit lanes. The columns are
+/// `Limbs::times`'s: each product under 2^27.1 · 2^28.4, each column under 2^58.
 #[inline(always)]
 fn multiply(h: &Lanes, m: &Multiplier) -> Lanes {
-    // Column `k` sums h_i · r_(k-i), with s_(k-i+5) for the products that wrap past 2^130.
-    // Each product is under 2^27.1 · 2^28.4, so each column under 2^58: no overflow.
-    let mut low = [u64x2_splat(0); 5];
-    let mut high = [u64x2_splat(0); 5];
-    for k in 0..5 {
-        for (i, &limb) in h.iter().enumerate() {
-            let factor = match i <= k {
-                true => m.r[k - i],
-                false => m.s[k + 5 - i],
-            };
-            low[k] = i64x2_add(low[k], u64x2_extmul_low_u32x4(limb, factor));
-            high[k] = i64x2_add(high[k], u64x2_extmul_high_u32x4(limb, factor));
-        }
-    }
-    let (low, high) = (carry(low), carry(high));
-    core::array::from_fn(|i| i32x4_shuffle::<0, 2, 4, 6>(low[i], high[i]))
+    let (r, s) = (&m.r, &m.s);
+    let d = [
+        column([
+            (h[0], r[0]),
+            (h[1], s[4]),
+            (h[2], s[3]),
+            (h[3], s[2]),
+            (h[4], s[1]),
+        ]),
+        column([
+            (h[0], r[1]),
+            (h[1], r[0]),
+            (h[2], s[4]),
+            (h[3], s[3]),
+            (h[4], s[2]),
+        ]),
+        column([
+            (h[0], r[2]),
+            (h[1], r[1]),
+            (h[2], r[0]),
+            (h[3], s[4]),
+            (h[4], s[3]),
+        ]),
+        column([
+            (h[0], r[3]),
+            (h[1], r[2]),
+            (h[2], r[1]),
+            (h[3], r[0]),
+            (h[4], s[4]),
+        ]),
+        column([
+            (h[0], r[4]),
+            (h[1], r[3]),
+            (h[2], r[2]),
+            (h[3], r[1]),
+            (h[4], r[0]),
+        ]),
+    ];
+    let low = carry(d.map(|(low, _)| low));
+    let high = carry(d.map(|(_, high)| high));
+    [
+        i32x4_shuffle::<0, 2, 4, 6>(low[0], high[0]),
+        i32x4_shuffle::<0, 2, 4, 6>(low[1], high[1]),
+        i32x4_shuffle::<0, 2, 4, 6>(low[2], high[2]),
+        i32x4_shuffle::<0, 2, 4, 6>(low[3], high[3]),
+        i32x4_shuffle::<0, 2, 4, 6>(low[4], high[4]),
+    ]
 }
 
 /// Carries 64-bit column sums (under 2^58) into limbs under 2^26, but the second and fifth
@@ -130,27 +184,25 @@ fn multiply(h: &Lanes, m: &Multiplier) -> Lanes {
 #[inline(always)]
 fn carry(mut d: Lanes) -> Lanes {
     let mask = u64x2_splat(u64::from(MASK));
-    let mut step = |from: usize, to: usize| {
+    // (d >> 24) with its two low bits cleared is (d >> 26) · 4.
+    let times_four = u64x2_splat(!3);
+    let mut step = |from: usize, to: usize, times_five: bool| {
         let c = u64x2_shr(d[from], 26);
+        if times_five {
+            // c · 4 taken from d directly: written as c + (c << 2), LLVM makes it `i64x2.mul`
+            // by 5, which V8 has no single instruction for.
+            let four = v128_and(u64x2_shr(d[from], 24), times_four);
+            d[to] = i64x2_add(d[to], four);
+        }
         d[from] = v128_and(d[from], mask);
-        d[to] = match to {
-            0 => i64x2_add(d[0], i64x2_add(c, i64x2_shl(c, 2))),
-            _ => i64x2_add(d[to], c),
-        };
+        d[to] = i64x2_add(d[to], c);
     };
-    step(0, 1);
-    step(3, 4);
-    step(1, 2);
-    step(4, 0);
-    step(2, 3);
-    step(0, 1);
-    step(3, 4);
+    step(0, 1, false);
+    step(3, 4, false);
+    step(1, 2, false);
+    step(4, 0, true);
+    step(2, 3, false);
+    step(0, 1, false);
+    step(3, 4, false);
     d
-}
-
-#[inline(always)]
-fn load(bytes: &[u8]) -> v128 {
-    let bytes: &[u8; 16] = bytes.try_into().unwrap_or(&[0; 16]);
-    // SAFETY: `bytes` is exactly 16 readable bytes; the read is unaligned.
-    unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<v128>()) }
 }
