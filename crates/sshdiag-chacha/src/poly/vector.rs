@@ -11,9 +11,9 @@
 //! chunk) and never branch on the key or the message's contents.
 
 use core::arch::wasm32::{
-    i32x4_add, i32x4_shl, i32x4_shuffle, i64x2_add, i64x2_shl, i64x2_shuffle, u32x4,
-    u32x4_extract_lane, u32x4_shr, u32x4_splat, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
-    u64x2_shr, u64x2_splat, v128, v128_and, v128_or,
+    i32x4_add, i32x4_shl, i32x4_shuffle, i64x2_add, i64x2_shuffle, u32x4, u32x4_extract_lane,
+    u32x4_shr, u32x4_splat, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, u64x2_shr,
+    u64x2_splat, v128, v128_and, v128_or,
 };
 
 use super::limbs::{Limbs, MASK};
