@@ -15,8 +15,8 @@ pub(super) const MASK: u32 = (1 << 26) - 1;
 const BLOCK_LEN: usize = 16;
 
 /// A number mod 2^130 - 5 as five 26-bit limbs, least significant first. A limb may hold a
-/// few bits more (a sum before its carry, or the second limb after one): every product below
-/// stays under 2^64 while each limb is under 2^32.
+/// few bits more (a sum before its carry, or the second limb after one): with every limb under
+/// 2^28.5, and `r`'s under 2^26 + 2^10, each column of `times` stays under 2^60.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Limbs(pub(super) [u32; 5]);
 
