@@ -254,3 +254,51 @@ fn one_changed_bit_changes_the_tag() {
         );
     }
 }
+
+#[test]
+fn sums_of_exactly_p_reduce_to_zero_through_the_vector_code() {
+    // With r = 1 the accumulator is the plain sum of the blocks, each plus 2^128: the blocks
+    // 2^128 - 5, 0 and 0 sum to exactly p = 2^130 - 5, so k copies of them to k · p, and the
+    // tag (s = 0) is zero. From three copies on (144 bytes) the vector code takes the whole
+    // chunks, so its lanes, their sum and the final reduction must all agree on it. One more
+    // or one less than p is checked against RustCrypto (and, for one copy, its value).
+    let key = key_of(
+        "01000000000000000000000000000000",
+        "00000000000000000000000000000000",
+    );
+    let p_in_blocks = hex(
+        "fbffffffffffffffffffffffffffffff 00000000000000000000000000000000
+                           00000000000000000000000000000000",
+    );
+    for copies in 1..=16 {
+        let message = p_in_blocks.repeat(copies);
+        assert_eq!(
+            poly1305_tag(&key, &message),
+            [0; POLY1305_TAG_LEN],
+            "{copies} copies"
+        );
+        for first in [0xfa, 0xfc] {
+            let mut near = message.clone();
+            near[0] = first;
+            assert_eq!(
+                poly1305_tag(&key, &near),
+                reference(&key, &near),
+                "{copies} copies, first byte {first:02x}"
+            );
+        }
+    }
+    let mut one_less = p_in_blocks.clone();
+    one_less[0] = 0xfa;
+    assert_eq!(
+        poly1305_tag(&key, &one_less).to_vec(),
+        hex("faffffffffffffffffffffffffffffff"),
+        "p - 1 is its own residue"
+    );
+    let mut one_more = p_in_blocks;
+    one_more[0] = 0xfc;
+    assert_eq!(
+        poly1305_tag(&key, &one_more).to_vec(),
+        hex("01000000000000000000000000000000"),
+        "p + 1 reduces to 1"
+    );
+}
