@@ -1,10 +1,11 @@
 //! The cipher's speed in the browser, against ring's, on the bulk path's packet size (one
 //! 32 KiB channel data packet). A measurement, not a check: built only with the crate's `speed`
 //! feature, so no test run includes it. To measure, run `cargo test -p sshdiag-chacha --features
-//! speed --target wasm32-unknown-unknown --test speed -- --nocapture` with the
-//! environment of `cargo xtask test`'s browser tier (`CHROMEDRIVER`, the webdriver JSON), adding
-//! `--config 'profile.dev.package.sshdiag-chacha.opt-level=3'` (and for `poly1305` and `ring`)
-//! to measure what the release module runs; read the MB/s lines.
+//! speed --target wasm32-unknown-unknown --profile wasm-release --test speed -- --nocapture`
+//! with the environment of `cargo xtask test`'s browser tier (`CHROMEDRIVER`, the webdriver
+//! JSON); read the MB/s lines of the second round (the first includes V8's tier-up). The
+//! `wasm-release` profile is what the page ships: the dev profile's debug assertions change what
+//! LLVM makes of the SIMD code even at opt-level 3.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_arch = "wasm32")]
