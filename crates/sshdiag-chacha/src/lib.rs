@@ -1,11 +1,12 @@
 //! chacha20-poly1305@openssh.com for the browser, where ring's ChaCha20 is its portable
 //! one-block-at-a-time code: on wasm32 with `simd128` this crate computes ChaCha20 four blocks
-//! at a time (`simd.rs`), and takes Poly1305 from RustCrypto's `poly1305`.
+//! at a time (`simd.rs`), and Poly1305 four blocks at a time (`poly/`).
 //!
 //! The API is ring's `ring::aead::chacha20_poly1305_openssh` (same names, same arguments), so
 //! the vendored russh swaps one `use` line for the browser build and nothing else; native
 //! builds keep ring. Elsewhere than wasm32 with `simd128` (native tests) ChaCha20 is a plain
-//! scalar implementation (`scalar.rs`), which the tests check against ring.
+//! scalar implementation (`scalar.rs`) and Poly1305 is RustCrypto's `poly1305`, which the tests
+//! check the browser's against.
 //!
 //! The construction, from OpenSSH's PROTOCOL.chacha20poly1305: the 64-byte key is `K_2 || K_1`;
 //! the nonce is the packet's sequence number as 8 big-endian bytes; the 4-byte packet length
@@ -18,30 +19,30 @@
 //! never panic on a short or empty buffer.
 
 mod chacha;
+mod poly;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd;
 mod state;
 
-use poly1305::Poly1305;
-use poly1305::universal_hash::KeyInit;
 use state::{BLOCK_LEN, Key, Keystream, Nonce};
 use subtle::ConstantTimeEq;
 
 pub use chacha::chacha20_xor;
+pub use poly::{POLY1305_KEY_LEN, POLY1305_TAG_LEN, poly1305_tag};
 
 /// The length of the key material: `K_2 || K_1`, 32 bytes each.
 pub const KEY_LEN: usize = 64;
 
 /// The length of the authentication tag.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = POLY1305_TAG_LEN;
 
 /// The length of the encrypted `packet_length` field at the start of every packet.
 pub const PACKET_LENGTH_LEN: usize = 4;
 
 /// The length of the Poly1305 key taken from the start of `K_2`'s block 0.
-const POLY_KEY_LEN: usize = 32;
+const POLY_KEY_LEN: usize = POLY1305_KEY_LEN;
 
 /// The tag did not match: the packet was altered, or the keys differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,9 +98,7 @@ impl Keys {
 }
 
 fn tag_of(poly_key: &[u8; POLY_KEY_LEN], packet: &[u8]) -> [u8; TAG_LEN] {
-    Poly1305::new(poly_key.into())
-        .compute_unpadded(packet)
-        .into()
+    poly1305_tag(poly_key, packet)
 }
 
 fn xor(data: &mut [u8], keystream: &[u8]) {

@@ -3,7 +3,7 @@
 
 use crate::state::{BLOCK_LEN, BLOCKS, DOUBLE_ROUND, Key, Keystream, Nonce, SIGMA, counters};
 
-fn quarter_round(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+fn quarter_round(s: &mut [u32; 16], [a, b, c, d]: [usize; 4]) {
     s[a] = s[a].wrapping_add(s[b]);
     s[d] = (s[d] ^ s[a]).rotate_left(16);
     s[c] = s[c].wrapping_add(s[d]);
@@ -23,8 +23,8 @@ fn block(key: &Key, nonce: Nonce, low: u32, high: u32, out: &mut [u8]) {
     init[14..].copy_from_slice(&nonce.0);
     let mut s = init;
     for _ in 0..10 {
-        for [a, b, c, d] in DOUBLE_ROUND {
-            quarter_round(&mut s, a, b, c, d);
+        for quarter in DOUBLE_ROUND {
+            quarter_round(&mut s, quarter);
         }
     }
     for ((word, start), bytes) in s.iter().zip(init).zip(out.chunks_exact_mut(4)) {

@@ -15,8 +15,9 @@ pub(crate) type Keystream = [u8; BLOCK_LEN * BLOCKS];
 pub(crate) const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
 /// The state words each quarter round of a double round mixes: the four columns, then the
-/// four diagonals (RFC 8439 §2.3). Both backends run it ten times; a constant table, so their
-/// loops unroll into straight-line code.
+/// four diagonals (RFC 8439 §2.3). Both backends run it ten times. The SIMD one indexes it with
+/// constants, entry by entry: LLVM did not unroll a loop over it for wasm, and then kept the
+/// state in memory.
 pub(crate) const DOUBLE_ROUND: [[usize; 4]; 8] = [
     [0, 4, 8, 12],
     [1, 5, 9, 13],
