@@ -92,6 +92,7 @@ async fn password_login_and_echo_from_the_browser() {
 /// without it russh silently falls back to ring's one block at a time, correct but 1.15–1.5×
 /// slower in bulk (BENCHMARKS.md), so only this test would notice the flag gone.
 #[wasm_bindgen_test]
+#[allow(clippy::assertions_on_constants)] // The constant is the build's flags: what is tested.
 fn built_with_wasm_simd() {
     assert!(
         cfg!(target_feature = "simd128"),
