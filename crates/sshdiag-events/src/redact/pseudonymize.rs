@@ -226,7 +226,7 @@ impl Visitor for Pseudonymizer<'_> {
 /// Redacts a bundle in place (see the module docs) and records what was replaced. The caller
 /// re-seals it.
 pub(crate) fn redact_bundle(bundle: &mut Bundle, redactor: &mut Redactor) {
-    let before = serde_json::to_value(&*bundle).unwrap_or_default();
+    let before = crate::bundle::json_tree(&*bundle).unwrap_or_default();
     let secrets = scrub_bundle(bundle);
     let mut collector = IdentityCollector::default();
     walk_bundle(&mut collector, bundle);
@@ -262,7 +262,7 @@ pub(crate) fn redact_bundle(bundle: &mut Bundle, redactor: &mut Redactor) {
     replaced.address += counts.address;
     replaced.output += counts.output;
     replaced.secret += secrets;
-    let after = serde_json::to_value(&*bundle).unwrap_or_default();
+    let after = crate::bundle::json_tree(&*bundle).unwrap_or_default();
     let mut changed = Vec::new();
     changed_texts(&before, &after, &mut String::new(), &mut changed);
     bundle.redaction.changed = changed;
