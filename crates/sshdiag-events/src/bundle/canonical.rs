@@ -66,10 +66,11 @@ pub fn canonical_json(value: &Value) -> String {
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(object) => {
-            let mut entries: Vec<(&String, &Value)> = object.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            // serde_json's map (a `BTreeMap<String, Value>`: no `preserve_order`) iterates its
+            // keys in `str` order, which is their UTF-8 bytes' order: already canonical, with
+            // no sort of our own in the wasm module (issue 17). A test checks the order.
             out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
+            for (i, (key, item)) in object.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
