@@ -6,9 +6,8 @@
 //! than OpenSSH's own), built by one cargo invocation.
 //!
 //! cargo build (wasm32, the `wasm-release` profile of the root `Cargo.toml`: release, built for
-//! size except the hot crates) → `wasm-opt -Os` (binaryen, installed like the other tools;
-//! `-Os` rather than `-Oz`: a little larger raw, 0.5% smaller in brotli, which is what is
-//! served) → wasm-bindgen `--target web`, run as the pinned `wasm-bindgen-cli-support` library
+//! size except the hot crates) → `wasm-opt` with [`WASM_OPT_FLAGS`] (binaryen, installed like
+//! the other tools) → wasm-bindgen `--target web`, run as the pinned `wasm-bindgen-cli-support` library
 //! (never a separately installed binary that could drift from the `wasm-bindgen` crate) →
 //! `FILE.br` and `FILE.gz` beside each page file under `web/` → sizes, raw, gzip and brotli.
 //!
@@ -167,9 +166,9 @@ fn report_size(output: &Path, release: bool, used_optimised: bool) -> anyhow::Re
             .display(),
         human(bytes.len()),
         match (release, used_optimised) {
-            (true, true) => " (wasm-opt -Os)",
-            (true, false) => " (NOT wasm-opt'd)",
-            (false, _) => " (demo profile)",
+            (true, true) => format!(" (wasm-opt {})", WASM_OPT_FLAGS.join(" ")),
+            (true, false) => " (NOT wasm-opt'd)".to_string(),
+            (false, _) => " (demo profile)".to_string(),
         },
     );
     Ok(())
@@ -287,11 +286,20 @@ fn file_len(path: &Path) -> anyhow::Result<usize> {
     Ok(meta.len() as usize)
 }
 
-/// `wasm-opt -Os`; None (with a warning) when it fails.
+/// What wasm-opt runs. `-Os` rather than `-Oz`: a little larger raw, 0.5% smaller in brotli,
+/// which is what is served. `--converge` repeats the passes while they still shrink the module,
+/// and `--low-memory-unused` lets them fold constant offsets into loads and stores, true of
+/// Rust's modules (the stack's far end is the lowest memory, and nothing addresses the first
+/// kilobyte): 1.9 KB brotli of the run's module together, a few seconds of build (issue 17,
+/// BENCHMARKS.md). `-Os --converge` alone was 1.1 KB; `-O3` and `-Oz --converge` were larger,
+/// and binaryen 108 has no `--gufa`.
+pub const WASM_OPT_FLAGS: [&str; 3] = ["-Os", "--converge", "--low-memory-unused"];
+
+/// `wasm-opt` with [`WASM_OPT_FLAGS`]; None (with a warning) when it fails.
 fn wasm_opt_before_bindgen(wasm_opt: &Path, wasm: &Path, scratch: &Path) -> Option<PathBuf> {
     let output = scratch.join(wasm.file_name()?);
     let result = Command::new(wasm_opt)
-        .arg("-Os")
+        .args(WASM_OPT_FLAGS)
         .arg(wasm)
         .arg("-o")
         .arg(&output)
@@ -317,13 +325,17 @@ fn wasm_opt_before_bindgen(wasm_opt: &Path, wasm: &Path, scratch: &Path) -> Opti
 }
 
 /// wasm-bindgen `--target web` through the pinned library, with the settings its command line
-/// uses by default (TypeScript declarations, the default module path kept).
+/// uses by default (TypeScript declarations, the default module path kept), except that the
+/// module leaves without its `name` section (only the names of wasm-bindgen's own shims once
+/// wasm-opt has run; 481 bytes brotli of the run's module, issue 17) and `producers` section.
 fn bindgen(wasm: &Path, out_dir: &Path) -> anyhow::Result<()> {
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(wasm)
         .web(true)?
         .typescript(true)
         .omit_default_module_path(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .generate(out_dir)
         .context("wasm-bindgen")?;
     Ok(())

@@ -2,7 +2,9 @@
 //! first text frame and the relay's control frames. Binary frames carry raw TCP bytes and have
 //! no type here.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 /// The WebSocket subprotocol name both sides insist on.
 pub const SUBPROTOCOL: &str = "sshdiag.v1";
@@ -32,8 +34,8 @@ pub enum ClientFrame {
     },
 }
 
-/// Relay → client control (text) frames.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Relay → client control (text) frames. Read by hand ([`Deserialize`] below), written by serde.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControlFrame {
     /// The relay resolved the target host name.
@@ -87,6 +89,77 @@ pub enum ControlFrame {
         /// The id of the ping answered.
         id: u64,
     },
+}
+
+/// The `type`s of [`ControlFrame`], as serde names them.
+const CONTROL_FRAME_TYPES: &[&str] = &["resolved", "connected", "error", "closed", "pong"];
+
+/// Read as a JSON object, then field by field, instead of serde's derive: a derived internally
+/// tagged enum first buffers the whole frame in serde's private `Content`, whose code (27 KB
+/// before wasm-opt, 5.6 KB brotli) the run's wasm module carried for this enum alone (issue 17).
+/// The same frames are read: the same required and optional fields, unknown fields ignored.
+impl<'de> Deserialize<'de> for ControlFrame {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Value::Object(mut object) = Value::deserialize(d)? else {
+            return Err(D::Error::custom(
+                "invalid type: expected internally tagged enum ControlFrame",
+            ));
+        };
+        let mut fields = Fields(&mut object);
+        let kind: String = fields.required("type")?;
+        Ok(match kind.as_str() {
+            "resolved" => ControlFrame::Resolved {
+                addrs: fields.required("addrs")?,
+                ms: fields.required("ms")?,
+            },
+            "connected" => ControlFrame::Connected {
+                peer: fields.required("peer")?,
+                local: fields.optional("local")?,
+                ms: fields.required("ms")?,
+                attempts: fields.optional("attempts")?,
+            },
+            "error" => ControlFrame::Error {
+                code: fields.required("code")?,
+                message: fields.required("message")?,
+                attempts: fields.optional("attempts")?,
+            },
+            "closed" => ControlFrame::Closed {
+                by: fields.required("by")?,
+                reason: fields.required("reason")?,
+                bytes_up: fields.required("bytes_up")?,
+                bytes_down: fields.required("bytes_down")?,
+            },
+            "pong" => ControlFrame::Pong {
+                id: fields.required("id")?,
+            },
+            other => return Err(D::Error::unknown_variant(other, CONTROL_FRAME_TYPES)),
+        })
+    }
+}
+
+/// The fields of one frame, each taken out once.
+struct Fields<'a>(&'a mut Map<String, Value>);
+
+impl Fields<'_> {
+    /// A field the frame must have.
+    fn required<T: DeserializeOwned, E: serde::de::Error>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<T, E> {
+        let value = self.0.remove(name).ok_or_else(|| E::missing_field(name))?;
+        serde_json::from_value(value).map_err(E::custom)
+    }
+
+    /// A field a frame may leave out (`#[serde(default)]`): its default then.
+    fn optional<T: DeserializeOwned + Default, E: serde::de::Error>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<T, E> {
+        match self.0.remove(name) {
+            Some(value) => serde_json::from_value(value).map_err(E::custom),
+            None => Ok(T::default()),
+        }
+    }
 }
 
 /// One address the relay tried to connect to that failed: a name can resolve to several, and

@@ -107,7 +107,7 @@ fn json_to_js(text: &str) -> Result<JsValue, JsValue> {
 
 /// A view of a session as a JS object; see the module docs.
 fn view_to_value(view: &SessionView) -> Result<Value, JsValue> {
-    serde_json::to_value(view)
+    sshdiag_events::bundle::json_tree(view)
         .map_err(|e| js_error(format!("could not show the session (a bug): {e}")))
 }
 

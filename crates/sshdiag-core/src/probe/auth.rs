@@ -510,7 +510,7 @@ impl Session<'_> {
             let r = handle
                 .authenticate_publickey_with(user, key, hash, &mut *agent)
                 .await
-                .map_err(|e| agent_failure(format!("the agent could not sign: {e:?}")))?;
+                .map_err(|e| agent_failure(format!("the agent could not sign: {e}")))?;
             let outcome = self.record_result(&r);
             if outcome != AuthOutcome::Rejected {
                 return Ok(Some(Tried {

@@ -4,8 +4,8 @@
 //! Two sources of evidence meet here: the [`Tap`] reads the clear bytes (banner, both KEXINIT
 //! proposals, which russh does not expose) and the russh [`ProbeHandler`] reports the host key
 //! and the negotiated algorithms. Both arrive as notes on channels and become events in order.
-//! The stage is generic over the stream, so the same code handshakes with a second server
-//! through a channel of the first. It never sees a secret (authentication comes after).
+//! The stage takes any stream, so the same code handshakes with a second server through a
+//! channel of the first. It never sees a secret (authentication comes after).
 
 use std::sync::Arc;
 
@@ -14,207 +14,23 @@ use serde_json::json;
 use sshdiag_events::bundle::software_from_banner;
 use sshdiag_events::codes::Phase;
 use sshdiag_events::{
-    AuditData, Code, ErrorType, EventData, HostKeyPolicy, HostkeyData, HostkeyStatus, KexData,
-    KexStatus, Layer, Level, Negotiated, VersionData,
+    AuditData, Code, ErrorType, EventData, HostkeyData, HostkeyStatus, KexData, KexStatus, Layer,
+    Level, Negotiated, VersionData,
 };
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::unbounded_channel;
 
 use super::attempt::Session;
 use super::recorder::round3;
 use crate::failure::{Failure, scrub};
 use crate::hints;
-use crate::hostkey::{
-    HostCertCheck, HostKeyDecision, HostKeyInfo, TrustKind, TrustStore, decide_checked,
-    decide_host_certificate,
-};
+use crate::hostkey::{HostCertCheck, HostKeyDecision, HostKeyInfo, TrustStore};
 use crate::options::CLIENT_VERSION;
 use crate::prebanner::{self, Ending};
-use crate::runtime::Env;
 use crate::tap::{Tap, TapNote};
 
-/// Messages from inside russh's session task (Send) to the stage.
-#[derive(Debug)]
-pub(crate) enum Note {
-    Tap(TapNote),
-    HostKey {
-        info: HostKeyInfo,
-        decision: HostKeyDecision,
-        start_ms: f64,
-        end_ms: f64,
-    },
-    KexDone(Negotiated),
-    ServerDisconnect {
-        code: u32,
-        description: String,
-    },
-    /// The server answered a password with SSH_MSG_USERAUTH_PASSWD_CHANGEREQ: its prompt.
-    PasswordChangeRequest(String),
-    /// The server refused a channel: its reason code and its own words.
-    ChannelOpenFailure {
-        code: u32,
-        description: String,
-    },
-    /// The server announced its host keys after login (`hostkeys-00@openssh.com`).
-    HostKeysAnnounced(Vec<russh::keys::PublicKey>),
-}
-
-/// The russh client handler: decides on the host key and reports what russh negotiated.
-pub struct ProbeHandler {
-    notes: UnboundedSender<Note>,
-    trusted: Vec<HostKeyInfo>,
-    /// `@revoked` keys and `@cert-authority` CAs for this host, and its name as the
-    /// certificate's principals must list it.
-    revoked: Vec<HostKeyInfo>,
-    cas: Vec<HostKeyInfo>,
-    trust_kind: TrustKind,
-    host: String,
-    policy: HostKeyPolicy,
-    env: Arc<dyn Env>,
-    kex_reported: bool,
-}
-
-fn is_aead(cipher: &str) -> bool {
-    cipher.contains("poly1305") || cipher.contains("-gcm")
-}
-
-/// The wire name of a negotiated compression. sshdiag builds russh without `flate2`, so
-/// `none` is the only method it offers and can negotiate; enabling `flate2` adds variants and
-/// makes this match fail to compile, which is where their names belong.
-fn compression_name(c: &russh::compression::Compression) -> &'static str {
-    match c {
-        russh::compression::Compression::None => "none",
-    }
-}
-
-fn negotiated(names: &russh::Names) -> Negotiated {
-    let cipher = names.cipher.as_ref().to_string();
-    let mac = |m: &russh::mac::Name| {
-        if is_aead(&cipher) {
-            "implicit".to_string()
-        } else {
-            m.as_ref().to_string()
-        }
-    };
-    Negotiated {
-        kex: Some(names.kex.as_ref().to_string()),
-        host_key: Some(names.key.as_str().to_string()),
-        cipher_cs: Some(cipher.clone()),
-        cipher_sc: Some(cipher.clone()),
-        mac_cs: Some(mac(&names.client_mac)),
-        mac_sc: Some(mac(&names.server_mac)),
-        compression_cs: Some(compression_name(&names.client_compression).to_string()),
-        compression_sc: Some(compression_name(&names.server_compression).to_string()),
-        strict_kex: Some(names.strict_kex()),
-        server_sig_algs: None,
-    }
-}
-
-impl client::Handler for ProbeHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let start_ms = self.env.monotonic_ms();
-        let (public, cert) = match key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), None),
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => (
-                cert.public_key().clone().into(),
-                Some(crate::certificate::facts(cert)),
-            ),
-        };
-        let info = HostKeyInfo::from_public_key(&public);
-        let mut decision = decide_checked(self.policy, &self.trusted, &self.revoked, &info);
-        if let Some(facts) = cert
-            && !decision.revoked
-        {
-            let now = (self.env.now_unix_ms() / 1000.0).max(0.0) as u64;
-            decision = decide_host_certificate(
-                self.policy,
-                &facts,
-                &self.host,
-                &self.cas,
-                &self.revoked,
-                now,
-            );
-        }
-        decision.trust = self.trust_kind;
-        let accept = decision.accept;
-        let _ = self.notes.send(Note::HostKey {
-            info,
-            decision,
-            start_ms,
-            end_ms: self.env.monotonic_ms(),
-        });
-        Ok(accept)
-    }
-
-    async fn kex_done(
-        &mut self,
-        _shared_secret: Option<&[u8]>,
-        names: &russh::Names,
-        _session: &mut client::Session,
-    ) -> Result<(), Self::Error> {
-        if self.kex_reported {
-            return Ok(());
-        }
-        self.kex_reported = true;
-        let _ = self.notes.send(Note::KexDone(negotiated(names)));
-        Ok(())
-    }
-
-    async fn disconnected(
-        &mut self,
-        reason: client::DisconnectReason<Self::Error>,
-    ) -> Result<(), Self::Error> {
-        match reason {
-            client::DisconnectReason::ReceivedDisconnect(info) => {
-                let _ = self.notes.send(Note::ServerDisconnect {
-                    code: info.reason_code as u32,
-                    description: info.message,
-                });
-                Ok(())
-            }
-            client::DisconnectReason::Error(e) => Err(e),
-        }
-    }
-
-    async fn auth_password_change_request(
-        &mut self,
-        prompt: &str,
-        _session: &mut client::Session,
-    ) -> Result<(), Self::Error> {
-        let prompt = prompt.chars().take(200).collect();
-        let _ = self.notes.send(Note::PasswordChangeRequest(prompt));
-        Ok(())
-    }
-
-    async fn openssh_ext_host_keys_announced(
-        &mut self,
-        keys: Vec<russh::keys::PublicKey>,
-        _session: &mut client::Session,
-    ) -> Result<(), Self::Error> {
-        // Proven later, from the stage (awaiting a proof here would block russh's loop).
-        let _ = self.notes.send(Note::HostKeysAnnounced(keys));
-        Ok(())
-    }
-
-    async fn channel_open_failure(
-        &mut self,
-        _channel: russh::ChannelId,
-        reason: russh::ChannelOpenFailure,
-        description: &str,
-        _language: &str,
-        _session: &mut client::Session,
-    ) -> Result<(), Self::Error> {
-        let _ = self.notes.send(Note::ChannelOpenFailure {
-            code: reason.code(),
-            description: description.chars().take(200).collect(),
-        });
-        Ok(())
-    }
-}
+pub use super::handler::ProbeHandler;
+pub(crate) use super::handler::{BoxedStream, Note};
 
 /// Whether an audit finding is worth a warning.
 fn audit_warns(finding: &AuditData) -> bool {
@@ -230,8 +46,17 @@ impl Session<'_> {
         trust: &mut dyn TrustStore,
     ) -> Result<client::Handle<ProbeHandler>, Failure>
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.handshake_boxed(Box::new(stream), trust).await
+    }
+
+    /// [`Session::handshake`] over the boxed stream (one compiled handshake for all streams).
+    async fn handshake_boxed(
+        &mut self,
+        stream: BoxedStream,
+        trust: &mut dyn TrustStore,
+    ) -> Result<client::Handle<ProbeHandler>, Failure> {
         self.start_phase(Phase::Banner);
         self.at.reached = Layer::Banner;
         let (notes_tx, mut notes_rx) = unbounded_channel::<Note>();
@@ -265,9 +90,11 @@ impl Session<'_> {
             policy: self.opts.host_key_policy,
             env: self.env.clone(),
             kex_reported: false,
+            taken: None,
         };
         let banner_start = self.now();
         let result = {
+            let tap: BoxedStream = Box::new(tap);
             let fut = client::connect_stream(Arc::new(config), tap, handler);
             let banner_deadline = self.env.sleep(self.opts.connect_timeout_ms);
             tokio::pin!(fut, banner_deadline);

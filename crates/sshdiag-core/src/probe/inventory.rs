@@ -26,7 +26,7 @@ use sshdiag_events::{
 };
 
 use super::attempt::Session;
-use super::handshake::ProbeHandler;
+use super::handshake::{BoxedStream, ProbeHandler};
 use crate::failure::Failure;
 use crate::hints;
 use crate::hostkey::{HostKeyInfo, key_type};
@@ -34,28 +34,6 @@ use crate::transport::Connector;
 
 /// How long a run waits for an OpenSSH server's announcement after login (one round trip).
 const ANNOUNCEMENT_WAIT_MS: u64 = 2_000;
-
-/// Takes the key a scan's server shows and refuses it, so the connection ends before
-/// authentication.
-struct KeyTaker {
-    seen: Arc<Mutex<Option<HostKeyInfo>>>,
-}
-
-impl client::Handler for KeyTaker {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        if let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key
-            && let Ok(mut seen) = self.seen.lock()
-        {
-            *seen = Some(HostKeyInfo::from_public_key(key));
-        }
-        Ok(false)
-    }
-}
 
 impl Session<'_> {
     /// Keys of other types are trusted for this host, none of the presented one's type.
@@ -251,9 +229,9 @@ impl Session<'_> {
         let mut config = self.client_config().map_err(|f| f.message)?;
         config.preferred.key = algorithms.into();
         let seen = Arc::new(Mutex::new(None));
-        let handler = KeyTaker { seen: seen.clone() };
+        let handler = ProbeHandler::key_taker(self.env.clone(), seen.clone());
         let work = async {
-            let stream = self.extra_stream(connector).await?;
+            let stream: BoxedStream = Box::new(self.extra_stream(connector).await?);
             // The handler refuses the key, so this ends before authentication.
             let ended = client::connect_stream(Arc::new(config), stream, handler).await;
             let taken = seen.lock().ok().and_then(|mut s| s.take());

@@ -8,7 +8,7 @@
 //!
 //! One job per file, each depending only on those before it: [`recorder`] (events and the
 //! phase clock), [`attempt`] (the `Session` a stage works with and the per-attempt evidence),
-//! [`connect`], [`handshake`], [`auth`] (stages taking the session handle as an argument),
+//! [`connect`], `handler` (russh's client handler) and [`handshake`], [`auth`] (stages taking the session handle as an argument),
 //! [`supervisor`] (state, retries, keepalives, hold), [`channel`] (exec and the forward probe,
 //! with keepalives while a command is silent), [`deep_audit`] (the opt-in extra connection
 //! that measures a group-exchange server's group), [`inventory`] (every host key of the server: announced after login, or scanned when asked), [`session_check`] (after authentication: does a
@@ -23,6 +23,7 @@ pub mod auth;
 pub mod channel;
 pub mod connect;
 pub mod deep_audit;
+mod handler;
 pub mod handshake;
 pub mod inventory;
 pub mod jump;

@@ -1,6 +1,7 @@
 //! The integrity digest: the canonical serialisation of a bundle (see the `bundle` module
 //! docs, "Integrity") and its SHA-256. It detects edits, not forgery.
 
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -9,7 +10,7 @@ use super::{Bundle, Integrity, IntegrityStatus, LoadedDigest};
 impl Bundle {
     /// The hex SHA-256 of this bundle's canonical serialisation (see the module docs).
     pub fn canonical_digest(&self) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        let mut value = json_tree(self).unwrap_or(Value::Null);
         if let Value::Object(object) = &mut value {
             object.remove("integrity");
         }
@@ -46,6 +47,14 @@ impl Bundle {
     }
 }
 
+/// `value` as a JSON tree, made from its pretty text (the bundle file's) read back: the tree
+/// `serde_json::to_value` makes (with serde_json's `float_roundtrip`, every number reads back
+/// as it was), but each type's `Serialize` is compiled once, for the text, not a second time
+/// for a tree: 1.8 KB of the run's wasm module, brotli (issue 17, BENCHMARKS.md).
+pub fn json_tree<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(&serde_json::to_string_pretty(value)?)
+}
+
 /// Compact JSON with every object's keys sorted by their UTF-8 bytes: the form the integrity
 /// hash covers. Strings and numbers are written exactly as serde_json writes them.
 pub fn canonical_json(value: &Value) -> String {
@@ -57,10 +66,11 @@ pub fn canonical_json(value: &Value) -> String {
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(object) => {
-            let mut entries: Vec<(&String, &Value)> = object.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            // serde_json's map (a `BTreeMap<String, Value>`: no `preserve_order`) iterates its
+            // keys in `str` order, which is their UTF-8 bytes' order: already canonical, with
+            // no sort of our own in the wasm module (issue 17). A test checks the order.
             out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
+            for (i, (key, item)) in object.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }

@@ -63,7 +63,7 @@ mod load;
 pub mod view;
 pub(crate) mod walk;
 
-pub use canonical::canonical_json;
+pub use canonical::{canonical_json, json_tree};
 pub use chain::{ChainEntry, ChainHop};
 pub use derive::{Derived, derive_from_events, software_from_banner};
 pub use load::BundleError;

@@ -154,13 +154,14 @@ impl SessionView {
         } else {
             String::new()
         };
+        // Each hop once (its first event's), in index order: inserted in place, so the run's
+        // wasm module needs no sort for it (issue 17).
         let mut hops: Vec<Hop> = Vec::new();
         for hop in events.iter().filter_map(|e| e.hop.as_ref()) {
-            if !hops.iter().any(|h| h.index == hop.index) {
-                hops.push(hop.clone());
+            if let Err(at) = hops.binary_search_by_key(&hop.index, |h| h.index) {
+                hops.insert(at, hop.clone());
             }
         }
-        hops.sort_by_key(|h| h.index);
         let failed_hop = (!derived.verdict.ok)
             .then(|| {
                 let last_of = |error: bool| {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::Digest;
 use sshdiag_events::bundle::{
     Bundle, BundleError, DEFAULT_OUTPUT_CAP, IntegrityStatus, MAX_BUNDLE_BYTES, TranscriptEntry,
-    canonical_json, software_from_banner,
+    canonical_json, json_tree, software_from_banner,
 };
 use sshdiag_events::codes::{ErrorType, Layer, Phase};
 use sshdiag_events::event::*;
@@ -397,6 +397,21 @@ fn an_edited_bundle_still_loads_but_fails_the_integrity_check() {
     }
     let b = Bundle::from_json(&doc.to_string()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(b.verify_integrity(), IntegrityStatus::Missing);
+}
+
+#[test]
+fn the_tree_read_back_from_the_text_is_the_tree_serde_makes() {
+    // The digest and the redaction's comparison read a bundle's tree back from its text; it
+    // must be exactly `to_value`'s, down to every float's last bit.
+    let mut odd = ok_bundle();
+    odd.timing.connect_duration_ms = 0.1 + 0.2;
+    odd.timing.auth_duration_ms = 1e-7;
+    odd.timing.total_duration_ms = 123_456_789.012_345_67;
+    for bundle in [ok_bundle(), failed_bundle(), odd.redacted()] {
+        let made = serde_json::to_value(&bundle).unwrap_or(Value::Null);
+        assert!(made.is_object());
+        assert_eq!(json_tree(&bundle).ok(), Some(made));
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod codes;
 mod jsonl;
 mod precision;
 mod redact;
+mod relay;
 mod robustness;
 mod util;
 mod view;
