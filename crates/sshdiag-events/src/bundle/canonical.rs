@@ -47,12 +47,78 @@ impl Bundle {
     }
 }
 
-/// `value` as a JSON tree, made from its pretty text (the bundle file's) read back: the tree
+/// `value` as a JSON tree, made from its compact text read back: the tree
 /// `serde_json::to_value` makes (with serde_json's `float_roundtrip`, every number reads back
-/// as it was), but each type's `Serialize` is compiled once, for the text, not a second time
-/// for a tree: 1.8 KB of the run's wasm module, brotli (issue 17, BENCHMARKS.md).
+/// as it was), but each type's `Serialize` is compiled once, for compact text (which the
+/// events' JSON Lines need anyway), not a second time for a tree: 1.8 KB of the run's wasm
+/// module, brotli (issue 17, BENCHMARKS.md).
 pub fn json_tree<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
-    serde_json::from_str(&serde_json::to_string_pretty(value)?)
+    serde_json::from_str(&serde_json::to_string(value)?)
+}
+
+/// `value` as serde_json's pretty text (the bundle file's layout), made by laying out its
+/// compact text ([`pretty_from_compact`]): every type's `Serialize` is then compiled for one
+/// formatter, not for the compact one (events, trees) and again for the pretty one.
+pub(crate) fn to_pretty<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    Ok(pretty_from_compact(&serde_json::to_string(value)?))
+}
+
+/// Compact JSON as serde_json writes it (no whitespace outside strings) laid out exactly as
+/// `serde_json::to_string_pretty` lays it out: two spaces per level, `": "` after a key, `{}`
+/// and `[]` for empty ones. The bundle tests check that the two agree byte for byte.
+fn pretty_from_compact(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("  ");
+        }
+    };
+    let (mut in_string, mut escaped) = (false, false);
+    let mut chars = compact.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                let close = if c == '{' { '}' } else { ']' };
+                if chars.peek() == Some(&close) {
+                    out.push(close);
+                    chars.next();
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Compact JSON with every object's keys sorted by their UTF-8 bytes: the form the integrity

@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::codes::{ErrorType, Layer, Phase};
 use crate::event::{AuditData, DisconnectReason, ErrorData, Event, Proposal};
 
-mod canonical;
+pub(crate) mod canonical;
 pub mod chain;
 pub mod derive;
 mod load;

@@ -179,7 +179,7 @@ impl Bundle {
             raw.seal();
             raw
         };
-        serde_json::to_string_pretty(&output).map_err(|e| BundleError::Serialize {
+        crate::bundle::canonical::to_pretty(&output).map_err(|e| BundleError::Serialize {
             reason: e.to_string(),
         })
     }

@@ -573,3 +573,35 @@ fn software_is_read_from_the_banner_when_not_given() {
     );
     assert_eq!(software_from_banner("HTTP/1.1 400 Bad Request"), None);
 }
+
+#[test]
+fn to_json_lays_out_the_bundle_exactly_as_serde_json_pretty_prints_it() {
+    // The file is compact text laid out by hand: strings holding what a layout could trip on
+    // (quotes, backslashes, control characters, brackets, braces, commas and colons,
+    // non-ASCII), empty lists and objects, and floats must come out as serde_json's own
+    // pretty printer writes the same bundle.
+    let id = Identity::default();
+    let mut tricky = util::transcript();
+    tricky.push(TranscriptEntry::from_output(
+        r#"printf '{"a": [1, 2], "b": {}}\\n' ,:[]{}"#,
+        None,
+        "tab\there \"quoted\" back\\slash \u{1} é 😀 [] {} , :".as_bytes(),
+        b"",
+    ));
+    for bundle in [
+        util::bundle_of(util::ok_session),
+        util::bundle_of(util::failed_session),
+        Bundle::from_session(util::session_info(&id), util::ok_session(&id), tricky),
+        Bundle::from_session(util::session_info(&id), vec![], vec![]),
+    ] {
+        for redact in [false, true] {
+            let text = bundle.to_json(redact);
+            let read = Bundle::from_json(&text).unwrap();
+            assert_eq!(
+                text,
+                serde_json::to_string_pretty(&read).unwrap(),
+                "redact: {redact}"
+            );
+        }
+    }
+}
