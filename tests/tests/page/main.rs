@@ -119,11 +119,15 @@ fn ensure_web_pkg() -> anyhow::Result<()> {
     let wasm = root.join("web/pkg/sshdiag_web_bg.wasm");
     let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
     let mut newest = SystemTime::UNIX_EPOCH;
+    // The three modules' crates (xtask's `MODULES`) and what they link of ours.
     for dir in [
         "crates/sshdiag-web",
+        "crates/sshdiag-viewer",
         "crates/sshdiag-keys",
         "crates/sshdiag-core",
         "crates/sshdiag-events",
+        "crates/sshdiag-chacha",
+        "patches/russh",
     ] {
         newest_mtime(&root.join(dir), &mut newest);
     }
