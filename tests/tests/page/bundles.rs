@@ -57,7 +57,7 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
             page.click("dl-redacted").await?;
             let redacted_path = downloaded(downloads.path(), ".bundle.json").await?;
             // A run, and the bundle it writes, never fetch the viewer's module.
-            let fetched = viewer_fetches(page).await?;
+            let fetched = page.fetched("sshdiag_viewer").await?;
             anyhow::ensure!(
                 fetched.is_empty(),
                 "a plain run fetched the viewer's module: {fetched:?}"
@@ -127,7 +127,7 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
             page.open(relay).await?;
             let connections = relay_connections(relay).await?;
             anyhow::ensure!(
-                viewer_fetches(page).await?.is_empty(),
+                page.fetched("sshdiag_viewer").await?.is_empty(),
                 "the page fetched the viewer's module before a file was opened"
             );
             page.click("mode-view").await?;
@@ -139,7 +139,7 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
                 "the viewer to show the bundle's green verdict",
             )
             .await?;
-            let fetched = viewer_fetches(page).await?;
+            let fetched = page.fetched("sshdiag_viewer").await?;
             anyhow::ensure!(
                 fetched
                     .iter()
@@ -271,19 +271,3 @@ async fn right_password_forward_probe_bundle_download_and_viewer(
 }
 
 crate::in_every_browser!(right_password_forward_probe_bundle_download_and_viewer);
-
-/// The viewer module's files the page has fetched so far, by Resource Timing.
-async fn viewer_fetches(page: &crate::Page<'_>) -> anyhow::Result<Vec<String>> {
-    let names = page
-        .js(
-            "return performance.getEntriesByType('resource').map((e) => e.name) \
-             .filter((n) => n.includes('sshdiag_viewer'))",
-        )
-        .await?;
-    Ok(names
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.as_str().map(str::to_string))
-        .collect())
-}

@@ -87,22 +87,6 @@ impl OtherFormats {
     }
 }
 
-/// The key-format module's files the page has fetched so far, by Resource Timing.
-async fn key_module_fetches(page: &Page<'_>) -> anyhow::Result<Vec<String>> {
-    let names = page
-        .js(
-            "return performance.getEntriesByType('resource').map((e) => e.name) \
-             .filter((n) => n.includes('sshdiag_keys'))",
-        )
-        .await?;
-    Ok(names
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.as_str().map(str::to_string))
-        .collect())
-}
-
 /// Puts `key` (and `passphrase`, or none) in the form's private key fields, with the `input`
 /// event a paste fires (the page looks at the key then).
 async fn paste_key(page: &Page<'_>, key: &str, passphrase: Option<&str>) -> anyhow::Result<()> {
@@ -153,7 +137,7 @@ async fn only_a_key_in_another_format_fetches_the_key_module(
         raw_logs += &logs_in_with_the_key(page, "an OpenSSH key").await?;
         paste_key(page, &keys.rsa_enc.private_key, keys.rsa_enc.passphrase).await?;
         raw_logs += &logs_in_with_the_key(page, "an encrypted OpenSSH key").await?;
-        let fetched = key_module_fetches(page).await?;
+        let fetched = page.fetched("sshdiag_keys").await?;
         anyhow::ensure!(
             fetched.is_empty(),
             "a password or OpenSSH key run fetched the key-format module: {fetched:?}"
@@ -170,7 +154,7 @@ async fn only_a_key_in_another_format_fetches_the_key_module(
         )
         .await?;
         raw_logs += &logs_in_with_the_key(page, "a PKCS#8 key").await?;
-        let fetched = key_module_fetches(page).await?;
+        let fetched = page.fetched("sshdiag_keys").await?;
         for file in ["/pkg/sshdiag_keys.js", "/pkg/sshdiag_keys_bg.wasm"] {
             anyhow::ensure!(
                 fetched.iter().any(|f| f.ends_with(file)),

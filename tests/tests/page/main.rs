@@ -323,6 +323,24 @@ impl Page<'_> {
         Ok((class.as_str().unwrap_or("").to_string(), events))
     }
 
+    /// The page's fetches so far whose URL contains `part` (`sshdiag_viewer`, `sshdiag_keys`),
+    /// by Resource Timing: which of the lazily loaded modules a page has fetched.
+    async fn fetched(&self, part: &str) -> anyhow::Result<Vec<String>> {
+        let names = self
+            .js_with(
+                "return performance.getEntriesByType('resource').map((e) => e.name) \
+                 .filter((n) => n.includes(arguments[0]))",
+                json!([part]),
+            )
+            .await?;
+        Ok(names
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect())
+    }
+
     /// From the top of the page, presses Tab until `id` has the focus; returns what had the
     /// focus on the way (ids, `name:…` for a radio group, `tag@parent` otherwise).
     async fn tab_to(&self, id: &str) -> anyhow::Result<Vec<String>> {
