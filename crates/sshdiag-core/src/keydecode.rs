@@ -94,11 +94,17 @@ impl KeyProblem {
 
 /// Decode a key in any format russh reads; a failure says whether the key is encrypted.
 pub fn decode_any(text: &str, passphrase: Option<&str>) -> Result<PrivateKey, KeyProblem> {
-    russh::keys::decode_secret_key(text, passphrase).map_err(|e| {
-        let encrypted = matches!(
-            russh::keys::decode_secret_key(text, None),
-            Err(KeyError::KeyIsEncrypted)
-        );
+    with_problem(|p| russh::keys::decode_secret_key(text, p), passphrase)
+}
+
+/// `decode` with `passphrase`, a failure made a [`KeyProblem`]: whether the key is encrypted
+/// at all (`decode` without a passphrase says so) tells a wrong passphrase from a damaged file.
+fn with_problem(
+    decode: impl Fn(Option<&str>) -> Result<PrivateKey, KeyError>,
+    passphrase: Option<&str>,
+) -> Result<PrivateKey, KeyProblem> {
+    decode(passphrase).map_err(|e| {
+        let encrypted = matches!(decode(None), Err(KeyError::KeyIsEncrypted));
         KeyProblem::of(&e, encrypted)
     })
 }
@@ -124,14 +130,10 @@ pub fn decode_openssh(
     text: &str,
     passphrase: Option<&str>,
 ) -> Option<Result<PrivateKey, KeyProblem>> {
-    let result = openssh_only(text, passphrase)?;
-    Some(result.map_err(|e| {
-        let encrypted = matches!(
-            openssh_only(text, None),
-            Some(Err(KeyError::KeyIsEncrypted))
-        );
-        KeyProblem::of(&e, encrypted)
-    }))
+    if in_other_format(text) {
+        return None;
+    }
+    Some(with_problem(|p| openssh_only(text, p), passphrase))
 }
 
 /// Whether `text` is a key in one of the formats [`decode_openssh`] leaves to [`decode_any`]
@@ -143,12 +145,9 @@ pub fn in_other_format(text: &str) -> bool {
             .any(|l| OTHER_FORMATS.iter().any(|other| l.starts_with(other)))
 }
 
-/// `russh::keys::decode_secret_key` for the texts it reads as OpenSSH's format or as nothing
-/// at all; `None` for the others.
-fn openssh_only(text: &str, passphrase: Option<&str>) -> Option<Result<PrivateKey, KeyError>> {
-    if in_other_format(text) {
-        return None;
-    }
+/// `russh::keys::decode_secret_key` for a text it reads as OpenSSH's format or as nothing at
+/// all (never one [`in_other_format`]).
+fn openssh_only(text: &str, passphrase: Option<&str>) -> Result<PrivateKey, KeyError> {
     let mut started = false;
     let mut body = String::new();
     for line in text.lines() {
@@ -164,11 +163,11 @@ fn openssh_only(text: &str, passphrase: Option<&str>) -> Option<Result<PrivateKe
             started = true;
         }
     }
-    Some(match Base64::decode_vec(&body) {
+    match Base64::decode_vec(&body) {
         Err(e) => Err(KeyError::from(e)),
         Ok(bytes) if started => russh::keys::decode_openssh(&bytes, passphrase),
         Ok(_) => Err(KeyError::CouldNotReadKey),
-    })
+    }
 }
 
 /// The characters russh keeps from a key's Base64 lines.
